@@ -1,0 +1,85 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+  name: "vllm-grpc-gateway",
+  platforms: [.macOS(.v14)],
+  products: [
+    .executable(name: "vllm-grpc-gateway", targets: ["vllm-grpc-gateway"]),
+    .executable(name: "grpc-interop-server", targets: ["grpc-interop-server"]),
+    .library(name: "GRPCServer", targets: ["GRPCServer"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+  ],
+  targets: [
+    .systemLibrary(
+      name: "CNGHTTP2", pkgConfig: "libnghttp2",
+      providers: [.apt(["libnghttp2-dev"])]),
+    .systemLibrary(
+      name: "CProtobufC", pkgConfig: "libprotobuf-c",
+      providers: [.apt(["libprotobuf-c-dev"])]),
+    .systemLibrary(
+      name: "CZlib", pkgConfig: "zlib",
+      providers: [.apt(["zlib1g-dev"])]),
+    .target(
+      name: "GatewayProtos",
+      dependencies: ["CProtobufC"]),
+    .target(
+      name: "ProtobufCMessages",
+      dependencies: ["CProtobufC"]),
+    .target(
+      name: "GRPCServer",
+      dependencies: [
+        "CNGHTTP2", "CZlib",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOExtras", package: "swift-nio-extras"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
+    .target(
+      name: "GRPCStandardServices",
+      dependencies: [
+        "GRPCServer", "GatewayProtos", "CProtobufC", "ProtobufCMessages",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
+    .target(
+      name: "GRPCInteropService",
+      dependencies: [
+        "GRPCServer", "GRPCStandardServices", "GatewayProtos", "CProtobufC",
+        .product(name: "NIOCore", package: "swift-nio"),
+      ]),
+    .executableTarget(
+      name: "grpc-interop-server",
+      dependencies: [
+        "GRPCServer", "GRPCStandardServices", "GRPCInteropService",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      path: "Sources/InteropServer"),
+    .executableTarget(
+      name: "vllm-grpc-gateway",
+      dependencies: [
+        "GRPCServer", "GRPCStandardServices",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
+    .testTarget(
+      name: "GRPCServerTests",
+      dependencies: [
+        "GRPCServer",
+        .product(name: "NIOCore", package: "swift-nio"),
+      ]),
+  ],
+  swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,87 @@
+import Logging
+import NIOCore
+import NIOExtras
+
+/// The channel handler of one accepted connection: hands received bytes to the connection's
+/// nghttp2 session and writes what it produces, one write and flush per read batch.
+final class GRPCConnectionHandler: ChannelInboundHandler, ConnectionOutput {
+  typealias InboundIn = ByteBuffer
+  typealias OutboundOut = ByteBuffer
+
+  private let configuration: ServerConfiguration
+  private let router: Router
+  private let logger: Logger
+  private var context: ChannelHandlerContext? = nil
+  private var connection: HTTP2ServerConnection? = nil
+  private var isClosing = false
+
+  init(configuration: ServerConfiguration, router: Router, logger: Logger) {
+    self.configuration = configuration
+    self.router = router
+    self.logger = logger
+  }
+
+  var allocator: ByteBufferAllocator { context?.channel.allocator ?? ByteBufferAllocator() }
+
+  func handlerAdded(context: ChannelHandlerContext) {
+    self.context = context
+    var logger = self.logger
+    if let remote = context.channel.remoteAddress { logger[metadataKey: "peer"] = "\(remote)" }
+    let connection = HTTP2ServerConnection(
+      configuration: configuration, router: router, eventLoop: context.eventLoop, logger: logger, output: self)
+    self.connection = connection
+    if context.channel.isActive { connection.start() }
+  }
+
+  func handlerRemoved(context: ChannelHandlerContext) {
+    connection?.close()
+    connection = nil
+    self.context = nil
+  }
+
+  func channelActive(context: ChannelHandlerContext) {
+    connection?.start()
+    context.fireChannelActive()
+  }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    connection?.close()
+    context.fireChannelInactive()
+  }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    guard let connection else { return }
+    connection.beginReadBatch()
+    connection.receive(unwrapInboundIn(data))
+  }
+
+  func channelReadComplete(context: ChannelHandlerContext) {
+    connection?.endReadBatch()
+    context.fireChannelReadComplete()
+  }
+
+  func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    if event is ChannelShouldQuiesceEvent {
+      connection?.beginGracefulShutdown()
+    } else {
+      context.fireUserInboundEventTriggered(event)
+    }
+  }
+
+  func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    logger.debug("connection error", metadata: ["error": "\(error)"])
+    closeConnection()
+  }
+
+  // MARK: ConnectionOutput
+
+  func write(_ bytes: ByteBuffer) {
+    context?.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+  }
+
+  func closeConnection() {
+    guard !isClosing, let context else { return }
+    isClosing = true
+    context.close(promise: nil)
+  }
+}

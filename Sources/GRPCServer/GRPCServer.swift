@@ -1,0 +1,72 @@
+import Logging
+import NIOCore
+import NIOExtras
+import NIOPosix
+
+/// A gRPC server over cleartext HTTP/2 (h2c with prior knowledge), one nghttp2 session per
+/// connection on the connection's event loop.
+public final class GRPCServer: Sendable {
+  public let configuration: ServerConfiguration
+  public let router: Router
+  private let group: any EventLoopGroup
+  private let logger: Logger
+  private let quiescer: ServerQuiescingHelper
+  private let channel: any Channel
+
+  private init(
+    configuration: ServerConfiguration, router: Router, group: any EventLoopGroup, logger: Logger,
+    quiescer: ServerQuiescingHelper, channel: any Channel
+  ) {
+    self.configuration = configuration
+    self.router = router
+    self.group = group
+    self.logger = logger
+    self.quiescer = quiescer
+    self.channel = channel
+  }
+
+  /// Binds and starts accepting connections.
+  public static func start(
+    host: String, port: Int, router: Router, configuration: ServerConfiguration = ServerConfiguration(),
+    group: any EventLoopGroup, logger: Logger
+  ) async throws -> GRPCServer {
+    let quiescer = ServerQuiescingHelper(group: group)
+    let channel = try await ServerBootstrap(group: group)
+      .serverChannelOption(.backlog, value: 1024)
+      .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+      .serverChannelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+          try channel.pipeline.syncOperations.addHandler(quiescer.makeServerChannelHandler(channel: channel))
+        }
+      }
+      .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+      .childChannelOption(.maxMessagesPerRead, value: 16)
+      .childChannelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture {
+          try channel.pipeline.syncOperations.addHandler(
+            GRPCConnectionHandler(configuration: configuration, router: router, logger: logger))
+        }
+      }
+      .bind(host: host, port: port)
+      .get()
+    return GRPCServer(
+      configuration: configuration, router: router, group: group, logger: logger, quiescer: quiescer,
+      channel: channel)
+  }
+
+  /// The address the server listens on (useful with port 0).
+  public var localAddress: SocketAddress? { channel.localAddress }
+
+  /// Stops accepting connections, sends GOAWAY on every open one, and completes when all have
+  /// closed: their calls finished, or the grace period ran out.
+  public func shutdownGracefully() async throws {
+    let promise = group.next().makePromise(of: Void.self)
+    quiescer.initiateShutdown(promise: promise)
+    try await promise.futureResult.get()
+  }
+
+  /// Completes when the listening socket closes.
+  public func waitUntilClosed() async throws {
+    try await channel.closeFuture.get()
+  }
+}

@@ -1,0 +1,367 @@
+import CNGHTTP2
+import Logging
+import NIOCore
+
+/// One client connection: an nghttp2 server session and the calls on its streams. Everything here
+/// runs on the connection's event loop. nghttp2 does framing, HPACK, flow control and stream
+/// states; this class turns its callbacks into gRPC calls.
+final class HTTP2ServerConnection {
+  let configuration: ServerConfiguration
+  let router: Router
+  let eventLoop: any EventLoop
+  var logger: Logger
+  unowned let output: any ConnectionOutput
+
+  // SAFETY of the C boundary: the nghttp2_session* this object owns; freed in `close()`.
+  private var session: OpaquePointer?
+  private var heads: [Int32: RequestHead] = [:]
+  private var calls: [Int32: ServerCall] = [:]
+  private var isReading = false
+  private var isFlushing = false
+  private var needsAnotherFlush = false
+  private var isFlushScheduled = false
+  private(set) var isDraining = false
+  private var graceTimer: Scheduled<Void>? = nil
+
+  init(
+    configuration: ServerConfiguration, router: Router, eventLoop: any EventLoop, logger: Logger,
+    output: any ConnectionOutput
+  ) {
+    self.configuration = configuration
+    self.router = router
+    self.eventLoop = eventLoop
+    self.logger = logger
+    self.output = output
+  }
+
+  /// Creates the nghttp2 session and queues the server's SETTINGS.
+  func start() {
+    // SAFETY of the C boundary: nghttp2 keeps this unretained pointer as user_data; the session
+    // is deleted in close() before this object can go away.
+    let userData = Unmanaged.passUnretained(self).toOpaque()
+    var option: OpaquePointer? = nil
+    nghttp2_option_new(&option)
+    defer { nghttp2_option_del(option) }
+    nghttp2_option_set_stream_reset_rate_limit(
+      option, configuration.streamResetBurst, configuration.streamResetRatePerSecond)
+    nghttp2_option_set_max_continuations(option, configuration.maximumContinuations)
+    nghttp2_option_set_max_settings(option, configuration.maximumSettingsEntries)
+    nghttp2_option_set_max_outbound_ack(option, configuration.maximumOutboundAcks)
+    let callbacks = NGHTTP2Callbacks.make()
+    defer { nghttp2_session_callbacks_del(callbacks) }
+    let status = nghttp2_session_server_new2(&session, callbacks, userData, option)
+    precondition(status == 0, "nghttp2_session_server_new2 failed: \(status)")
+
+    var settings = [
+      nghttp2_settings_entry(
+        settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue),
+        value: UInt32(configuration.maximumConcurrentStreams)),
+      nghttp2_settings_entry(
+        settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue),
+        value: UInt32(configuration.initialStreamWindowSize)),
+      nghttp2_settings_entry(
+        settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue),
+        value: UInt32(configuration.maximumHeaderListSize)),
+    ]
+    nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count)
+    nghttp2_session_set_local_window_size(
+      session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Int32(configuration.connectionWindowSize))
+    flush()
+  }
+
+  // MARK: Input
+
+  func beginReadBatch() { isReading = true }
+
+  /// Feeds received bytes to nghttp2, which calls back into the stream handlers below.
+  func receive(_ bytes: ByteBuffer) {
+    guard let session else { return }
+    let consumed = bytes.withUnsafeReadableBytes { raw -> Int in
+      guard let base = raw.baseAddress else { return 0 }
+      return nghttp2_session_mem_recv(session, base.assumingMemoryBound(to: UInt8.self), raw.count)
+    }
+    if consumed < 0 {
+      let reason = String(cString: nghttp2_strerror(Int32(consumed)))
+      logger.info("closing connection after HTTP/2 error", metadata: ["error": "\(reason)"])
+      // nghttp2 has queued a GOAWAY for protocol errors; send it, then close.
+      flush()
+      output.closeConnection()
+    }
+  }
+
+  func endReadBatch() {
+    isReading = false
+    flush()
+  }
+
+  // MARK: Output
+
+  /// Drains everything nghttp2 wants to send into one write.
+  func flush() {
+    guard let session else { return }
+    if isFlushing {
+      needsAnotherFlush = true
+      return
+    }
+    isFlushing = true
+    defer { isFlushing = false }
+    var buffer: ByteBuffer? = nil
+    repeat {
+      needsAnotherFlush = false
+      while true {
+        var chunk: UnsafePointer<UInt8>? = nil
+        let length = nghttp2_session_mem_send(session, &chunk)
+        if length < 0 {
+          logger.info("closing connection: nghttp2 send failed", metadata: ["error": "\(length)"])
+          output.closeConnection()
+          return
+        }
+        guard length > 0, let chunk else { break }
+        if buffer == nil { buffer = output.allocator.buffer(capacity: max(length, 4096)) }
+        buffer!.writeBytes(UnsafeRawBufferPointer(start: chunk, count: length))
+      }
+    } while needsAnotherFlush
+    if let buffer { output.write(buffer) }
+    if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 {
+      output.closeConnection()
+    }
+  }
+
+  /// Flushes soon, coalescing the sends a handler makes in one turn of the event loop.
+  func scheduleFlush() {
+    if isFlushing {
+      needsAnotherFlush = true
+      return
+    }
+    guard !isReading, !isFlushScheduled, session != nil else { return }
+    isFlushScheduled = true
+    eventLoop.assumeIsolated().execute {
+      self.isFlushScheduled = false
+      self.flush()
+    }
+  }
+
+  // MARK: Called by ServerCall
+
+  func submitResponse(for call: ServerCall, block: inout HeaderBlock) {
+    guard let session else { return }
+    var provider = nghttp2_data_provider()
+    provider.read_callback = NGHTTP2Callbacks.readResponseData
+    block.withNameValues { pairs, count in
+      _ = nghttp2_submit_response(session, call.streamID, pairs, count, &provider)
+    }
+    scheduleFlush()
+  }
+
+  func submitTrailersOnly(for call: ServerCall, block: inout HeaderBlock) {
+    submitHeadersEndingStream(call.streamID, block: &block)
+  }
+
+  func resumeData(for call: ServerCall) {
+    guard let session else { return }
+    if call.isDataDeferred {
+      call.isDataDeferred = false
+      nghttp2_session_resume_data(session, call.streamID)
+    }
+    scheduleFlush()
+  }
+
+  private func submitHeadersEndingStream(_ streamID: Int32, block: inout HeaderBlock) {
+    guard let session else { return }
+    block.withNameValues { pairs, count in
+      _ = nghttp2_submit_response(session, streamID, pairs, count, nil)
+    }
+    scheduleFlush()
+  }
+
+  // MARK: nghttp2 callbacks
+
+  func beginHeaders(streamID: Int32) {
+    heads[streamID] = RequestHead()
+  }
+
+  func header(streamID: Int32, name: String, value: String) {
+    heads[streamID]?.add(name: name, value: value, limit: configuration.maximumHeaderListSize)
+  }
+
+  /// The request HEADERS are complete: check them and start the call.
+  func requestHeadersComplete(streamID: Int32) {
+    guard let head = heads.removeValue(forKey: streamID) else { return }
+    switch head.verdict(router: router) {
+    case .reject(let httpStatus, let status, let headers):
+      logger.debug("rejected request", metadata: ["stream": "\(streamID)", "status": "\(status)"])
+      var block = HeaderBlock()
+      block.add(":status", String(httpStatus))
+      block.add("content-type", "application/grpc")
+      for (name, value) in headers { block.add(name, value) }
+      block.addStatus(status)
+      submitHeadersEndingStream(streamID, block: &block)
+    case .accept(let accepted):
+      guard let route = router.route(for: accepted.path) else { return }
+      let call = ServerCall(
+        streamID: streamID, head: accepted, acceptedEncodings: head.acceptedEncodings, connection: self)
+      calls[streamID] = call
+      if let deadline = call.deadline {
+        call.deadlineTimer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak call] in
+          call?.abort(Status(.deadlineExceeded, "deadline exceeded"), reason: .deadlineExceeded)
+        }
+      }
+      call.handler = route.makeHandler(call)
+    }
+  }
+
+  func data(streamID: Int32, bytes: UnsafeRawBufferPointer) {
+    guard let call = calls[streamID], !call.isFinished else { return }
+    do {
+      try call.deframer.feed(bytes) { frame in deliver(frame, to: call) }
+    } catch {
+      switch error {
+      case .tooLarge(let length, let limit):
+        call.abort(
+          Status(.resourceExhausted, "request message of \(length) bytes exceeds the limit of \(limit) bytes"),
+          reason: .protocolViolation)
+      case .invalidFlag(let flag):
+        call.abort(Status(.internal, "invalid message compression flag \(flag)"), reason: .protocolViolation)
+      }
+    }
+  }
+
+  private func deliver(_ frame: MessageDeframer.Frame, to call: ServerCall) {
+    guard !call.isFinished else { return }
+    call.lastMessageWasCompressed = frame.isCompressed
+    guard frame.isCompressed else {
+      call.handler?.didReceive(frame.bytes)
+      return
+    }
+    guard call.requestEncoding != .identity else {
+      call.abort(
+        Status(.internal, "received a compressed message but the request's grpc-encoding is identity"),
+        reason: .protocolViolation)
+      return
+    }
+    do {
+      let limit = configuration.maximumReceiveMessageSize
+      let message = try frame.bytes.withUnsafeBytes { bytes throws(Zlib.Failure) in
+        try Zlib.decompress(bytes, limit: limit)
+      }
+      call.handler?.didReceive(message)
+    } catch let error as Zlib.Failure {
+      switch error {
+      case .tooLarge(let limit):
+        call.abort(
+          Status(.resourceExhausted, "decompressed request message exceeds the limit of \(limit) bytes"),
+          reason: .protocolViolation)
+      case .corrupt(let reason):
+        call.abort(
+          Status(.internal, "could not decompress \(call.requestEncoding.rawValue) message: \(reason)"),
+          reason: .protocolViolation)
+      }
+    } catch {
+      call.abort(Status(.internal, "could not decompress message: \(error)"), reason: .protocolViolation)
+    }
+  }
+
+  func endOfRequest(streamID: Int32) {
+    guard let call = calls[streamID] else { return }
+    call.remoteClosed = true
+    guard !call.isFinished else { return }
+    if call.deframer.hasPartialMessage {
+      call.abort(Status(.internal, "request ended in the middle of a message"), reason: .protocolViolation)
+    } else {
+      call.handler?.didReceiveEnd()
+    }
+  }
+
+  func streamClosed(streamID: Int32) {
+    heads.removeValue(forKey: streamID)
+    guard let call = calls.removeValue(forKey: streamID) else { return }
+    call.cancel(.clientReset)
+  }
+
+  /// After a response that ends our side, tell a client still sending to stop (RST_STREAM
+  /// NO_ERROR), as gRPC servers do.
+  func sentEndOfStream(streamID: Int32) {
+    guard let session, nghttp2_session_get_stream_remote_close(session, streamID) == 0 else { return }
+    nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, NGHTTP2_NO_ERROR.rawValue)
+  }
+
+  /// nghttp2 asks for up to `capacity` bytes of the response body.
+  func readResponseData(
+    streamID: Int32, into destination: UnsafeMutablePointer<UInt8>, capacity: Int,
+    flags: UnsafeMutablePointer<UInt32>
+  ) -> Int {
+    guard let session, let call = calls[streamID] else {
+      return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+    }
+    let available = call.bufferedBytes
+    var copied = 0
+    if available > 0 {
+      copied = min(available, capacity)
+      call.outbound.withUnsafeBytes { source in
+        UnsafeMutableRawPointer(destination).copyMemory(
+          from: source.baseAddress! + call.outboundReadIndex, byteCount: copied)
+      }
+      call.outboundReadIndex += copied
+      if call.outboundReadIndex == call.outbound.count {
+        call.outbound.removeAll(keepingCapacity: call.outbound.count <= 64 * 1024)
+        call.outboundReadIndex = 0
+      }
+      if call.wasOverHighWatermark && call.bufferedBytes < configuration.callSendBufferHighWatermark / 2 {
+        call.wasOverHighWatermark = false
+        // The handler may send more at once; let it, after nghttp2 is done with this callback.
+        eventLoop.assumeIsolated().execute { [weak call] in call?.onWritable?() }
+      }
+    }
+    guard call.bufferedBytes == 0 else { return copied }
+    if var trailers = call.pendingTrailers {
+      call.pendingTrailers = nil
+      flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue | NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
+      trailers.withNameValues { pairs, count in
+        _ = nghttp2_submit_trailer(session, streamID, pairs, count)
+      }
+      return copied
+    }
+    if copied > 0 { return copied }
+    call.isDataDeferred = true
+    return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+  }
+
+  // MARK: Lifecycle
+
+  /// Starts a graceful shutdown: GOAWAY now, in-flight calls may finish within the grace period.
+  func beginGracefulShutdown() {
+    guard let session, !isDraining else { return }
+    isDraining = true
+    // A shutdown notice first, then the real GOAWAY once requests already in flight have landed:
+    // the two-step close RFC 9113 recommends.
+    nghttp2_submit_shutdown_notice(session)
+    flush()
+    eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(200)) {
+      guard let session = self.session else { return }
+      nghttp2_submit_goaway(
+        session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
+        NGHTTP2_NO_ERROR.rawValue, nil, 0)
+      self.flush()
+    }
+    graceTimer = eventLoop.assumeIsolated().scheduleTask(in: configuration.shutdownGracePeriod) {
+      self.logger.info("grace period over; closing connection with calls still open")
+      self.output.closeConnection()
+    }
+  }
+
+  /// The connection is gone: cancel every call and free the session.
+  func close() {
+    graceTimer?.cancel()
+    graceTimer = nil
+    let open = calls
+    calls.removeAll()
+    heads.removeAll()
+    for call in open.values { call.cancel(.connectionClosed) }
+    if let session {
+      nghttp2_session_del(session)
+      self.session = nil
+    }
+  }
+
+  var openCallCount: Int { calls.count }
+}

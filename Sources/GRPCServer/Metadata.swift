@@ -1,0 +1,61 @@
+/// Request or response metadata: an ordered list of key/value pairs. Keys ending in `-bin` carry
+/// binary values, which travel base64-encoded on the wire; all other values are ASCII text.
+public struct Metadata: Sendable, Hashable, Sequence {
+  public enum Value: Sendable, Hashable {
+    case string(String)
+    case binary([UInt8])
+  }
+
+  public struct Entry: Sendable, Hashable {
+    public var key: String
+    public var value: Value
+  }
+
+  private var entries: [Entry] = []
+
+  public init() {}
+
+  public init(_ pairs: [(String, String)]) {
+    for (key, value) in pairs { add(key, value) }
+  }
+
+  public var count: Int { entries.count }
+  public var isEmpty: Bool { entries.isEmpty }
+
+  public mutating func add(_ key: String, _ value: String) {
+    entries.append(Entry(key: key.lowercased(), value: .string(value)))
+  }
+
+  public mutating func add(_ key: String, binary value: [UInt8]) {
+    entries.append(Entry(key: key.lowercased(), value: .binary(value)))
+  }
+
+  mutating func append(_ entry: Entry) {
+    entries.append(entry)
+  }
+
+  /// The first text value under `key`, if any.
+  public func first(_ key: String) -> String? {
+    for entry in entries where entry.key == key {
+      if case .string(let text) = entry.value { return text }
+    }
+    return nil
+  }
+
+  /// The first binary value under `key` (which should end in `-bin`), if any.
+  public func firstBinary(_ key: String) -> [UInt8]? {
+    for entry in entries where entry.key == key {
+      if case .binary(let bytes) = entry.value { return bytes }
+    }
+    return nil
+  }
+
+  public func makeIterator() -> IndexingIterator<[Entry]> {
+    entries.makeIterator()
+  }
+
+  /// Whether a key names a binary (`-bin`) header.
+  static func isBinaryKey(_ key: String) -> Bool {
+    key.hasSuffix("-bin")
+  }
+}

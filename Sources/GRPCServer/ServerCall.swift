@@ -1,0 +1,170 @@
+import CNGHTTP2
+import NIOCore
+
+/// One gRPC call: the request's metadata and deadline, and the response side. It belongs to its
+/// connection's event loop; use it only there. Once the call has finished or been cancelled,
+/// further sends and finishes are ignored, so handlers need not race the client.
+public final class ServerCall {
+  public let path: String
+  /// Request metadata, without pseudo-headers and the headers gRPC itself interprets.
+  public let metadata: Metadata
+  /// When the client's `grpc-timeout` runs out, if it sent one.
+  public let deadline: NIODeadline?
+  public let eventLoop: any EventLoop
+  /// The encoding response messages are sent in; defaults to the request's when the client
+  /// accepts it. Change it before the first message.
+  public var responseEncoding: CompressionAlgorithm
+  /// The client's `grpc-accept-encoding` list, if it sent one.
+  public let acceptedEncodings: String?
+  /// Called once if the call ends before the handler finishes it.
+  public var onCancel: ((CancellationReason) -> Void)? = nil
+  /// Called when a send buffer that was over the high watermark has drained below half of it.
+  public var onWritable: (() -> Void)? = nil
+  /// Whether the request message just delivered arrived compressed.
+  public internal(set) var lastMessageWasCompressed = false
+  /// True once the handler finished the call or it was cancelled.
+  public private(set) var isFinished = false
+
+  let streamID: Int32
+  let requestEncoding: CompressionAlgorithm
+  unowned let connection: HTTP2ServerConnection
+  var handler: (any ServerCallHandler)? = nil
+  var deframer: MessageDeframer
+  var deadlineTimer: Scheduled<Void>? = nil
+
+  // Response side. `outbound` holds framed messages not yet taken by nghttp2's data source.
+  private(set) var responseHeadersSubmitted = false
+  var outbound: [UInt8] = []
+  var outboundReadIndex = 0
+  var pendingTrailers: HeaderBlock? = nil
+  var isDataDeferred = false
+  var wasOverHighWatermark = false
+  var remoteClosed = false
+  private var initialMetadata = Metadata()
+
+  init(
+    streamID: Int32, head: RequestHead.Accepted, acceptedEncodings: String?, connection: HTTP2ServerConnection
+  ) {
+    self.streamID = streamID
+    self.path = head.path
+    self.metadata = head.metadata
+    self.requestEncoding = head.requestEncoding
+    self.responseEncoding = head.responseEncoding
+    self.acceptedEncodings = acceptedEncodings
+    self.connection = connection
+    self.eventLoop = connection.eventLoop
+    self.deadline = head.timeout.map { .now() + $0.duration }
+    self.deframer = MessageDeframer(maximumMessageSize: connection.configuration.maximumReceiveMessageSize)
+  }
+
+  /// Bytes queued for this call that the client has not yet been sent.
+  public var bufferedBytes: Int { outbound.count - outboundReadIndex }
+
+  /// False while more than the configured high watermark is buffered for a slow reader; wait for
+  /// `onWritable` before sending more.
+  public var isWritable: Bool { bufferedBytes < connection.configuration.callSendBufferHighWatermark }
+
+  /// Adds metadata to the response headers; call before the first message.
+  public func addInitialMetadata(_ metadata: Metadata) {
+    for entry in metadata { initialMetadata.append(entry) }
+  }
+
+  /// Sends the response headers now, before any message.
+  public func sendInitialMetadata() {
+    guard !isFinished, !responseHeadersSubmitted else { return }
+    submitResponseHeaders()
+  }
+
+  /// Queues one response message, compressed in `responseEncoding` when `compress` allows.
+  public func send(_ message: [UInt8], compress: Bool = true) {
+    message.withUnsafeBytes { send(bytes: $0, compress: compress) }
+  }
+
+  public func send(bytes message: UnsafeRawBufferPointer, compress: Bool = true) {
+    guard !isFinished else { return }
+    if !responseHeadersSubmitted { submitResponseHeaders() }
+    if outboundReadIndex > 0 && outboundReadIndex >= outbound.count / 2 {
+      outbound.removeSubrange(0..<outboundReadIndex)
+      outboundReadIndex = 0
+    }
+    if compress && responseEncoding != .identity {
+      let compressed = Zlib.compress(message, gzip: responseEncoding == .gzip)
+      compressed.withUnsafeBytes { MessageFramer.frame($0, compressed: true, into: &outbound) }
+    } else {
+      MessageFramer.frame(message, compressed: false, into: &outbound)
+    }
+    if !isWritable { wasOverHighWatermark = true }
+    connection.resumeData(for: self)
+  }
+
+  /// Sends one message and finishes with OK: the whole answer of a unary call.
+  public func respond(_ message: [UInt8], trailers: Metadata = Metadata()) {
+    send(message)
+    finish(.ok, trailers: trailers)
+  }
+
+  /// Ends the call with `status`. Before any message this is a Trailers-Only response.
+  public func finish(_ status: Status, trailers: Metadata = Metadata()) {
+    guard !isFinished else { return }
+    isFinished = true
+    deadlineTimer?.cancel()
+    deadlineTimer = nil
+    handler = nil
+    onWritable = nil
+    onCancel = nil
+    var block = HeaderBlock()
+    if !responseHeadersSubmitted {
+      responseHeadersSubmitted = true
+      block.add(":status", "200")
+      block.add("content-type", "application/grpc")
+      block.add(initialMetadata)
+      block.addStatus(status)
+      block.add(trailers)
+      connection.submitTrailersOnly(for: self, block: &block)
+    } else {
+      block.addStatus(status)
+      block.add(trailers)
+      pendingTrailers = block
+      connection.resumeData(for: self)
+    }
+  }
+
+  public func finish(_ error: StatusError) {
+    finish(error.status, trailers: error.trailers)
+  }
+
+  /// Ends the call because of something outside the handler's control and tells the handler.
+  func cancel(_ reason: CancellationReason) {
+    guard !isFinished else { return }
+    let onCancel = self.onCancel
+    isFinished = true
+    deadlineTimer?.cancel()
+    deadlineTimer = nil
+    handler = nil
+    onWritable = nil
+    self.onCancel = nil
+    onCancel?(reason)
+  }
+
+  private func submitResponseHeaders() {
+    responseHeadersSubmitted = true
+    var block = HeaderBlock()
+    block.add(":status", "200")
+    block.add("content-type", "application/grpc")
+    if responseEncoding != .identity { block.add("grpc-encoding", responseEncoding.rawValue) }
+    block.add("grpc-accept-encoding", CompressionAlgorithm.acceptEncodingHeader)
+    block.add(initialMetadata)
+    connection.submitResponse(for: self, block: &block)
+  }
+}
+
+extension ServerCall {
+  /// Ends the call with `status` because of something the handler did not do (a deadline, a
+  /// protocol violation), and tells the handler through `onCancel`.
+  func abort(_ status: Status, reason: CancellationReason) {
+    guard !isFinished else { return }
+    let onCancel = self.onCancel
+    finish(status)
+    onCancel?(reason)
+  }
+}

@@ -1,0 +1,39 @@
+import GRPCServer
+import Logging
+import NIOCore
+import NIOPosix
+
+/// Runs a server with the standard services added: health (the empty name and every given
+/// service SERVING) and reflection v1 and v1alpha over the bundled descriptor set. Prints one
+/// "listening" line, then serves until SIGTERM or SIGINT, when it reports NOT_SERVING, sends
+/// GOAWAY and lets in-flight calls finish within the grace period.
+public enum StandardServer {
+  public static func run(
+    services: [any ServiceProvider], host: String, port: Int, threads: Int,
+    configuration: ServerConfiguration, logger: Logger
+  ) async throws {
+    let health = HealthService()
+    let served = services.map(\.serviceName) + [health.serviceName] + ReflectionService.serviceNames
+    var providers: [any ServiceProvider] = services + [health]
+    for version in ReflectionService.Version.allCases {
+      guard
+        let reflection = ReflectionService(
+          version: version, descriptorSet: ReflectionService.bundledDescriptorSet, services: served)
+      else { fatalError("the bundled descriptor set does not parse; rerun tools/generate-protos") }
+      providers.append(reflection)
+    }
+    for service in services { health.setStatus(.serving, for: service.serviceName) }
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+    let server = try await GRPCServer.start(
+      host: host, port: port, router: Router(providers), configuration: configuration, group: group,
+      logger: logger)
+    let address = server.localAddress.map { "\($0)" } ?? "\(host):\(port)"
+    logger.notice("listening", metadata: ["address": "\(address)", "threads": "\(threads)"])
+    let signalNumber = await TerminationSignal.wait()
+    logger.notice("shutting down", metadata: ["signal": "\(signalNumber)"])
+    health.markAllNotServing()
+    try await server.shutdownGracefully()
+    try await group.shutdownGracefully()
+    logger.notice("stopped")
+  }
+}
