@@ -54,13 +54,18 @@ let package = Package(
         "GRPCServer", "GRPCStandardServices", "GatewayProtos", "CProtobufC",
         .product(name: "NIOCore", package: "swift-nio"),
       ]),
+    .target(
+      name: "ServerCLI",
+      dependencies: [
+        "GRPCServer",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
     .executableTarget(
       name: "grpc-interop-server",
       dependencies: [
-        "GRPCServer", "GRPCStandardServices", "GRPCInteropService",
-        .product(name: "NIOCore", package: "swift-nio"),
-        .product(name: "NIOCore", package: "swift-nio"),
-        .product(name: "NIOPosix", package: "swift-nio"),
+        "GRPCStandardServices", "GRPCInteropService", "ServerCLI",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ],
@@ -68,9 +73,7 @@ let package = Package(
     .executableTarget(
       name: "vllm-grpc-gateway",
       dependencies: [
-        "GRPCServer", "GRPCStandardServices",
-        .product(name: "NIOCore", package: "swift-nio"),
-        .product(name: "NIOPosix", package: "swift-nio"),
+        "GRPCServer", "GRPCStandardServices", "ServerCLI",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),

@@ -17,7 +17,7 @@ public struct TestService: ServiceProvider {
       .unary("/grpc.testing.TestService/UnaryCall") { call, bytes in Self.unaryCall(call, bytes) },
       .serverStreaming("/grpc.testing.TestService/StreamingOutputCall") { call, bytes in
         guard let request = StreamingOutputCallRequest(bytes) else {
-          call.finish(Status(.invalidArgument, "could not parse StreamingOutputCallRequest"))
+          call.finish(Status(.internal, "could not parse StreamingOutputCallRequest"))
           return
         }
         InteropMetadata.echoInitial(call)
@@ -33,7 +33,7 @@ public struct TestService: ServiceProvider {
 
   private static func unaryCall(_ call: ServerCall, _ bytes: [UInt8]) {
     guard let request = SimpleRequest(bytes) else {
-      call.finish(Status(.invalidArgument, "could not parse SimpleRequest"))
+      call.finish(Status(.internal, "could not parse SimpleRequest"))
       return
     }
     if request.expectCompressed && !call.lastMessageWasCompressed {
@@ -147,7 +147,7 @@ final class StreamingInputHandler: ServerCallHandler {
 
   func didReceive(_ message: [UInt8]) {
     guard let request = StreamingInputCallRequest(message) else {
-      call.finish(Status(.invalidArgument, "could not parse StreamingInputCallRequest"))
+      call.finish(Status(.internal, "could not parse StreamingInputCallRequest"))
       return
     }
     if request.expectCompressed && !call.lastMessageWasCompressed {
@@ -181,7 +181,7 @@ final class DuplexHandler: ServerCallHandler {
 
   func didReceive(_ message: [UInt8]) {
     guard let request = StreamingOutputCallRequest(message) else {
-      call.finish(Status(.invalidArgument, "could not parse StreamingOutputCallRequest"))
+      call.finish(Status(.internal, "could not parse StreamingOutputCallRequest"))
       return
     }
     let status = InteropMetadata.status(request.responseStatus)

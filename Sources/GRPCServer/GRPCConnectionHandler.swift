@@ -23,6 +23,8 @@ final class GRPCConnectionHandler: ChannelInboundHandler, ConnectionOutput {
 
   var allocator: ByteBufferAllocator { context?.channel.allocator ?? ByteBufferAllocator() }
 
+  var isWritable: Bool { context?.channel.isWritable ?? false }
+
   func handlerAdded(context: ChannelHandlerContext) {
     self.context = context
     var logger = self.logger
@@ -58,6 +60,11 @@ final class GRPCConnectionHandler: ChannelInboundHandler, ConnectionOutput {
   func channelReadComplete(context: ChannelHandlerContext) {
     connection?.endReadBatch()
     context.fireChannelReadComplete()
+  }
+
+  func channelWritabilityChanged(context: ChannelHandlerContext) {
+    if context.channel.isWritable { connection?.flush() }
+    context.fireChannelWritabilityChanged()
   }
 
   func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -108,7 +108,7 @@ final class HTTP2ServerConnection {
     var buffer: ByteBuffer? = nil
     repeat {
       needsAnotherFlush = false
-      while true {
+      while output.isWritable {
         var chunk: UnsafePointer<UInt8>? = nil
         let length = nghttp2_session_mem_send(session, &chunk)
         if length < 0 {
@@ -119,6 +119,11 @@ final class HTTP2ServerConnection {
         guard length > 0, let chunk else { break }
         if buffer == nil { buffer = output.allocator.buffer(capacity: max(length, 4096)) }
         buffer!.writeBytes(UnsafeRawBufferPointer(start: chunk, count: length))
+        // Hand large batches to the socket as they grow, so writability is checked in between.
+        if buffer!.readableBytes >= 256 * 1024 {
+          output.write(buffer!)
+          buffer = nil
+        }
       }
     } while needsAnotherFlush
     if let buffer { output.write(buffer) }
@@ -202,8 +207,10 @@ final class HTTP2ServerConnection {
         streamID: streamID, head: accepted, acceptedEncodings: head.acceptedEncodings, connection: self)
       calls[streamID] = call
       if let deadline = call.deadline {
-        call.deadlineTimer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak call] in
-          call?.abort(Status(.deadlineExceeded, "deadline exceeded"), reason: .deadlineExceeded)
+        call.deadlineTimer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self, weak call] in
+          guard let call, !call.isFinished else { return }
+          self?.logger.debug("call cancelled", metadata: ["path": "\(call.path)", "reason": "deadline exceeded"])
+          call.abort(Status(.deadlineExceeded, "deadline exceeded"), reason: .deadlineExceeded)
         }
       }
       call.handler = route.makeHandler(call)
@@ -275,7 +282,10 @@ final class HTTP2ServerConnection {
   func streamClosed(streamID: Int32) {
     heads.removeValue(forKey: streamID)
     guard let call = calls.removeValue(forKey: streamID) else { return }
-    call.cancel(.clientReset)
+    if !call.isFinished {
+      logger.debug("call cancelled", metadata: ["path": "\(call.path)", "reason": "client reset"])
+      call.cancel(.clientReset)
+    }
   }
 
   /// After a response that ends our side, tell a client still sending to stop (RST_STREAM
@@ -356,7 +366,10 @@ final class HTTP2ServerConnection {
     let open = calls
     calls.removeAll()
     heads.removeAll()
-    for call in open.values { call.cancel(.connectionClosed) }
+    for call in open.values where !call.isFinished {
+      logger.debug("call cancelled", metadata: ["path": "\(call.path)", "reason": "connection closed"])
+      call.cancel(.connectionClosed)
+    }
     if let session {
       nghttp2_session_del(session)
       self.session = nil

@@ -1,9 +1,8 @@
 import ArgumentParser
 import GRPCInteropService
-import GRPCServer
 import GRPCStandardServices
 import Logging
-import NIOCore
+import ServerCLI
 
 @main
 struct InteropServerCommand: AsyncParsableCommand {
@@ -17,23 +16,12 @@ struct InteropServerCommand: AsyncParsableCommand {
   @Option(help: "Address to bind.")
   var host: String = "0.0.0.0"
 
-  @Option(help: "Event-loop threads (default: one per core).")
-  var threads: Int = System.coreCount
-
-  @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
-  var logLevel: String = "notice"
+  @OptionGroup var server: ServerOptions
 
   func run() async throws {
-    guard let level = Logger.Level(rawValue: logLevel) else {
-      throw ValidationError("unknown log level '\(logLevel)'")
-    }
-    LoggingSystem.bootstrap { label in
-      var handler = StreamLogHandler.standardError(label: label)
-      handler.logLevel = level
-      return handler
-    }
+    server.bootstrapLogging()
     try await StandardServer.run(
-      services: [TestService()], host: host, port: port, threads: threads,
-      configuration: ServerConfiguration(), logger: Logger(label: "grpc-interop-server"))
+      services: [TestService()], host: host, port: port, threads: server.threads,
+      configuration: server.configuration, logger: Logger(label: "grpc-interop-server"))
   }
 }

@@ -1,0 +1,79 @@
+import ArgumentParser
+import GRPCServer
+import ServerCLI
+import GRPCStandardServices
+import Logging
+
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+@main
+struct GatewayCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "vllm-grpc-gateway",
+    abstract: "A gRPC (HTTP/2) API in front of vLLM's OpenAI-compatible HTTP API.",
+    discussion: """
+      Serves gRPC over cleartext HTTP/2 (h2c with prior knowledge), with the standard \
+      grpc.health.v1.Health and server reflection (v1 and v1alpha) services. SIGTERM or SIGINT \
+      starts a graceful shutdown: health turns NOT_SERVING, clients get GOAWAY, and calls in \
+      flight may finish within the grace period.
+      """)
+
+  @Option(help: "Address to listen on, HOST:PORT (or just PORT).")
+  var listen: String = "0.0.0.0:50051"
+
+  @Option(help: "Base URL of the vLLM server (default: $VLLM_BASE_URL, else http://localhost:8000).")
+  var upstream: String? = nil
+
+  @Option(help: "Bearer token for the vLLM server (default: $VLLM_API_KEY).")
+  var apiKey: String? = nil
+
+  @OptionGroup var server: ServerOptions
+
+  func validate() throws {
+    _ = try ListenAddress(listen)
+  }
+
+  func run() async throws {
+    server.bootstrapLogging()
+    let logger = Logger(label: "vllm-grpc-gateway")
+    let environment = ProcessInfoEnvironment()
+    let upstreamURL = upstream ?? environment["VLLM_BASE_URL"] ?? "http://localhost:8000"
+    let key = apiKey ?? environment["VLLM_API_KEY"]
+    logger.info("upstream", metadata: ["url": "\(upstreamURL)", "api-key": "\(key == nil ? "none" : "set")"])
+
+    let address = try ListenAddress(listen)
+    try await StandardServer.run(
+      services: [], host: address.host, port: address.port, threads: server.threads, configuration: server.configuration,
+      logger: logger)
+  }
+}
+
+/// `HOST:PORT`, `[IPv6]:PORT` or `PORT`.
+struct ListenAddress {
+  var host: String
+  var port: Int
+
+  init(_ text: String) throws {
+    var hostPart = "0.0.0.0"
+    var portPart = Substring(text)
+    if let colon = text.lastIndex(of: ":") {
+      hostPart = String(text[..<colon])
+      portPart = text[text.index(after: colon)...]
+      if hostPart.hasPrefix("[") && hostPart.hasSuffix("]") { hostPart = String(hostPart.dropFirst().dropLast()) }
+    }
+    guard let port = Int(portPart), (0...65535).contains(port), !hostPart.isEmpty else {
+      throw ValidationError("--listen must be HOST:PORT, [IPv6]:PORT or PORT; got '\(text)'")
+    }
+    self.host = hostPart
+    self.port = port
+  }
+}
+
+/// The process environment, read once.
+struct ProcessInfoEnvironment {
+  subscript(name: String) -> String? {
+    getenv(name).map { String(cString: $0) }
+  }
+}

@@ -1,0 +1,139 @@
+"""Shared fixtures: stubs generated from the .proto files as a user would, and the real
+executables started on free ports."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GENERATED = Path(__file__).resolve().parent / "generated"
+GRPC_PROTOS = Path("/usr/share/grpc-proto")
+BIN_DIR = Path(os.environ.get("GATEWAY_BIN_DIR", ROOT / ".build" / "debug"))
+
+
+def _generate_stubs():
+    """Generates Python stubs with grpcio-tools. grpc.testing and grpc.reflection.v1 would clash
+    with the installed `grpc` package, so their files are compiled under other directory names;
+    the proto packages, and so the method paths on the wire, stay the same."""
+    from grpc_tools import protoc
+
+    if GENERATED.exists():
+        shutil.rmtree(GENERATED)
+    sources = GENERATED / "_proto"
+    for name in ("test", "messages", "empty"):
+        text = (GRPC_PROTOS / "grpc" / "testing" / f"{name}.proto").read_text()
+        target = sources / "grpc_testing" / f"{name}.proto"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text.replace('import "grpc/testing/', 'import "grpc_testing/'))
+    reflection = sources / "reflection_v1" / "reflection.proto"
+    reflection.parent.mkdir(parents=True, exist_ok=True)
+    reflection.write_text((GRPC_PROTOS / "grpc" / "reflection" / "v1" / "reflection.proto").read_text())
+    files = ["grpc_testing/test.proto", "grpc_testing/messages.proto", "grpc_testing/empty.proto",
+             "reflection_v1/reflection.proto"]
+    args = ["protoc", f"-I{sources}", f"--python_out={GENERATED}", f"--grpc_python_out={GENERATED}"] + files
+    if protoc.main(args) != 0:
+        raise RuntimeError("grpc_tools.protoc failed on the interop protos")
+    own = [str(p.relative_to(ROOT / "proto")) for p in (ROOT / "proto").rglob("*.proto")]
+    args = ["protoc", f"-I{ROOT / 'proto'}", f"--python_out={GENERATED}", f"--grpc_python_out={GENERATED}"] + own
+    if protoc.main(args) != 0:
+        raise RuntimeError("grpc_tools.protoc failed on proto/")
+
+
+_generate_stubs()
+sys.path.insert(0, str(GENERATED))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """A server executable running on a free port, its log captured to a file."""
+
+    def __init__(self, executable, args, log_path):
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._log = open(log_path, "w")
+        command = [str(BIN_DIR / executable)] + [a.format(port=self.port) for a in args]
+        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+        self._wait_until_listening()
+
+    def _wait_until_listening(self):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early: {self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"server did not start listening: {self.log()}")
+
+    def log(self):
+        self._log.flush()
+        return Path(self.log_path).read_text()
+
+    def wait_for_log(self, text, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def signal(self, number=signal.SIGTERM):
+        self.process.send_signal(number)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+    def assert_alive(self):
+        assert self.process.poll() is None, f"server died: {self.log()}"
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """Starts an executable with extra arguments; `{port}` in them is replaced by its port."""
+    started = []
+
+    def start(executable, *args):
+        server = ServerProcess(executable, list(args), tmp_path / f"{executable}-{len(started)}.log")
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def interop(start_server):
+    """The interop server with debug logs, so tests can see cancellations."""
+    return start_server("grpc-interop-server", "--port", "{port}", "--host", "127.0.0.1", "--log-level", "debug")
+
+
+@pytest.fixture(scope="module")
+def shared_interop(tmp_path_factory):
+    """One interop server for a whole module of tests that do not disturb it."""
+    log = tmp_path_factory.mktemp("interop") / "server.log"
+    server = ServerProcess("grpc-interop-server", ["--port", "{port}", "--host", "127.0.0.1", "--log-level", "debug"], log)
+    yield server
+    server.stop()
