@@ -22,6 +22,7 @@ final class HTTP2ServerConnection {
   private var isFlushScheduled = false
   private(set) var isDraining = false
   private var graceTimer: Scheduled<Void>? = nil
+  private var finalGoAwayTimer: Scheduled<Void>? = nil
 
   init(
     configuration: ServerConfiguration, router: Router, eventLoop: any EventLoop, logger: Logger,
@@ -346,7 +347,7 @@ final class HTTP2ServerConnection {
     // the two-step close RFC 9113 recommends.
     nghttp2_submit_shutdown_notice(session)
     flush()
-    eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(200)) {
+    finalGoAwayTimer = eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(200)) {
       guard let session = self.session else { return }
       nghttp2_submit_goaway(
         session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nghttp2_session_get_last_proc_stream_id(session),
@@ -363,6 +364,8 @@ final class HTTP2ServerConnection {
   func close() {
     graceTimer?.cancel()
     graceTimer = nil
+    finalGoAwayTimer?.cancel()
+    finalGoAwayTimer = nil
     let open = calls
     calls.removeAll()
     heads.removeAll()

@@ -24,16 +24,25 @@ public enum StandardServer {
     }
     for service in services { health.setStatus(.serving, for: service.serviceName) }
     let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+    try await serve(
+      Router(providers), host: host, port: port, threads: threads, group: group, configuration: configuration,
+      health: health, logger: logger)
+    // Only now: the server's quiescing helper completes a promise on the group when it goes away.
+    try await group.shutdownGracefully()
+    logger.notice("stopped")
+  }
+
+  private static func serve(
+    _ router: Router, host: String, port: Int, threads: Int, group: MultiThreadedEventLoopGroup,
+    configuration: ServerConfiguration, health: HealthService, logger: Logger
+  ) async throws {
     let server = try await GRPCServer.start(
-      host: host, port: port, router: Router(providers), configuration: configuration, group: group,
-      logger: logger)
+      host: host, port: port, router: router, configuration: configuration, group: group, logger: logger)
     let address = server.localAddress.map { "\($0)" } ?? "\(host):\(port)"
     logger.notice("listening", metadata: ["address": "\(address)", "threads": "\(threads)"])
     let signalNumber = await TerminationSignal.wait()
     logger.notice("shutting down", metadata: ["signal": "\(signalNumber)"])
     health.markAllNotServing()
     try await server.shutdownGracefully()
-    try await group.shutdownGracefully()
-    logger.notice("stopped")
   }
 }

@@ -58,6 +58,7 @@ class RawClient:
         self.remote_settings = {}
         self.goaway = None
         self.closed = False
+        self._pending = b""
         self.flush()
 
     def flush(self):
@@ -108,12 +109,30 @@ class RawClient:
         self.conn.ping(payload)
         self.flush()
 
+    def _complete_frames(self, data):
+        """Splits received bytes into whole frames, so each GOAWAY is seen before what follows it."""
+        self._pending += data
+        frames = []
+        while len(self._pending) >= 9:
+            length = int.from_bytes(self._pending[:3], "big")
+            if len(self._pending) < 9 + length:
+                break
+            frames.append(self._pending[:9 + length])
+            self._pending = self._pending[9 + length:]
+        return frames
+
     def read_once(self):
         data = self.sock.recv(65536)
         if not data:
             self.closed = True
             return []
-        events = self.conn.receive_data(data)
+        events = []
+        for frame in self._complete_frames(data):
+            events.extend(self._handle(self.conn.receive_data(frame)))
+        self.flush()
+        return events
+
+    def _handle(self, events):
         for event in events:
             self.events.append(event)
             response = self.responses.get(getattr(event, "stream_id", None))
@@ -134,7 +153,9 @@ class RawClient:
                     self.remote_settings[key] = value.new_value
             elif isinstance(event, h2.events.ConnectionTerminated):
                 self.goaway = event
-        self.flush()
+                # h2 treats GOAWAY as the end, but HTTP/2 lets streams below last_stream_id run
+                # to completion; keep the state machine open to watch them finish.
+                self.conn.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
         return events
 
     def wait(self, predicate, rounds=1000):

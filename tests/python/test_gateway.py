@@ -1,0 +1,55 @@
+"""The gateway executable itself: flags, health and reflection."""
+
+import os
+import subprocess
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+from conftest import BIN_DIR
+
+
+def test_help_lists_every_flag():
+    result = subprocess.run([str(BIN_DIR / "vllm-grpc-gateway"), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    for flag in ("--listen", "--upstream", "--api-key", "--threads", "--max-concurrent-streams",
+                 "--max-receive-message-size", "--max-header-list-size", "--shutdown-grace-period", "--log-level"):
+        assert flag in result.stdout
+    assert "VLLM_BASE_URL" in result.stdout and "VLLM_API_KEY" in result.stdout
+
+
+def test_bad_listen_address_is_refused():
+    result = subprocess.run([str(BIN_DIR / "vllm-grpc-gateway"), "--listen", "nowhere"], capture_output=True,
+                            text=True, timeout=10)
+    assert result.returncode != 0
+    assert "--listen" in result.stderr
+
+
+def test_gateway_serves_health_and_reflection(start_server):
+    gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--upstream", "http://127.0.0.1:9")
+    channel = grpc.insecure_channel(gateway.address)
+    health = health_pb2_grpc.HealthStub(channel)
+    assert health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
+    services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
+    assert {"grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection"} <= services
+    channel.close()
+    assert "url=http://127.0.0.1:9" in gateway.log()
+
+
+def test_gateway_reads_upstream_from_environment(tmp_path):
+    from conftest import ServerProcess
+    env_before = dict(os.environ)
+    os.environ["VLLM_BASE_URL"] = "http://10.1.2.3:8000"
+    os.environ["VLLM_API_KEY"] = "secret"
+    try:
+        gateway = ServerProcess("vllm-grpc-gateway", ["--listen", "127.0.0.1:{port}"], tmp_path / "gw.log")
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+    try:
+        assert "url=http://10.1.2.3:8000" in gateway.log()
+        assert "api-key=set" in gateway.log() and "secret" not in gateway.log()
+    finally:
+        gateway.stop()
