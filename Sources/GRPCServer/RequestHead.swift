@@ -98,7 +98,8 @@ struct RequestHead {
     var timeout: Timeout? = nil
     if let timeoutHeader {
       guard let parsed = Timeout(header: timeoutHeader) else {
-        return .reject(httpStatus: 200, status: Status(.internal, "malformed grpc-timeout '\(timeoutHeader)'"), headers: [])
+        return .reject(
+          httpStatus: 200, status: Status(.internal, "malformed grpc-timeout '\(timeoutHeader)'"), headers: [])
       }
       timeout = parsed
     }

@@ -1,8 +1,8 @@
 import GRPCServer
 import GatewayProtos
-import ProtobufCMessages
 import NIOConcurrencyHelpers
 import NIOCore
+import ProtobufCMessages
 
 /// `grpc.health.v1.Health`: Check and Watch. The empty service name stands for the server as a
 /// whole; the application sets per-service statuses with `setStatus(_:for:)`.

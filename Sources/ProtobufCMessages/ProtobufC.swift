@@ -20,7 +20,8 @@ public enum ProtobufC {
   }
 
   public static func free<Message>(_ message: UnsafeMutablePointer<Message>) {
-    protobuf_c_message_free_unpacked(UnsafeMutableRawPointer(message).assumingMemoryBound(to: ProtobufCMessage.self), nil)
+    protobuf_c_message_free_unpacked(
+      UnsafeMutableRawPointer(message).assumingMemoryBound(to: ProtobufCMessage.self), nil)
   }
 
   /// Packs a message whose first member is its `ProtobufCMessage` base.

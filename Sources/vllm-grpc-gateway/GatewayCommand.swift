@@ -1,8 +1,8 @@
 import ArgumentParser
 import GRPCServer
-import ServerCLI
 import GRPCStandardServices
 import Logging
+import ServerCLI
 
 #if canImport(Glibc)
   import Glibc
@@ -45,7 +45,8 @@ struct GatewayCommand: AsyncParsableCommand {
 
     let address = try ListenAddress(listen)
     try await StandardServer.run(
-      services: [], host: address.host, port: address.port, threads: server.threads, configuration: server.configuration,
+      services: [], host: address.host, port: address.port, threads: server.threads,
+      configuration: server.configuration,
       logger: logger)
   }
 }

@@ -38,6 +38,7 @@ def test_in_flight_call_finishes_and_new_connections_are_refused(start_server, s
     assert len(parse_frames(response.data)) == 10  # every message arrived
     assert server.process.wait(timeout=10) == 0
     assert "stopped" in server.log()
+    assert "ERROR" not in server.log()
 
 
 def test_goaway_names_the_last_stream_it_will_process(start_server):
