@@ -77,6 +77,16 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),
+    // A libFuzzer target over one whole connection; tools/fuzz builds it with the fuzzer runtime.
+    .executableTarget(
+      name: "fuzz-http2-connection",
+      dependencies: [
+        "GRPCServer", "GRPCStandardServices", "GRPCInteropService",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOEmbedded", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      path: "Sources/FuzzHTTP2Connection"),
     .testTarget(
       name: "GRPCServerTests",
       dependencies: [

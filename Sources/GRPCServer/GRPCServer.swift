@@ -54,6 +54,14 @@ public final class GRPCServer: Sendable {
       channel: channel)
   }
 
+  /// The handler that serves gRPC on one accepted, cleartext HTTP/2 connection. `start` installs
+  /// it on every connection; use it directly for pipelines of your own (TLS in front, tests).
+  public static func makeConnectionHandler(
+    router: Router, configuration: ServerConfiguration = ServerConfiguration(), logger: Logger
+  ) -> any ChannelHandler {
+    GRPCConnectionHandler(configuration: configuration, router: router, logger: logger)
+  }
+
   /// The address the server listens on (useful with port 0).
   public var localAddress: SocketAddress? { channel.localAddress }
 
