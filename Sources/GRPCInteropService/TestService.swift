@@ -20,6 +20,10 @@ public struct TestService: ServiceProvider {
           call.finish(Status(.internal, "could not parse StreamingOutputCallRequest"))
           return
         }
+        if let problem = request.parameters.lazy.compactMap({ Self.checkResponseSize($0.size) }).first {
+          call.finish(problem)
+          return
+        }
         InteropMetadata.echoInitial(call)
         let writer = ResponseScheduler(call: call)
         writer.enqueue(request.parameters)
@@ -31,9 +35,24 @@ public struct TestService: ServiceProvider {
     ]
   }
 
+  /// Largest payload one response may ask for; beyond it a request could make the server allocate
+  /// gigabytes.
+  static let maximumResponseSize = 16 * 1024 * 1024
+
+  static func checkResponseSize(_ size: Int) -> Status? {
+    guard size >= 0, size <= maximumResponseSize else {
+      return Status(.invalidArgument, "response size \(size) is outside 0...\(maximumResponseSize)")
+    }
+    return nil
+  }
+
   private static func unaryCall(_ call: ServerCall, _ bytes: [UInt8]) {
     guard let request = SimpleRequest(bytes) else {
       call.finish(Status(.internal, "could not parse SimpleRequest"))
+      return
+    }
+    if let problem = checkResponseSize(request.responseSize) {
+      call.finish(problem)
       return
     }
     if request.expectCompressed && !call.lastMessageWasCompressed {
@@ -93,7 +112,15 @@ final class ResponseScheduler {
       self?.timer?.cancel()
       self?.queue.removeAll()
     }
+    // A client that reads slowly holds the rest of the queue back instead of filling memory.
+    call.onWritable = { [weak self] in
+      guard let self, self.isWaitingForReader else { return }
+      self.isWaitingForReader = false
+      self.sendNext()
+    }
   }
+
+  private var isWaitingForReader = false
 
   var isIdle: Bool { queue.isEmpty && !isSending }
 
@@ -108,6 +135,10 @@ final class ResponseScheduler {
   }
 
   private func sendNext() {
+    guard call.isWritable else {
+      isWaitingForReader = true
+      return
+    }
     guard !queue.isEmpty else {
       isSending = false
       if pendingStatus != nil { finish() }
@@ -187,6 +218,10 @@ final class DuplexHandler: ServerCallHandler {
     let status = InteropMetadata.status(request.responseStatus)
     if status.code != .ok {
       call.finish(status, trailers: InteropMetadata.trailing(call))
+      return
+    }
+    if let problem = request.parameters.lazy.compactMap({ TestService.checkResponseSize($0.size) }).first {
+      call.finish(problem)
       return
     }
     if half {

@@ -235,3 +235,36 @@ def test_garbage_instead_of_http2(interop):
     sock.close()
     interop.assert_alive()
     assert RawClient(interop.port).call(EMPTY, b"").status() == 0
+
+
+def rss_mib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_slow_reader_is_held_back_by_flow_control(interop):
+    """A client that never reads, asking for 400 MiB: HTTP/2 flow control stops the sender and the
+    server's buffer for the call stays bounded."""
+    baseline = rss_mib(interop.process.pid)
+    client = RawClient(interop.port)
+    request = messages_pb2.StreamingOutputCallRequest(response_parameters=[
+        messages_pb2.ResponseParameters(size=4 * 1024 * 1024) for _ in range(100)]).SerializeToString()
+    stream_id = client.start(OUTPUT)
+    client.send(stream_id, grpc_frame(request), end_stream=True)
+    time.sleep(2)
+    grown = rss_mib(interop.process.pid) - baseline
+    assert grown < 64, f"server grew by {grown:.0f} MiB for a reader that does not read"
+    client.reset(stream_id)
+    assert interop.wait_for_log("reason=client reset")
+    client.close()
+
+
+def test_huge_response_size_is_refused(shared_interop):
+    channel = grpc.insecure_channel(shared_interop.address)
+    stub = test_pb2_grpc.TestServiceStub(channel)
+    with pytest.raises(grpc.RpcError) as error:
+        stub.UnaryCall(messages_pb2.SimpleRequest(response_size=2_000_000_000), timeout=5)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    channel.close()
