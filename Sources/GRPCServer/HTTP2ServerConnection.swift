@@ -14,7 +14,6 @@ final class HTTP2ServerConnection {
 
   // SAFETY of the C boundary: the nghttp2_session* this object owns; freed in `close()`.
   private var session: OpaquePointer?
-  private var heads: [Int32: RequestHead] = [:]
   private var calls: [Int32: ServerCall] = [:]
   private var isReading = false
   private var isFlushing = false
@@ -150,12 +149,17 @@ final class HTTP2ServerConnection {
   // MARK: Called by ServerCall
 
   func submitResponse(for call: ServerCall, block: inout HeaderBlock) {
+    block.withNameValues { pairs, count in
+      submitResponse(for: call, headers: UnsafeBufferPointer(start: pairs, count: count))
+    }
+  }
+
+  /// Response HEADERS followed by a body that `readResponseData` supplies.
+  func submitResponse(for call: ServerCall, headers: UnsafeBufferPointer<nghttp2_nv>) {
     guard let session else { return }
     var provider = nghttp2_data_provider()
     provider.read_callback = NGHTTP2Callbacks.readResponseData
-    block.withNameValues { pairs, count in
-      _ = nghttp2_submit_response(session, call.streamID, pairs, count, &provider)
-    }
+    _ = nghttp2_submit_response(session, call.streamID, headers.baseAddress, headers.count, &provider)
     scheduleFlush()
   }
 
@@ -183,19 +187,20 @@ final class HTTP2ServerConnection {
   // MARK: nghttp2 callbacks
 
   func beginHeaders(streamID: Int32) {
-    heads[streamID] = RequestHead()
+    calls[streamID] = ServerCall(streamID: streamID, connection: self)
   }
 
-  func header(streamID: Int32, name: String, value: String) {
-    heads[streamID]?.add(name: name, value: value, limit: configuration.maximumHeaderListSize)
+  func header(streamID: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+    calls[streamID]?.head.add(name: name, value: value, limit: configuration.maximumHeaderListSize)
   }
 
   /// The request HEADERS are complete: check them and start the call.
   func requestHeadersComplete(streamID: Int32) {
-    guard let head = heads.removeValue(forKey: streamID) else { return }
-    switch head.verdict(router: router) {
+    guard let call = calls[streamID], !call.isFinished else { return }
+    switch call.head.verdict(router: router) {
     case .reject(let httpStatus, let status, let headers):
       logger.debug("rejected request", metadata: ["stream": "\(streamID)", "status": "\(status)"])
+      call.markRejected()
       var block = HeaderBlock()
       block.add(":status", String(httpStatus))
       block.add("content-type", "application/grpc")
@@ -203,10 +208,7 @@ final class HTTP2ServerConnection {
       block.addStatus(status)
       submitHeadersEndingStream(streamID, block: &block)
     case .accept(let accepted):
-      guard let route = router.route(for: accepted.path) else { return }
-      let call = ServerCall(
-        streamID: streamID, head: accepted, acceptedEncodings: head.acceptedEncodings, connection: self)
-      calls[streamID] = call
+      call.accept(accepted)
       if let deadline = call.deadline {
         call.deadlineTimer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self, weak call] in
           guard let call, !call.isFinished else { return }
@@ -214,7 +216,7 @@ final class HTTP2ServerConnection {
           call.abort(Status(.deadlineExceeded, "deadline exceeded"), reason: .deadlineExceeded)
         }
       }
-      call.handler = route.makeHandler(call)
+      call.handler = accepted.route.makeHandler(call)
     }
   }
 
@@ -281,7 +283,6 @@ final class HTTP2ServerConnection {
   }
 
   func streamClosed(streamID: Int32) {
-    heads.removeValue(forKey: streamID)
     guard let call = calls.removeValue(forKey: streamID) else { return }
     if !call.isFinished {
       logger.debug("call cancelled", metadata: ["path": "\(call.path)", "reason": "client reset"])
@@ -324,11 +325,17 @@ final class HTTP2ServerConnection {
       }
     }
     guard call.bufferedBytes == 0 else { return copied }
-    if var trailers = call.pendingTrailers {
+    if let trailers = call.pendingTrailers {
       call.pendingTrailers = nil
       flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue | NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
-      trailers.withNameValues { pairs, count in
-        _ = nghttp2_submit_trailer(session, streamID, pairs, count)
+      switch trailers {
+      case .ok:
+        _ = nghttp2_submit_trailer(
+          session, streamID, StaticHeaders.okTrailers.baseAddress, StaticHeaders.okTrailers.count)
+      case .custom(var block):
+        block.withNameValues { pairs, count in
+          _ = nghttp2_submit_trailer(session, streamID, pairs, count)
+        }
       }
       return copied
     }
@@ -368,7 +375,6 @@ final class HTTP2ServerConnection {
     finalGoAwayTimer = nil
     let open = calls
     calls.removeAll()
-    heads.removeAll()
     for call in open.values where !call.isFinished {
       logger.debug("call cancelled", metadata: ["path": "\(call.path)", "reason": "connection closed"])
       call.cancel(.connectionClosed)

@@ -12,19 +12,20 @@ struct MessageDeframer {
   }
 
   let maximumMessageSize: Int
-  private var header: [UInt8] = []
+  /// The prefix bytes read so far, big-endian, and how many there are.
+  private var header: UInt64 = 0
+  private var headerCount = 0
   private var body: [UInt8] = []
   private var expectedLength: Int? = nil
   private var isCompressed = false
 
   init(maximumMessageSize: Int) {
     self.maximumMessageSize = maximumMessageSize
-    header.reserveCapacity(5)
   }
 
   /// True when bytes of an unfinished message are buffered; the end of the stream then means the
   /// client sent a truncated message.
-  var hasPartialMessage: Bool { !header.isEmpty || expectedLength != nil }
+  var hasPartialMessage: Bool { headerCount > 0 || expectedLength != nil }
 
   mutating func feed(
     _ bytes: UnsafeRawBufferPointer, onFrame: (Frame) -> Void
@@ -32,9 +33,10 @@ struct MessageDeframer {
     var index = 0
     while index < bytes.count {
       guard let length = expectedLength else {
-        header.append(bytes[index])
+        header = header << 8 | UInt64(bytes[index])
+        headerCount += 1
         index += 1
-        if header.count == 5 { try beginMessage() }
+        if headerCount == 5 { try beginMessage() }
         if expectedLength == 0 { finishMessage(onFrame) }
         continue
       }
@@ -46,13 +48,14 @@ struct MessageDeframer {
   }
 
   private mutating func beginMessage() throws(Failure) {
-    let flag = header[0]
+    let flag = UInt8(truncatingIfNeeded: header >> 32)
     guard flag <= 1 else { throw .invalidFlag(flag) }
-    let length = Int(header[1]) << 24 | Int(header[2]) << 16 | Int(header[3]) << 8 | Int(header[4])
+    let length = Int(header & 0xFFFF_FFFF)
     guard length <= maximumMessageSize else { throw .tooLarge(length: length, limit: maximumMessageSize) }
     isCompressed = flag == 1
     expectedLength = length
-    header.removeAll(keepingCapacity: true)
+    header = 0
+    headerCount = 0
     // Reserve no more than a frame's worth up front: a length is only a claim until the bytes arrive.
     body.reserveCapacity(min(length, 64 * 1024))
   }

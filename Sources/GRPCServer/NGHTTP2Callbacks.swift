@@ -11,16 +11,17 @@ enum NGHTTP2Callbacks {
     nghttp2_session_callbacks_new(&callbacks)
     nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks) { _, frame, userData in
       guard let frame, isRequestHeaders(frame) else { return 0 }
-      connection(userData).beginHeaders(streamID: frame.pointee.hd.stream_id)
+      withConnection(userData) { $0.beginHeaders(streamID: frame.pointee.hd.stream_id) }
       return 0
     }
     nghttp2_session_callbacks_set_on_header_callback(callbacks) {
       _, frame, name, nameLength, value, valueLength, _, userData in
       guard let frame, let name, let value, isRequestHeaders(frame) else { return 0 }
-      connection(userData).header(
-        streamID: frame.pointee.hd.stream_id,
-        name: String(decoding: UnsafeBufferPointer(start: name, count: nameLength), as: UTF8.self),
-        value: String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self))
+      withConnection(userData) {
+        $0.header(
+          streamID: frame.pointee.hd.stream_id, name: UnsafeRawBufferPointer(start: name, count: nameLength),
+          value: UnsafeRawBufferPointer(start: value, count: valueLength))
+      }
       return 0
     }
     nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, userData in
@@ -29,13 +30,13 @@ enum NGHTTP2Callbacks {
       let endsStream = frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
       switch UInt32(frame.pointee.hd.type) {
       case NGHTTP2_HEADERS.rawValue:
-        let connection = connection(userData)
-        if frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST {
-          connection.requestHeadersComplete(streamID: streamID)
+        let isRequest = frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST
+        withConnection(userData) { connection in
+          if isRequest { connection.requestHeadersComplete(streamID: streamID) }
+          if endsStream { connection.endOfRequest(streamID: streamID) }
         }
-        if endsStream { connection.endOfRequest(streamID: streamID) }
       case NGHTTP2_DATA.rawValue:
-        if endsStream { connection(userData).endOfRequest(streamID: streamID) }
+        if endsStream { withConnection(userData) { $0.endOfRequest(streamID: streamID) } }
       default:
         break
       }
@@ -44,18 +45,20 @@ enum NGHTTP2Callbacks {
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) {
       _, _, streamID, data, length, userData in
       guard let data else { return 0 }
-      connection(userData).data(streamID: streamID, bytes: UnsafeRawBufferPointer(start: data, count: length))
+      withConnection(userData) {
+        $0.data(streamID: streamID, bytes: UnsafeRawBufferPointer(start: data, count: length))
+      }
       return 0
     }
     nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, _, userData in
-      connection(userData).streamClosed(streamID: streamID)
+      withConnection(userData) { $0.streamClosed(streamID: streamID) }
       return 0
     }
     nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, userData in
       guard let frame, UInt32(frame.pointee.hd.type) == NGHTTP2_HEADERS.rawValue,
         frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
       else { return 0 }
-      connection(userData).sentEndOfStream(streamID: frame.pointee.hd.stream_id)
+      withConnection(userData) { $0.sentEndOfStream(streamID: frame.pointee.hd.stream_id) }
       return 0
     }
     return callbacks
@@ -65,8 +68,9 @@ enum NGHTTP2Callbacks {
   static let readResponseData: nghttp2_data_source_read_callback = {
     _, streamID, buffer, length, flags, _, userData in
     guard let buffer, let flags else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
-    return connection(userData).readResponseData(
-      streamID: streamID, into: buffer, capacity: length, flags: flags)
+    return withConnection(userData) {
+      $0.readResponseData(streamID: streamID, into: buffer, capacity: length, flags: flags)
+    }
   }
 
 }
@@ -77,6 +81,10 @@ private func isRequestHeaders(_ frame: UnsafePointer<nghttp2_frame>) -> Bool {
   UInt32(frame.pointee.hd.type) == NGHTTP2_HEADERS.rawValue && frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST
 }
 
-private func connection(_ userData: UnsafeMutableRawPointer?) -> HTTP2ServerConnection {
-  Unmanaged<HTTP2ServerConnection>.fromOpaque(userData!).takeUnretainedValue()
+/// The connection behind `user_data`, without a retain and release per callback: the channel
+/// handler keeps it alive for as long as nghttp2 can call back.
+private func withConnection<Result>(
+  _ userData: UnsafeMutableRawPointer?, _ body: (HTTP2ServerConnection) -> Result
+) -> Result {
+  Unmanaged<HTTP2ServerConnection>.fromOpaque(userData!)._withUnsafeGuaranteedRef(body)
 }

@@ -1,5 +1,11 @@
 import NIOCore
 
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 /// The request HEADERS of one call, gathered header by header as nghttp2 decodes them, then
 /// checked against the gRPC-over-HTTP/2 rules before any handler runs.
 struct RequestHead {
@@ -12,15 +18,21 @@ struct RequestHead {
 
   struct Accepted {
     var path: String
+    var route: Route
     var metadata: Metadata
     var requestEncoding: CompressionAlgorithm
     var responseEncoding: CompressionAlgorithm
     var timeout: Timeout?
+    var acceptedEncodings: String?
   }
 
+  // The common values are recognised from their bytes; Strings are made only for what is kept.
+  private var isPost = false
   private var method: String? = nil
   private var path: String? = nil
+  private var hasGRPCContentType = false
   private var contentType: String? = nil
+  private var hasTETrailers = false
   private var te: String? = nil
   private var timeoutHeader: String? = nil
   private var encoding: String? = nil
@@ -29,45 +41,72 @@ struct RequestHead {
   private var headerListSize = 0
   private var firstProblem: Status? = nil
 
-  /// Takes one decoded header. nghttp2 has already checked pseudo-header order, names and
-  /// connection-specific headers.
-  mutating func add(name: String, value: String, limit: Int) {
-    headerListSize += name.utf8.count + value.utf8.count + 32
+  /// Takes one decoded header. nghttp2 has already checked pseudo-header order, that names are
+  /// lowercase, and that no connection-specific header is present.
+  mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, limit: Int) {
+    headerListSize += name.count + value.count + 32
     guard headerListSize <= limit else {
       if firstProblem == nil {
         firstProblem = Status(.resourceExhausted, "request header list exceeds the server's limit of \(limit) bytes")
       }
       return
     }
-    switch name {
-    case ":method": method = value
-    case ":path": path = value
-    case ":scheme", ":authority": break
-    case "content-type": contentType = value
-    case "te": te = value
-    case "grpc-timeout": timeoutHeader = value
-    case "grpc-encoding": encoding = value
-    case "grpc-accept-encoding": acceptEncoding = value
-    default:
-      if Metadata.isBinaryKey(name) {
-        if let bytes = Base64.decode(value) {
-          metadata.add(name, binary: bytes)
-        } else if firstProblem == nil {
-          firstProblem = Status(.internal, "metadata '\(name)' is not valid base64")
-        }
-      } else {
-        metadata.add(name, value)
+    if name.first == UInt8(ascii: ":") {
+      if name.matches(":method") {
+        isPost = value.matches("POST")
+        if !isPost { method = String(decoding: value, as: UTF8.self) }
+      } else if name.matches(":path") {
+        path = String(decoding: value, as: UTF8.self)
+      }
+      return  // :scheme and :authority mean nothing to gRPC here
+    }
+    if name.matches("content-type") {
+      hasGRPCContentType = value.matches("application/grpc")
+      if !hasGRPCContentType { contentType = String(decoding: value, as: UTF8.self) }
+    } else if name.matches("te") {
+      hasTETrailers = value.matches("trailers")
+      if !hasTETrailers { te = String(decoding: value, as: UTF8.self) }
+    } else if name.matches("grpc-timeout") {
+      timeoutHeader = String(decoding: value, as: UTF8.self)
+    } else if name.matches("grpc-encoding") {
+      encoding = String(decoding: value, as: UTF8.self)
+    } else if name.matches("grpc-accept-encoding") {
+      acceptEncoding = String(decoding: value, as: UTF8.self)
+    } else {
+      addMetadata(String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))
+    }
+  }
+
+  /// The same, from Strings (tests).
+  mutating func add(name: String, value: String, limit: Int) {
+    var name = name
+    var value = value
+    name.withUTF8 { nameBytes in
+      value.withUTF8 { valueBytes in
+        add(name: UnsafeRawBufferPointer(nameBytes), value: UnsafeRawBufferPointer(valueBytes), limit: limit)
       }
     }
   }
 
+  private mutating func addMetadata(_ name: String, _ value: String) {
+    if Metadata.isBinaryKey(name) {
+      if let bytes = Base64.decode(value) {
+        metadata.append(Metadata.Entry(key: name, value: .binary(bytes)))
+      } else if firstProblem == nil {
+        firstProblem = Status(.internal, "metadata '\(name)' is not valid base64")
+      }
+    } else {
+      metadata.append(Metadata.Entry(key: name, value: .string(value)))
+    }
+  }
+
   func verdict(router: Router) -> Verdict {
-    guard method == "POST" else {
+    guard isPost else {
       return .reject(
         httpStatus: 405, status: Status(.internal, "gRPC requires POST; received \(method ?? "no method")"),
         headers: [("allow", "POST")])
     }
-    guard let contentType, Self.isGRPCContentType(contentType) else {
+    guard hasGRPCContentType || contentType.map(Self.isGRPCContentType) == true else {
       return .reject(
         httpStatus: 415,
         status: Status(.internal, "content-type must be application/grpc; received \(contentType ?? "none")"),
@@ -76,11 +115,11 @@ struct RequestHead {
     if let firstProblem {
       return .reject(httpStatus: 200, status: firstProblem, headers: [])
     }
-    guard te == "trailers" else {
+    guard hasTETrailers else {
       return .reject(
         httpStatus: 200, status: Status(.internal, "te must be 'trailers'; received \(te ?? "none")"), headers: [])
     }
-    guard let path, router.route(for: path) != nil else {
+    guard let path, let route = router.route(for: path) else {
       return .reject(httpStatus: 200, status: Self.unknownMethodStatus(path ?? "", router: router), headers: [])
     }
     var requestEncoding = CompressionAlgorithm.identity
@@ -112,12 +151,9 @@ struct RequestHead {
     }
     return .accept(
       Accepted(
-        path: path, metadata: metadata, requestEncoding: requestEncoding, responseEncoding: responseEncoding,
-        timeout: timeout))
+        path: path, route: route, metadata: metadata, requestEncoding: requestEncoding,
+        responseEncoding: responseEncoding, timeout: timeout, acceptedEncodings: acceptEncoding))
   }
-
-  /// The client's `grpc-accept-encoding`, for handlers that choose to compress on their own.
-  var acceptedEncodings: String? { acceptEncoding }
 
   static func isGRPCContentType(_ value: String) -> Bool {
     let lowered = value.lowercased()
@@ -135,5 +171,14 @@ struct RequestHead {
       return Status(.unimplemented, "unknown method \(parts[2]) for service \(parts[1])")
     }
     return Status(.unimplemented, "unknown service \(parts[1])")
+  }
+}
+
+extension UnsafeRawBufferPointer {
+  /// Byte-for-byte equality with an ASCII literal, without making a String.
+  func matches(_ literal: StaticString) -> Bool {
+    guard count == literal.utf8CodeUnitCount else { return false }
+    guard let base = baseAddress else { return count == 0 }
+    return memcmp(base, literal.utf8Start, count) == 0
   }
 }

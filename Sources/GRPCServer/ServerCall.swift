@@ -5,17 +5,18 @@ import NIOCore
 /// connection's event loop; use it only there. Once the call has finished or been cancelled,
 /// further sends and finishes are ignored, so handlers need not race the client.
 public final class ServerCall {
-  public let path: String
+  /// The method, `/package.Service/Method`.
+  public private(set) var path = ""
   /// Request metadata, without pseudo-headers and the headers gRPC itself interprets.
-  public let metadata: Metadata
+  public private(set) var metadata = Metadata()
   /// When the client's `grpc-timeout` runs out, if it sent one.
-  public let deadline: NIODeadline?
+  public private(set) var deadline: NIODeadline? = nil
   public let eventLoop: any EventLoop
   /// The encoding response messages are sent in; defaults to the request's when the client
   /// accepts it. Change it before the first message.
-  public var responseEncoding: CompressionAlgorithm
+  public var responseEncoding = CompressionAlgorithm.identity
   /// The client's `grpc-accept-encoding` list, if it sent one.
-  public let acceptedEncodings: String?
+  public private(set) var acceptedEncodings: String? = nil
   /// Called once if the call ends before the handler finishes it.
   public var onCancel: ((CancellationReason) -> Void)? = nil
   /// Called when a send buffer that was over the high watermark has drained below half of it.
@@ -26,8 +27,10 @@ public final class ServerCall {
   public private(set) var isFinished = false
 
   let streamID: Int32
-  let requestEncoding: CompressionAlgorithm
+  private(set) var requestEncoding = CompressionAlgorithm.identity
   unowned let connection: HTTP2ServerConnection
+  /// The request headers as they arrive; reset once they have been checked.
+  var head = RequestHead()
   var handler: (any ServerCallHandler)? = nil
   var deframer: MessageDeframer
   var deadlineTimer: Scheduled<Void>? = nil
@@ -36,25 +39,40 @@ public final class ServerCall {
   private(set) var responseHeadersSubmitted = false
   var outbound: [UInt8] = []
   var outboundReadIndex = 0
-  var pendingTrailers: HeaderBlock? = nil
+  /// Trailers waiting for the queued messages to drain: the shared `grpc-status: 0`, or a block.
+  enum PendingTrailers {
+    case ok
+    case custom(HeaderBlock)
+  }
+  var pendingTrailers: PendingTrailers? = nil
   var isDataDeferred = false
   var wasOverHighWatermark = false
   var remoteClosed = false
   private var initialMetadata = Metadata()
 
-  init(
-    streamID: Int32, head: RequestHead.Accepted, acceptedEncodings: String?, connection: HTTP2ServerConnection
-  ) {
+  /// A stream whose request headers have begun to arrive.
+  init(streamID: Int32, connection: HTTP2ServerConnection) {
     self.streamID = streamID
-    self.path = head.path
-    self.metadata = head.metadata
-    self.requestEncoding = head.requestEncoding
-    self.responseEncoding = head.responseEncoding
-    self.acceptedEncodings = acceptedEncodings
     self.connection = connection
     self.eventLoop = connection.eventLoop
-    self.deadline = head.timeout.map { .now() + $0.duration }
     self.deframer = MessageDeframer(maximumMessageSize: connection.configuration.maximumReceiveMessageSize)
+  }
+
+  /// The headers passed the checks: the stream becomes a call.
+  func accept(_ accepted: RequestHead.Accepted) {
+    path = accepted.path
+    metadata = accepted.metadata
+    requestEncoding = accepted.requestEncoding
+    responseEncoding = accepted.responseEncoding
+    acceptedEncodings = accepted.acceptedEncodings
+    deadline = accepted.timeout.map { .now() + $0.duration }
+    head = RequestHead()
+  }
+
+  /// The headers failed the checks and the rejection has been sent: nothing more happens here.
+  func markRejected() {
+    isFinished = true
+    head = RequestHead()
   }
 
   /// Bytes queued for this call that the client has not yet been sent.
@@ -122,9 +140,13 @@ public final class ServerCall {
       block.add(trailers)
       connection.submitTrailersOnly(for: self, block: &block)
     } else {
-      block.addStatus(status)
-      block.add(trailers)
-      pendingTrailers = block
+      if status.code == .ok && status.message.isEmpty && trailers.isEmpty {
+        pendingTrailers = .ok
+      } else {
+        block.addStatus(status)
+        block.add(trailers)
+        pendingTrailers = .custom(block)
+      }
       connection.resumeData(for: self)
     }
   }
@@ -148,6 +170,10 @@ public final class ServerCall {
 
   private func submitResponseHeaders() {
     responseHeadersSubmitted = true
+    if responseEncoding == .identity && initialMetadata.isEmpty {
+      connection.submitResponse(for: self, headers: StaticHeaders.response)
+      return
+    }
     var block = HeaderBlock()
     block.add(":status", "200")
     block.add("content-type", "application/grpc")
