@@ -12,6 +12,8 @@ final class GRPCConnectionHandler: ChannelInboundHandler, ConnectionOutput {
   private let router: Router
   private let logger: Logger
   private var context: ChannelHandlerContext? = nil
+  private var channel: (any Channel)? = nil
+  private(set) var allocator = ByteBufferAllocator()
   private var connection: HTTP2ServerConnection? = nil
   private var isClosing = false
 
@@ -21,12 +23,12 @@ final class GRPCConnectionHandler: ChannelInboundHandler, ConnectionOutput {
     self.logger = logger
   }
 
-  var allocator: ByteBufferAllocator { context?.channel.allocator ?? ByteBufferAllocator() }
-
-  var isWritable: Bool { context?.channel.isWritable ?? false }
+  var isWritable: Bool { channel?.isWritable ?? false }
 
   func handlerAdded(context: ChannelHandlerContext) {
     self.context = context
+    self.channel = context.channel
+    self.allocator = context.channel.allocator
     var logger = self.logger
     if let remote = context.channel.remoteAddress { logger[metadataKey: "peer"] = "\(remote)" }
     let connection = HTTP2ServerConnection(
@@ -39,6 +41,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler, ConnectionOutput {
     connection?.close()
     connection = nil
     self.context = nil
+    self.channel = nil
   }
 
   func channelActive(context: ChannelHandlerContext) {

@@ -14,7 +14,8 @@ final class HTTP2ServerConnection {
 
   // SAFETY of the C boundary: the nghttp2_session* this object owns; freed in `close()`.
   private var session: OpaquePointer?
-  private var calls: [Int32: ServerCall] = [:]
+  // Touched only on this connection's event loop, one access at a time.
+  @exclusivity(unchecked) private var calls: [Int32: ServerCall] = [:]
   private var isReading = false
   private var isFlushing = false
   private var needsAnotherFlush = false
@@ -187,17 +188,29 @@ final class HTTP2ServerConnection {
   // MARK: nghttp2 callbacks
 
   func beginHeaders(streamID: Int32) {
-    calls[streamID] = ServerCall(streamID: streamID, connection: self)
+    let call = ServerCall(streamID: streamID, connection: self)
+    calls[streamID] = call
+    // nghttp2 keeps a pointer to the call with its stream, so callbacks find it without a
+    // dictionary lookup; `calls` holds the reference until the stream closes.
+    nghttp2_session_set_stream_user_data(session, streamID, Unmanaged.passUnretained(call).toOpaque())
+  }
+
+  /// The call on a stream, found through nghttp2's stream user data.
+  @inline(__always)
+  private func call(_ streamID: Int32) -> ServerCall? {
+    guard let session, let pointer = nghttp2_session_get_stream_user_data(session, streamID) else { return nil }
+    return Unmanaged<ServerCall>.fromOpaque(pointer).takeUnretainedValue()
   }
 
   func header(streamID: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-    calls[streamID]?.head.add(name: name, value: value, limit: configuration.maximumHeaderListSize)
+    call(streamID)?.head.add(
+      name: name, value: value, limit: configuration.maximumHeaderListSize, router: router)
   }
 
   /// The request HEADERS are complete: check them and start the call.
   func requestHeadersComplete(streamID: Int32) {
-    guard let call = calls[streamID], !call.isFinished else { return }
-    switch call.head.verdict(router: router) {
+    guard let call = call(streamID), !call.isFinished else { return }
+    switch call.takeHead().verdict(router: router) {
     case .reject(let httpStatus, let status, let headers):
       logger.debug("rejected request", metadata: ["stream": "\(streamID)", "status": "\(status)"])
       call.markRejected()
@@ -216,12 +229,12 @@ final class HTTP2ServerConnection {
           call.abort(Status(.deadlineExceeded, "deadline exceeded"), reason: .deadlineExceeded)
         }
       }
-      call.handler = accepted.route.makeHandler(call)
+      call.start(accepted.route.kind)
     }
   }
 
   func data(streamID: Int32, bytes: UnsafeRawBufferPointer) {
-    guard let call = calls[streamID], !call.isFinished else { return }
+    guard let call = call(streamID), !call.isFinished else { return }
     do {
       try call.deframer.feed(bytes) { frame in deliver(frame, to: call) }
     } catch {
@@ -240,7 +253,7 @@ final class HTTP2ServerConnection {
     guard !call.isFinished else { return }
     call.lastMessageWasCompressed = frame.isCompressed
     guard frame.isCompressed else {
-      call.handler?.didReceive(frame.bytes)
+      call.receive(frame.bytes)
       return
     }
     guard call.requestEncoding != .identity else {
@@ -254,7 +267,7 @@ final class HTTP2ServerConnection {
       let message = try frame.bytes.withUnsafeBytes { bytes throws(Zlib.Failure) in
         try Zlib.decompress(bytes, limit: limit)
       }
-      call.handler?.didReceive(message)
+      call.receive(message)
     } catch let error as Zlib.Failure {
       switch error {
       case .tooLarge(let limit):
@@ -272,13 +285,13 @@ final class HTTP2ServerConnection {
   }
 
   func endOfRequest(streamID: Int32) {
-    guard let call = calls[streamID] else { return }
+    guard let call = call(streamID) else { return }
     call.remoteClosed = true
     guard !call.isFinished else { return }
     if call.deframer.hasPartialMessage {
       call.abort(Status(.internal, "request ended in the middle of a message"), reason: .protocolViolation)
     } else {
-      call.handler?.didReceiveEnd()
+      call.receiveEnd()
     }
   }
 
@@ -302,7 +315,7 @@ final class HTTP2ServerConnection {
     streamID: Int32, into destination: UnsafeMutablePointer<UInt8>, capacity: Int,
     flags: UnsafeMutablePointer<UInt32>
   ) -> Int {
-    guard let session, let call = calls[streamID] else {
+    guard let session, let call = call(streamID) else {
       return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
     }
     let available = call.bufferedBytes

@@ -6,10 +6,6 @@ struct HeaderBlock {
   private var storage: [UInt8] = []
   private var spans: [(nameStart: Int, nameLength: Int, valueLength: Int)] = []
 
-  init() {
-    storage.reserveCapacity(256)
-  }
-
   mutating func add(_ name: String, _ value: String) {
     let start = storage.count
     storage.append(contentsOf: name.utf8)

@@ -30,6 +30,7 @@ struct RequestHead {
   private var isPost = false
   private var method: String? = nil
   private var path: String? = nil
+  private var route: Route? = nil
   private var hasGRPCContentType = false
   private var contentType: String? = nil
   private var hasTETrailers = false
@@ -43,7 +44,7 @@ struct RequestHead {
 
   /// Takes one decoded header. nghttp2 has already checked pseudo-header order, that names are
   /// lowercase, and that no connection-specific header is present.
-  mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, limit: Int) {
+  mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, limit: Int, router: Router) {
     headerListSize += name.count + value.count + 32
     guard headerListSize <= limit else {
       if firstProblem == nil {
@@ -56,7 +57,9 @@ struct RequestHead {
         isPost = value.matches("POST")
         if !isPost { method = String(decoding: value, as: UTF8.self) }
       } else if name.matches(":path") {
-        path = String(decoding: value, as: UTF8.self)
+        // A known method's path String is the route's own; only unknown paths make a new one.
+        route = router.route(forPath: value)
+        path = route?.path ?? String(decoding: value, as: UTF8.self)
       }
       return  // :scheme and :authority mean nothing to gRPC here
     }
@@ -78,12 +81,14 @@ struct RequestHead {
   }
 
   /// The same, from Strings (tests).
-  mutating func add(name: String, value: String, limit: Int) {
+  mutating func add(name: String, value: String, limit: Int, router: Router) {
     var name = name
     var value = value
     name.withUTF8 { nameBytes in
       value.withUTF8 { valueBytes in
-        add(name: UnsafeRawBufferPointer(nameBytes), value: UnsafeRawBufferPointer(valueBytes), limit: limit)
+        add(
+          name: UnsafeRawBufferPointer(nameBytes), value: UnsafeRawBufferPointer(valueBytes), limit: limit,
+          router: router)
       }
     }
   }
@@ -119,7 +124,7 @@ struct RequestHead {
       return .reject(
         httpStatus: 200, status: Status(.internal, "te must be 'trailers'; received \(te ?? "none")"), headers: [])
     }
-    guard let path, let route = router.route(for: path) else {
+    guard let path, let route else {
       return .reject(httpStatus: 200, status: Self.unknownMethodStatus(path ?? "", router: router), headers: [])
     }
     var requestEncoding = CompressionAlgorithm.identity

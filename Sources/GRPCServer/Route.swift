@@ -1,12 +1,27 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 /// One method the server answers: its path, `/package.Service/Method`, and how to make the
 /// handler for each call. The factory runs on the call's event loop.
 public struct Route: Sendable {
-  public let path: String
-  public let makeHandler: @Sendable (ServerCall) -> any ServerCallHandler
+  /// How a method's calls are handled.
+  public enum Kind: Sendable {
+    /// Unary and server-streaming: the body runs once the one request message and the client's
+    /// half-close have arrived.
+    case singleRequest(@Sendable (ServerCall, [UInt8]) -> Void)
+    /// Client-streaming and bidirectional: a handler per call sees every message as it arrives.
+    case streaming(@Sendable (ServerCall) -> any ServerCallHandler)
+  }
 
-  public init(path: String, makeHandler: @escaping @Sendable (ServerCall) -> any ServerCallHandler) {
+  public let path: String
+  public let kind: Kind
+
+  public init(path: String, kind: Kind) {
     self.path = path
-    self.makeHandler = makeHandler
+    self.kind = kind
   }
 
   /// A unary method: exactly one request message, then `body` answers with `call.respond` or
@@ -14,7 +29,7 @@ public struct Route: Sendable {
   public static func unary(
     _ path: String, _ body: @escaping @Sendable (ServerCall, [UInt8]) -> Void
   ) -> Route {
-    Route(path: path) { call in SingleRequestCallHandler(call: call, body: body) }
+    Route(path: path, kind: .singleRequest(body))
   }
 
   /// A server-streaming method: one request message, then `body` sends any number of messages and
@@ -22,14 +37,14 @@ public struct Route: Sendable {
   public static func serverStreaming(
     _ path: String, _ body: @escaping @Sendable (ServerCall, [UInt8]) -> Void
   ) -> Route {
-    Route(path: path) { call in SingleRequestCallHandler(call: call, body: body) }
+    Route(path: path, kind: .singleRequest(body))
   }
 
   /// A client-streaming or bidirectional method: the handler sees every message as it arrives.
   public static func streaming(
     _ path: String, _ makeHandler: @escaping @Sendable (ServerCall) -> any ServerCallHandler
   ) -> Route {
-    Route(path: path, makeHandler: makeHandler)
+    Route(path: path, kind: .streaming(makeHandler))
   }
 }
 
@@ -42,6 +57,9 @@ public protocol ServiceProvider: Sendable {
 /// Finds the route for a request path.
 public struct Router: Sendable {
   private var routes: [String: Route] = [:]
+  /// The same routes by a hash of the path's bytes, so a request's `:path` is matched without
+  /// first becoming a String.
+  private var routesByPathHash: [UInt64: [Route]] = [:]
   public private(set) var serviceNames: [String] = []
 
   public init(_ providers: [any ServiceProvider] = []) {
@@ -50,11 +68,38 @@ public struct Router: Sendable {
 
   public mutating func register(_ provider: any ServiceProvider) {
     if !serviceNames.contains(provider.serviceName) { serviceNames.append(provider.serviceName) }
-    for route in provider.routes { routes[route.path] = route }
+    for route in provider.routes {
+      routes[route.path] = route
+      let hash = Array(route.path.utf8).withUnsafeBytes { Self.hash($0) }
+      routesByPathHash[hash, default: []].removeAll { $0.path == route.path }
+      routesByPathHash[hash, default: []].append(route)
+    }
   }
 
   func route(for path: String) -> Route? {
     routes[path]
+  }
+
+  func route(forPath bytes: UnsafeRawBufferPointer) -> Route? {
+    guard let candidates = routesByPathHash[Self.hash(bytes)] else { return nil }
+    for route in candidates {
+      var path = route.path
+      let matches = path.withUTF8 { stored in
+        stored.count == bytes.count
+          && (bytes.isEmpty || memcmp(stored.baseAddress!, bytes.baseAddress!, bytes.count) == 0)
+      }
+      if matches { return route }
+    }
+    return nil
+  }
+
+  /// FNV-1a: paths are short, and this runs once per call.
+  private static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in bytes {
+      hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+    }
+    return hash
   }
 
   func knowsService(_ service: Substring) -> Bool {

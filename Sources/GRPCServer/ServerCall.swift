@@ -28,16 +28,25 @@ public final class ServerCall {
 
   let streamID: Int32
   private(set) var requestEncoding = CompressionAlgorithm.identity
-  unowned let connection: HTTP2ServerConnection
+  // SAFETY of the C boundary: the connection outlives every unfinished call (closing it cancels
+  // them all), and a finished call never touches it, so the reference needs no counting.
+  unowned(unsafe) let connection: HTTP2ServerConnection
+  private let sendBufferHighWatermark: Int
   /// The request headers as they arrive; reset once they have been checked.
-  var head = RequestHead()
+  // The hot per-stream state below is touched only on the connection's event loop, one access at
+  // a time; the runtime's exclusivity bookkeeping for it cost several percent of a call.
+  @exclusivity(unchecked) var head = RequestHead()
   var handler: (any ServerCallHandler)? = nil
-  var deframer: MessageDeframer
+  /// For unary and server-streaming methods, in place of a handler: the method body, and the
+  /// request message until the client half-closes.
+  var singleRequestBody: (@Sendable (ServerCall, [UInt8]) -> Void)? = nil
+  private var singleRequest: [UInt8]? = nil
+  @exclusivity(unchecked) var deframer: MessageDeframer
   var deadlineTimer: Scheduled<Void>? = nil
 
   // Response side. `outbound` holds framed messages not yet taken by nghttp2's data source.
   private(set) var responseHeadersSubmitted = false
-  var outbound: [UInt8] = []
+  @exclusivity(unchecked) var outbound: [UInt8] = []
   var outboundReadIndex = 0
   /// Trailers waiting for the queued messages to drain: the shared `grpc-status: 0`, or a block.
   enum PendingTrailers {
@@ -56,6 +65,7 @@ public final class ServerCall {
     self.connection = connection
     self.eventLoop = connection.eventLoop
     self.deframer = MessageDeframer(maximumMessageSize: connection.configuration.maximumReceiveMessageSize)
+    self.sendBufferHighWatermark = connection.configuration.callSendBufferHighWatermark
   }
 
   /// The headers passed the checks: the stream becomes a call.
@@ -66,13 +76,18 @@ public final class ServerCall {
     responseEncoding = accepted.responseEncoding
     acceptedEncodings = accepted.acceptedEncodings
     deadline = accepted.timeout.map { .now() + $0.duration }
-    head = RequestHead()
+  }
+
+  /// Moves the gathered request head out of the call, leaving an empty one: no field is copied.
+  func takeHead() -> RequestHead {
+    var taken = RequestHead()
+    swap(&taken, &head)
+    return taken
   }
 
   /// The headers failed the checks and the rejection has been sent: nothing more happens here.
   func markRejected() {
     isFinished = true
-    head = RequestHead()
   }
 
   /// Bytes queued for this call that the client has not yet been sent.
@@ -80,7 +95,7 @@ public final class ServerCall {
 
   /// False while more than the configured high watermark is buffered for a slow reader; wait for
   /// `onWritable` before sending more.
-  public var isWritable: Bool { bufferedBytes < connection.configuration.callSendBufferHighWatermark }
+  public var isWritable: Bool { bufferedBytes < sendBufferHighWatermark }
 
   /// Adds metadata to the response headers; call before the first message.
   public func addInitialMetadata(_ metadata: Metadata) {
@@ -128,11 +143,13 @@ public final class ServerCall {
     deadlineTimer?.cancel()
     deadlineTimer = nil
     handler = nil
+    singleRequestBody = nil
+    singleRequest = nil
     onWritable = nil
     onCancel = nil
-    var block = HeaderBlock()
     if !responseHeadersSubmitted {
       responseHeadersSubmitted = true
+      var block = HeaderBlock()
       block.add(":status", "200")
       block.add("content-type", "application/grpc")
       block.add(initialMetadata)
@@ -143,6 +160,7 @@ public final class ServerCall {
       if status.code == .ok && status.message.isEmpty && trailers.isEmpty {
         pendingTrailers = .ok
       } else {
+        var block = HeaderBlock()
         block.addStatus(status)
         block.add(trailers)
         pendingTrailers = .custom(block)
@@ -163,6 +181,8 @@ public final class ServerCall {
     deadlineTimer?.cancel()
     deadlineTimer = nil
     handler = nil
+    singleRequestBody = nil
+    singleRequest = nil
     onWritable = nil
     self.onCancel = nil
     onCancel?(reason)
@@ -185,6 +205,42 @@ public final class ServerCall {
 }
 
 extension ServerCall {
+  /// Starts the call the route describes.
+  func start(_ kind: Route.Kind) {
+    switch kind {
+    case .singleRequest(let body): singleRequestBody = body
+    case .streaming(let makeHandler): handler = makeHandler(self)
+    }
+  }
+
+  /// One complete request message.
+  func receive(_ message: [UInt8]) {
+    guard singleRequestBody != nil else {
+      handler?.didReceive(message)
+      return
+    }
+    guard singleRequest == nil else {
+      finish(Status(.unimplemented, "\(path) takes exactly one request message; received a second"))
+      return
+    }
+    singleRequest = message
+  }
+
+  /// The client half-closed.
+  func receiveEnd() {
+    guard let body = singleRequestBody else {
+      handler?.didReceiveEnd()
+      return
+    }
+    guard let request = singleRequest else {
+      finish(Status(.internal, "\(path) takes exactly one request message; the client sent none"))
+      return
+    }
+    singleRequestBody = nil
+    singleRequest = nil
+    body(self, request)
+  }
+
   /// Ends the call with `status` because of something the handler did not do (a deadline, a
   /// protocol violation), and tells the handler through `onCancel`.
   func abort(_ status: Status, reason: CancellationReason) {

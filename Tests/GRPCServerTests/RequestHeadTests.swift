@@ -12,7 +12,7 @@ private struct EchoService: ServiceProvider {
 
   private func head(_ fields: [(String, String)], limit: Int = 16 * 1024) -> RequestHead {
     var head = RequestHead()
-    for (name, value) in fields { head.add(name: name, value: value, limit: limit) }
+    for (name, value) in fields { head.add(name: name, value: value, limit: limit, router: router) }
     return head
   }
 
