@@ -202,11 +202,17 @@ def test_continuation_flood_is_stopped(interop):
     assert RawClient(interop.port).call(EMPTY, b"").status() == 0
 
 
-def test_ping_flood_from_a_client_that_never_reads(interop):
+@pytest.mark.parametrize("flood", ["ping", "settings"])
+def test_control_frame_flood_from_a_client_that_never_reads(interop, flood):
+    """PINGs and SETTINGS each demand an ACK; a client that sends them without reading the ACKs
+    is dropped once nghttp2's queue of unsent ACKs is full."""
     sock = socket.create_connection(("127.0.0.1", interop.port), timeout=10)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame_header(0, 4, 0, 0))
-    ping = frame_header(8, 6, 0, 0) + b"floodme!"
+    if flood == "ping":
+        ping = frame_header(8, 6, 0, 0) + b"floodme!"
+    else:
+        ping = frame_header(6, 4, 0, 0) + struct.pack(">HI", 4, 65535)  # SETTINGS_INITIAL_WINDOW_SIZE
     dropped = False
     started = time.monotonic()
     try:
@@ -215,7 +221,7 @@ def test_ping_flood_from_a_client_that_never_reads(interop):
     except (BrokenPipeError, ConnectionResetError, socket.timeout):
         dropped = True
     sock.close()
-    assert dropped, "server kept accepting a PING flood it could not answer"
+    assert dropped, f"server kept accepting a {flood} flood it could not answer"
     interop.assert_alive()
     assert RawClient(interop.port).call(EMPTY, b"").status() == 0
 
