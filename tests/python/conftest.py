@@ -41,7 +41,9 @@ def _generate_stubs():
     if protoc.main(args) != 0:
         raise RuntimeError("grpc_tools.protoc failed on the interop protos")
     own = [str(p.relative_to(ROOT / "proto")) for p in (ROOT / "proto").rglob("*.proto")]
-    args = ["protoc", f"-I{ROOT / 'proto'}", f"--python_out={GENERATED}", f"--grpc_python_out={GENERATED}"] + own
+    well_known = Path(protoc.__file__).resolve().parent / "_proto"  # google/protobuf/*.proto
+    args = ["protoc", f"-I{ROOT / 'proto'}", f"-I{well_known}", f"--python_out={GENERATED}",
+            f"--grpc_python_out={GENERATED}"] + own
     if protoc.main(args) != 0:
         raise RuntimeError("grpc_tools.protoc failed on proto/")
 

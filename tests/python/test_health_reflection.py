@@ -124,10 +124,14 @@ def test_reflection_v1_all_request_kinds(channel):
 def test_reflection_serves_the_gateway_api_with_optional_fields(channel):
     stub = v1_grpc.ServerReflectionStub(channel)
     [response] = list(stub.ServerReflectionInfo(v1_requests(
-        v1_pb2.ServerReflectionRequest(file_by_filename="vllmgateway/v1/gateway.proto")), timeout=5))
-    proto = descriptor_pb2.FileDescriptorProto.FromString(response.file_descriptor_response.file_descriptor_proto[0])
-    upstream = [f for m in proto.message_type for f in m.field if f.name == "upstream"][0]
-    assert upstream.proto3_optional
+        v1_pb2.ServerReflectionRequest(file_by_filename="vllmgateway/v1/chat.proto")), timeout=5))
+    files = [descriptor_pb2.FileDescriptorProto.FromString(b)
+             for b in response.file_descriptor_response.file_descriptor_proto]
+    assert [f.name for f in files][:1] == ["vllmgateway/v1/chat.proto"]
+    assert "vllmgateway/v1/common.proto" in [f.name for f in files]
+    request = [m for m in files[0].message_type if m.name == "ChatCompletionRequest"][0]
+    temperature = [f for f in request.field if f.name == "temperature"][0]
+    assert temperature.proto3_optional
 
 
 def test_reflection_v1alpha_raw(channel):

@@ -11,7 +11,16 @@
 #include "grpc/testing/empty.pb-c.h"
 #include "grpc/testing/messages.pb-c.h"
 #include "grpc/testing/test.pb-c.h"
-#include "vllmgateway/v1/gateway.pb-c.h"
+#include "vllmgateway/v1/audio.pb-c.h"
+#include "vllmgateway/v1/chat.pb-c.h"
+#include "vllmgateway/v1/common.pb-c.h"
+#include "vllmgateway/v1/completions.pb-c.h"
+#include "vllmgateway/v1/embeddings.pb-c.h"
+#include "vllmgateway/v1/models.pb-c.h"
+#include "vllmgateway/v1/rerank.pb-c.h"
+#include "vllmgateway/v1/responses.pb-c.h"
+#include "vllmgateway/v1/service.pb-c.h"
+#include "vllmgateway/v1/unsupported.pb-c.h"
 static inline const ProtobufCMessageDescriptor *google__protobuf__any__descriptor_ptr(void) { return &google__protobuf__any__descriptor; }
 static inline const ProtobufCMessageDescriptor *google__protobuf__file_descriptor_set__descriptor_ptr(void) { return &google__protobuf__file_descriptor_set__descriptor; }
 static inline const ProtobufCMessageDescriptor *google__protobuf__file_descriptor_proto__descriptor_ptr(void) { return &google__protobuf__file_descriptor_proto__descriptor; }
@@ -105,7 +114,108 @@ static inline const ProtobufCServiceDescriptor *grpc__testing__reconnect_service
 static inline const ProtobufCServiceDescriptor *grpc__testing__load_balancer_stats_service__descriptor_ptr(void) { return &grpc__testing__load_balancer_stats_service__descriptor; }
 static inline const ProtobufCServiceDescriptor *grpc__testing__xds_update_health_service__descriptor_ptr(void) { return &grpc__testing__xds_update_health_service__descriptor; }
 static inline const ProtobufCServiceDescriptor *grpc__testing__xds_update_client_configure_service__descriptor_ptr(void) { return &grpc__testing__xds_update_client_configure_service__descriptor; }
-static inline const ProtobufCMessageDescriptor *vllmgateway__v1__gateway_info_request__descriptor_ptr(void) { return &vllmgateway__v1__gateway_info_request__descriptor; }
-static inline const ProtobufCMessageDescriptor *vllmgateway__v1__gateway_info_response__descriptor_ptr(void) { return &vllmgateway__v1__gateway_info_response__descriptor; }
-static inline const ProtobufCServiceDescriptor *vllmgateway__v1__gateway_service__descriptor_ptr(void) { return &vllmgateway__v1__gateway_service__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__transcription_request__descriptor_ptr(void) { return &vllmgateway__v1__transcription_request__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__transcription_request__extra_form_fields_entry__descriptor_ptr(void) { return &vllmgateway__v1__transcription_request__extra_form_fields_entry__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__transcription_upload__descriptor_ptr(void) { return &vllmgateway__v1__transcription_upload__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__transcription__descriptor_ptr(void) { return &vllmgateway__v1__transcription__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__transcription_usage__descriptor_ptr(void) { return &vllmgateway__v1__transcription_usage__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__transcription_segment__descriptor_ptr(void) { return &vllmgateway__v1__transcription_segment__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__transcription_word__descriptor_ptr(void) { return &vllmgateway__v1__transcription_word__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__transcription_chunk__descriptor_ptr(void) { return &vllmgateway__v1__transcription_chunk__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__transcription_chunk_choice__descriptor_ptr(void) { return &vllmgateway__v1__transcription_chunk_choice__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__transcription_delta__descriptor_ptr(void) { return &vllmgateway__v1__transcription_delta__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__chat_completion_request__descriptor_ptr(void) { return &vllmgateway__v1__chat_completion_request__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__chat_completion_request__logit_bias_entry__descriptor_ptr(void) { return &vllmgateway__v1__chat_completion_request__logit_bias_entry__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__chat_message__descriptor_ptr(void) { return &vllmgateway__v1__chat_message__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__content_part_list__descriptor_ptr(void) { return &vllmgateway__v1__content_part_list__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__content_part__descriptor_ptr(void) { return &vllmgateway__v1__content_part__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__text_part__descriptor_ptr(void) { return &vllmgateway__v1__text_part__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__image_url_part__descriptor_ptr(void) { return &vllmgateway__v1__image_url_part__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__image_url__descriptor_ptr(void) { return &vllmgateway__v1__image_url__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__input_audio_part__descriptor_ptr(void) { return &vllmgateway__v1__input_audio_part__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__input_audio__descriptor_ptr(void) { return &vllmgateway__v1__input_audio__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__video_url_part__descriptor_ptr(void) { return &vllmgateway__v1__video_url_part__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__audio_url_part__descriptor_ptr(void) { return &vllmgateway__v1__audio_url_part__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__media_url__descriptor_ptr(void) { return &vllmgateway__v1__media_url__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__file_part__descriptor_ptr(void) { return &vllmgateway__v1__file_part__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__refusal_part__descriptor_ptr(void) { return &vllmgateway__v1__refusal_part__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__tool__descriptor_ptr(void) { return &vllmgateway__v1__tool__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__function_definition__descriptor_ptr(void) { return &vllmgateway__v1__function_definition__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__named_tool_choice__descriptor_ptr(void) { return &vllmgateway__v1__named_tool_choice__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__function_name__descriptor_ptr(void) { return &vllmgateway__v1__function_name__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__tool_call__descriptor_ptr(void) { return &vllmgateway__v1__tool_call__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__function_call__descriptor_ptr(void) { return &vllmgateway__v1__function_call__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__chat_completion__descriptor_ptr(void) { return &vllmgateway__v1__chat_completion__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__chat_choice__descriptor_ptr(void) { return &vllmgateway__v1__chat_choice__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__chat_reply__descriptor_ptr(void) { return &vllmgateway__v1__chat_reply__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__chat_logprobs__descriptor_ptr(void) { return &vllmgateway__v1__chat_logprobs__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__chat_token_logprob__descriptor_ptr(void) { return &vllmgateway__v1__chat_token_logprob__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__chat_completion_chunk__descriptor_ptr(void) { return &vllmgateway__v1__chat_completion_chunk__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__chat_chunk_choice__descriptor_ptr(void) { return &vllmgateway__v1__chat_chunk_choice__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__chat_delta__descriptor_ptr(void) { return &vllmgateway__v1__chat_delta__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__tool_call_delta__descriptor_ptr(void) { return &vllmgateway__v1__tool_call_delta__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__function_call_delta__descriptor_ptr(void) { return &vllmgateway__v1__function_call_delta__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__string_list__descriptor_ptr(void) { return &vllmgateway__v1__string_list__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__token_ids__descriptor_ptr(void) { return &vllmgateway__v1__token_ids__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__token_ids_list__descriptor_ptr(void) { return &vllmgateway__v1__token_ids_list__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__usage__descriptor_ptr(void) { return &vllmgateway__v1__usage__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__prompt_tokens_details__descriptor_ptr(void) { return &vllmgateway__v1__prompt_tokens_details__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__completion_tokens_details__descriptor_ptr(void) { return &vllmgateway__v1__completion_tokens_details__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__stream_options__descriptor_ptr(void) { return &vllmgateway__v1__stream_options__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__structured_outputs__descriptor_ptr(void) { return &vllmgateway__v1__structured_outputs__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_format__descriptor_ptr(void) { return &vllmgateway__v1__response_format__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__json_schema__descriptor_ptr(void) { return &vllmgateway__v1__json_schema__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__top_logprob__descriptor_ptr(void) { return &vllmgateway__v1__top_logprob__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__completion_request__descriptor_ptr(void) { return &vllmgateway__v1__completion_request__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__completion_request__logit_bias_entry__descriptor_ptr(void) { return &vllmgateway__v1__completion_request__logit_bias_entry__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__completion__descriptor_ptr(void) { return &vllmgateway__v1__completion__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__completion_choice__descriptor_ptr(void) { return &vllmgateway__v1__completion_choice__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__completion_logprobs__descriptor_ptr(void) { return &vllmgateway__v1__completion_logprobs__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__embedding_request__descriptor_ptr(void) { return &vllmgateway__v1__embedding_request__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__embedding_response__descriptor_ptr(void) { return &vllmgateway__v1__embedding_response__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__embedding__descriptor_ptr(void) { return &vllmgateway__v1__embedding__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__list_models_request__descriptor_ptr(void) { return &vllmgateway__v1__list_models_request__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__list_models_response__descriptor_ptr(void) { return &vllmgateway__v1__list_models_response__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__model__descriptor_ptr(void) { return &vllmgateway__v1__model__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__rerank_request__descriptor_ptr(void) { return &vllmgateway__v1__rerank_request__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__rerank_response__descriptor_ptr(void) { return &vllmgateway__v1__rerank_response__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__rerank_result__descriptor_ptr(void) { return &vllmgateway__v1__rerank_result__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__rerank_document__descriptor_ptr(void) { return &vllmgateway__v1__rerank_document__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__score_request__descriptor_ptr(void) { return &vllmgateway__v1__score_request__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__score_response__descriptor_ptr(void) { return &vllmgateway__v1__score_response__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__score_data__descriptor_ptr(void) { return &vllmgateway__v1__score_data__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_request__descriptor_ptr(void) { return &vllmgateway__v1__response_request__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_request__metadata_entry__descriptor_ptr(void) { return &vllmgateway__v1__response_request__metadata_entry__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_item_list__descriptor_ptr(void) { return &vllmgateway__v1__response_item_list__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_item__descriptor_ptr(void) { return &vllmgateway__v1__response_item__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_message__descriptor_ptr(void) { return &vllmgateway__v1__response_message__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_content_list__descriptor_ptr(void) { return &vllmgateway__v1__response_content_list__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_content__descriptor_ptr(void) { return &vllmgateway__v1__response_content__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_text__descriptor_ptr(void) { return &vllmgateway__v1__response_text__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_image__descriptor_ptr(void) { return &vllmgateway__v1__response_image__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_refusal__descriptor_ptr(void) { return &vllmgateway__v1__response_refusal__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_function_call__descriptor_ptr(void) { return &vllmgateway__v1__response_function_call__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_function_call_output__descriptor_ptr(void) { return &vllmgateway__v1__response_function_call_output__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_reasoning__descriptor_ptr(void) { return &vllmgateway__v1__response_reasoning__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response__descriptor_ptr(void) { return &vllmgateway__v1__response__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_usage__descriptor_ptr(void) { return &vllmgateway__v1__response_usage__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_stream_event__descriptor_ptr(void) { return &vllmgateway__v1__response_stream_event__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_lifecycle_event__descriptor_ptr(void) { return &vllmgateway__v1__response_lifecycle_event__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_output_item_event__descriptor_ptr(void) { return &vllmgateway__v1__response_output_item_event__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_content_part_event__descriptor_ptr(void) { return &vllmgateway__v1__response_content_part_event__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_text_delta_event__descriptor_ptr(void) { return &vllmgateway__v1__response_text_delta_event__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_text_done_event__descriptor_ptr(void) { return &vllmgateway__v1__response_text_done_event__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_arguments_delta_event__descriptor_ptr(void) { return &vllmgateway__v1__response_arguments_delta_event__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_arguments_done_event__descriptor_ptr(void) { return &vllmgateway__v1__response_arguments_done_event__descriptor; }
+static inline const ProtobufCServiceDescriptor *vllmgateway__v1__vllmservice__descriptor_ptr(void) { return &vllmgateway__v1__vllmservice__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__image_generation_request__descriptor_ptr(void) { return &vllmgateway__v1__image_generation_request__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__image_generation_response__descriptor_ptr(void) { return &vllmgateway__v1__image_generation_response__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__speech_request__descriptor_ptr(void) { return &vllmgateway__v1__speech_request__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__speech_response__descriptor_ptr(void) { return &vllmgateway__v1__speech_response__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__upload_file_request__descriptor_ptr(void) { return &vllmgateway__v1__upload_file_request__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__list_files_request__descriptor_ptr(void) { return &vllmgateway__v1__list_files_request__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__file_object__descriptor_ptr(void) { return &vllmgateway__v1__file_object__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__list_files_response__descriptor_ptr(void) { return &vllmgateway__v1__list_files_response__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__create_batch_request__descriptor_ptr(void) { return &vllmgateway__v1__create_batch_request__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__batch__descriptor_ptr(void) { return &vllmgateway__v1__batch__descriptor; }
 #endif
