@@ -32,6 +32,9 @@ let package = Package(
       name: "ProtobufCMessages",
       dependencies: ["CProtobufC"]),
     .target(
+      name: "ProtoJSON",
+      dependencies: ["GatewayProtos", "CProtobufC", "ProtobufCMessages"]),
+    .target(
       name: "GRPCServer",
       dependencies: [
         "CNGHTTP2", "CZlib",
@@ -87,6 +90,9 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ],
       path: "Sources/FuzzHTTP2Connection"),
+    .testTarget(
+      name: "ProtoJSONTests",
+      dependencies: ["ProtoJSON"]),
     .testTarget(
       name: "GRPCServerTests",
       dependencies: [

@@ -198,6 +198,7 @@ static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_functi
 static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_function_call_output__descriptor_ptr(void) { return &vllmgateway__v1__response_function_call_output__descriptor; }
 static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_reasoning__descriptor_ptr(void) { return &vllmgateway__v1__response_reasoning__descriptor; }
 static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response__descriptor_ptr(void) { return &vllmgateway__v1__response__descriptor; }
+static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response__metadata_entry__descriptor_ptr(void) { return &vllmgateway__v1__response__metadata_entry__descriptor; }
 static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_usage__descriptor_ptr(void) { return &vllmgateway__v1__response_usage__descriptor; }
 static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_stream_event__descriptor_ptr(void) { return &vllmgateway__v1__response_stream_event__descriptor; }
 static inline const ProtobufCMessageDescriptor *vllmgateway__v1__response_lifecycle_event__descriptor_ptr(void) { return &vllmgateway__v1__response_lifecycle_event__descriptor; }

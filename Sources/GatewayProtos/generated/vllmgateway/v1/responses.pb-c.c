@@ -553,6 +553,12 @@ void   vllmgateway__v1__response_reasoning__free_unpacked
   assert(message->base.descriptor == &vllmgateway__v1__response_reasoning__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   vllmgateway__v1__response__metadata_entry__init
+                     (Vllmgateway__V1__Response__MetadataEntry         *message)
+{
+  static const Vllmgateway__V1__Response__MetadataEntry init_value = VLLMGATEWAY__V1__RESPONSE__METADATA_ENTRY__INIT;
+  *message = init_value;
+}
 void   vllmgateway__v1__response__init
                      (Vllmgateway__V1__Response         *message)
 {
@@ -2273,7 +2279,7 @@ const ProtobufCMessageDescriptor vllmgateway__v1__response_function_call_output_
   (ProtobufCMessageInit) vllmgateway__v1__response_function_call_output__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vllmgateway__v1__response_reasoning__field_descriptors[4] =
+static const ProtobufCFieldDescriptor vllmgateway__v1__response_reasoning__field_descriptors[5] =
 {
   {
     "id",
@@ -2312,6 +2318,18 @@ static const ProtobufCFieldDescriptor vllmgateway__v1__response_reasoning__field
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
+    "status",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vllmgateway__V1__ResponseReasoning, _status_case),
+    offsetof(Vllmgateway__V1__ResponseReasoning, status),
+    NULL,
+    &protobuf_c_empty_string,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
     "extra_fields",
     15,
     PROTOBUF_C_LABEL_NONE,
@@ -2326,15 +2344,16 @@ static const ProtobufCFieldDescriptor vllmgateway__v1__response_reasoning__field
 };
 static const unsigned vllmgateway__v1__response_reasoning__field_indices_by_name[] = {
   1,   /* field[1] = content */
-  3,   /* field[3] = extra_fields */
+  4,   /* field[4] = extra_fields */
   0,   /* field[0] = id */
+  3,   /* field[3] = status */
   2,   /* field[2] = summary */
 };
 static const ProtobufCIntRange vllmgateway__v1__response_reasoning__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 15, 3 },
-  { 0, 4 }
+  { 15, 4 },
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor vllmgateway__v1__response_reasoning__descriptor =
 {
@@ -2344,14 +2363,65 @@ const ProtobufCMessageDescriptor vllmgateway__v1__response_reasoning__descriptor
   "Vllmgateway__V1__ResponseReasoning",
   "vllmgateway.v1",
   sizeof(Vllmgateway__V1__ResponseReasoning),
-  4,
+  5,
   vllmgateway__v1__response_reasoning__field_descriptors,
   vllmgateway__v1__response_reasoning__field_indices_by_name,
   2,  vllmgateway__v1__response_reasoning__number_ranges,
   (ProtobufCMessageInit) vllmgateway__v1__response_reasoning__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vllmgateway__v1__response__field_descriptors[15] =
+static const ProtobufCFieldDescriptor vllmgateway__v1__response__metadata_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vllmgateway__V1__Response__MetadataEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Vllmgateway__V1__Response__MetadataEntry, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned vllmgateway__v1__response__metadata_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange vllmgateway__v1__response__metadata_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor vllmgateway__v1__response__metadata_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "vllmgateway.v1.Response.MetadataEntry",
+  "MetadataEntry",
+  "Vllmgateway__V1__Response__MetadataEntry",
+  "vllmgateway.v1",
+  sizeof(Vllmgateway__V1__Response__MetadataEntry),
+  2,
+  vllmgateway__v1__response__metadata_entry__field_descriptors,
+  vllmgateway__v1__response__metadata_entry__field_indices_by_name,
+  1,  vllmgateway__v1__response__metadata_entry__number_ranges,
+  (ProtobufCMessageInit) vllmgateway__v1__response__metadata_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor vllmgateway__v1__response__field_descriptors[30] =
 {
   {
     "id",
@@ -2533,28 +2603,223 @@ static const ProtobufCFieldDescriptor vllmgateway__v1__response__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "parallel_tool_calls",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Vllmgateway__V1__Response, _parallel_tool_calls_case),
+    offsetof(Vllmgateway__V1__Response, parallel_tool_calls),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tool_choice",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vllmgateway__V1__Response, tool_choice),
+    &google__protobuf__value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tools",
+    18,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vllmgateway__V1__Response, n_tools),
+    offsetof(Vllmgateway__V1__Response, tools),
+    &google__protobuf__struct__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "text",
+    19,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vllmgateway__V1__Response, text),
+    &google__protobuf__struct__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reasoning",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vllmgateway__V1__Response, reasoning),
+    &google__protobuf__struct__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "service_tier",
+    21,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vllmgateway__V1__Response, _service_tier_case),
+    offsetof(Vllmgateway__V1__Response, service_tier),
+    NULL,
+    &protobuf_c_empty_string,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "truncation",
+    22,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vllmgateway__V1__Response, _truncation_case),
+    offsetof(Vllmgateway__V1__Response, truncation),
+    NULL,
+    &protobuf_c_empty_string,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "background",
+    23,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Vllmgateway__V1__Response, _background_case),
+    offsetof(Vllmgateway__V1__Response, background),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "frequency_penalty",
+    24,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Vllmgateway__V1__Response, _frequency_penalty_case),
+    offsetof(Vllmgateway__V1__Response, frequency_penalty),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "presence_penalty",
+    25,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Vllmgateway__V1__Response, _presence_penalty_case),
+    offsetof(Vllmgateway__V1__Response, presence_penalty),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "top_logprobs",
+    26,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    offsetof(Vllmgateway__V1__Response, _top_logprobs_case),
+    offsetof(Vllmgateway__V1__Response, top_logprobs),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_tool_calls",
+    27,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    offsetof(Vllmgateway__V1__Response, _max_tool_calls_case),
+    offsetof(Vllmgateway__V1__Response, max_tool_calls),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "user",
+    28,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vllmgateway__V1__Response, _user_case),
+    offsetof(Vllmgateway__V1__Response, user),
+    NULL,
+    &protobuf_c_empty_string,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "metadata",
+    29,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Vllmgateway__V1__Response, n_metadata),
+    offsetof(Vllmgateway__V1__Response, metadata),
+    &vllmgateway__v1__response__metadata_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kv_transfer_params",
+    30,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vllmgateway__V1__Response, kv_transfer_params),
+    &google__protobuf__struct__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned vllmgateway__v1__response__field_indices_by_name[] = {
+  22,   /* field[22] = background */
   2,   /* field[2] = created_at */
   7,   /* field[7] = error */
   14,   /* field[14] = extra_fields */
+  23,   /* field[23] = frequency_penalty */
   0,   /* field[0] = id */
   6,   /* field[6] = incomplete_details */
   9,   /* field[9] = instructions */
+  29,   /* field[29] = kv_transfer_params */
   10,   /* field[10] = max_output_tokens */
+  26,   /* field[26] = max_tool_calls */
+  28,   /* field[28] = metadata */
   3,   /* field[3] = model */
   1,   /* field[1] = object */
   5,   /* field[5] = output */
+  15,   /* field[15] = parallel_tool_calls */
+  24,   /* field[24] = presence_penalty */
   11,   /* field[11] = previous_response_id */
+  19,   /* field[19] = reasoning */
+  20,   /* field[20] = service_tier */
   4,   /* field[4] = status */
   12,   /* field[12] = temperature */
+  18,   /* field[18] = text */
+  16,   /* field[16] = tool_choice */
+  17,   /* field[17] = tools */
+  25,   /* field[25] = top_logprobs */
   13,   /* field[13] = top_p */
+  21,   /* field[21] = truncation */
   8,   /* field[8] = usage */
+  27,   /* field[27] = user */
 };
 static const ProtobufCIntRange vllmgateway__v1__response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 15 }
+  { 0, 30 }
 };
 const ProtobufCMessageDescriptor vllmgateway__v1__response__descriptor =
 {
@@ -2564,7 +2829,7 @@ const ProtobufCMessageDescriptor vllmgateway__v1__response__descriptor =
   "Vllmgateway__V1__Response",
   "vllmgateway.v1",
   sizeof(Vllmgateway__V1__Response),
-  15,
+  30,
   vllmgateway__v1__response__field_descriptors,
   vllmgateway__v1__response__field_indices_by_name,
   1,  vllmgateway__v1__response__number_ranges,

@@ -31,6 +31,7 @@ typedef struct Vllmgateway__V1__ResponseFunctionCall Vllmgateway__V1__ResponseFu
 typedef struct Vllmgateway__V1__ResponseFunctionCallOutput Vllmgateway__V1__ResponseFunctionCallOutput;
 typedef struct Vllmgateway__V1__ResponseReasoning Vllmgateway__V1__ResponseReasoning;
 typedef struct Vllmgateway__V1__Response Vllmgateway__V1__Response;
+typedef struct Vllmgateway__V1__Response__MetadataEntry Vllmgateway__V1__Response__MetadataEntry;
 typedef struct Vllmgateway__V1__ResponseUsage Vllmgateway__V1__ResponseUsage;
 typedef struct Vllmgateway__V1__ResponseStreamEvent Vllmgateway__V1__ResponseStreamEvent;
 typedef struct Vllmgateway__V1__ResponseLifecycleEvent Vllmgateway__V1__ResponseLifecycleEvent;
@@ -728,6 +729,12 @@ typedef enum {
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VLLMGATEWAY__V1__RESPONSE_REASONING___ID__CASE)
 } Vllmgateway__V1__ResponseReasoning__IdCase;
 
+typedef enum {
+  VLLMGATEWAY__V1__RESPONSE_REASONING___STATUS__NOT_SET = 0,
+  VLLMGATEWAY__V1__RESPONSE_REASONING___STATUS_STATUS = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VLLMGATEWAY__V1__RESPONSE_REASONING___STATUS__CASE)
+} Vllmgateway__V1__ResponseReasoning__StatusCase;
+
 /*
  * Reasoning produced by the model.
  */
@@ -752,10 +759,25 @@ struct  Vllmgateway__V1__ResponseReasoning
   union {
     char *id;
   };
+  Vllmgateway__V1__ResponseReasoning__StatusCase _status_case;
+  union {
+    char *status;
+  };
 };
 #define VLLMGATEWAY__V1__RESPONSE_REASONING__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vllmgateway__v1__response_reasoning__descriptor) \
-    , 0,NULL, 0,NULL, NULL, VLLMGATEWAY__V1__RESPONSE_REASONING___ID__NOT_SET, {0} }
+    , 0,NULL, 0,NULL, NULL, VLLMGATEWAY__V1__RESPONSE_REASONING___ID__NOT_SET, {0}, VLLMGATEWAY__V1__RESPONSE_REASONING___STATUS__NOT_SET, {0} }
+
+
+struct  Vllmgateway__V1__Response__MetadataEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  char *value;
+};
+#define VLLMGATEWAY__V1__RESPONSE__METADATA_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&vllmgateway__v1__response__metadata_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 typedef enum {
@@ -787,6 +809,60 @@ typedef enum {
   VLLMGATEWAY__V1__RESPONSE___TOP_P_TOP_P = 14
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VLLMGATEWAY__V1__RESPONSE___TOP_P__CASE)
 } Vllmgateway__V1__Response__TopPCase;
+
+typedef enum {
+  VLLMGATEWAY__V1__RESPONSE___PARALLEL_TOOL_CALLS__NOT_SET = 0,
+  VLLMGATEWAY__V1__RESPONSE___PARALLEL_TOOL_CALLS_PARALLEL_TOOL_CALLS = 16
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VLLMGATEWAY__V1__RESPONSE___PARALLEL_TOOL_CALLS__CASE)
+} Vllmgateway__V1__Response__ParallelToolCallsCase;
+
+typedef enum {
+  VLLMGATEWAY__V1__RESPONSE___SERVICE_TIER__NOT_SET = 0,
+  VLLMGATEWAY__V1__RESPONSE___SERVICE_TIER_SERVICE_TIER = 21
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VLLMGATEWAY__V1__RESPONSE___SERVICE_TIER__CASE)
+} Vllmgateway__V1__Response__ServiceTierCase;
+
+typedef enum {
+  VLLMGATEWAY__V1__RESPONSE___TRUNCATION__NOT_SET = 0,
+  VLLMGATEWAY__V1__RESPONSE___TRUNCATION_TRUNCATION = 22
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VLLMGATEWAY__V1__RESPONSE___TRUNCATION__CASE)
+} Vllmgateway__V1__Response__TruncationCase;
+
+typedef enum {
+  VLLMGATEWAY__V1__RESPONSE___BACKGROUND__NOT_SET = 0,
+  VLLMGATEWAY__V1__RESPONSE___BACKGROUND_BACKGROUND = 23
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VLLMGATEWAY__V1__RESPONSE___BACKGROUND__CASE)
+} Vllmgateway__V1__Response__BackgroundCase;
+
+typedef enum {
+  VLLMGATEWAY__V1__RESPONSE___FREQUENCY_PENALTY__NOT_SET = 0,
+  VLLMGATEWAY__V1__RESPONSE___FREQUENCY_PENALTY_FREQUENCY_PENALTY = 24
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VLLMGATEWAY__V1__RESPONSE___FREQUENCY_PENALTY__CASE)
+} Vllmgateway__V1__Response__FrequencyPenaltyCase;
+
+typedef enum {
+  VLLMGATEWAY__V1__RESPONSE___PRESENCE_PENALTY__NOT_SET = 0,
+  VLLMGATEWAY__V1__RESPONSE___PRESENCE_PENALTY_PRESENCE_PENALTY = 25
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VLLMGATEWAY__V1__RESPONSE___PRESENCE_PENALTY__CASE)
+} Vllmgateway__V1__Response__PresencePenaltyCase;
+
+typedef enum {
+  VLLMGATEWAY__V1__RESPONSE___TOP_LOGPROBS__NOT_SET = 0,
+  VLLMGATEWAY__V1__RESPONSE___TOP_LOGPROBS_TOP_LOGPROBS = 26
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VLLMGATEWAY__V1__RESPONSE___TOP_LOGPROBS__CASE)
+} Vllmgateway__V1__Response__TopLogprobsCase;
+
+typedef enum {
+  VLLMGATEWAY__V1__RESPONSE___MAX_TOOL_CALLS__NOT_SET = 0,
+  VLLMGATEWAY__V1__RESPONSE___MAX_TOOL_CALLS_MAX_TOOL_CALLS = 27
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VLLMGATEWAY__V1__RESPONSE___MAX_TOOL_CALLS__CASE)
+} Vllmgateway__V1__Response__MaxToolCallsCase;
+
+typedef enum {
+  VLLMGATEWAY__V1__RESPONSE___USER__NOT_SET = 0,
+  VLLMGATEWAY__V1__RESPONSE___USER_USER = 28
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(VLLMGATEWAY__V1__RESPONSE___USER__CASE)
+} Vllmgateway__V1__Response__UserCase;
 
 /*
  * The reply to CreateResponse: a response object.
@@ -832,9 +908,35 @@ struct  Vllmgateway__V1__Response
    */
   Vllmgateway__V1__ResponseUsage *usage;
   /*
-   * Keys vLLM sent that this message does not name (tools, tool_choice, text, reasoning, ...).
+   * Keys vLLM sent that this message does not name.
    */
   Google__Protobuf__Struct *extra_fields;
+  /*
+   * The tool choice used: a mode string or an object.
+   */
+  Google__Protobuf__Value *tool_choice;
+  /*
+   * The tools offered.
+   */
+  size_t n_tools;
+  Google__Protobuf__Struct **tools;
+  /*
+   * The text output options used.
+   */
+  Google__Protobuf__Struct *text;
+  /*
+   * The reasoning options used.
+   */
+  Google__Protobuf__Struct *reasoning;
+  /*
+   * Key/value pairs stored with the response.
+   */
+  size_t n_metadata;
+  Vllmgateway__V1__Response__MetadataEntry **metadata;
+  /*
+   * The KV-cache transfer parameters (disaggregated serving).
+   */
+  Google__Protobuf__Struct *kv_transfer_params;
   Vllmgateway__V1__Response__InstructionsCase _instructions_case;
   union {
     char *instructions;
@@ -855,10 +957,46 @@ struct  Vllmgateway__V1__Response
   union {
     double top_p;
   };
+  Vllmgateway__V1__Response__ParallelToolCallsCase _parallel_tool_calls_case;
+  union {
+    protobuf_c_boolean parallel_tool_calls;
+  };
+  Vllmgateway__V1__Response__ServiceTierCase _service_tier_case;
+  union {
+    char *service_tier;
+  };
+  Vllmgateway__V1__Response__TruncationCase _truncation_case;
+  union {
+    char *truncation;
+  };
+  Vllmgateway__V1__Response__BackgroundCase _background_case;
+  union {
+    protobuf_c_boolean background;
+  };
+  Vllmgateway__V1__Response__FrequencyPenaltyCase _frequency_penalty_case;
+  union {
+    double frequency_penalty;
+  };
+  Vllmgateway__V1__Response__PresencePenaltyCase _presence_penalty_case;
+  union {
+    double presence_penalty;
+  };
+  Vllmgateway__V1__Response__TopLogprobsCase _top_logprobs_case;
+  union {
+    int32_t top_logprobs;
+  };
+  Vllmgateway__V1__Response__MaxToolCallsCase _max_tool_calls_case;
+  union {
+    int32_t max_tool_calls;
+  };
+  Vllmgateway__V1__Response__UserCase _user_case;
+  union {
+    char *user;
+  };
 };
 #define VLLMGATEWAY__V1__RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&vllmgateway__v1__response__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, NULL, NULL, NULL, NULL, VLLMGATEWAY__V1__RESPONSE___INSTRUCTIONS__NOT_SET, {0}, VLLMGATEWAY__V1__RESPONSE___MAX_OUTPUT_TOKENS__NOT_SET, {0}, VLLMGATEWAY__V1__RESPONSE___PREVIOUS_RESPONSE_ID__NOT_SET, {0}, VLLMGATEWAY__V1__RESPONSE___TEMPERATURE__NOT_SET, {0}, VLLMGATEWAY__V1__RESPONSE___TOP_P__NOT_SET, {0} }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, NULL, NULL, NULL, NULL, NULL, 0,NULL, NULL, NULL, 0,NULL, NULL, VLLMGATEWAY__V1__RESPONSE___INSTRUCTIONS__NOT_SET, {0}, VLLMGATEWAY__V1__RESPONSE___MAX_OUTPUT_TOKENS__NOT_SET, {0}, VLLMGATEWAY__V1__RESPONSE___PREVIOUS_RESPONSE_ID__NOT_SET, {0}, VLLMGATEWAY__V1__RESPONSE___TEMPERATURE__NOT_SET, {0}, VLLMGATEWAY__V1__RESPONSE___TOP_P__NOT_SET, {0}, VLLMGATEWAY__V1__RESPONSE___PARALLEL_TOOL_CALLS__NOT_SET, {0}, VLLMGATEWAY__V1__RESPONSE___SERVICE_TIER__NOT_SET, {0}, VLLMGATEWAY__V1__RESPONSE___TRUNCATION__NOT_SET, {0}, VLLMGATEWAY__V1__RESPONSE___BACKGROUND__NOT_SET, {0}, VLLMGATEWAY__V1__RESPONSE___FREQUENCY_PENALTY__NOT_SET, {0}, VLLMGATEWAY__V1__RESPONSE___PRESENCE_PENALTY__NOT_SET, {0}, VLLMGATEWAY__V1__RESPONSE___TOP_LOGPROBS__NOT_SET, {0}, VLLMGATEWAY__V1__RESPONSE___MAX_TOOL_CALLS__NOT_SET, {0}, VLLMGATEWAY__V1__RESPONSE___USER__NOT_SET, {0} }
 
 
 /*
@@ -1471,6 +1609,9 @@ Vllmgateway__V1__ResponseReasoning *
 void   vllmgateway__v1__response_reasoning__free_unpacked
                      (Vllmgateway__V1__ResponseReasoning *message,
                       ProtobufCAllocator *allocator);
+/* Vllmgateway__V1__Response__MetadataEntry methods */
+void   vllmgateway__v1__response__metadata_entry__init
+                     (Vllmgateway__V1__Response__MetadataEntry         *message);
 /* Vllmgateway__V1__Response methods */
 void   vllmgateway__v1__response__init
                      (Vllmgateway__V1__Response         *message);
@@ -1702,6 +1843,9 @@ typedef void (*Vllmgateway__V1__ResponseFunctionCallOutput_Closure)
 typedef void (*Vllmgateway__V1__ResponseReasoning_Closure)
                  (const Vllmgateway__V1__ResponseReasoning *message,
                   void *closure_data);
+typedef void (*Vllmgateway__V1__Response__MetadataEntry_Closure)
+                 (const Vllmgateway__V1__Response__MetadataEntry *message,
+                  void *closure_data);
 typedef void (*Vllmgateway__V1__Response_Closure)
                  (const Vllmgateway__V1__Response *message,
                   void *closure_data);
@@ -1752,6 +1896,7 @@ extern const ProtobufCMessageDescriptor vllmgateway__v1__response_function_call_
 extern const ProtobufCMessageDescriptor vllmgateway__v1__response_function_call_output__descriptor;
 extern const ProtobufCMessageDescriptor vllmgateway__v1__response_reasoning__descriptor;
 extern const ProtobufCMessageDescriptor vllmgateway__v1__response__descriptor;
+extern const ProtobufCMessageDescriptor vllmgateway__v1__response__metadata_entry__descriptor;
 extern const ProtobufCMessageDescriptor vllmgateway__v1__response_usage__descriptor;
 extern const ProtobufCMessageDescriptor vllmgateway__v1__response_stream_event__descriptor;
 extern const ProtobufCMessageDescriptor vllmgateway__v1__response_lifecycle_event__descriptor;

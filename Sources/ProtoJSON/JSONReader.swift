@@ -1,0 +1,328 @@
+/// A pull parser over JSON text: the caller walks objects and arrays and reads each value as the
+/// type it expects, without building a tree. Strings come back as unescaped UTF-8 bytes, ready to
+/// copy into protobuf.
+public struct JSONReader {
+  public enum Kind: Equatable, Sendable {
+    case object, array, string, number, bool, null
+  }
+
+  public struct Failure: Error, Equatable, CustomStringConvertible {
+    public let reason: String
+    public let offset: Int
+    public var description: String { "invalid JSON at byte \(offset): \(reason)" }
+  }
+
+  /// Deeper nesting than this is refused rather than risking the stack.
+  public static let maximumDepth = 128
+
+  public let bytes: [UInt8]
+  public private(set) var index = 0
+  private var depth = 0
+
+  public init(_ bytes: [UInt8]) {
+    self.bytes = bytes
+  }
+
+  /// Continues reading at `offset` (a position this reader reported earlier).
+  public mutating func rewind(to offset: Int) {
+    index = offset
+  }
+
+  public var isAtEnd: Bool {
+    mutating get {
+      skipWhitespace()
+      return index >= bytes.count
+    }
+  }
+
+  public mutating func peekKind() throws(Failure) -> Kind {
+    skipWhitespace()
+    guard index < bytes.count else { throw failure("unexpected end of input") }
+    switch bytes[index] {
+    case UInt8(ascii: "{"): return .object
+    case UInt8(ascii: "["): return .array
+    case UInt8(ascii: "\""): return .string
+    case UInt8(ascii: "t"), UInt8(ascii: "f"): return .bool
+    case UInt8(ascii: "n"): return .null
+    case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number
+    default: throw failure("unexpected character '\(Character(Unicode.Scalar(bytes[index])))'")
+    }
+  }
+
+  // MARK: Objects and arrays
+
+  public mutating func beginObject() throws(Failure) {
+    try expect(UInt8(ascii: "{"))
+    try enter()
+    firstMember = true
+  }
+
+  private var firstMember = false
+
+  /// The next key of the current object, or nil at its end (which is consumed).
+  public mutating func nextKey() throws(Failure) -> [UInt8]? {
+    skipWhitespace()
+    guard index < bytes.count else { throw failure("unterminated object") }
+    if bytes[index] == UInt8(ascii: "}") {
+      index += 1
+      depth -= 1
+      // The object was itself a member of its parent, which is no longer at its first.
+      firstMember = false
+      return nil
+    }
+    if !firstMember { try expect(UInt8(ascii: ",")) }
+    firstMember = false
+    let key = try readStringBytes()
+    try expect(UInt8(ascii: ":"))
+    return key
+  }
+
+  public mutating func beginArray() throws(Failure) {
+    try expect(UInt8(ascii: "["))
+    try enter()
+    firstMember = true
+  }
+
+  /// True when another element follows (positioned at it); false at the array's end (consumed).
+  public mutating func nextElement() throws(Failure) -> Bool {
+    skipWhitespace()
+    guard index < bytes.count else { throw failure("unterminated array") }
+    if bytes[index] == UInt8(ascii: "]") {
+      index += 1
+      depth -= 1
+      firstMember = false
+      return false
+    }
+    if !firstMember { try expect(UInt8(ascii: ",")) }
+    firstMember = false
+    return true
+  }
+
+  // MARK: Scalars
+
+  public mutating func readNull() throws(Failure) {
+    try expectLiteral("null")
+  }
+
+  public mutating func readBool() throws(Failure) -> Bool {
+    skipWhitespace()
+    if index < bytes.count && bytes[index] == UInt8(ascii: "t") {
+      try expectLiteral("true")
+      return true
+    }
+    try expectLiteral("false")
+    return false
+  }
+
+  /// The number's text, validated against JSON's number grammar.
+  public mutating func readNumberText() throws(Failure) -> ArraySlice<UInt8> {
+    skipWhitespace()
+    let start = index
+    if index < bytes.count && bytes[index] == UInt8(ascii: "-") { index += 1 }
+    guard index < bytes.count, isDigit(bytes[index]) else { throw failure("invalid number") }
+    if bytes[index] == UInt8(ascii: "0") {
+      index += 1
+    } else {
+      while index < bytes.count && isDigit(bytes[index]) { index += 1 }
+    }
+    if index < bytes.count && bytes[index] == UInt8(ascii: ".") {
+      index += 1
+      guard index < bytes.count, isDigit(bytes[index]) else { throw failure("invalid number") }
+      while index < bytes.count && isDigit(bytes[index]) { index += 1 }
+    }
+    if index < bytes.count && (bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E")) {
+      index += 1
+      if index < bytes.count && (bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-")) {
+        index += 1
+      }
+      guard index < bytes.count, isDigit(bytes[index]) else { throw failure("invalid number") }
+      while index < bytes.count && isDigit(bytes[index]) { index += 1 }
+    }
+    return bytes[start..<index]
+  }
+
+  public mutating func readDouble() throws(Failure) -> Double {
+    let text = try readNumberText()
+    guard let value = Double(String(decoding: text, as: UTF8.self)) else { throw failure("invalid number") }
+    return value
+  }
+
+  /// An integer; a number with a fraction or exponent is accepted when its value is integral.
+  public mutating func readInt64() throws(Failure) -> Int64 {
+    let text = try readNumberText()
+    if let value = Int64(String(decoding: text, as: UTF8.self)) { return value }
+    guard let double = Double(String(decoding: text, as: UTF8.self)), double.rounded() == double,
+      let value = Int64(exactly: double)
+    else { throw failure("not an integer: \(String(decoding: text, as: UTF8.self))") }
+    return value
+  }
+
+  public mutating func readString() throws(Failure) -> String {
+    String(decoding: try readStringBytes(), as: UTF8.self)
+  }
+
+  /// A string's content, unescaped, as UTF-8.
+  public mutating func readStringBytes() throws(Failure) -> [UInt8] {
+    skipWhitespace()
+    try expect(UInt8(ascii: "\""))
+    let start = index
+    // Fast path: no escapes.
+    while index < bytes.count {
+      let byte = bytes[index]
+      if byte == UInt8(ascii: "\"") {
+        index += 1
+        return Array(bytes[start..<index - 1])
+      }
+      if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+      index += 1
+    }
+    var out = Array(bytes[start..<index])
+    while index < bytes.count {
+      let byte = bytes[index]
+      index += 1
+      switch byte {
+      case UInt8(ascii: "\""):
+        return out
+      case UInt8(ascii: "\\"):
+        try readEscape(into: &out)
+      case 0..<0x20:
+        throw failure("control character in string")
+      default:
+        out.append(byte)
+      }
+    }
+    throw failure("unterminated string")
+  }
+
+  /// Skips one value of any kind.
+  public mutating func skipValue() throws(Failure) {
+    switch try peekKind() {
+    case .object:
+      try beginObject()
+      while try nextKey() != nil { try skipValue() }
+    case .array:
+      try beginArray()
+      while try nextElement() { try skipValue() }
+    case .string:
+      _ = try readStringBytes()
+    case .number:
+      _ = try readNumberText()
+    case .bool:
+      _ = try readBool()
+    case .null:
+      try readNull()
+    }
+  }
+
+  /// The raw text of the next value, skipped over.
+  public mutating func rawValue() throws(Failure) -> ArraySlice<UInt8> {
+    skipWhitespace()
+    let start = index
+    try skipValue()
+    return bytes[start..<index]
+  }
+
+  // MARK: Internals
+
+  private mutating func enter() throws(Failure) {
+    depth += 1
+    guard depth <= Self.maximumDepth else { throw failure("nested deeper than \(Self.maximumDepth)") }
+  }
+
+  private mutating func readEscape(into out: inout [UInt8]) throws(Failure) {
+    guard index < bytes.count else { throw failure("unterminated escape") }
+    let escape = bytes[index]
+    index += 1
+    switch escape {
+    case UInt8(ascii: "\""): out.append(UInt8(ascii: "\""))
+    case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\"))
+    case UInt8(ascii: "/"): out.append(UInt8(ascii: "/"))
+    case UInt8(ascii: "b"): out.append(0x08)
+    case UInt8(ascii: "f"): out.append(0x0C)
+    case UInt8(ascii: "n"): out.append(0x0A)
+    case UInt8(ascii: "r"): out.append(0x0D)
+    case UInt8(ascii: "t"): out.append(0x09)
+    case UInt8(ascii: "u"):
+      var scalar = try readHex4()
+      if (0xD800..<0xDC00).contains(scalar) {
+        // A high surrogate must be followed by an escaped low one; alone it becomes U+FFFD.
+        if index + 1 < bytes.count && bytes[index] == UInt8(ascii: "\\") && bytes[index + 1] == UInt8(ascii: "u") {
+          let save = index
+          index += 2
+          let low = try readHex4()
+          if (0xDC00..<0xE000).contains(low) {
+            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+          } else {
+            index = save
+            scalar = 0xFFFD
+          }
+        } else {
+          scalar = 0xFFFD
+        }
+      } else if (0xDC00..<0xE000).contains(scalar) {
+        scalar = 0xFFFD
+      }
+      appendUTF8(scalar, to: &out)
+    default:
+      throw failure("invalid escape")
+    }
+  }
+
+  private mutating func readHex4() throws(Failure) -> UInt32 {
+    guard index + 4 <= bytes.count else { throw failure("truncated \\u escape") }
+    var value: UInt32 = 0
+    for _ in 0..<4 {
+      let byte = bytes[index]
+      index += 1
+      let digit: UInt32
+      switch byte {
+      case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
+      case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
+      case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
+      default: throw failure("invalid \\u escape")
+      }
+      value = value << 4 | digit
+    }
+    return value
+  }
+
+  private func appendUTF8(_ scalar: UInt32, to out: inout [UInt8]) {
+    let value = Unicode.Scalar(scalar) ?? "\u{FFFD}"
+    out.append(contentsOf: String(Character(value)).utf8)
+  }
+
+  private mutating func skipWhitespace() {
+    while index < bytes.count {
+      switch bytes[index] {
+      case 0x20, 0x0A, 0x0D, 0x09: index += 1
+      default: return
+      }
+    }
+  }
+
+  private mutating func expect(_ byte: UInt8) throws(Failure) {
+    skipWhitespace()
+    guard index < bytes.count, bytes[index] == byte else {
+      throw failure("expected '\(Character(Unicode.Scalar(byte)))'")
+    }
+    index += 1
+  }
+
+  private mutating func expectLiteral(_ literal: StaticString) throws(Failure) {
+    skipWhitespace()
+    let count = literal.utf8CodeUnitCount
+    guard index + count <= bytes.count else { throw failure("unexpected end of input") }
+    for offset in 0..<count where bytes[index + offset] != literal.utf8Start[offset] {
+      throw failure("expected \(literal)")
+    }
+    index += count
+  }
+
+  private func isDigit(_ byte: UInt8) -> Bool {
+    byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
+  }
+
+  private func failure(_ reason: String) -> Failure {
+    Failure(reason: reason, offset: index)
+  }
+}

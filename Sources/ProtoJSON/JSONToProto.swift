@@ -1,0 +1,319 @@
+/// vLLM's JSON to serialized protobuf, following the schema and the API's conventions
+/// (proto/vllmgateway/v1/common.proto). Used for responses: every key vLLM sends lands in a typed
+/// field or, when the schema does not name it or its shape is unexpected, in `extra_fields`.
+public struct JSONToProto: Sendable {
+  public let schema: Schema
+
+  public init(schema: Schema) {
+    self.schema = schema
+  }
+
+  /// The protobuf encoding of the JSON object `json` as a message of type `typeName`.
+  public func proto(from json: [UInt8], typeName: String) throws -> [UInt8] {
+    guard let message = schema.message(typeName) else { throw ProtoJSONError("unknown message type \(typeName)") }
+    var reader = JSONReader(json)
+    var writer = ProtoWireWriter(capacity: json.count)
+    do {
+      try writeMessage(message, from: &reader, to: &writer)
+      guard reader.isAtEnd else { throw ProtoJSONError("unexpected text after the JSON value") }
+    } catch let failure as JSONReader.Failure {
+      throw ProtoJSONError(failure.description)
+    }
+    return writer.bytes
+  }
+
+  /// Writes the next JSON value as the body of `message`.
+  func writeMessage(_ message: MessageSchema, from reader: inout JSONReader, to writer: inout ProtoWireWriter) throws {
+    if WellKnownJSON.isWellKnown(message.fullName) {
+      try WellKnownJSON.writeBody(of: message.fullName, from: &reader, to: &writer)
+      return
+    }
+    if let list = message.listField {
+      guard try reader.peekKind() == .array else { throw ProtoJSONError("expected an array for \(message.fullName)") }
+      try writeRepeated(list, in: message, from: &reader, to: &writer)
+      return
+    }
+    guard try reader.peekKind() == .object else { throw ProtoJSONError("expected an object for \(message.fullName)") }
+    if let variant = message.variantOneof {
+      try writeVariant(message, variant, from: &reader, to: &writer)
+      return
+    }
+    try writeMembers(of: message, from: &reader, to: &writer, skippingType: false)
+  }
+
+  /// The members of a JSON object, each into its field.
+  private func writeMembers(
+    of message: MessageSchema, from reader: inout JSONReader, to writer: inout ProtoWireWriter, skippingType: Bool
+  ) throws {
+    try reader.beginObject()
+    while let keyBytes = try reader.nextKey() {
+      if try reader.peekKind() == .null {
+        try reader.readNull()
+        continue
+      }
+      let key = String(decoding: keyBytes, as: UTF8.self)
+      if skippingType && key == "type" {
+        try reader.skipValue()
+        continue
+      }
+      let kind = try reader.peekKind()
+      var target: MessageSchema.Field? = nil
+      if let index = message.fieldIndex(named: key), message.fields[index].name != "extra_fields" {
+        target = message.fields[index]
+      } else if let oneof = message.oneofIndex(named: key) {
+        target = chooseMember(of: message, message.oneofs[oneof], for: kind, at: reader)
+      }
+      if let field = target, accepts(field, kind) {
+        try writeField(field, from: &reader, to: &writer)
+      } else if let passthrough = message.passthroughField {
+        let start = writer.begin(passthrough.number)
+        try WellKnownJSON.writeStructEntry(key: keyBytes, from: &reader, to: &writer)
+        writer.end(start)
+      } else {
+        try reader.skipValue()
+      }
+    }
+  }
+
+  /// A "type"-tagged object: the member named by its type holds the other keys.
+  private func writeVariant(
+    _ message: MessageSchema, _ variant: MessageSchema.Oneof, from reader: inout JSONReader,
+    to writer: inout ProtoWireWriter
+  ) throws {
+    let start = reader.index
+    var type: String? = nil
+    try reader.beginObject()
+    while let key = try reader.nextKey() {
+      if key == Array("type".utf8), try reader.peekKind() == .string {
+        type = try reader.readString()
+      } else {
+        try reader.skipValue()
+      }
+    }
+    let memberName = type.map { String($0.map { $0 == "." ? "_" : $0 }) } ?? "message"
+    let member = variant.fieldIndices.map { message.fields[$0] }.first { $0.name == memberName }
+    reader.rewind(to: start)
+    if let member, let memberSchema = schema.message(member.typeName) {
+      let nested = writer.begin(member.number)
+      try writeMembers(of: memberSchema, from: &reader, to: &writer, skippingType: true)
+      writer.end(nested)
+    } else if let other = message.otherField {
+      let nested = writer.begin(other.number)
+      try WellKnownJSON.writeStructBody(from: &reader, to: &writer)
+      writer.end(nested)
+    } else {
+      try reader.skipValue()
+    }
+  }
+
+  /// The member of a polymorphic oneof that fits the JSON value's kind.
+  private func chooseMember(
+    of message: MessageSchema, _ oneof: MessageSchema.Oneof, for kind: JSONReader.Kind, at reader: JSONReader
+  ) -> MessageSchema.Field? {
+    let members = oneof.fieldIndices.map { message.fields[$0] }
+    if kind == .array {
+      // Several lists: decide by the first element's kind.
+      var probe = reader
+      var elementKind: JSONReader.Kind? = nil
+      if (try? probe.beginArray()) != nil, (try? probe.nextElement()) == true { elementKind = try? probe.peekKind() }
+      let lists = members.filter { schema.message($0.typeName)?.listField != nil }
+      if let elementKind,
+        let match = lists.first(where: { list in
+          guard let element = schema.message(list.typeName)?.listField else { return false }
+          return accepts(element, elementKind, asElement: true)
+        })
+      {
+        return match
+      }
+      return lists.first
+    }
+    return members.first { accepts($0, kind) }
+  }
+
+  /// Whether a JSON value of `kind` fits `field` (as a whole, or as one element of it).
+  private func accepts(_ field: MessageSchema.Field, _ kind: JSONReader.Kind, asElement: Bool = false) -> Bool {
+    if field.isRepeated && !asElement {
+      if let entry = schema.message(field.typeName), entry.isMapEntry { return kind == .object }
+      if kind == .string && (field.type == .float || field.type == .double) { return true }  // base64 floats
+      return kind == .array
+    }
+    switch field.type {
+    case .string: return kind == .string
+    case .bytes: return kind == .string
+    case .bool: return kind == .bool
+    case .enumeration: return kind == .string || kind == .number
+    case .message, .group:
+      if field.typeName == WellKnownJSON.valueName { return true }
+      if field.typeName == WellKnownJSON.listValueName { return kind == .array }
+      guard let message = schema.message(field.typeName) else { return false }
+      return message.listField != nil ? kind == .array : kind == .object
+    default: return kind == .number || (asElement && kind == .null)
+    }
+  }
+
+  private func writeField(_ field: MessageSchema.Field, from reader: inout JSONReader, to writer: inout ProtoWireWriter)
+    throws
+  {
+    if field.isRepeated {
+      try writeRepeated(field, in: nil, from: &reader, to: &writer)
+    } else {
+      try writeSingle(field, from: &reader, to: &writer)
+    }
+  }
+
+  private func writeRepeated(
+    _ field: MessageSchema.Field, in _: MessageSchema?, from reader: inout JSONReader, to writer: inout ProtoWireWriter
+  ) throws {
+    if field.type == .message, let entry = schema.message(field.typeName), entry.isMapEntry {
+      try writeMap(field, entry, from: &reader, to: &writer)
+      return
+    }
+    if try reader.peekKind() == .string {
+      // vLLM's base64 embeddings: little-endian float32, straight into a packed field.
+      let text = try reader.readStringBytes()
+      guard let raw = Base64Standard.decode(text), raw.count % 4 == 0 else {
+        throw ProtoJSONError("\(field.name) is not base64 float32 data")
+      }
+      if field.type == .float {
+        writer.lengthDelimited(field.number, raw)
+      } else {
+        let start = writer.begin(field.number)
+        for offset in stride(from: 0, to: raw.count, by: 4) {
+          let bits =
+            UInt32(raw[offset]) | UInt32(raw[offset + 1]) << 8 | UInt32(raw[offset + 2]) << 16
+            | UInt32(raw[offset + 3]) << 24
+          writer.fixed64(Double(Float(bitPattern: bits)).bitPattern)
+        }
+        writer.end(start)
+      }
+      return
+    }
+    try reader.beginArray()
+    if field.isPackable {
+      let start = writer.begin(field.number)
+      while try reader.nextElement() {
+        try writeBareScalar(field.type, from: &reader, to: &writer)
+      }
+      writer.end(start)
+      return
+    }
+    while try reader.nextElement() {
+      if try reader.peekKind() == .null {
+        try reader.readNull()
+        // A null element keeps its place as an empty value.
+        writer.lengthDelimited(field.number, [UInt8]())
+        continue
+      }
+      try writeSingle(field, from: &reader, to: &writer)
+    }
+  }
+
+  private func writeMap(
+    _ field: MessageSchema.Field, _ entry: MessageSchema, from reader: inout JSONReader,
+    to writer: inout ProtoWireWriter
+  ) throws {
+    guard let keyIndex = entry.fieldIndex(number: 1), let valueIndex = entry.fieldIndex(number: 2) else {
+      try reader.skipValue()
+      return
+    }
+    let keyField = entry.fields[keyIndex]
+    let valueField = entry.fields[valueIndex]
+    try reader.beginObject()
+    while let key = try reader.nextKey() {
+      let start = writer.begin(field.number)
+      if keyField.type == .string {
+        writer.lengthDelimited(1, key)
+      } else {
+        writer.tag(1, .varint)
+        writer.varint(UInt64(bitPattern: Int64(String(decoding: key, as: UTF8.self)) ?? 0))
+      }
+      if try reader.peekKind() == .null {
+        try reader.readNull()
+      } else if accepts(valueField, try reader.peekKind()) {
+        try writeSingle(valueField, from: &reader, to: &writer)
+      } else {
+        try reader.skipValue()
+      }
+      writer.end(start)
+    }
+  }
+
+  private func writeSingle(
+    _ field: MessageSchema.Field, from reader: inout JSONReader, to writer: inout ProtoWireWriter
+  )
+    throws
+  {
+    switch field.type {
+    case .string:
+      writer.lengthDelimited(field.number, try reader.readStringBytes())
+    case .bytes:
+      guard let decoded = Base64Standard.decode(try reader.readStringBytes()) else {
+        throw ProtoJSONError("\(field.name) is not base64")
+      }
+      writer.lengthDelimited(field.number, decoded)
+    case .message, .group:
+      guard let message = schema.message(field.typeName) else { throw ProtoJSONError("unknown type \(field.typeName)") }
+      let start = writer.begin(field.number)
+      try writeMessage(message, from: &reader, to: &writer)
+      writer.end(start)
+    case .double, .fixed64, .sfixed64:
+      writer.tag(field.number, .fixed64)
+      try writeBareScalar(field.type, from: &reader, to: &writer)
+    case .float, .fixed32, .sfixed32:
+      writer.tag(field.number, .fixed32)
+      try writeBareScalar(field.type, from: &reader, to: &writer)
+    default:
+      writer.tag(field.number, .varint)
+      try writeBareScalar(field.type, from: &reader, to: &writer)
+    }
+  }
+
+  /// A scalar without its tag, as a packed run holds it. JSON null becomes NaN or zero.
+  private func writeBareScalar(
+    _ type: MessageSchema.FieldType, from reader: inout JSONReader, to writer: inout ProtoWireWriter
+  )
+    throws
+  {
+    let kind = try reader.peekKind()
+    if kind == .null { try reader.readNull() }
+    switch type {
+    case .double:
+      writer.fixed64((kind == .null ? Double.nan : try reader.readDouble()).bitPattern)
+    case .float:
+      writer.fixed32(Float(kind == .null ? Double.nan : try reader.readDouble()).bitPattern)
+    case .bool:
+      writer.varint(kind == .null ? 0 : (try reader.readBool() ? 1 : 0))
+    case .enumeration:
+      if kind == .string {
+        _ = try reader.readStringBytes()
+        writer.varint(0)
+      } else {
+        writer.varint(UInt64(bitPattern: kind == .null ? 0 : try integer(from: &reader)))
+      }
+    case .fixed64, .sfixed64:
+      writer.fixed64(UInt64(bitPattern: kind == .null ? 0 : try integer(from: &reader)))
+    case .fixed32, .sfixed32:
+      writer.fixed32(UInt32(truncatingIfNeeded: kind == .null ? 0 : try integer(from: &reader)))
+    case .sint32, .sint64:
+      let value = kind == .null ? 0 : try integer(from: &reader)
+      writer.varint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+    case .int32:
+      // Negative int32 values take ten bytes on the wire, sign-extended like int64.
+      writer.varint(
+        UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: kind == .null ? 0 : try integer(from: &reader)))))
+    case .uint32:
+      writer.varint(UInt64(UInt32(truncatingIfNeeded: kind == .null ? 0 : try integer(from: &reader))))
+    default:
+      writer.varint(UInt64(bitPattern: kind == .null ? 0 : try integer(from: &reader)))
+    }
+  }
+
+  /// An integer from a JSON number; a fraction is dropped rather than failing the whole reply.
+  private func integer(from reader: inout JSONReader) throws -> Int64 {
+    let text = try reader.readNumberText()
+    let string = String(decoding: text, as: UTF8.self)
+    if let value = Int64(string) { return value }
+    guard let double = Double(string), double.isFinite else { return 0 }
+    return Int64(exactly: double.rounded(.towardZero)) ?? (double < 0 ? Int64.min : Int64.max)
+  }
+}

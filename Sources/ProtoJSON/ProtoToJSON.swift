@@ -1,0 +1,194 @@
+/// Serialized protobuf to vLLM's JSON, following the schema and the API's conventions
+/// (proto/vllmgateway/v1/common.proto). Used for requests: what the client set is what vLLM gets.
+public struct ProtoToJSON: Sendable {
+  public let schema: Schema
+
+  public init(schema: Schema) {
+    self.schema = schema
+  }
+
+  /// The JSON object for a message of type `typeName`. `overrides` replace (or add) top-level
+  /// keys after the message's own, such as `"stream": true`.
+  public func json(
+    from bytes: [UInt8], typeName: String, overrides: [(key: String, json: String)] = []
+  ) throws -> [UInt8] {
+    guard let message = schema.message(typeName) else { throw ProtoJSONError("unknown message type \(typeName)") }
+    var writer = JSONWriter(capacity: bytes.count * 2 + 64)
+    writer.beginObject()
+    try writeMembers(of: message, bytes: bytes, range: 0..<bytes.count, to: &writer, skipping: overrides.map(\.key))
+    for (key, value) in overrides {
+      writer.key(key)
+      writer.raw(value.utf8)
+    }
+    writer.endObject()
+    return writer.bytes
+  }
+
+  /// Writes a message as a JSON value: an object, or an array for a list.
+  func writeValue(of message: MessageSchema, bytes: [UInt8], range: Range<Int>, to writer: inout JSONWriter) throws {
+    if WellKnownJSON.isWellKnown(message.fullName) {
+      try WellKnownJSON.writeJSON(of: message.fullName, bytes: bytes, range: range, to: &writer)
+      return
+    }
+    if let list = message.listField {
+      let occurrences = try collect(bytes: bytes, range: range, of: message)
+      try writeRepeated(list, occurrences[0], bytes: bytes, to: &writer)
+      return
+    }
+    writer.beginObject()
+    try writeMembers(of: message, bytes: bytes, range: range, to: &writer, skipping: [])
+    writer.endObject()
+  }
+
+  /// A message's fields as members of the object being written.
+  private func writeMembers(
+    of message: MessageSchema, bytes: [UInt8], range: Range<Int>, to writer: inout JSONWriter, skipping: [String]
+  ) throws {
+    let occurrences = try collect(bytes: bytes, range: range, of: message)
+    // A variant writes its "type" and its member's fields; an `other` object stands for itself.
+    if let variant = message.variantOneof {
+      if let other = message.otherField, let index = message.fieldIndex(number: other.number),
+        let last = occurrences[index].last
+      {
+        try WellKnownJSON.writeStructMembers(bytes: bytes, range: last.range, to: &writer)
+        return
+      }
+      if let memberIndex = variant.fieldIndices.last(where: { !occurrences[$0].isEmpty }),
+        let member = schema.message(message.fields[memberIndex].typeName),
+        let last = occurrences[memberIndex].last
+      {
+        writer.key("type")
+        writer.string(message.fields[memberIndex].name)
+        try writeMembers(of: member, bytes: bytes, range: last.range, to: &writer, skipping: ["type"])
+      }
+      return
+    }
+    var writtenOneofs = Set<Int>()
+    for (index, field) in message.fields.enumerated() where !occurrences[index].isEmpty {
+      if skipping.contains(field.name) { continue }
+      if let oneof = field.oneofIndex {
+        // Several members on the wire: the last one set wins.
+        guard writtenOneofs.insert(oneof).inserted else { continue }
+        let members = message.oneofs[oneof].fieldIndices
+        guard let winner = members.max(by: { lastPosition(occurrences[$0]) < lastPosition(occurrences[$1]) }) else {
+          continue
+        }
+        let winnerField = message.fields[winner]
+        if skipping.contains(message.oneofs[oneof].name) { continue }
+        writer.key(message.oneofs[oneof].name)
+        try writeSingle(winnerField, occurrences[winner].last!, bytes: bytes, to: &writer)
+        continue
+      }
+      if field.type == .message && field.typeName == WellKnownJSON.structName && !field.isRepeated
+        && (field.name == "extra_body" || field.name == "extra_fields")
+      {
+        for occurrence in occurrences[index] {
+          try WellKnownJSON.writeStructMembers(bytes: bytes, range: occurrence.range, to: &writer)
+        }
+        continue
+      }
+      writer.key(field.name)
+      if field.isRepeated {
+        try writeRepeated(field, occurrences[index], bytes: bytes, to: &writer)
+      } else {
+        try writeSingle(field, occurrences[index].last!, bytes: bytes, to: &writer)
+      }
+    }
+  }
+
+  private func lastPosition(_ fields: [WireField]) -> Int {
+    fields.last?.position ?? -1
+  }
+
+  /// Each field's occurrences, in wire order.
+  private func collect(bytes: [UInt8], range: Range<Int>, of message: MessageSchema) throws -> [[WireField]] {
+    var occurrences = [[WireField]](repeating: [], count: message.fields.count)
+    var reader = ProtoWireReader(bytes, range: range)
+    do {
+      while let field = try reader.next() {
+        if let index = message.fieldIndex(number: field.number) { occurrences[index].append(field) }
+      }
+    } catch {
+      throw ProtoJSONError("malformed \(message.fullName): \(error.reason)")
+    }
+    return occurrences
+  }
+
+  private func writeRepeated(
+    _ field: MessageSchema.Field, _ occurrences: [WireField], bytes: [UInt8], to writer: inout JSONWriter
+  ) throws {
+    if field.type == .message, let entry = schema.message(field.typeName), entry.isMapEntry {
+      writer.beginObject()
+      for occurrence in occurrences {
+        let parts = try collect(bytes: bytes, range: occurrence.range, of: entry)
+        guard let keyIndex = entry.fieldIndex(number: 1), let valueIndex = entry.fieldIndex(number: 2) else { continue }
+        if let key = parts[keyIndex].last {
+          writer.key(bytes: key.wireType == .lengthDelimited ? Array(bytes[key.range]) : Array(String(key.scalar).utf8))
+        } else {
+          writer.key("")
+        }
+        if let value = parts[valueIndex].last {
+          try writeSingle(entry.fields[valueIndex], value, bytes: bytes, to: &writer)
+        } else {
+          writer.null()
+        }
+      }
+      writer.endObject()
+      return
+    }
+    writer.beginArray()
+    for occurrence in occurrences {
+      if field.isPackable && occurrence.wireType == .lengthDelimited {
+        var packed = ProtoWireReader(bytes, range: occurrence.range)
+        do {
+          while !packed.isAtEnd {
+            let scalar: UInt64
+            switch field.type {
+            case .double, .fixed64, .sfixed64: scalar = try packed.readFixed64()
+            case .float, .fixed32, .sfixed32: scalar = UInt64(try packed.readFixed32())
+            default: scalar = try packed.readVarint()
+            }
+            writeScalar(field.type, scalar, to: &writer)
+          }
+        } catch {
+          throw ProtoJSONError("malformed packed \(field.name): \(error.reason)")
+        }
+      } else {
+        try writeSingle(field, occurrence, bytes: bytes, to: &writer)
+      }
+    }
+    writer.endArray()
+  }
+
+  private func writeSingle(
+    _ field: MessageSchema.Field, _ occurrence: WireField, bytes: [UInt8], to writer: inout JSONWriter
+  ) throws {
+    switch field.type {
+    case .string:
+      writer.string(utf8: bytes[occurrence.range])
+    case .bytes:
+      writer.string(Base64Standard.encode(bytes[occurrence.range]))
+    case .message:
+      guard let message = schema.message(field.typeName) else { throw ProtoJSONError("unknown type \(field.typeName)") }
+      try writeValue(of: message, bytes: bytes, range: occurrence.range, to: &writer)
+    case .group:
+      throw ProtoJSONError("groups are not supported")
+    default:
+      writeScalar(field.type, occurrence.scalar, to: &writer)
+    }
+  }
+
+  private func writeScalar(_ type: MessageSchema.FieldType, _ scalar: UInt64, to writer: inout JSONWriter) {
+    switch type {
+    case .double: writer.double(Double(bitPattern: scalar))
+    case .float: writer.double(Double(Float(bitPattern: UInt32(truncatingIfNeeded: scalar))))
+    case .int64, .sfixed64: writer.int(Int64(bitPattern: scalar))
+    case .int32, .sfixed32, .enumeration: writer.int(Int64(Int32(truncatingIfNeeded: scalar)))
+    case .uint64, .fixed64: writer.uint(scalar)
+    case .uint32, .fixed32: writer.uint(UInt64(UInt32(truncatingIfNeeded: scalar)))
+    case .sint32, .sint64: writer.int(Int64(bitPattern: scalar >> 1) ^ -Int64(bitPattern: scalar & 1))
+    case .bool: writer.bool(scalar != 0)
+    default: writer.null()
+    }
+  }
+}

@@ -1,0 +1,180 @@
+/// Protobuf's wire format, read and written directly, without generated types.
+public enum WireType: UInt8, Sendable {
+  case varint = 0
+  case fixed64 = 1
+  case lengthDelimited = 2
+  case startGroup = 3
+  case endGroup = 4
+  case fixed32 = 5
+}
+
+/// One field occurrence read from the wire.
+public struct WireField {
+  public var number: Int32
+  public var wireType: WireType
+  /// The varint, or the fixed32/fixed64 bits.
+  public var scalar: UInt64
+  /// For length-delimited fields: the bytes' range in the message.
+  public var range: Range<Int>
+  /// Where the field's tag starts, to order fields of different kinds.
+  public var position: Int = 0
+}
+
+/// Reads the fields of one serialized message in order.
+public struct ProtoWireReader {
+  public struct Failure: Error, Equatable {
+    public let reason: String
+  }
+
+  public let bytes: [UInt8]
+  private var index: Int
+  private let end: Int
+
+  public init(_ bytes: [UInt8], range: Range<Int>? = nil) {
+    self.bytes = bytes
+    self.index = range?.lowerBound ?? 0
+    self.end = range?.upperBound ?? bytes.count
+  }
+
+  public mutating func next() throws(Failure) -> WireField? {
+    guard index < end else { return nil }
+    let position = index
+    var field = try readField()
+    field.position = position
+    return field
+  }
+
+  private mutating func readField() throws(Failure) -> WireField {
+    let key = try readVarint()
+    let number = Int32(truncatingIfNeeded: key >> 3)
+    guard number > 0, key >> 3 <= 0x1FFF_FFFF else { throw Failure(reason: "invalid field number") }
+    guard let wireType = WireType(rawValue: UInt8(key & 7)) else { throw Failure(reason: "invalid wire type") }
+    switch wireType {
+    case .varint:
+      return WireField(number: number, wireType: wireType, scalar: try readVarint(), range: 0..<0)
+    case .fixed64:
+      guard index + 8 <= end else { throw Failure(reason: "truncated fixed64") }
+      var value: UInt64 = 0
+      for offset in 0..<8 { value |= UInt64(bytes[index + offset]) << (8 * UInt64(offset)) }
+      index += 8
+      return WireField(number: number, wireType: wireType, scalar: value, range: 0..<0)
+    case .fixed32:
+      guard index + 4 <= end else { throw Failure(reason: "truncated fixed32") }
+      var value: UInt64 = 0
+      for offset in 0..<4 { value |= UInt64(bytes[index + offset]) << (8 * UInt64(offset)) }
+      index += 4
+      return WireField(number: number, wireType: wireType, scalar: value, range: 0..<0)
+    case .lengthDelimited:
+      let length = try readVarint()
+      guard length <= UInt64(end - index) else { throw Failure(reason: "length-delimited field overruns the message") }
+      let start = index
+      index += Int(length)
+      return WireField(number: number, wireType: wireType, scalar: length, range: start..<index)
+    case .startGroup, .endGroup:
+      throw Failure(reason: "groups are not supported")
+    }
+  }
+
+  /// Reads a varint from a packed run.
+  public mutating func readVarint() throws(Failure) -> UInt64 {
+    var result: UInt64 = 0
+    var shift: UInt64 = 0
+    while index < end {
+      let byte = bytes[index]
+      index += 1
+      if shift == 63 && byte > 1 { throw Failure(reason: "varint overflows 64 bits") }
+      result |= UInt64(byte & 0x7F) << shift
+      if byte & 0x80 == 0 { return result }
+      shift += 7
+      if shift > 63 { throw Failure(reason: "varint too long") }
+    }
+    throw Failure(reason: "truncated varint")
+  }
+
+  public var isAtEnd: Bool { index >= end }
+
+  public mutating func readFixed32() throws(Failure) -> UInt32 {
+    guard index + 4 <= end else { throw Failure(reason: "truncated fixed32") }
+    var value: UInt32 = 0
+    for offset in 0..<4 { value |= UInt32(bytes[index + offset]) << (8 * UInt32(offset)) }
+    index += 4
+    return value
+  }
+
+  public mutating func readFixed64() throws(Failure) -> UInt64 {
+    guard index + 8 <= end else { throw Failure(reason: "truncated fixed64") }
+    var value: UInt64 = 0
+    for offset in 0..<8 { value |= UInt64(bytes[index + offset]) << (8 * UInt64(offset)) }
+    index += 8
+    return value
+  }
+}
+
+/// Writes protobuf's wire format. Nested messages are written in place: their length is patched
+/// in when they end.
+public struct ProtoWireWriter {
+  public private(set) var bytes: [UInt8] = []
+
+  public init(capacity: Int = 256) {
+    bytes.reserveCapacity(capacity)
+  }
+
+  public mutating func tag(_ number: Int32, _ wireType: WireType) {
+    varint(UInt64(UInt32(bitPattern: number)) << 3 | UInt64(wireType.rawValue))
+  }
+
+  public mutating func varint(_ value: UInt64) {
+    var value = value
+    while value >= 0x80 {
+      bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+      value >>= 7
+    }
+    bytes.append(UInt8(value))
+  }
+
+  public mutating func fixed32(_ value: UInt32) {
+    for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
+  }
+
+  public mutating func fixed64(_ value: UInt64) {
+    for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+  }
+
+  public mutating func lengthDelimited<Bytes: Collection<UInt8>>(_ number: Int32, _ value: Bytes) {
+    tag(number, .lengthDelimited)
+    varint(UInt64(value.count))
+    bytes.append(contentsOf: value)
+  }
+
+  /// Starts a nested message (or packed run) for field `number`; pass the result to `end`.
+  public mutating func begin(_ number: Int32) -> Int {
+    tag(number, .lengthDelimited)
+    bytes.append(0)
+    return bytes.count
+  }
+
+  /// Ends what `begin` started, writing its length (moving the content when it needs more than
+  /// one length byte).
+  public mutating func end(_ start: Int) {
+    let length = bytes.count - start
+    if length < 0x80 {
+      bytes[start - 1] = UInt8(length)
+      return
+    }
+    var prefix: [UInt8] = []
+    var value = UInt64(length)
+    while value >= 0x80 {
+      prefix.append(UInt8(truncatingIfNeeded: value) | 0x80)
+      value >>= 7
+    }
+    prefix.append(UInt8(value))
+    bytes.replaceSubrange((start - 1)..<start, with: prefix)
+  }
+
+  /// Drops everything written since `start - 1` (the field's tag is the caller's to remember).
+  public mutating func truncate(to count: Int) {
+    bytes.removeSubrange(count...)
+  }
+
+  public var count: Int { bytes.count }
+}
