@@ -7,6 +7,7 @@ let package = Package(
   products: [
     .executable(name: "vllm-grpc-gateway", targets: ["vllm-grpc-gateway"]),
     .executable(name: "grpc-interop-server", targets: ["grpc-interop-server"]),
+    .executable(name: "vllm-sim", targets: ["vllm-sim"]),
     .library(name: "GRPCServer", targets: ["GRPCServer"]),
   ],
   dependencies: [
@@ -90,6 +91,22 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ],
       path: "Sources/FuzzHTTP2Connection"),
+    .target(
+      name: "VLLMSimulator",
+      dependencies: [
+        "ProtoJSON",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+      ]),
+    .executableTarget(
+      name: "vllm-sim",
+      dependencies: [
+        "VLLMSimulator", "GRPCServer",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
     .testTarget(
       name: "ProtoJSONTests",
       dependencies: ["ProtoJSON"]),

@@ -1,0 +1,385 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import ProtoJSON
+
+/// One HTTP/1.1 connection to the simulator: reads a request, answers it like vLLM, paced by the
+/// configuration, with any fault the request asks for.
+final class SimulatorHandler: ChannelInboundHandler {
+  typealias InboundIn = HTTPServerRequestPart
+  typealias OutboundOut = HTTPServerResponsePart
+
+  private let configuration: SimulatorConfiguration
+  private let stats: SimulatorStats
+  private var head: HTTPRequestHead? = nil
+  private var body: [UInt8] = []
+  /// The answer being sent, piece by piece; nil when idle.
+  private var emission: Emission? = nil
+
+  private struct Emission {
+    var pieces: [ByteBuffer]
+    var next = 0
+    var timer: Scheduled<Void>? = nil
+    /// What happens after the pieces: end the response, close the connection, or go silent.
+    var ending: Ending
+  }
+
+  private enum Ending {
+    case end, close, stall
+  }
+
+  init(configuration: SimulatorConfiguration, stats: SimulatorStats) {
+    self.configuration = configuration
+    self.stats = stats
+  }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    switch unwrapInboundIn(data) {
+    case .head(let head):
+      self.head = head
+      body.removeAll(keepingCapacity: true)
+    case .body(var buffer):
+      body.append(contentsOf: buffer.readBytes(length: buffer.readableBytes) ?? [])
+    case .end:
+      guard let head else { return }
+      self.head = nil
+      route(context: context, head: head, body: body)
+    }
+  }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    if let emission {
+      emission.timer?.cancel()
+      self.emission = nil
+      stats.finished(aborted: true)
+    }
+    context.fireChannelInactive()
+  }
+
+  // MARK: Routing
+
+  private func route(context: ChannelHandlerContext, head: HTTPRequestHead, body: [UInt8]) {
+    let path = String(head.uri.prefix { $0 != "?" })
+    switch (head.method, path) {
+    case (.GET, "/health"), (.GET, "/ping"):
+      respond(context, status: .ok, body: [], contentType: nil)
+    case (.GET, "/version"):
+      respond(context, status: .ok, body: Array("{\"version\":\"0.32.0-sim\"}".utf8))
+    case (.GET, "/stats"):
+      respond(context, status: .ok, body: statsBody())
+    case (.POST, "/stats/reset"):
+      stats.reset()
+      respond(context, status: .ok, body: Array("{}".utf8))
+    case (.GET, "/v1/models"):
+      respond(context, status: .ok, body: modelsBody())
+    case (.POST, "/v1/chat/completions"), (.POST, "/v1/completions"):
+      generate(context: context, path: path, head: head, body: body)
+    case (.POST, "/v1/responses") where configuration.servesResponses:
+      generate(context: context, path: path, head: head, body: body)
+    case (_, "/v1/chat/completions"), (_, "/v1/completions"), (_, "/v1/models"):
+      respond(context, status: .methodNotAllowed, body: ErrorBody.methodNotAllowed)
+    default:
+      respond(context, status: .notFound, body: ErrorBody.notFound)
+    }
+  }
+
+  private func generate(context: ChannelHandlerContext, path: String, head: HTTPRequestHead, body: [UInt8]) {
+    stats.started(path: path, body: body, headers: head.headers.map { ($0.name.lowercased(), $0.value) })
+    guard let request = SimulatedRequest(body: body) else {
+      stats.finished(aborted: false)
+      respond(
+        context, status: .badRequest,
+        body: ErrorBody.standard(status: 400, message: "JSON decode error", type: "Bad Request", param: "body"))
+      return
+    }
+    if let model = request.model, !model.isEmpty, model != configuration.model {
+      stats.finished(aborted: false)
+      respond(
+        context, status: .notFound,
+        body: ErrorBody.standard(
+          status: 404, message: "The model `\(model)` does not exist. Valid aliases: \(configuration.model).",
+          param: "model"))
+      return
+    }
+    if let fault = request.fault {
+      switch fault.kind {
+      case .httpError:
+        stats.finished(aborted: false)
+        let body = fault.status == 401 ? ErrorBody.unauthorized : ErrorBody.standard(status: fault.status, message: fault.message)
+        respond(context, status: HTTPResponseStatus(statusCode: fault.status), body: body)
+        return
+      case .detail:
+        stats.finished(aborted: false)
+        respond(context, status: HTTPResponseStatus(statusCode: fault.status), body: ErrorBody.notFound)
+        return
+      case .error200 where !request.stream:
+        stats.finished(aborted: false)
+        respond(context, status: .ok, body: ErrorBody.standard(status: fault.status, message: fault.message))
+        return
+      default:
+        break
+      }
+    }
+    let count = min(request.maxTokens ?? configuration.defaultMaxTokens, configuration.maxModelLength)
+    let finishReason = request.maxTokens != nil ? "length" : "stop"
+    let choices = (0..<request.choices).map { Generation.tokens(for: request.promptText, count: count, choice: $0) }
+    let created = Int64(Date().timeIntervalSince1970)
+    let promptTokens = Generation.promptTokens(request.promptText)
+    let model = request.model.flatMap { $0.isEmpty ? nil : $0 } ?? configuration.model
+
+    if !request.stream {
+      let answer: [UInt8]
+      switch path {
+      case "/v1/chat/completions":
+        answer = ChatBodies(created: created, model: model, promptTokens: promptTokens)
+          .completion(choices: choices, finishReason: finishReason)
+      case "/v1/completions":
+        answer = CompletionBodies(created: created, model: model, promptTokens: promptTokens)
+          .completion(choices: choices, finishReason: finishReason)
+      default:
+        answer = ResponsesBodies(
+          created: created, model: model, promptTokens: promptTokens, maxOutputTokens: request.maxTokens
+        ).response(
+          status: finishReason == "length" ? "incomplete" : "completed", text: choices[0].joined(),
+          outputTokens: count, incomplete: finishReason == "length")
+      }
+      var buffer = context.channel.allocator.buffer(capacity: answer.count)
+      buffer.writeBytes(answer)
+      // A non-streamed answer comes once generation is done.
+      let delay = configuration.timeToFirstToken + configuration.interTokenDelay * Int64(max(count - 1, 0))
+      let ending: Ending = request.fault?.kind == .drop ? .close : request.fault?.kind == .stall ? .stall : .end
+      sendHead(context, contentType: "application/json", length: answer.count, streaming: false)
+      emit(context, Emission(pieces: ending == .end ? [buffer] : [], ending: ending), firstDelay: delay)
+      return
+    }
+
+    var events: [[UInt8]]
+    switch path {
+    case "/v1/chat/completions":
+      events = chatEvents(request, choices, finishReason, ChatBodies(created: created, model: model, promptTokens: promptTokens))
+    case "/v1/completions":
+      events = completionEvents(
+        request, choices, finishReason, CompletionBodies(created: created, model: model, promptTokens: promptTokens))
+    default:
+      let bodies = ResponsesBodies(
+        created: created, model: model, promptTokens: promptTokens, maxOutputTokens: request.maxTokens)
+      events = bodies.events(tokens: choices[0], incomplete: finishReason == "length").map { name, data in
+        Array("event: \(name)\ndata: ".utf8) + data + Array("\n\n".utf8)
+      }
+    }
+    var ending = Ending.end
+    if let fault = request.fault {
+      let cut = min(fault.after, events.count)
+      switch fault.kind {
+      case .streamError, .error200:
+        events = Array(events.prefix(cut)) + [sse(ErrorBody.streamEvent(status: fault.status, message: fault.message))]
+        if path != "/v1/responses" { events.append(sse(Array("[DONE]".utf8))) }
+      case .drop:
+        events = Array(events.prefix(cut))
+        ending = .close
+      case .stall:
+        events = Array(events.prefix(cut))
+        ending = .stall
+      case .truncate:
+        events = Array(events.prefix(cut))
+      default:
+        break
+      }
+    }
+    sendHead(context, contentType: "text/event-stream; charset=utf-8", length: nil, streaming: true)
+    let pieces = events.map { event -> ByteBuffer in
+      var buffer = context.channel.allocator.buffer(capacity: event.count)
+      buffer.writeBytes(event)
+      return buffer
+    }
+    emit(context, Emission(pieces: pieces, ending: ending), firstDelay: configuration.timeToFirstToken)
+  }
+
+  private func chatEvents(_ request: SimulatedRequest, _ choices: [[String]], _ finish: String, _ bodies: ChatBodies)
+    -> [[UInt8]]
+  {
+    var events = choices.indices.map { sse(bodies.roleChunk(choice: $0)) }
+    let total = choices.map(\.count).reduce(0, +)
+    var produced = 0
+    for position in 0..<(choices.map(\.count).max() ?? 0) {
+      for (index, tokens) in choices.enumerated() where position < tokens.count {
+        produced += 1
+        let last = position == tokens.count - 1
+        events.append(
+          sse(
+            bodies.contentChunk(
+              choice: index, token: tokens[position], finishReason: last ? finish : nil,
+              fingerprint: last && !request.includeUsage && index == choices.count - 1,
+              usage: request.continuousUsage ? produced : nil)))
+      }
+    }
+    if request.includeUsage { events.append(sse(bodies.usageChunk(completionTokens: total))) }
+    events.append(sse(Array("[DONE]".utf8)))
+    return events
+  }
+
+  private func completionEvents(
+    _ request: SimulatedRequest, _ choices: [[String]], _ finish: String, _ bodies: CompletionBodies
+  ) -> [[UInt8]] {
+    var events: [[UInt8]] = []
+    for position in 0..<(choices.map(\.count).max() ?? 0) {
+      for (index, tokens) in choices.enumerated() where position < tokens.count {
+        events.append(
+          sse(
+            bodies.chunk(
+              choice: index, token: tokens[position], finishReason: position == tokens.count - 1 ? finish : nil)))
+      }
+    }
+    if request.includeUsage {
+      events.append(sse(bodies.usageChunk(completionTokens: choices.map(\.count).reduce(0, +))))
+    }
+    events.append(sse(Array("[DONE]".utf8)))
+    return events
+  }
+
+  private func sse(_ data: [UInt8]) -> [UInt8] {
+    Array("data: ".utf8) + data + Array("\n\n".utf8)
+  }
+
+  // MARK: Writing
+
+  private func sendHead(_ context: ChannelHandlerContext, contentType: String, length: Int?, streaming: Bool) {
+    var headers = HTTPHeaders()
+    headers.add(name: "content-type", value: contentType)
+    headers.add(name: "server", value: "vllm-sim")
+    if let length { headers.add(name: "content-length", value: String(length)) }
+    context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+    if streaming { context.flush() }
+  }
+
+  private func emit(_ context: ChannelHandlerContext, _ emission: Emission, firstDelay: TimeAmount) {
+    self.emission = emission
+    if firstDelay > .zero {
+      self.emission?.timer = context.eventLoop.assumeIsolated().scheduleTask(in: firstDelay) {
+        self.emitNext(context)
+      }
+    } else {
+      emitNext(context)
+    }
+  }
+
+  private func emitNext(_ context: ChannelHandlerContext) {
+    guard var emission else { return }
+    let delay = configuration.interTokenDelay
+    // Without pacing, everything goes in one write.
+    repeat {
+      guard emission.next < emission.pieces.count else { break }
+      context.write(wrapOutboundOut(.body(.byteBuffer(emission.pieces[emission.next]))), promise: nil)
+      emission.next += 1
+    } while delay == .zero
+    context.flush()
+    if emission.next < emission.pieces.count {
+      emission.timer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { self.emitNext(context) }
+      self.emission = emission
+      return
+    }
+    switch emission.ending {
+    case .end:
+      self.emission = nil
+      stats.finished(aborted: false)
+      context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    case .close:
+      self.emission = nil
+      stats.finished(aborted: false)
+      context.close(promise: nil)
+    case .stall:
+      // Silence: the request stays open until the client gives up.
+      emission.timer = nil
+      self.emission = emission
+    }
+  }
+
+  private func respond(
+    _ context: ChannelHandlerContext, status: HTTPResponseStatus, body: [UInt8],
+    contentType: String? = "application/json"
+  ) {
+    var headers = HTTPHeaders()
+    if let contentType { headers.add(name: "content-type", value: contentType) }
+    headers.add(name: "content-length", value: String(body.count))
+    context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+    var buffer = context.channel.allocator.buffer(capacity: body.count)
+    buffer.writeBytes(body)
+    context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+    context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+  }
+
+  private func statsBody() -> [UInt8] {
+    let counts = stats.snapshot
+    var json = JSONWriter()
+    json.beginObject()
+    json.key("requests")
+    json.int(Int64(counts.requests))
+    json.key("completed")
+    json.int(Int64(counts.completed))
+    json.key("aborted")
+    json.int(Int64(counts.aborted))
+    json.key("in_flight")
+    json.int(Int64(counts.inFlight))
+    json.key("by_path")
+    json.beginObject()
+    for (path, count) in counts.byPath.sorted(by: { $0.key < $1.key }) {
+      json.key(path)
+      json.int(Int64(count))
+    }
+    json.endObject()
+    json.key("last_request")
+    if counts.lastRequest.isEmpty { json.null() } else { json.raw(counts.lastRequest) }
+    json.key("last_headers")
+    json.beginObject()
+    for (name, value) in counts.lastHeaders {
+      json.key(name)
+      json.string(value)
+    }
+    json.endObject()
+    json.endObject()
+    return json.bytes
+  }
+
+  private func modelsBody() -> [UInt8] {
+    var json = JSONWriter()
+    json.beginObject()
+    json.key("object")
+    json.string("list")
+    json.key("data")
+    json.beginArray()
+    json.beginObject()
+    json.key("id")
+    json.string(configuration.model)
+    json.key("object")
+    json.string("model")
+    json.key("created")
+    json.int(1_795_562_980)
+    json.key("owned_by")
+    json.string("vllm")
+    json.key("root")
+    json.string("/models/\(configuration.model)")
+    json.key("parent")
+    json.null()
+    json.key("max_model_len")
+    json.int(Int64(configuration.maxModelLength))
+    json.key("permission")
+    json.beginArray()
+    json.beginObject()
+    json.key("id")
+    json.string("modelperm-sim")
+    json.key("object")
+    json.string("model_permission")
+    json.key("allow_sampling")
+    json.bool(true)
+    json.key("organization")
+    json.string("*")
+    json.key("group")
+    json.null()
+    json.endObject()
+    json.endArray()
+    json.endObject()
+    json.endArray()
+    json.endObject()
+    return json.bytes
+  }
+}
