@@ -15,6 +15,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+    .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
   ],
   targets: [
     .systemLibrary(
@@ -77,7 +78,8 @@ let package = Package(
     .executableTarget(
       name: "vllm-grpc-gateway",
       dependencies: [
-        "GRPCServer", "GRPCStandardServices", "ServerCLI",
+        "GRPCServer", "GRPCStandardServices", "ServerCLI", "Gateway", "VLLMClient",
+        .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
       ]),
@@ -91,6 +93,22 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ],
       path: "Sources/FuzzHTTP2Connection"),
+    .target(
+      name: "VLLMClient",
+      dependencies: [
+        "ProtoJSON",
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
+    .target(
+      name: "Gateway",
+      dependencies: [
+        "GRPCServer", "VLLMClient", "ProtoJSON",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+      ]),
     .target(
       name: "VLLMSimulator",
       dependencies: [

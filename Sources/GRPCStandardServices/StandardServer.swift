@@ -12,6 +12,17 @@ public enum StandardServer {
     services: [any ServiceProvider], host: String, port: Int, threads: Int,
     configuration: ServerConfiguration, logger: Logger
   ) async throws {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+    try await run(
+      services: services, host: host, port: port, group: group, configuration: configuration, logger: logger)
+    try await group.shutdownGracefully()
+  }
+
+  /// The same on event loops the caller owns (and shuts down), shared with its own clients.
+  public static func run(
+    services: [any ServiceProvider], host: String, port: Int, group: MultiThreadedEventLoopGroup,
+    configuration: ServerConfiguration, logger: Logger
+  ) async throws {
     let health = HealthService()
     let served = services.map(\.serviceName) + [health.serviceName] + ReflectionService.serviceNames
     var providers: [any ServiceProvider] = services + [health]
@@ -23,23 +34,24 @@ public enum StandardServer {
       providers.append(reflection)
     }
     for service in services { health.setStatus(.serving, for: service.serviceName) }
-    let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+    // The server (and its quiescing helper, which completes a promise on the group when it goes
+    // away) lives only inside `serve`, so the caller may shut the group down right after.
     try await serve(
-      Router(providers), host: host, port: port, threads: threads, group: group, configuration: configuration,
-      health: health, logger: logger)
-    // Only now: the server's quiescing helper completes a promise on the group when it goes away.
-    try await group.shutdownGracefully()
+      Router(providers), host: host, port: port, group: group, configuration: configuration, health: health,
+      logger: logger)
     logger.notice("stopped")
   }
 
   private static func serve(
-    _ router: Router, host: String, port: Int, threads: Int, group: MultiThreadedEventLoopGroup,
+    _ router: Router, host: String, port: Int, group: MultiThreadedEventLoopGroup,
     configuration: ServerConfiguration, health: HealthService, logger: Logger
   ) async throws {
     let server = try await GRPCServer.start(
       host: host, port: port, router: router, configuration: configuration, group: group, logger: logger)
     let address = server.localAddress.map { "\($0)" } ?? "\(host):\(port)"
-    logger.notice("listening", metadata: ["address": "\(address)", "threads": "\(threads)"])
+    logger.notice(
+      "listening",
+      metadata: ["address": "\(address)", "threads": "\(group.makeIterator().reduce(0) { count, _ in count + 1 })"])
     let signalNumber = await TerminationSignal.wait()
     logger.notice("shutting down", metadata: ["signal": "\(signalNumber)"])
     health.markAllNotServing()

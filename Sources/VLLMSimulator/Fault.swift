@@ -8,7 +8,8 @@
 /// 200 whose body is an error object), "stream_error" (an error event after `after` chunks, then
 /// [DONE], as vLLM does), "drop" (close the connection after `after` chunks), "stall" (stop
 /// sending after `after` chunks and keep the connection open), "truncate" (end the response
-/// cleanly after `after` chunks, with no [DONE]).
+/// cleanly after `after` chunks, with no [DONE]). The same object may set the pace of one request:
+/// "tokens_per_second" and "ttft_ms".
 struct Fault {
   enum Kind: String {
     case httpError = "http_error"

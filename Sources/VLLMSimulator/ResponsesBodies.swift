@@ -17,7 +17,9 @@ struct ResponsesBodies {
     return json.bytes
   }
 
-  private func writeResponse(_ json: inout JSONWriter, status: String, text: String?, outputTokens: Int, incomplete: Bool) {
+  private func writeResponse(
+    _ json: inout JSONWriter, status: String, text: String?, outputTokens: Int, incomplete: Bool
+  ) {
     json.beginObject()
     json.key("id")
     json.string(id)

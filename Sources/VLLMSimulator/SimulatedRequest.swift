@@ -12,6 +12,9 @@ struct SimulatedRequest {
   var includeUsage: Bool
   var continuousUsage: Bool
   var fault: Fault?
+  /// Per-request pacing from "vllm_sim": {"tokens_per_second": N, "ttft_ms": M}.
+  var tokensPerSecond: Double?
+  var timeToFirstTokenMilliseconds: Double?
 
   /// Nil when the body is not a JSON object.
   init?(body: [UInt8]) {
@@ -26,6 +29,9 @@ struct SimulatedRequest {
     includeUsage = options?["include_usage"] as? Bool ?? false
     continuousUsage = options?["continuous_usage_stats"] as? Bool ?? false
     fault = Fault(object["vllm_sim"])
+    let sim = object["vllm_sim"] as? [String: Any]
+    tokensPerSecond = (sim?["tokens_per_second"] as? NSNumber)?.doubleValue
+    timeToFirstTokenMilliseconds = (sim?["ttft_ms"] as? NSNumber)?.doubleValue
   }
 
   private static func text(of value: Any) -> String {

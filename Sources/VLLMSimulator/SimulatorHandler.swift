@@ -9,7 +9,8 @@ final class SimulatorHandler: ChannelInboundHandler {
   typealias InboundIn = HTTPServerRequestPart
   typealias OutboundOut = HTTPServerResponsePart
 
-  private let configuration: SimulatorConfiguration
+  private let baseConfiguration: SimulatorConfiguration
+  private var configuration: SimulatorConfiguration
   private let stats: SimulatorStats
   private var head: HTTPRequestHead? = nil
   private var body: [UInt8] = []
@@ -29,6 +30,7 @@ final class SimulatorHandler: ChannelInboundHandler {
   }
 
   init(configuration: SimulatorConfiguration, stats: SimulatorStats) {
+    self.baseConfiguration = configuration
     self.configuration = configuration
     self.stats = stats
   }
@@ -59,6 +61,7 @@ final class SimulatorHandler: ChannelInboundHandler {
   // MARK: Routing
 
   private func route(context: ChannelHandlerContext, head: HTTPRequestHead, body: [UInt8]) {
+    configuration = baseConfiguration
     let path = String(head.uri.prefix { $0 != "?" })
     switch (head.method, path) {
     case (.GET, "/health"), (.GET, "/ping"):
@@ -92,6 +95,10 @@ final class SimulatorHandler: ChannelInboundHandler {
         body: ErrorBody.standard(status: 400, message: "JSON decode error", type: "Bad Request", param: "body"))
       return
     }
+    if let pace = request.tokensPerSecond { configuration.tokensPerSecond = pace }
+    if let ttft = request.timeToFirstTokenMilliseconds {
+      configuration.timeToFirstToken = .nanoseconds(Int64(ttft * 1_000_000))
+    }
     if let model = request.model, !model.isEmpty, model != configuration.model {
       stats.finished(aborted: false)
       respond(
@@ -105,7 +112,9 @@ final class SimulatorHandler: ChannelInboundHandler {
       switch fault.kind {
       case .httpError:
         stats.finished(aborted: false)
-        let body = fault.status == 401 ? ErrorBody.unauthorized : ErrorBody.standard(status: fault.status, message: fault.message)
+        let body =
+          fault.status == 401
+          ? ErrorBody.unauthorized : ErrorBody.standard(status: fault.status, message: fault.message)
         respond(context, status: HTTPResponseStatus(statusCode: fault.status), body: body)
         return
       case .detail:
@@ -156,7 +165,8 @@ final class SimulatorHandler: ChannelInboundHandler {
     var events: [[UInt8]]
     switch path {
     case "/v1/chat/completions":
-      events = chatEvents(request, choices, finishReason, ChatBodies(created: created, model: model, promptTokens: promptTokens))
+      events = chatEvents(
+        request, choices, finishReason, ChatBodies(created: created, model: model, promptTokens: promptTokens))
     case "/v1/completions":
       events = completionEvents(
         request, choices, finishReason, CompletionBodies(created: created, model: model, promptTokens: promptTokens))
@@ -248,7 +258,8 @@ final class SimulatorHandler: ChannelInboundHandler {
     headers.add(name: "content-type", value: contentType)
     headers.add(name: "server", value: "vllm-sim")
     if let length { headers.add(name: "content-length", value: String(length)) }
-    context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+    context.write(
+      wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
     if streaming { context.flush() }
   }
 
@@ -301,7 +312,8 @@ final class SimulatorHandler: ChannelInboundHandler {
     var headers = HTTPHeaders()
     if let contentType { headers.add(name: "content-type", value: contentType) }
     headers.add(name: "content-length", value: String(body.count))
-    context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+    context.write(
+      wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
     var buffer = context.channel.allocator.buffer(capacity: body.count)
     buffer.writeBytes(body)
     context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)

@@ -1,8 +1,11 @@
 import ArgumentParser
 import GRPCServer
 import GRPCStandardServices
+import Gateway
 import Logging
+import NIOPosix
 import ServerCLI
+import VLLMClient
 
 #if canImport(Glibc)
   import Glibc
@@ -44,10 +47,21 @@ struct GatewayCommand: AsyncParsableCommand {
     logger.info("upstream", metadata: ["url": "\(upstreamURL)", "api-key": "\(key == nil ? "none" : "set")"])
 
     let address = try ListenAddress(listen)
-    try await StandardServer.run(
-      services: [], host: address.host, port: address.port, threads: server.threads,
-      configuration: server.configuration,
-      logger: logger)
+    // One set of event loops for both sides: each call's upstream request runs on the loop of
+    // its gRPC connection.
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: server.threads)
+    let client = VLLMClient(baseURL: upstreamURL, apiKey: key, eventLoopGroup: group)
+    do {
+      try await StandardServer.run(
+        services: [VLLMService(client: client)], host: address.host, port: address.port, group: group,
+        configuration: server.configuration, logger: logger)
+    } catch {
+      try? await client.shutdown()
+      try? await group.shutdownGracefully()
+      throw error
+    }
+    try await client.shutdown()
+    try await group.shutdownGracefully()
   }
 }
 

@@ -8,7 +8,8 @@ import VLLMSimulator
 struct SimCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "vllm-sim",
-    abstract: "A vLLM look-alike for demos, tests and benchmarks: vLLM's OpenAI-compatible HTTP API with deterministic output.",
+    abstract:
+      "A vLLM look-alike for demos, tests and benchmarks: vLLM's OpenAI-compatible HTTP API with deterministic output.",
     discussion: """
       Requests may ask for a failure in a "vllm_sim" object in their JSON body, for example \
       {"vllm_sim": {"fault": "stream_error", "after": 2, "status": 500}}. Faults: http_error, \

@@ -139,3 +139,48 @@ def shared_interop(tmp_path_factory):
     server = ServerProcess("grpc-interop-server", ["--port", "{port}", "--host", "127.0.0.1", "--log-level", "debug"], log)
     yield server
     server.stop()
+
+
+def http_json(url, body=None):
+    """GET (or POST) a URL and decode its JSON answer."""
+    import json
+    import urllib.request
+    data = None if body is None else json.dumps(body).encode()
+    with urllib.request.urlopen(urllib.request.Request(url, data=data, method="POST" if data else "GET"),
+                                timeout=10) as answer:
+        return json.loads(answer.read() or b"null")
+
+
+class Simulator(ServerProcess):
+    def stats(self):
+        return http_json(f"http://{self.address}/stats")
+
+    def reset(self):
+        http_json(f"http://{self.address}/stats/reset", {})
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    log = tmp_path_factory.mktemp("sim") / "sim.log"
+    server = Simulator("vllm-sim", ["--port", "{port}"], log)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(sim, tmp_path_factory):
+    log = tmp_path_factory.mktemp("gateway") / "gateway.log"
+    server = ServerProcess("vllm-grpc-gateway", ["--listen", "127.0.0.1:{port}", "--upstream",
+                                                 f"http://{sim.address}", "--log-level", "debug"], log)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def vllm(gateway):
+    """A VLLMService stub on the gateway, as a user would make it."""
+    import grpc
+    from vllmgateway.v1 import service_pb2_grpc
+    channel = grpc.insecure_channel(gateway.address)
+    yield service_pb2_grpc.VLLMServiceStub(channel)
+    channel.close()

@@ -1,0 +1,34 @@
+/// One vLLM operation as the gateway serves it: the RPC's path, the upstream path, and the
+/// protobuf types on either side. A new operation is a value of this type (plus its messages).
+struct Operation: Sendable {
+  enum Kind: Sendable {
+    case unary
+    case serverStreaming
+  }
+
+  /// `/vllmgateway.v1.VLLMService/<Method>`.
+  let rpc: String
+  let kind: Kind
+  let upstreamPath: String
+  let requestType: String
+  /// The reply's type, or for a streaming RPC the type of each message.
+  let responseType: String
+  /// For streaming: the event that ends the stream (vLLM's `[DONE]` when nil).
+  let terminalEvents: Set<String>
+  /// For streaming: the request field (number) holding stream_options, which the gateway fills
+  /// in so the final usage is always delivered.
+  let streamOptionsField: Int32?
+
+  init(
+    rpc: String, kind: Kind, upstreamPath: String, requestType: String, responseType: String,
+    terminalEvents: Set<String> = [], streamOptionsField: Int32? = nil
+  ) {
+    self.rpc = "/vllmgateway.v1.VLLMService/" + rpc
+    self.kind = kind
+    self.upstreamPath = upstreamPath
+    self.requestType = "vllmgateway.v1." + requestType
+    self.responseType = "vllmgateway.v1." + responseType
+    self.terminalEvents = terminalEvents
+    self.streamOptionsField = streamOptionsField
+  }
+}

@@ -1,0 +1,80 @@
+import GRPCServer
+import ProtoJSON
+import VLLMClient
+
+/// A server-streaming RPC: vLLM's event stream relayed event by event as response messages. An
+/// error event ends the call with its status after the messages already sent; a stream that
+/// stops before its end (`[DONE]` or a terminal event) is never reported as OK. A slow reader
+/// holds vLLM back: reading pauses while the call's send buffer is full.
+final class StreamingUpstreamCall: VLLMResponseHandler {
+  private let call: ServerCall
+  private let operation: Operation
+  private let context: GatewayContext
+  private var upstream: VLLMCall? = nil
+  private var sawEnd = false
+
+  init(call: ServerCall, operation: Operation, context: GatewayContext) {
+    self.call = call
+    self.operation = operation
+    self.context = context
+  }
+
+  func start(request: [UInt8]) {
+    let body: [UInt8]
+    do {
+      body = try UpstreamRequestBody.json(from: request, operation: operation, converter: context.toJSON, stream: true)
+    } catch {
+      call.finish(Status(.internal, "could not read \(operation.requestType): \(error)"))
+      return
+    }
+    upstream = context.client.start(
+      method: .POST, path: operation.upstreamPath, body: body, deadline: call.deadline, eventLoop: call.eventLoop,
+      handler: self)
+    call.onCancel = { [weak self] _ in self?.upstream?.cancel() }
+    call.onWritable = { [weak self] in self?.upstream?.resume() }
+  }
+
+  var vllmWantsMore: Bool { call.isWritable }
+
+  func vllmEvent(_ event: ServerSentEvent) {
+    guard !call.isFinished, !sawEnd else { return }
+    if event.isDone {
+      sawEnd = true
+      return
+    }
+    if let error = VLLMError.fromErrorObject(event.data) {
+      upstream?.cancel()
+      upstream = nil
+      call.finish(UpstreamStatus.error(error))
+      return
+    }
+    if let name = event.event, operation.terminalEvents.contains(name) { sawEnd = true }
+    do {
+      call.send(try context.toProto.proto(from: event.data, typeName: operation.responseType))
+    } catch {
+      upstream?.cancel()
+      upstream = nil
+      call.finish(Status(.unavailable, "vLLM sent an event that is not valid JSON: \(error)"))
+    }
+  }
+
+  func vllmFinished(_ outcome: VLLMOutcome) {
+    upstream = nil
+    switch outcome {
+    case .failed(let error):
+      call.finish(UpstreamStatus.error(error))
+    case .body(let body):
+      if let error = VLLMError.fromErrorObject(body) {
+        call.finish(UpstreamStatus.error(error))
+      } else {
+        call.finish(Status(.unavailable, "vLLM answered \(operation.upstreamPath) without an event stream"))
+      }
+    case .streamEnded:
+      if sawEnd {
+        call.finish(.ok)
+      } else {
+        call.finish(Status(.unavailable, "vLLM's event stream ended before it was complete"))
+      }
+    }
+  }
+}

@@ -1,0 +1,62 @@
+import GRPCServer
+import NIOHTTP1
+import ProtoJSON
+import VLLMClient
+
+/// A unary RPC: one request to vLLM, its JSON reply translated into the response message.
+final class UnaryUpstreamCall: VLLMResponseHandler {
+  private let call: ServerCall
+  private let operation: Operation
+  private let context: GatewayContext
+  private var upstream: VLLMCall? = nil
+
+  init(call: ServerCall, operation: Operation, context: GatewayContext) {
+    self.call = call
+    self.operation = operation
+    self.context = context
+  }
+
+  func start(request: [UInt8], method: HTTPMethod = .POST) {
+    let body: [UInt8]?
+    if method == .GET {
+      body = nil
+    } else {
+      do {
+        body = try UpstreamRequestBody.json(
+          from: request, operation: operation, converter: context.toJSON, stream: false)
+      } catch {
+        call.finish(Status(.internal, "could not read \(operation.requestType): \(error)"))
+        return
+      }
+    }
+    upstream = context.client.start(
+      method: method, path: operation.upstreamPath, body: body, deadline: call.deadline, eventLoop: call.eventLoop,
+      handler: self)
+    call.onCancel = { [weak self] _ in self?.upstream?.cancel() }
+  }
+
+  var vllmWantsMore: Bool { true }
+
+  func vllmEvent(_ event: ServerSentEvent) {}
+
+  func vllmFinished(_ outcome: VLLMOutcome) {
+    upstream = nil
+    switch outcome {
+    case .failed(let error):
+      call.finish(UpstreamStatus.error(error))
+    case .streamEnded:
+      call.finish(Status(.internal, "vLLM answered \(operation.upstreamPath) with an event stream"))
+    case .body(let body):
+      // vLLM sometimes answers HTTP 200 with an error object.
+      if let error = VLLMError.fromErrorObject(body) {
+        call.finish(UpstreamStatus.error(error))
+        return
+      }
+      do {
+        call.respond(try context.toProto.proto(from: body, typeName: operation.responseType))
+      } catch {
+        call.finish(Status(.unavailable, "vLLM's reply to \(operation.upstreamPath) is not valid JSON: \(error)"))
+      }
+    }
+  }
+}

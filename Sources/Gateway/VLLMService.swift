@@ -1,0 +1,62 @@
+import GRPCServer
+import VLLMClient
+
+/// vllmgateway.v1.VLLMService: every RPC, each one vLLM operation.
+public struct VLLMService: ServiceProvider {
+  public let serviceName = "vllmgateway.v1.VLLMService"
+  private let context: GatewayContext
+
+  public init(client: VLLMClient) {
+    self.context = GatewayContext(client: client)
+  }
+
+  static let operations: [Operation] = [
+    Operation(
+      rpc: "CreateChatCompletion", kind: .unary, upstreamPath: "/v1/chat/completions",
+      requestType: "ChatCompletionRequest", responseType: "ChatCompletion"),
+    Operation(
+      rpc: "StreamChatCompletion", kind: .serverStreaming, upstreamPath: "/v1/chat/completions",
+      requestType: "ChatCompletionRequest", responseType: "ChatCompletionChunk", streamOptionsField: 15),
+    Operation(
+      rpc: "CreateCompletion", kind: .unary, upstreamPath: "/v1/completions", requestType: "CompletionRequest",
+      responseType: "Completion"),
+    Operation(
+      rpc: "StreamCompletion", kind: .serverStreaming, upstreamPath: "/v1/completions",
+      requestType: "CompletionRequest", responseType: "Completion", streamOptionsField: 17),
+    Operation(
+      rpc: "CreateResponse", kind: .unary, upstreamPath: "/v1/responses", requestType: "ResponseRequest",
+      responseType: "Response"),
+    Operation(
+      rpc: "StreamResponse", kind: .serverStreaming, upstreamPath: "/v1/responses", requestType: "ResponseRequest",
+      responseType: "ResponseStreamEvent",
+      terminalEvents: ["response.completed", "response.incomplete", "response.failed"]),
+  ]
+
+  public var routes: [Route] {
+    let context = self.context
+    var routes = Self.operations.map { operation in
+      switch operation.kind {
+      case .unary:
+        Route.unary(operation.rpc) { call, request in
+          UnaryUpstreamCall(call: call, operation: operation, context: context).start(request: request)
+        }
+      case .serverStreaming:
+        Route.serverStreaming(operation.rpc) { call, request in
+          StreamingUpstreamCall(call: call, operation: operation, context: context).start(request: request)
+        }
+      }
+    }
+    routes += Self.missingFromVLLM.map { method, what in
+      Route.unary("/vllmgateway.v1.VLLMService/" + method) { call, _ in
+        call.finish(Status(.unimplemented, "vLLM does not provide \(what)"))
+      }
+    }
+    return routes
+  }
+
+  /// Operations of the OpenAI API that vLLM lacks, and what to call them in the error.
+  static let missingFromVLLM: [(String, String)] = [
+    ("CreateImage", "image generation"), ("CreateSpeech", "speech synthesis (text to speech)"),
+    ("UploadFile", "a files API"), ("ListFiles", "a files API"), ("CreateBatch", "a batch API"),
+  ]
+}

@@ -1,0 +1,84 @@
+/// One Server-Sent Event: its `event:` name, if any, and its data (several `data:` lines joined
+/// with newlines).
+public struct ServerSentEvent: Sendable, Equatable {
+  public var event: String?
+  public var data: [UInt8]
+
+  public init(event: String? = nil, data: [UInt8]) {
+    self.event = event
+    self.data = data
+  }
+
+  /// vLLM's end-of-stream marker.
+  public var isDone: Bool { data == Array("[DONE]".utf8) }
+}
+
+/// Splits an event stream into events as bytes arrive, however the reads cut it: lines split
+/// across reads, `\n`, `\r\n` or `\r` endings, multi-line data, comments and unknown fields.
+public struct ServerSentEventParser: Sendable {
+  private var line: [UInt8] = []
+  private var data: [UInt8] = []
+  private var hasData = false
+  private var event: String? = nil
+  private var lastWasCarriageReturn = false
+  /// A line longer than this is a broken or hostile upstream, not an event.
+  public let maximumEventSize: Int
+
+  public struct Failure: Error, Equatable {
+    public let reason: String
+  }
+
+  public init(maximumEventSize: Int = 16 * 1024 * 1024) {
+    self.maximumEventSize = maximumEventSize
+  }
+
+  public mutating func feed<Bytes: Sequence<UInt8>>(
+    _ bytes: Bytes, onEvent: (ServerSentEvent) throws -> Void
+  ) throws {
+    for byte in bytes {
+      if lastWasCarriageReturn {
+        lastWasCarriageReturn = false
+        if byte == 0x0A { continue }
+      }
+      switch byte {
+      case 0x0A:
+        try endLine(onEvent)
+      case 0x0D:
+        lastWasCarriageReturn = true
+        try endLine(onEvent)
+      default:
+        line.append(byte)
+        if line.count + data.count > maximumEventSize {
+          throw Failure(reason: "event larger than \(maximumEventSize) bytes")
+        }
+      }
+    }
+  }
+
+  /// Whether bytes of an unfinished event are buffered (a stream cut mid-event).
+  public var hasPartialEvent: Bool { !line.isEmpty || hasData }
+
+  private mutating func endLine(_ onEvent: (ServerSentEvent) throws -> Void) throws {
+    defer { line.removeAll(keepingCapacity: true) }
+    if line.isEmpty {
+      if hasData { try onEvent(ServerSentEvent(event: event, data: data)) }
+      data.removeAll(keepingCapacity: true)
+      hasData = false
+      event = nil
+      return
+    }
+    if line[0] == UInt8(ascii: ":") { return }  // a comment
+    let colon = line.firstIndex(of: UInt8(ascii: ":")) ?? line.count
+    let field = line[0..<colon]
+    var valueStart = colon < line.count ? colon + 1 : colon
+    if valueStart < line.count && line[valueStart] == UInt8(ascii: " ") { valueStart += 1 }
+    let value = line[valueStart...]
+    if field.elementsEqual("data".utf8) {
+      if hasData { data.append(0x0A) }
+      data.append(contentsOf: value)
+      hasData = true
+    } else if field.elementsEqual("event".utf8) {
+      event = String(decoding: value, as: UTF8.self)
+    }
+  }
+}
