@@ -107,6 +107,7 @@ let package = Package(
       dependencies: [
         "GRPCServer", "VLLMClient", "ProtoJSON",
         .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
       ]),
     .target(
@@ -125,6 +126,9 @@ let package = Package(
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
+    .testTarget(
+      name: "VLLMClientTests",
+      dependencies: ["VLLMClient"]),
     .testTarget(
       name: "ProtoJSONTests",
       dependencies: ["ProtoJSON"]),

@@ -11,6 +11,9 @@ final class StreamingUpstreamCall: VLLMResponseHandler {
   private let operation: Operation
   private let context: GatewayContext
   private var upstream: VLLMCall? = nil
+  /// Called instead of failing when the upstream lacks the operation's route (404, 405 or 501
+  /// without a vLLM error type), so the caller can take another way.
+  var onRouteMissing: (() -> Void)? = nil
   private var sawEnd = false
 
   init(call: ServerCall, operation: Operation, context: GatewayContext) {
@@ -62,6 +65,11 @@ final class StreamingUpstreamCall: VLLMResponseHandler {
     upstream = nil
     switch outcome {
     case .failed(let error):
+      if let onRouteMissing, error.isMissingRoute {
+        self.onRouteMissing = nil
+        onRouteMissing()
+        return
+      }
       call.finish(UpstreamStatus.error(error))
     case .body(let body):
       if let error = VLLMError.fromErrorObject(body) {

@@ -9,6 +9,9 @@ final class UnaryUpstreamCall: VLLMResponseHandler {
   private let operation: Operation
   private let context: GatewayContext
   private var upstream: VLLMCall? = nil
+  /// Called instead of failing when the upstream lacks the operation's route (404, 405 or 501
+  /// without a vLLM error type), so the caller can take another way.
+  var onRouteMissing: (() -> Void)? = nil
 
   init(call: ServerCall, operation: Operation, context: GatewayContext) {
     self.call = call
@@ -43,6 +46,11 @@ final class UnaryUpstreamCall: VLLMResponseHandler {
     upstream = nil
     switch outcome {
     case .failed(let error):
+      if let onRouteMissing, error.isMissingRoute {
+        self.onRouteMissing = nil
+        onRouteMissing()
+        return
+      }
       call.finish(UpstreamStatus.error(error))
     case .streamEnded:
       call.finish(Status(.internal, "vLLM answered \(operation.upstreamPath) with an event stream"))

@@ -89,3 +89,11 @@ enum UpstreamStatus {
     return out
   }
 }
+
+extension VLLMError {
+  /// The upstream has no such route: FastAPI's 404 {"detail": "Not Found"}, 405 or 501, none of
+  /// which carry vLLM's error type (an unknown model's 404 does).
+  var isMissingRoute: Bool {
+    kind == .upstream && type == nil && [404, 405, 501].contains(httpStatus)
+  }
+}

@@ -6,8 +6,8 @@ public struct VLLMService: ServiceProvider {
   public let serviceName = "vllmgateway.v1.VLLMService"
   private let context: GatewayContext
 
-  public init(client: VLLMClient) {
-    self.context = GatewayContext(client: client)
+  public init(client: VLLMClient, responsesMode: ResponsesMode = .auto) {
+    self.context = GatewayContext(client: client, responsesMode: responsesMode)
   }
 
   static let operations: [Operation] = [
@@ -35,16 +35,33 @@ public struct VLLMService: ServiceProvider {
   public var routes: [Route] {
     let context = self.context
     var routes = Self.operations.map { operation in
-      switch operation.kind {
-      case .unary:
-        Route.unary(operation.rpc) { call, request in
-          UnaryUpstreamCall(call: call, operation: operation, context: context).start(request: request)
-        }
-      case .serverStreaming:
-        Route.serverStreaming(operation.rpc) { call, request in
-          StreamingUpstreamCall(call: call, operation: operation, context: context).start(request: request)
-        }
-      }
+      let isResponses = operation.upstreamPath == "/v1/responses"
+      return Route(
+        path: operation.rpc,
+        kind: .singleRequest { call, request in
+          if isResponses && context.responsesViaChat {
+            ResponsesViaChatCall(call: call, operation: operation, context: context).start(request: request)
+            return
+          }
+          // For the Responses RPCs in auto mode: an upstream without the route is remembered, and
+          // this call and every later one go through chat completions.
+          let fallBack: (() -> Void)? =
+            isResponses && context.responsesMode == .auto
+            ? {
+              context.responsesMissing.withLockedValue { $0 = true }
+              ResponsesViaChatCall(call: call, operation: operation, context: context).start(request: request)
+            } : nil
+          switch operation.kind {
+          case .unary:
+            let upstreamCall = UnaryUpstreamCall(call: call, operation: operation, context: context)
+            upstreamCall.onRouteMissing = fallBack
+            upstreamCall.start(request: request)
+          case .serverStreaming:
+            let upstreamCall = StreamingUpstreamCall(call: call, operation: operation, context: context)
+            upstreamCall.onRouteMissing = fallBack
+            upstreamCall.start(request: request)
+          }
+        })
     }
     routes += Self.missingFromVLLM.map { method, what in
       Route.unary("/vllmgateway.v1.VLLMService/" + method) { call, _ in

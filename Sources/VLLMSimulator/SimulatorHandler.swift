@@ -82,6 +82,7 @@ final class SimulatorHandler: ChannelInboundHandler {
     case (_, "/v1/chat/completions"), (_, "/v1/completions"), (_, "/v1/models"):
       respond(context, status: .methodNotAllowed, body: ErrorBody.methodNotAllowed)
     default:
+      stats.unserved(path: path)
       respond(context, status: .notFound, body: ErrorBody.notFound)
     }
   }

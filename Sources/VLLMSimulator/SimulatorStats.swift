@@ -27,6 +27,14 @@ public final class SimulatorStats: Sendable {
     }
   }
 
+  /// A request for a route the simulator does not serve (it still shows in by_path).
+  func unserved(path: String) {
+    counts.withLockedValue {
+      $0.requests += 1
+      $0.byPath[path, default: 0] += 1
+    }
+  }
+
   func finished(aborted: Bool) {
     counts.withLockedValue {
       $0.inFlight -= 1

@@ -32,10 +32,20 @@ struct GatewayCommand: AsyncParsableCommand {
   @Option(help: "Bearer token for the vLLM server (default: $VLLM_API_KEY).")
   var apiKey: String? = nil
 
+  @Option(
+    help: """
+      How the Responses RPCs reach vLLM: auto (/v1/responses, switching to chat completions once \
+      the upstream shows it lacks it), native, or chat.
+      """)
+  var responsesMode: String = ResponsesMode.auto.rawValue
+
   @OptionGroup var server: ServerOptions
 
   func validate() throws {
     _ = try ListenAddress(listen)
+    guard ResponsesMode(rawValue: responsesMode) != nil else {
+      throw ValidationError("--responses-mode must be auto, native or chat; got '\(responsesMode)'")
+    }
   }
 
   func run() async throws {
@@ -53,7 +63,8 @@ struct GatewayCommand: AsyncParsableCommand {
     let client = VLLMClient(baseURL: upstreamURL, apiKey: key, eventLoopGroup: group)
     do {
       try await StandardServer.run(
-        services: [VLLMService(client: client)], host: address.host, port: address.port, group: group,
+        services: [VLLMService(client: client, responsesMode: ResponsesMode(rawValue: responsesMode) ?? .auto)],
+        host: address.host, port: address.port, group: group,
         configuration: server.configuration, logger: logger)
     } catch {
       try? await client.shutdown()
