@@ -22,6 +22,8 @@ struct GatewayContext: Sendable {
   let responsesMode: ResponsesMode
   /// Set once the upstream has shown it lacks /v1/responses.
   let responsesMissing = NIOLockedValueBox(false)
+  /// The rerank path that worked last: /v1/rerank until the upstream shows it only has /rerank.
+  let rerankPath = NIOLockedValueBox("/v1/rerank")
 
   init(client: VLLMClient, responsesMode: ResponsesMode, schema: Schema = .bundled) {
     self.client = client

@@ -18,11 +18,18 @@ struct Operation: Sendable {
   /// For streaming: the request field (number) holding stream_options, which the gateway fills
   /// in so the final usage is always delivered.
   let streamOptionsField: Int32?
+  /// GET operations send no body.
+  let isGet: Bool
+  /// Top-level JSON keys the gateway always sets, as JSON text.
+  let upstreamOverrides: [(key: String, json: String)]
 
   init(
     rpc: String, kind: Kind, upstreamPath: String, requestType: String, responseType: String,
-    terminalEvents: Set<String> = [], streamOptionsField: Int32? = nil
+    terminalEvents: Set<String> = [], streamOptionsField: Int32? = nil, isGet: Bool = false,
+    upstreamOverrides: [(key: String, json: String)] = []
   ) {
+    self.isGet = isGet
+    self.upstreamOverrides = upstreamOverrides
     self.rpc = "/vllmgateway.v1.VLLMService/" + rpc
     self.kind = kind
     self.upstreamPath = upstreamPath

@@ -19,9 +19,9 @@ final class UnaryUpstreamCall: VLLMResponseHandler {
     self.context = context
   }
 
-  func start(request: [UInt8], method: HTTPMethod = .POST) {
+  func start(request: [UInt8]) {
     let body: [UInt8]?
-    if method == .GET {
+    if operation.isGet {
       body = nil
     } else {
       do {
@@ -33,7 +33,8 @@ final class UnaryUpstreamCall: VLLMResponseHandler {
       }
     }
     upstream = context.client.start(
-      method: method, path: operation.upstreamPath, body: body, deadline: call.deadline, eventLoop: call.eventLoop,
+      method: operation.isGet ? .GET : .POST, path: operation.upstreamPath, body: body, deadline: call.deadline,
+      eventLoop: call.eventLoop,
       handler: self)
     call.onCancel = { [weak self] _ in self?.upstream?.cancel() }
   }

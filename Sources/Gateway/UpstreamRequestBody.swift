@@ -8,7 +8,7 @@ enum UpstreamRequestBody {
   static func json(
     from request: [UInt8], operation: Operation, converter: ProtoToJSON, stream: Bool
   ) throws -> [UInt8] {
-    var overrides: [(key: String, json: String)] = []
+    var overrides = operation.upstreamOverrides
     if let model = try topLevelString(field: 1, in: request), model.hasPrefix(modelPrefix) {
       var writer = JSONWriter()
       writer.string(String(model.dropFirst(modelPrefix.count)))

@@ -30,7 +30,21 @@ public struct VLLMService: ServiceProvider {
       rpc: "StreamResponse", kind: .serverStreaming, upstreamPath: "/v1/responses", requestType: "ResponseRequest",
       responseType: "ResponseStreamEvent",
       terminalEvents: ["response.completed", "response.incomplete", "response.failed"]),
+    // vLLM answers in base64 (little-endian float32), which goes straight into packed floats.
+    Operation(
+      rpc: "CreateEmbedding", kind: .unary, upstreamPath: "/v1/embeddings", requestType: "EmbeddingRequest",
+      responseType: "EmbeddingResponse", upstreamOverrides: [("encoding_format", "\"base64\"")]),
+    Operation(
+      rpc: "Score", kind: .unary, upstreamPath: "/v1/score", requestType: "ScoreRequest",
+      responseType: "ScoreResponse"),
+    Operation(
+      rpc: "ListModels", kind: .unary, upstreamPath: "/v1/models", requestType: "ListModelsRequest",
+      responseType: "ListModelsResponse", isGet: true),
   ]
+
+  static let rerank = Operation(
+    rpc: "Rerank", kind: .unary, upstreamPath: "/v1/rerank", requestType: "RerankRequest",
+    responseType: "RerankResponse")
 
   public var routes: [Route] {
     let context = self.context
@@ -63,6 +77,10 @@ public struct VLLMService: ServiceProvider {
           }
         })
     }
+    routes.append(
+      Route.unary(Self.rerank.rpc) { call, request in
+        RerankCall(call: call, operation: Self.rerank, context: context).start(request: request)
+      })
     routes += Self.missingFromVLLM.map { method, what in
       Route.unary("/vllmgateway.v1.VLLMService/" + method) { call, _ in
         call.finish(Status(.unimplemented, "vLLM does not provide \(what)"))

@@ -14,6 +14,10 @@ public struct SimulatorConfiguration: Sendable {
   public var defaultMaxTokens = 16
   /// Serve /v1/responses (off: answer 404 like an upstream without it).
   public var servesResponses = true
+  /// Serve /v1/rerank (off: only /rerank, like older servers).
+  public var servesV1Rerank = true
+  /// Length of the embedding vectors.
+  public var embeddingDimensions = 384
 
   public init() {}
 

@@ -79,6 +79,10 @@ final class SimulatorHandler: ChannelInboundHandler {
       generate(context: context, path: path, head: head, body: body)
     case (.POST, "/v1/responses") where configuration.servesResponses:
       generate(context: context, path: path, head: head, body: body)
+    case (.POST, "/v1/embeddings"), (.POST, "/rerank"), (.POST, "/v1/score"):
+      pool(context: context, path: path, head: head, body: body)
+    case (.POST, "/v1/rerank") where configuration.servesV1Rerank:
+      pool(context: context, path: path, head: head, body: body)
     case (_, "/v1/chat/completions"), (_, "/v1/completions"), (_, "/v1/models"):
       respond(context, status: .methodNotAllowed, body: ErrorBody.methodNotAllowed)
     default:
@@ -204,6 +208,79 @@ final class SimulatorHandler: ChannelInboundHandler {
       return buffer
     }
     emit(context, Emission(pieces: pieces, ending: ending), firstDelay: configuration.timeToFirstToken)
+  }
+
+  /// Embeddings, rerank and score: one JSON answer, no pacing.
+  private func pool(context: ChannelHandlerContext, path: String, head: HTTPRequestHead, body: [UInt8]) {
+    stats.started(path: path, body: body, headers: head.headers.map { ($0.name.lowercased(), $0.value) })
+    defer { stats.finished(aborted: false) }
+    guard let request = SimulatedRequest(body: body) else {
+      respond(
+        context, status: .badRequest,
+        body: ErrorBody.standard(status: 400, message: "JSON decode error", type: "Bad Request", param: "body"))
+      return
+    }
+    if let model = request.model, !model.isEmpty, model != configuration.model {
+      let message = "The model `\(model)` does not exist."
+      respond(
+        context, status: .notFound,
+        body: ErrorBody.standard(status: 404, message: message, param: path == "/v1/embeddings" ? "model" : nil))
+      return
+    }
+    if let fault = request.fault, fault.kind == .httpError {
+      respond(
+        context, status: HTTPResponseStatus(statusCode: fault.status),
+        body: ErrorBody.standard(status: fault.status, message: fault.message))
+      return
+    }
+    let object = request.object
+    let model = request.model.flatMap { $0.isEmpty ? nil : $0 } ?? configuration.model
+    switch path {
+    case "/v1/embeddings":
+      let inputs: [String]
+      switch object["input"] {
+      case let text as String: inputs = [text]
+      case let texts as [String]: inputs = texts
+      case let ids as [Int]: inputs = [ids.map(String.init).joined(separator: " ")]
+      case let lists as [[Int]]: inputs = lists.map { $0.map(String.init).joined(separator: " ") }
+      default:
+        respond(
+          context, status: .badRequest,
+          body: ErrorBody.standard(status: 400, message: "input is required", type: "Bad Request", param: "body.input"))
+        return
+      }
+      if let dimensions = object["dimensions"] as? Int {
+        respond(
+          context, status: .badRequest,
+          body: ErrorBody.standard(
+            status: 400,
+            message:
+              "Model \"\(model)\" does not support matryoshka representation, changing output dimensions to \(dimensions) will lead to poor results."
+          ))
+        return
+      }
+      let base64 = (object["encoding_format"] as? String) == "base64"
+      respond(
+        context, status: .ok,
+        body: PoolingBodies.embeddings(
+          inputs: inputs, model: model, dimensions: configuration.embeddingDimensions, base64: base64))
+    case "/v1/score":
+      let first = object["text_1"] as? [String] ?? [(object["text_1"] as? String) ?? ""]
+      let second = object["text_2"] as? [String] ?? [(object["text_2"] as? String) ?? ""]
+      let pairs = first.count == 1 ? second.map { (first[0], $0) } : Array(zip(first, second))
+      respond(context, status: .ok, body: PoolingBodies.scores(pairs: pairs, model: model))
+    default:
+      guard let query = object["query"] as? String else {
+        respond(
+          context, status: .badRequest,
+          body: ErrorBody.standard(status: 400, message: "Field required", type: "Bad Request", param: "body.query"))
+        return
+      }
+      let documents = object["documents"] as? [String] ?? []
+      respond(
+        context, status: .ok,
+        body: PoolingBodies.rerank(query: query, documents: documents, topN: object["top_n"] as? Int, model: model))
+    }
   }
 
   private func chatEvents(_ request: SimulatedRequest, _ choices: [[String]], _ finish: String, _ bodies: ChatBodies)

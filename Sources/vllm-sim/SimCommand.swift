@@ -38,6 +38,12 @@ struct SimCommand: AsyncParsableCommand {
   @Flag(help: "Answer /v1/responses with 404, like an upstream without the Responses API.")
   var noResponses = false
 
+  @Flag(help: "Answer /v1/rerank with 404, like servers that only have /rerank.")
+  var noV1Rerank = false
+
+  @Option(help: "Length of embedding vectors.")
+  var embeddingDimensions: Int = 384
+
   @Option(help: "Event-loop threads.")
   var threads: Int = 1
 
@@ -48,6 +54,8 @@ struct SimCommand: AsyncParsableCommand {
     configuration.tokensPerSecond = tokensPerSecond
     configuration.defaultMaxTokens = defaultMaxTokens
     configuration.servesResponses = !noResponses
+    configuration.servesV1Rerank = !noV1Rerank
+    configuration.embeddingDimensions = embeddingDimensions
     let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
     let channel = try await SimulatorServer.start(
       host: host, port: port, configuration: configuration, stats: SimulatorStats(), group: group)
