@@ -20,15 +20,26 @@ struct Operation: Sendable {
   let streamOptionsField: Int32?
   /// GET operations send no body.
   let isGet: Bool
+  /// How the request travels: JSON, or the multipart form of the audio endpoints.
+  let body: Body
+  /// A reply that is not JSON (plain text, SRT, VTT) is the response message's `text`.
+  let acceptsPlainText: Bool
+
+  enum Body: Sendable {
+    case json
+    case transcriptionForm
+  }
   /// Top-level JSON keys the gateway always sets, as JSON text.
   let upstreamOverrides: [(key: String, json: String)]
 
   init(
     rpc: String, kind: Kind, upstreamPath: String, requestType: String, responseType: String,
     terminalEvents: Set<String> = [], streamOptionsField: Int32? = nil, isGet: Bool = false,
-    upstreamOverrides: [(key: String, json: String)] = []
+    upstreamOverrides: [(key: String, json: String)] = [], body: Body = .json, acceptsPlainText: Bool = false
   ) {
     self.isGet = isGet
+    self.body = body
+    self.acceptsPlainText = acceptsPlainText
     self.upstreamOverrides = upstreamOverrides
     self.rpc = "/vllmgateway.v1.VLLMService/" + rpc
     self.kind = kind

@@ -56,7 +56,7 @@ final class RerankCall: VLLMResponseHandler {
       call.finish(UpstreamStatus.error(error))
     case .streamEnded:
       call.finish(Status(.internal, "vLLM answered rerank with an event stream"))
-    case .body(let reply):
+    case .body(let reply, _):
       if let error = VLLMError.fromErrorObject(reply) {
         call.finish(UpstreamStatus.error(error))
         return

@@ -69,7 +69,7 @@ final class ResponsesViaChatCall: VLLMResponseHandler {
     switch outcome {
     case .failed(let error):
       call.finish(UpstreamStatus.error(error))
-    case .body(let body):
+    case .body(let body, _):
       if let error = VLLMError.fromErrorObject(body) {
         call.finish(UpstreamStatus.error(error))
         return

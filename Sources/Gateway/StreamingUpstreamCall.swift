@@ -23,16 +23,16 @@ final class StreamingUpstreamCall: VLLMResponseHandler {
   }
 
   func start(request: [UInt8]) {
-    let body: [UInt8]
+    let body: (bytes: [UInt8], contentType: String)
     do {
-      body = try UpstreamRequestBody.json(from: request, operation: operation, converter: context.toJSON, stream: true)
+      body = try UpstreamRequestBody.make(from: request, operation: operation, context: context, stream: true)
     } catch {
       call.finish(Status(.internal, "could not read \(operation.requestType): \(error)"))
       return
     }
     upstream = context.client.start(
-      method: .POST, path: operation.upstreamPath, body: body, deadline: call.deadline, eventLoop: call.eventLoop,
-      handler: self)
+      method: .POST, path: operation.upstreamPath, body: body.bytes, contentType: body.contentType,
+      deadline: call.deadline, eventLoop: call.eventLoop, handler: self)
     call.onCancel = { [weak self] _ in self?.upstream?.cancel() }
     call.onWritable = { [weak self] in self?.upstream?.resume() }
   }
@@ -71,7 +71,7 @@ final class StreamingUpstreamCall: VLLMResponseHandler {
         return
       }
       call.finish(UpstreamStatus.error(error))
-    case .body(let body):
+    case .body(let body, _):
       if let error = VLLMError.fromErrorObject(body) {
         call.finish(UpstreamStatus.error(error))
       } else {

@@ -20,22 +20,21 @@ final class UnaryUpstreamCall: VLLMResponseHandler {
   }
 
   func start(request: [UInt8]) {
-    let body: [UInt8]?
-    if operation.isGet {
-      body = nil
-    } else {
+    var body: [UInt8]? = nil
+    var contentType = "application/json"
+    if !operation.isGet {
       do {
-        body = try UpstreamRequestBody.json(
-          from: request, operation: operation, converter: context.toJSON, stream: false)
+        let made = try UpstreamRequestBody.make(from: request, operation: operation, context: context, stream: false)
+        body = made.bytes
+        contentType = made.contentType
       } catch {
         call.finish(Status(.internal, "could not read \(operation.requestType): \(error)"))
         return
       }
     }
     upstream = context.client.start(
-      method: operation.isGet ? .GET : .POST, path: operation.upstreamPath, body: body, deadline: call.deadline,
-      eventLoop: call.eventLoop,
-      handler: self)
+      method: operation.isGet ? .GET : .POST, path: operation.upstreamPath, body: body, contentType: contentType,
+      deadline: call.deadline, eventLoop: call.eventLoop, handler: self)
     call.onCancel = { [weak self] _ in self?.upstream?.cancel() }
   }
 
@@ -55,7 +54,14 @@ final class UnaryUpstreamCall: VLLMResponseHandler {
       call.finish(UpstreamStatus.error(error))
     case .streamEnded:
       call.finish(Status(.internal, "vLLM answered \(operation.upstreamPath) with an event stream"))
-    case .body(let body):
+    case .body(let body, let contentType):
+      if operation.acceptsPlainText && !contentType.contains("json") {
+        // Plain text, SRT or VTT: the whole body is the reply's text (field 1).
+        var reply = ProtoWireWriter()
+        reply.lengthDelimited(1, body)
+        call.respond(reply.bytes)
+        return
+      }
       // vLLM sometimes answers HTTP 200 with an error object.
       if let error = VLLMError.fromErrorObject(body) {
         call.finish(UpstreamStatus.error(error))

@@ -5,6 +5,31 @@ import ProtoJSON
 enum UpstreamRequestBody {
   static let modelPrefix = "vllm/"
 
+  /// The body for `operation` and its content type.
+  static func make(
+    from request: [UInt8], operation: Operation, context: GatewayContext, stream: Bool
+  ) throws -> (bytes: [UInt8], contentType: String) {
+    switch operation.body {
+    case .json:
+      return (
+        try json(from: request, operation: operation, converter: context.toJSON, stream: stream), "application/json"
+      )
+    case .transcriptionForm:
+      var overrides: [String: String] = [:]
+      if let model = try topLevelString(field: 1, in: request), model.hasPrefix(modelPrefix) {
+        overrides["model"] = String(model.dropFirst(modelPrefix.count))
+      }
+      if stream {
+        overrides["stream"] = "true"
+        // The final usage is always delivered, as for chat (stream_include_usage is field 9).
+        if try !hasField(9, in: request) { overrides["stream_include_usage"] = "true" }
+      }
+      var form = try MultipartForm.transcription(from: request, schema: context.toJSON.schema, overrides: overrides)
+      let contentType = form.contentType
+      return (form.finish(), contentType)
+    }
+  }
+
   static func json(
     from request: [UInt8], operation: Operation, converter: ProtoToJSON, stream: Bool
   ) throws -> [UInt8] {

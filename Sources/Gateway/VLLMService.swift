@@ -42,13 +42,26 @@ public struct VLLMService: ServiceProvider {
       responseType: "ListModelsResponse", isGet: true),
   ]
 
+  static let audioOperations: [Operation] = [
+    ("Transcription", "/v1/audio/transcriptions"), ("Translation", "/v1/audio/translations"),
+  ].flatMap { name, path in
+    [
+      Operation(
+        rpc: "Create" + name, kind: .unary, upstreamPath: path, requestType: "TranscriptionRequest",
+        responseType: "Transcription", body: .transcriptionForm, acceptsPlainText: true),
+      Operation(
+        rpc: "Stream" + name, kind: .serverStreaming, upstreamPath: path, requestType: "TranscriptionRequest",
+        responseType: "TranscriptionChunk", body: .transcriptionForm),
+    ]
+  }
+
   static let rerank = Operation(
     rpc: "Rerank", kind: .unary, upstreamPath: "/v1/rerank", requestType: "RerankRequest",
     responseType: "RerankResponse")
 
   public var routes: [Route] {
     let context = self.context
-    var routes = Self.operations.map { operation in
+    var routes = (Self.operations + Self.audioOperations).map { operation in
       let isResponses = operation.upstreamPath == "/v1/responses"
       return Route(
         path: operation.rpc,
@@ -77,6 +90,11 @@ public struct VLLMService: ServiceProvider {
           }
         })
     }
+    let createTranscription = Self.audioOperations[0]
+    routes.append(
+      Route.streaming("/vllmgateway.v1.VLLMService/UploadTranscription") { call in
+        TranscriptionUploadHandler(call: call, operation: createTranscription, context: context)
+      })
     routes.append(
       Route.unary(Self.rerank.rpc) { call, request in
         RerankCall(call: call, operation: Self.rerank, context: context).start(request: request)

@@ -93,6 +93,9 @@ public struct ProtoWireReader {
 
   public var isAtEnd: Bool { index >= end }
 
+  /// Where the next field starts.
+  public var position: Int { index }
+
   public mutating func readFixed32() throws(Failure) -> UInt32 {
     guard index + 4 <= end else { throw Failure(reason: "truncated fixed32") }
     var value: UInt32 = 0
@@ -169,6 +172,11 @@ public struct ProtoWireWriter {
     }
     prefix.append(UInt8(value))
     bytes.replaceSubrange((start - 1)..<start, with: prefix)
+  }
+
+  /// Already-encoded fields, copied as they are.
+  public mutating func append<Bytes: Collection<UInt8>>(_ encoded: Bytes) {
+    bytes.append(contentsOf: encoded)
   }
 
   /// Drops everything written since `start - 1` (the field's tag is the caller's to remember).

@@ -11,6 +11,7 @@ final class VLLMResponseDelegate: HTTPClientResponseDelegate {
     var handler: (any VLLMResponseHandler)?
     var status = 0
     var isEventStream = false
+    var contentType = ""
     var parser = ServerSentEventParser()
     var body: [UInt8] = []
     var pendingResume: EventLoopPromise<Void>? = nil
@@ -30,6 +31,7 @@ final class VLLMResponseDelegate: HTTPClientResponseDelegate {
   func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
     state.value.status = Int(head.status.code)
     let contentType = head.headers.first(name: "content-type") ?? ""
+    state.value.contentType = contentType
     state.value.isEventStream =
       (200..<300).contains(Int(head.status.code)) && contentType.hasPrefix("text/event-stream")
     return eventLoop.makeSucceededVoidFuture()
@@ -77,7 +79,7 @@ final class VLLMResponseDelegate: HTTPClientResponseDelegate {
     if state.value.isEventStream {
       finish(.streamEnded(cleanly: !state.value.parser.hasPartialEvent))
     } else if (200..<300).contains(status) {
-      finish(.body(state.value.body))
+      finish(.body(state.value.body, contentType: state.value.contentType))
     } else {
       finish(.failed(VLLMError.fromResponse(status: status, body: state.value.body)))
     }

@@ -83,6 +83,26 @@ final class SimulatorHandler: ChannelInboundHandler {
       pool(context: context, path: path, head: head, body: body)
     case (.POST, "/v1/rerank") where configuration.servesV1Rerank:
       pool(context: context, path: path, head: head, body: body)
+    case (.POST, "/v1/audio/transcriptions"), (.POST, "/v1/audio/translations"):
+      let contentType = head.headers.first(name: "content-type") ?? ""
+      stats.started(
+        path: path, body: AudioAnswer.describe(body: body, contentType: contentType),
+        headers: head.headers.map { ($0.name.lowercased(), $0.value) })
+      let answer = AudioAnswer.answer(
+        path: path, body: body, contentType: head.headers.first(name: "content-type") ?? "", model: configuration.model)
+      switch answer {
+      case .json(let status, let reply):
+        stats.finished(aborted: false)
+        respond(context, status: status, body: reply)
+      case .stream(let events):
+        sendHead(context, contentType: "text/event-stream; charset=utf-8", length: nil, streaming: true)
+        let pieces = events.map { event -> ByteBuffer in
+          var buffer = context.channel.allocator.buffer(capacity: event.count + 8)
+          buffer.writeBytes(sse(event))
+          return buffer
+        }
+        emit(context, Emission(pieces: pieces, ending: .end), firstDelay: configuration.timeToFirstToken)
+      }
     case (_, "/v1/chat/completions"), (_, "/v1/completions"), (_, "/v1/models"):
       respond(context, status: .methodNotAllowed, body: ErrorBody.methodNotAllowed)
     default:
