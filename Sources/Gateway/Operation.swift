@@ -25,7 +25,7 @@ struct Operation: Sendable {
   /// A reply that is not JSON (plain text, SRT, VTT) is the response message's `text`.
   let acceptsPlainText: Bool
 
-  enum Body: Sendable {
+  enum Body: Sendable, Equatable {
     case json
     case transcriptionForm
   }

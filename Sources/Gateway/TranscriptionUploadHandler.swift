@@ -63,7 +63,11 @@ final class TranscriptionUploadHandler: ServerCallHandler {
     request.lengthDelimited(2, audio)  // TranscriptionRequest.file
     let bytes = parameters + request.bytes
     audio = []
-    UnaryUpstreamCall(call: call, operation: operation, context: context).start(request: bytes)
+    if let format = SubtitleTranscriptionCall.requestedFormat(bytes) {
+      SubtitleTranscriptionCall(call: call, operation: operation, context: context, format: format).start(request: bytes)
+    } else {
+      UnaryUpstreamCall(call: call, operation: operation, context: context).start(request: bytes)
+    }
   }
 
   /// The parameters without their `file` field, whose bytes start the audio.
@@ -72,7 +76,7 @@ final class TranscriptionUploadHandler: ServerCallHandler {
     var rest = ProtoWireWriter(capacity: parameters.count)
     var start = 0
     while let field = try reader.next() {
-      let end = field.wireType == .lengthDelimited ? field.range.upperBound : reader.position
+      let end = reader.position
       if field.number == 2 && field.wireType == .lengthDelimited {
         audio.append(contentsOf: parameters[field.range])
       } else {

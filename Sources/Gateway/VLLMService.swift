@@ -66,7 +66,14 @@ public struct VLLMService: ServiceProvider {
       return Route(
         path: operation.rpc,
         kind: .singleRequest { call, request in
-          if isResponses && context.responsesViaChat {
+          if operation.body == .transcriptionForm && operation.kind == .unary,
+          let format = SubtitleTranscriptionCall.requestedFormat(request)
+        {
+          SubtitleTranscriptionCall(call: call, operation: operation, context: context, format: format)
+            .start(request: request)
+          return
+        }
+        if isResponses && context.responsesViaChat {
             ResponsesViaChatCall(call: call, operation: operation, context: context).start(request: request)
             return
           }

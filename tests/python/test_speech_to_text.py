@@ -39,12 +39,24 @@ def test_text_format_still_arrives_as_text(vllm):
     assert reply.text
 
 
-@pytest.mark.parametrize("fmt", ["srt", "vtt"])
-def test_formats_vllm_refuses_are_invalid_argument_with_its_message(vllm, fmt):
+@pytest.mark.parametrize("fmt,first_lines", [
+    ("srt", "1\n00:00:00,000 --> 00:00:02,000\n"),
+    ("vtt", "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\n")])
+def test_srt_and_vtt_which_vllm_refuses_are_written_by_the_gateway(vllm, sim, fmt, first_lines):
+    plain = vllm.CreateTranscription(transcription(), timeout=10)
+    reply = vllm.CreateTranscription(transcription(response_format=fmt), timeout=10)
+    assert sim.stats()["last_request"]["response_format"] == "verbose_json"
+    assert reply.response_format == fmt
+    assert reply.text.startswith(first_lines)
+    assert plain.text in reply.text
+    assert len(reply.segments) == 1
+
+
+def test_unknown_format_is_invalid_argument_with_vllms_message(vllm):
     with pytest.raises(grpc.RpcError) as error:
-        vllm.CreateTranscription(transcription(response_format=fmt), timeout=10)
+        vllm.CreateTranscription(transcription(response_format="xml"), timeout=10)
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "response_format" in error.value.details()
+    assert "json" in error.value.details()
 
 
 def test_missing_audio_is_invalid_argument(vllm):
