@@ -126,6 +126,10 @@ let package = Package(
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
+    .executableTarget(
+      name: "translation-bench",
+      dependencies: ["ProtoJSON", "VLLMSimulator"],
+      path: "Sources/TranslationBench"),
     .testTarget(
       name: "VLLMClientTests",
       dependencies: ["VLLMClient"]),

@@ -64,7 +64,8 @@ final class TranscriptionUploadHandler: ServerCallHandler {
     let bytes = parameters + request.bytes
     audio = []
     if let format = SubtitleTranscriptionCall.requestedFormat(bytes) {
-      SubtitleTranscriptionCall(call: call, operation: operation, context: context, format: format).start(request: bytes)
+      SubtitleTranscriptionCall(call: call, operation: operation, context: context, format: format).start(
+        request: bytes)
     } else {
       UnaryUpstreamCall(call: call, operation: operation, context: context).start(request: bytes)
     }

@@ -67,13 +67,13 @@ public struct VLLMService: ServiceProvider {
         path: operation.rpc,
         kind: .singleRequest { call, request in
           if operation.body == .transcriptionForm && operation.kind == .unary,
-          let format = SubtitleTranscriptionCall.requestedFormat(request)
-        {
-          SubtitleTranscriptionCall(call: call, operation: operation, context: context, format: format)
-            .start(request: request)
-          return
-        }
-        if isResponses && context.responsesViaChat {
+            let format = SubtitleTranscriptionCall.requestedFormat(request)
+          {
+            SubtitleTranscriptionCall(call: call, operation: operation, context: context, format: format)
+              .start(request: request)
+            return
+          }
+          if isResponses && context.responsesViaChat {
             ResponsesViaChatCall(call: call, operation: operation, context: context).start(request: request)
             return
           }

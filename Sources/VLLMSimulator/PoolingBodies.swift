@@ -3,7 +3,7 @@ import ProtoJSON
 
 /// Embeddings, rerank and score answers: deterministic vectors and scores derived from the text,
 /// in vLLM 0.32's shapes.
-enum PoolingBodies {
+public enum PoolingBodies {
   /// A unit vector for a text.
   static func vector(for text: String, dimensions: Int) -> [Float] {
     var state: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -17,7 +17,7 @@ enum PoolingBodies {
     return norm > 0 ? values.map { $0 / norm } : values
   }
 
-  static func embeddings(inputs: [String], model: String, dimensions: Int, base64: Bool) -> [UInt8] {
+  public static func embeddings(inputs: [String], model: String, dimensions: Int, base64: Bool) -> [UInt8] {
     var json = JSONWriter(capacity: inputs.count * dimensions * 12 + 256)
     json.beginObject()
     json.key("id")

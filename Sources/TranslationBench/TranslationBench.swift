@@ -1,0 +1,49 @@
+import Dispatch
+import ProtoJSON
+import VLLMSimulator
+
+/// Times the translation of vLLM replies into protobuf, to compare encodings side by side in one
+/// run: an embeddings reply of 16 x 1024 floats as decimal JSON and as base64, and a chat reply.
+/// Run it with tools/bench-translation (release build).
+@main
+struct TranslationBench {
+  static func main() throws {
+    let arguments = CommandLine.arguments
+    let iterations = arguments.count > 1 ? Int(arguments[1]) ?? 200 : 200
+    let inputs = (0..<16).map { "embedding input number \($0)" }
+    let decimal = PoolingBodies.embeddings(inputs: inputs, model: "bench", dimensions: 1024, base64: false)
+    let base64 = PoolingBodies.embeddings(inputs: inputs, model: "bench", dimensions: 1024, base64: true)
+    let toProto = JSONToProto(schema: .bundled)
+    let type = "vllmgateway.v1.EmbeddingResponse"
+    let fromDecimal = try toProto.proto(from: decimal, typeName: type)
+    let fromBase64 = try toProto.proto(from: base64, typeName: type)
+    // The two differ only in their random ids.
+    precondition(abs(fromDecimal.count - fromBase64.count) < 32, "both encodings must carry the same vectors")
+
+    let decimalTime = try median(iterations) { _ = try toProto.proto(from: decimal, typeName: type) }
+    let base64Time = try median(iterations) { _ = try toProto.proto(from: base64, typeName: type) }
+    print("embeddings reply, 16 x 1024 floats, JSON -> protobuf, median of \(iterations) runs:")
+    print("  decimal JSON  \(decimal.count) bytes   \(format(decimalTime)) µs")
+    print("  base64 JSON   \(base64.count) bytes   \(format(base64Time)) µs")
+    print("  protobuf      \(fromBase64.count) bytes (packed floats)")
+    print("  base64 is \(format(decimalTime / base64Time))x faster to translate than decimal JSON")
+    print(
+      "  on the wire: protobuf is \(format(Double(decimal.count) / Double(fromBase64.count)))x smaller than decimal JSON, \(format(Double(base64.count) / Double(fromBase64.count)))x smaller than base64 JSON"
+    )
+  }
+
+  static func median(_ iterations: Int, _ body: () throws -> Void) throws -> Double {
+    var samples: [Double] = []
+    for _ in 0..<iterations {
+      let start = DispatchTime.now().uptimeNanoseconds
+      try body()
+      samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1000)
+    }
+    samples.sort()
+    return samples[samples.count / 2]
+  }
+
+  static func format(_ value: Double) -> String {
+    String(Double(Int(value * 100)) / 100)
+  }
+}
