@@ -26,19 +26,14 @@ final class SubtitleTranscriptionCall: VLLMResponseHandler {
 
   /// The subtitle format a TranscriptionRequest asks for (response_format is field 6), if any.
   static func requestedFormat(_ request: [UInt8]) -> Format? {
-    var reader = ProtoWireReader(request)
-    var format: Format? = nil
-    while let field = try? reader.next() {
-      if field.number == 6 && field.wireType == .lengthDelimited {
-        format = Format(rawValue: String(decoding: request[field.range], as: UTF8.self))
-      }
-    }
-    return format
+    (try? UpstreamRequestBody.topLevelString(field: 6, in: request)).flatMap { $0.flatMap(Format.init) }
   }
 
   func start(request: [UInt8]) {
     var model: [String: String] = ["response_format": "verbose_json"]
-    if let name = Self.string(field: 1, in: request), name.hasPrefix(UpstreamRequestBody.modelPrefix) {
+    if let name = try? UpstreamRequestBody.topLevelString(field: 1, in: request),
+      name.hasPrefix(UpstreamRequestBody.modelPrefix)
+    {
       model["model"] = String(name.dropFirst(UpstreamRequestBody.modelPrefix.count))
     }
     var form: MultipartForm
@@ -116,16 +111,5 @@ final class SubtitleTranscriptionCall: VLLMResponseHandler {
     let fraction = milliseconds % 1000
     let separator = format == .srt ? "," : "."
     return String(format: "%02d:%02d:%02d%@%03d", hours, minutes, secs, separator, fraction)
-  }
-
-  private static func string(field number: Int32, in bytes: [UInt8]) -> String? {
-    var reader = ProtoWireReader(bytes)
-    var value: String? = nil
-    while let field = try? reader.next() {
-      if field.number == number && field.wireType == .lengthDelimited {
-        value = String(decoding: bytes[field.range], as: UTF8.self)
-      }
-    }
-    return value
   }
 }

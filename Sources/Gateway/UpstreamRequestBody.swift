@@ -48,7 +48,8 @@ enum UpstreamRequestBody {
     return try converter.json(from: request, typeName: operation.requestType, overrides: overrides)
   }
 
-  private static func topLevelString(field number: Int32, in bytes: [UInt8]) throws -> String? {
+  /// The last value of a top-level string field.
+  static func topLevelString(field number: Int32, in bytes: [UInt8]) throws -> String? {
     var reader = ProtoWireReader(bytes)
     var value: String? = nil
     while let field = try reader.next() {
