@@ -1414,7 +1414,7 @@ const ProtobufCMessageDescriptor vllmgateway__v1__chat_completion_request__logit
   (ProtobufCMessageInit) vllmgateway__v1__chat_completion_request__logit_bias_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vllmgateway__v1__chat_completion_request__field_descriptors[57] =
+static const ProtobufCFieldDescriptor vllmgateway__v1__chat_completion_request__field_descriptors[64] =
 {
   {
     "model",
@@ -2089,6 +2089,90 @@ static const ProtobufCFieldDescriptor vllmgateway__v1__chat_completion_request__
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
+    "truncation_side",
+    67,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vllmgateway__V1__ChatCompletionRequest, _truncation_side_case),
+    offsetof(Vllmgateway__V1__ChatCompletionRequest, truncation_side),
+    NULL,
+    &protobuf_c_empty_string,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "media_io_kwargs",
+    68,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vllmgateway__V1__ChatCompletionRequest, media_io_kwargs),
+    &google__protobuf__struct__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ec_transfer_params",
+    69,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vllmgateway__V1__ChatCompletionRequest, ec_transfer_params),
+    &google__protobuf__struct__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "return_prompt_text",
+    70,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Vllmgateway__V1__ChatCompletionRequest, _return_prompt_text_case),
+    offsetof(Vllmgateway__V1__ChatCompletionRequest, return_prompt_text),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "session_id",
+    71,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vllmgateway__V1__ChatCompletionRequest, _session_id_case),
+    offsetof(Vllmgateway__V1__ChatCompletionRequest, session_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "stream_interval",
+    72,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    offsetof(Vllmgateway__V1__ChatCompletionRequest, _stream_interval_case),
+    offsetof(Vllmgateway__V1__ChatCompletionRequest, stream_interval),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "repetition_detection",
+    73,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vllmgateway__V1__ChatCompletionRequest, repetition_detection),
+    &google__protobuf__struct__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
     "extra_body",
     999,
     PROTOBUF_C_LABEL_NONE,
@@ -2111,8 +2195,9 @@ static const unsigned vllmgateway__v1__chat_completion_request__field_indices_by
   45,   /* field[45] = chat_template_kwargs */
   41,   /* field[41] = continue_final_message */
   43,   /* field[43] = documents */
+  58,   /* field[58] = ec_transfer_params */
   39,   /* field[39] = echo */
-  56,   /* field[56] = extra_body */
+  63,   /* field[63] = extra_body */
   2,   /* field[2] = frequency_penalty */
   31,   /* field[31] = ignore_eos */
   22,   /* field[22] = include_reasoning */
@@ -2123,6 +2208,7 @@ static const unsigned vllmgateway__v1__chat_completion_request__field_indices_by
   4,   /* field[4] = logprobs */
   7,   /* field[7] = max_completion_tokens */
   6,   /* field[6] = max_tokens */
+  57,   /* field[57] = media_io_kwargs */
   1,   /* field[1] = messages */
   26,   /* field[26] = min_p */
   32,   /* field[32] = min_tokens */
@@ -2134,17 +2220,21 @@ static const unsigned vllmgateway__v1__chat_completion_request__field_indices_by
   48,   /* field[48] = priority */
   36,   /* field[36] = prompt_logprobs */
   21,   /* field[21] = reasoning_effort */
+  62,   /* field[62] = repetition_detection */
   27,   /* field[27] = repetition_penalty */
   49,   /* field[49] = request_id */
   10,   /* field[10] = response_format */
+  59,   /* field[59] = return_prompt_text */
   51,   /* field[51] = return_token_ids */
   50,   /* field[50] = return_tokens_as_token_ids */
   11,   /* field[11] = seed */
+  60,   /* field[60] = session_id */
   33,   /* field[33] = skip_special_tokens */
   34,   /* field[34] = spaces_between_special_tokens */
   12,   /* field[12] = stop_string */
   13,   /* field[13] = stop_strings */
   29,   /* field[29] = stop_token_ids */
+  61,   /* field[61] = stream_interval */
   14,   /* field[14] = stream_options */
   47,   /* field[47] = structured_outputs */
   15,   /* field[15] = temperature */
@@ -2156,6 +2246,7 @@ static const unsigned vllmgateway__v1__chat_completion_request__field_indices_by
   5,   /* field[5] = top_logprobs */
   16,   /* field[16] = top_p */
   35,   /* field[35] = truncate_prompt_tokens */
+  56,   /* field[56] = truncation_side */
   24,   /* field[24] = use_beam_search */
   23,   /* field[23] = user */
   54,   /* field[54] = vllm_xargs */
@@ -2165,8 +2256,8 @@ static const ProtobufCIntRange vllmgateway__v1__chat_completion_request__number_
   { 1, 0 },
   { 30, 24 },
   { 50, 39 },
-  { 999, 56 },
-  { 0, 57 }
+  { 999, 63 },
+  { 0, 64 }
 };
 const ProtobufCMessageDescriptor vllmgateway__v1__chat_completion_request__descriptor =
 {
@@ -2176,7 +2267,7 @@ const ProtobufCMessageDescriptor vllmgateway__v1__chat_completion_request__descr
   "Vllmgateway__V1__ChatCompletionRequest",
   "vllmgateway.v1",
   sizeof(Vllmgateway__V1__ChatCompletionRequest),
-  57,
+  64,
   vllmgateway__v1__chat_completion_request__field_descriptors,
   vllmgateway__v1__chat_completion_request__field_indices_by_name,
   4,  vllmgateway__v1__chat_completion_request__number_ranges,

@@ -244,7 +244,7 @@ const ProtobufCMessageDescriptor vllmgateway__v1__completion_request__logit_bias
   (ProtobufCMessageInit) vllmgateway__v1__completion_request__logit_bias_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor vllmgateway__v1__completion_request__field_descriptors[48] =
+static const ProtobufCFieldDescriptor vllmgateway__v1__completion_request__field_descriptors[52] =
 {
   {
     "model",
@@ -811,6 +811,54 @@ static const ProtobufCFieldDescriptor vllmgateway__v1__completion_request__field
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
+    "truncation_side",
+    61,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Vllmgateway__V1__CompletionRequest, _truncation_side_case),
+    offsetof(Vllmgateway__V1__CompletionRequest, truncation_side),
+    NULL,
+    &protobuf_c_empty_string,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "return_prompt_text",
+    62,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    offsetof(Vllmgateway__V1__CompletionRequest, _return_prompt_text_case),
+    offsetof(Vllmgateway__V1__CompletionRequest, return_prompt_text),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "stream_interval",
+    63,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    offsetof(Vllmgateway__V1__CompletionRequest, _stream_interval_case),
+    offsetof(Vllmgateway__V1__CompletionRequest, stream_interval),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ec_transfer_params",
+    64,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Vllmgateway__V1__CompletionRequest, ec_transfer_params),
+    &google__protobuf__struct__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
     "extra_body",
     999,
     PROTOBUF_C_LABEL_NONE,
@@ -829,8 +877,9 @@ static const unsigned vllmgateway__v1__completion_request__field_indices_by_name
   35,   /* field[35] = bad_words */
   5,   /* field[5] = best_of */
   43,   /* field[43] = cache_salt */
+  50,   /* field[50] = ec_transfer_params */
   6,   /* field[6] = echo */
-  47,   /* field[47] = extra_body */
+  51,   /* field[51] = extra_body */
   7,   /* field[7] = frequency_penalty */
   28,   /* field[28] = ignore_eos */
   27,   /* field[27] = include_stop_str_in_output */
@@ -854,6 +903,7 @@ static const unsigned vllmgateway__v1__completion_request__field_indices_by_name
   24,   /* field[24] = repetition_penalty */
   40,   /* field[40] = request_id */
   37,   /* field[37] = response_format */
+  48,   /* field[48] = return_prompt_text */
   42,   /* field[42] = return_token_ids */
   41,   /* field[41] = return_tokens_as_token_ids */
   13,   /* field[13] = seed */
@@ -862,6 +912,7 @@ static const unsigned vllmgateway__v1__completion_request__field_indices_by_name
   14,   /* field[14] = stop_string */
   15,   /* field[15] = stop_strings */
   26,   /* field[26] = stop_token_ids */
+  49,   /* field[49] = stream_interval */
   16,   /* field[16] = stream_options */
   38,   /* field[38] = structured_outputs */
   17,   /* field[17] = suffix */
@@ -869,6 +920,7 @@ static const unsigned vllmgateway__v1__completion_request__field_indices_by_name
   22,   /* field[22] = top_k */
   19,   /* field[19] = top_p */
   32,   /* field[32] = truncate_prompt_tokens */
+  47,   /* field[47] = truncation_side */
   21,   /* field[21] = use_beam_search */
   20,   /* field[20] = user */
   45,   /* field[45] = vllm_xargs */
@@ -878,8 +930,8 @@ static const ProtobufCIntRange vllmgateway__v1__completion_request__number_range
   { 1, 0 },
   { 30, 21 },
   { 50, 36 },
-  { 999, 47 },
-  { 0, 48 }
+  { 999, 51 },
+  { 0, 52 }
 };
 const ProtobufCMessageDescriptor vllmgateway__v1__completion_request__descriptor =
 {
@@ -889,7 +941,7 @@ const ProtobufCMessageDescriptor vllmgateway__v1__completion_request__descriptor
   "Vllmgateway__V1__CompletionRequest",
   "vllmgateway.v1",
   sizeof(Vllmgateway__V1__CompletionRequest),
-  48,
+  52,
   vllmgateway__v1__completion_request__field_descriptors,
   vllmgateway__v1__completion_request__field_indices_by_name,
   4,  vllmgateway__v1__completion_request__number_ranges,
