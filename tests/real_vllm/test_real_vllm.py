@@ -175,3 +175,76 @@ def test_rerank_on_the_embedding_model(embed_stub):
     scores = [r.relevance_score for r in reply.results]
     assert scores == sorted(scores, reverse=True) and len(scores) == 3
     assert all(not r.HasField("document") for r in reply.results)
+
+
+STT = os.environ.get("REAL_VLLM_STT")
+
+
+def tone_wav(seconds=2.0, rate=16000):
+    """A WAV of a 440 Hz tone, made here."""
+    import io
+    import math
+    import struct
+    import wave
+    frames = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
+                      for i in range(int(seconds * rate)))
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(frames)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def stt_stub(tmp_path_factory):
+    gateway = gateway_for(STT, tmp_path_factory, "stt")
+    channel = grpc.insecure_channel(gateway.address)
+    yield service_pb2_grpc.VLLMServiceStub(channel)
+    channel.close()
+    gateway.stop()
+
+
+def transcription(**fields):
+    from vllmgateway.v1 import audio_pb2
+    fields.setdefault("file", tone_wav())
+    fields.setdefault("language", "en")
+    return audio_pb2.TranscriptionRequest(model="tiny-whisper", filename="tone.wav", temperature=0.0, **fields)
+
+
+def test_transcription_json_and_verbose_json(stt_stub):
+    reply = stt_stub.CreateTranscription(transcription(), timeout=300)
+    assert reply.text and reply.usage.type == "duration" and reply.usage.seconds == 2
+    verbose = stt_stub.CreateTranscription(transcription(response_format="verbose_json"), timeout=300)
+    assert verbose.language == "en" and verbose.duration == pytest.approx(2.0)
+
+
+def test_transcription_streams_deltas_then_usage(stt_stub):
+    chunks = list(stt_stub.StreamTranscription(transcription(), timeout=300))
+    assert chunks[0].object == "transcription.chunk"
+    assert any(c.choices and c.choices[0].delta.content for c in chunks)
+    assert chunks[-1].choices == [] and chunks[-1].usage.prompt_tokens > 0
+
+
+def test_srt_written_by_the_gateway(stt_stub):
+    reply = stt_stub.CreateTranscription(transcription(response_format="srt"), timeout=300)
+    assert reply.response_format == "srt" and reply.text.startswith("1\n00:00:00,000 --> 00:00:02,000\n")
+
+
+def test_translation(stt_stub):
+    reply = stt_stub.CreateTranslation(transcription(), timeout=300)
+    assert reply.text
+
+
+def test_chunked_upload(stt_stub):
+    from vllmgateway.v1 import audio_pb2
+    audio = tone_wav()
+    whole = stt_stub.CreateTranscription(transcription(file=audio), timeout=300)
+
+    def messages():
+        yield audio_pb2.TranscriptionUpload(parameters=transcription(file=audio[:4000]))
+        for start in range(4000, len(audio), 16000):
+            yield audio_pb2.TranscriptionUpload(audio_chunk=audio[start:start + 16000])
+
+    assert stt_stub.UploadTranscription(messages(), timeout=300).text == whole.text
