@@ -16,6 +16,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+    .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
   ],
   targets: [
     .systemLibrary(
@@ -40,6 +41,7 @@ let package = Package(
       name: "GRPCServer",
       dependencies: [
         "CNGHTTP2", "CZlib",
+        .product(name: "Atomics", package: "swift-atomics"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOExtras", package: "swift-nio-extras"),
@@ -51,6 +53,7 @@ let package = Package(
         "GRPCServer", "GatewayProtos", "CProtobufC", "ProtobufCMessages",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
       ]),
     .target(

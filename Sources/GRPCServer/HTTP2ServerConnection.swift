@@ -213,7 +213,7 @@ final class HTTP2ServerConnection {
     switch call.takeHead().verdict(router: router) {
     case .reject(let httpStatus, let status, let headers):
       logger.debug("rejected request", metadata: ["stream": "\(streamID)", "status": "\(status)"])
-      call.markRejected()
+      call.markRejected(status)
       var block = HeaderBlock()
       block.add(":status", String(httpStatus))
       block.add("content-type", "application/grpc")

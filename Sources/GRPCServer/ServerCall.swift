@@ -32,6 +32,10 @@ public final class ServerCall {
   // them all), and a finished call never touches it, so the reference needs no counting.
   unowned(unsafe) let connection: HTTP2ServerConnection
   private let sendBufferHighWatermark: Int
+  private let statistics: CallStatistics?
+  /// Whether the statistics counted this call's start (streams reset before their headers
+  /// completed never started a call).
+  private var isCounted = false
   /// The request headers as they arrive; reset once they have been checked.
   // The hot per-stream state below is touched only on the connection's event loop, one access at
   // a time; the runtime's exclusivity bookkeeping for it cost several percent of a call.
@@ -66,10 +70,13 @@ public final class ServerCall {
     self.eventLoop = connection.eventLoop
     self.deframer = MessageDeframer(maximumMessageSize: connection.configuration.maximumReceiveMessageSize)
     self.sendBufferHighWatermark = connection.configuration.callSendBufferHighWatermark
+    self.statistics = connection.configuration.statistics
   }
 
   /// The headers passed the checks: the stream becomes a call.
   func accept(_ accepted: RequestHead.Accepted) {
+    statistics?.callStarted()
+    isCounted = true
     path = accepted.path
     metadata = accepted.metadata
     requestEncoding = accepted.requestEncoding
@@ -86,8 +93,10 @@ public final class ServerCall {
   }
 
   /// The headers failed the checks and the rejection has been sent: nothing more happens here.
-  func markRejected() {
+  func markRejected(_ status: Status) {
     isFinished = true
+    statistics?.callStarted()
+    statistics?.callFinished(status.code)
   }
 
   /// Bytes queued for this call that the client has not yet been sent.
@@ -140,6 +149,7 @@ public final class ServerCall {
   public func finish(_ status: Status, trailers: Metadata = Metadata()) {
     guard !isFinished else { return }
     isFinished = true
+    if isCounted { statistics?.callFinished(status.code) }
     deadlineTimer?.cancel()
     deadlineTimer = nil
     handler = nil
@@ -178,6 +188,7 @@ public final class ServerCall {
     guard !isFinished else { return }
     let onCancel = self.onCancel
     isFinished = true
+    if isCounted { statistics?.callFinished(.cancelled) }
     deadlineTimer?.cancel()
     deadlineTimer = nil
     handler = nil

@@ -28,5 +28,8 @@ public struct ServerConfiguration: Sendable {
   /// Per-call bytes buffered for a slow reader beyond which `ServerCall.isWritable` turns false.
   public var callSendBufferHighWatermark: Int = 256 * 1024
 
+  /// Where calls are counted, if anywhere.
+  public var statistics: CallStatistics? = nil
+
   public init() {}
 }

@@ -3,6 +3,7 @@ import GRPCServer
 import GRPCStandardServices
 import Gateway
 import Logging
+import NIOCore
 import NIOPosix
 import ServerCLI
 import VLLMClient
@@ -39,10 +40,14 @@ struct GatewayCommand: AsyncParsableCommand {
       """)
   var responsesMode: String = ResponsesMode.auto.rawValue
 
+  @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (off by default).")
+  var metricsListen: String? = nil
+
   @OptionGroup var server: ServerOptions
 
   func validate() throws {
     _ = try ListenAddress(listen)
+    if let metricsListen { _ = try ListenAddress(metricsListen) }
     guard ResponsesMode(rawValue: responsesMode) != nil else {
       throw ValidationError("--responses-mode must be auto, native or chat; got '\(responsesMode)'")
     }
@@ -61,16 +66,28 @@ struct GatewayCommand: AsyncParsableCommand {
     // its gRPC connection.
     let group = MultiThreadedEventLoopGroup(numberOfThreads: server.threads)
     let client = VLLMClient(baseURL: upstreamURL, apiKey: key, eventLoopGroup: group)
+    var configuration = server.configuration
+    let statistics = CallStatistics()
+    configuration.statistics = statistics
+    var metricsChannel: (any Channel)? = nil
+    if let metricsListen {
+      let metricsAddress = try ListenAddress(metricsListen)
+      metricsChannel = try await MetricsEndpoint.start(
+        host: metricsAddress.host, port: metricsAddress.port, group: group,
+        render: { statistics.prometheusText(prefix: "vllm_grpc_gateway") })
+      logger.info("metrics", metadata: ["address": "\(metricsAddress.host):\(metricsAddress.port)"])
+    }
     do {
       try await StandardServer.run(
         services: [VLLMService(client: client, responsesMode: ResponsesMode(rawValue: responsesMode) ?? .auto)],
         host: address.host, port: address.port, group: group,
-        configuration: server.configuration, logger: logger)
+        configuration: configuration, logger: logger)
     } catch {
       try? await client.shutdown()
       try? await group.shutdownGracefully()
       throw error
     }
+    try? await metricsChannel?.close()
     try await client.shutdown()
     try await group.shutdownGracefully()
   }

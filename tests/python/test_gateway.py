@@ -14,7 +14,8 @@ def test_help_lists_every_flag():
     result = subprocess.run([str(BIN_DIR / "vllm-grpc-gateway"), "--help"], capture_output=True, text=True)
     assert result.returncode == 0
     for flag in ("--listen", "--upstream", "--api-key", "--threads", "--max-concurrent-streams",
-                 "--max-receive-message-size", "--max-header-list-size", "--shutdown-grace-period", "--log-level"):
+                 "--max-receive-message-size", "--max-header-list-size", "--shutdown-grace-period", "--log-level",
+                 "--responses-mode", "--metrics-listen"):
         assert flag in result.stdout
     assert "VLLM_BASE_URL" in result.stdout and "VLLM_API_KEY" in result.stdout
 
@@ -53,3 +54,28 @@ def test_gateway_reads_upstream_from_environment(tmp_path):
         assert "api-key=set" in gateway.log() and "secret" not in gateway.log()
     finally:
         gateway.stop()
+
+
+def test_metrics_count_calls_by_status(start_server, sim):
+    import urllib.request
+    from conftest import free_port
+    from vllmgateway.v1 import chat_pb2, service_pb2_grpc
+    metrics_port = free_port()
+    gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--upstream", f"http://{sim.address}",
+                           "--metrics-listen", f"127.0.0.1:{metrics_port}")
+    channel = grpc.insecure_channel(gateway.address)
+    vllm = service_pb2_grpc.VLLMServiceStub(channel)
+    request = chat_pb2.ChatCompletionRequest(messages=[chat_pb2.ChatMessage(role="user", text="hi")], max_tokens=2)
+    for _ in range(3):
+        vllm.CreateChatCompletion(request, timeout=10)
+    try:
+        vllm.CreateChatCompletion(chat_pb2.ChatCompletionRequest(model="nope"), timeout=10)
+    except grpc.RpcError:
+        pass
+    channel.close()
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    lines = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    assert lines["vllm_grpc_gateway_calls_started_total"] == "4"
+    assert lines['vllm_grpc_gateway_calls_handled_total{grpc_code="OK"}'] == "3"
+    assert lines['vllm_grpc_gateway_calls_handled_total{grpc_code="NOT_FOUND"}'] == "1"
+    assert lines["vllm_grpc_gateway_calls_in_flight"] == "0"

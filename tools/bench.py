@@ -1,0 +1,220 @@
+"""Side-by-side benchmark of the gateway against direct HTTP to vllm-sim and against nghttpx.
+
+For each scenario: requests/s, p50/p99 latency (h2load's per-request log), the proxy's CPU time
+per call (utime + stime from /proc) and per streamed chunk, its peak RSS, and the ratios. A gRPC
+call counts as failed unless the gateway's own counters (its /metrics) say it ended OK: h2load
+only sees HTTP statuses.
+"""
+
+import argparse
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RELEASE = ROOT / ".build" / "release"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, process, name):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"{name} exited early")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"{name} did not start")
+
+
+def cpu_seconds(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def memory_kib(pid, field):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def grpc_counts(metrics_port):
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    return int(values['vllm_grpc_gateway_calls_handled_total{grpc_code="OK"}']), \
+        int(values["vllm_grpc_gateway_calls_started_total"])
+
+
+def grpc_frame(message: bytes) -> bytes:
+    return b"\0" + len(message).to_bytes(4, "big") + message
+
+
+def make_bodies(work: Path):
+    """Request bodies for each scenario: JSON for the sim and nghttpx, gRPC frames for the gateway."""
+    from grpc_tools import protoc
+    generated = work / "generated"
+    generated.mkdir()
+    well_known = Path(protoc.__file__).resolve().parent / "_proto"
+    files = [str(p.relative_to(ROOT / "proto")) for p in (ROOT / "proto").rglob("*.proto")]
+    if protoc.main(["protoc", f"-I{ROOT / 'proto'}", f"-I{well_known}", f"--python_out={generated}"] + files) != 0:
+        sys.exit("could not generate stubs")
+    sys.path.insert(0, str(generated))
+    from vllmgateway.v1 import chat_pb2, common_pb2, embeddings_pb2
+    message = [chat_pb2.ChatMessage(role="user", text="Tell me a story about a fox.")]
+    bodies = {}
+
+    def write(name, json_body, proto):
+        (work / f"{name}.json").write_text(json.dumps(json_body))
+        (work / f"{name}.grpc").write_bytes(grpc_frame(proto.SerializeToString()))
+        bodies[name] = (work / f"{name}.json", work / f"{name}.grpc")
+
+    write("unary", {"model": "sim-model", "messages": [{"role": "user", "content": message[0].text}], "max_tokens": 16},
+          chat_pb2.ChatCompletionRequest(model="sim-model", messages=message, max_tokens=16))
+    stream_options = common_pb2.StreamOptions(include_usage=True)
+    write("stream", {"model": "sim-model", "messages": [{"role": "user", "content": message[0].text}], "max_tokens": 128,
+                     "stream": True, "stream_options": {"include_usage": True}},
+          chat_pb2.ChatCompletionRequest(model="sim-model", messages=message, max_tokens=128,
+                                         stream_options=stream_options))
+    inputs = [f"embedding input {i}" for i in range(16)]
+    write("embeddings", {"model": "sim-model", "input": inputs},
+          embeddings_pb2.EmbeddingRequest(model="sim-model", input_texts=common_pb2.StringList(values=inputs)))
+    return bodies
+
+
+def h2load(url, body, requests, clients, streams, headers, log, h1=False):
+    command = ["h2load", "-n", str(requests), "-c", str(clients), "-m", str(streams), "-t", "1", "-d", str(body),
+               f"--log-file={log}"] + (["--h1"] if h1 else []) + [a for h in headers for a in ("-H", h)] + [url]
+    output = subprocess.run(command, capture_output=True, text=True).stdout
+    done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed", output)
+    rate = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", output)
+    durations = sorted(int(line.split("\t")[2]) for line in Path(log).read_text().splitlines() if line.count("\t") >= 2)
+    return {
+        "succeeded_http": int(done.group(2)) if done else 0,
+        "requests_per_second": float(rate.group(1)) if rate else 0.0,
+        "p50_ms": durations[len(durations) // 2] / 1000 if durations else None,
+        "p99_ms": durations[int(len(durations) * 0.99)] / 1000 if durations else None,
+    }
+
+
+def measure(name, process, metrics_port, run):
+    ok_before, started_before = grpc_counts(metrics_port) if metrics_port else (0, 0)
+    cpu_before = cpu_seconds(process.pid) if process else 0
+    result = run()
+    result["cpu_us_per_call"] = ((cpu_seconds(process.pid) - cpu_before) / result["requests"] * 1e6) if process else None
+    if metrics_port:
+        ok_after, started_after = grpc_counts(metrics_port)
+        result["grpc_ok"] = ok_after - ok_before
+        result["failed"] = result["requests"] - result["grpc_ok"]
+    else:
+        result["failed"] = result["requests"] - result["succeeded_http"]
+    if process:
+        result["peak_rss_mib"] = memory_kib(process.pid, "VmHWM") / 1024
+    result["name"] = name
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--stream-requests", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--streams", type=int, default=16, help="concurrent streams per HTTP/2 connection")
+    parser.add_argument("--concurrent-streams", type=int, default=10000)
+    parser.add_argument("--concurrent-connections", type=int, default=100)
+    parser.add_argument("--output", default=str(ROOT / "bench-results" / "bench.json"))
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="vllm-grpc-bench-"))
+    bodies = make_bodies(work)
+    sim_port, gateway_port, metrics_port, proxy_port = free_port(), free_port(), free_port(), free_port()
+    processes = []
+
+    def start(command, port, name):
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        processes.append(process)
+        wait_for_port(port, process, name)
+        return process
+
+    results = []
+    try:
+        sim = start([str(RELEASE / "vllm-sim"), "--port", str(sim_port), "--embedding-dimensions", "1024",
+                     "--threads", "1"], sim_port, "vllm-sim")
+        gateway = start([str(RELEASE / "vllm-grpc-gateway"), "--listen", f"127.0.0.1:{gateway_port}", "--upstream",
+                         f"http://127.0.0.1:{sim_port}", "--threads", "1", "--log-level", "error",
+                         "--metrics-listen", f"127.0.0.1:{metrics_port}"], gateway_port, "gateway")
+        proxy = start(["nghttpx", f"--frontend=127.0.0.1,{proxy_port};no-tls", f"--backend=127.0.0.1,{sim_port}",
+                       "--workers=1", "--log-level=ERROR", "--errorlog-file=/dev/null",
+                       f"--frontend-http2-max-concurrent-streams={max(args.streams, 100)}",
+                       f"--backend-connections-per-host={args.clients * args.streams}"], proxy_port, "nghttpx")
+        grpc_headers = ["content-type: application/grpc", "te: trailers"]
+        json_headers = ["content-type: application/json"]
+        scenarios = [
+            ("unary chat", "unary", "/v1/chat/completions", "CreateChatCompletion", args.requests, 1),
+            ("stream 128 chunks", "stream", "/v1/chat/completions", "StreamChatCompletion", args.stream_requests, 128),
+            ("embeddings 16x1024", "embeddings", "/v1/embeddings", "CreateEmbedding", args.stream_requests, 1),
+        ]
+        for title, body, path, rpc, requests, chunks in scenarios:
+            json_body, grpc_body = bodies[body]
+            log = work / "h2load.log"
+            # Warm up every path, then measure.
+            h2load(f"http://127.0.0.1:{gateway_port}/vllmgateway.v1.VLLMService/{rpc}", grpc_body, 200, 4, 4,
+                   grpc_headers, log)
+            row = {"scenario": title, "chunks_per_call": chunks}
+            row["direct"] = measure("direct", None, None, lambda: {
+                "requests": requests, **h2load(f"http://127.0.0.1:{sim_port}{path}", json_body, requests, args.clients,
+                                               1, json_headers, log, h1=True)})
+            if body != "embeddings":
+                row["nghttpx"] = measure("nghttpx", proxy, None, lambda: {
+                    "requests": requests, **h2load(f"http://127.0.0.1:{proxy_port}{path}", json_body, requests,
+                                                   args.clients, args.streams, json_headers, log)})
+            row["gateway"] = measure("gateway", gateway, metrics_port, lambda: {
+                "requests": requests, **h2load(f"http://127.0.0.1:{gateway_port}/vllmgateway.v1.VLLMService/{rpc}",
+                                               grpc_body, requests, args.clients, args.streams, grpc_headers, log)})
+            results.append(row)
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait()
+
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(results, indent=2))
+    print(f"h2load -c {args.clients} -m {args.streams} (direct: HTTP/1.1, -m 1); one thread each; "
+          f"CPU = utime+stime of the proxy process")
+    header = f"{'scenario':<20}{'path':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/call':>13}{'µs/chunk':>10}" \
+             f"{'RSS MiB':>9}{'failed':>8}"
+    print(header)
+    for row in results:
+        for name in ("direct", "nghttpx", "gateway"):
+            if name not in row:
+                continue
+            r = row[name]
+            cpu = r.get("cpu_us_per_call")
+            per_chunk = cpu / row["chunks_per_call"] if cpu and row["chunks_per_call"] > 1 else None
+            print(f"{row['scenario']:<20}{name:<9}{r['requests_per_second']:>9.0f}{r['p50_ms'] or 0:>9.2f}"
+                  f"{r['p99_ms'] or 0:>9.2f}{cpu or 0:>13.1f}{per_chunk or 0:>10.2f}{r.get('peak_rss_mib', 0):>9.1f}"
+                  f"{r['failed']:>8}")
+        if "nghttpx" in row and row["nghttpx"]["cpu_us_per_call"]:
+            ratio = row["gateway"]["cpu_us_per_call"] / row["nghttpx"]["cpu_us_per_call"]
+            print(f"{'':<20}gateway CPU / nghttpx CPU per call: {ratio:.2f}x")
+    print(f"results: {args.output}")
+
+
+if __name__ == "__main__":
+    main()
