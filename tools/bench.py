@@ -43,16 +43,31 @@ def wait_for_port(port, process, name):
     sys.exit(f"{name} did not start")
 
 
+def process_tree(pid):
+    """The process and its descendants (nghttpx does its work in a forked worker)."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        for child in children:
+            pids += process_tree(int(child))
+    return pids
+
+
 def cpu_seconds(pid):
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    total = 0
+    for member in process_tree(pid):
+        fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / TICKS
 
 
 def memory_kib(pid, field):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
+    total = 0
+    for member in process_tree(pid):
+        for line in Path(f"/proc/{member}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                total += int(line.split()[1])
+    return total
 
 
 def grpc_counts(metrics_port):
@@ -99,6 +114,7 @@ def make_bodies(work: Path):
 
 
 def h2load(url, body, requests, clients, streams, headers, log, h1=False):
+    Path(log).unlink(missing_ok=True)
     command = ["h2load", "-n", str(requests), "-c", str(clients), "-m", str(streams), "-t", "1", "-d", str(body),
                f"--log-file={log}"] + (["--h1"] if h1 else []) + [a for h in headers for a in ("-H", h)] + [url]
     output = subprocess.run(command, capture_output=True, text=True).stdout
