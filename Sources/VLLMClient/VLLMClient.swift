@@ -15,7 +15,7 @@ public final class VLLMClient: Sendable {
 
   public init(
     baseURL: String, apiKey: String?, eventLoopGroup: any EventLoopGroup, maximumBodySize: Int = 64 * 1024 * 1024,
-    connectionsPerHost: Int = 256
+    connectionsPerHost: Int = 1024
   ) {
     var trimmed = baseURL
     while trimmed.hasSuffix("/") { trimmed.removeLast() }
@@ -54,8 +54,11 @@ public final class VLLMClient: Sendable {
       request.headers.add(name: "accept", value: "application/json, text/event-stream")
       if let apiKey { request.headers.add(name: "authorization", value: "Bearer \(apiKey)") }
       for (name, value) in extraHeaders { request.headers.add(name: name, value: value) }
+      // `.delegate(on:)`: the handler runs on the caller's loop, and the connection is on it too
+      // when one is free there. `.delegateAndChannel` would insist, and AsyncHTTPClient closes
+      // the loop-bound connections it makes for that after one request, so nothing is reused.
       let task = http.execute(
-        request: request, delegate: delegate, eventLoop: .delegateAndChannel(on: eventLoop), deadline: deadline)
+        request: request, delegate: delegate, eventLoop: .delegate(on: eventLoop), deadline: deadline)
       return VLLMCall(task: task, delegate: delegate)
     } catch {
       delegate.fail(
