@@ -53,7 +53,7 @@ final class ResponsesViaChatCall: VLLMResponseHandler {
       sawDone = true
       return
     }
-    if let error = VLLMError.fromErrorObject(event.data) {
+    if let error = VLLMError.fromErrorEvent(event.data) {
       fail(UpstreamStatus.error(error))
       return
     }

@@ -45,7 +45,7 @@ final class StreamingUpstreamCall: VLLMResponseHandler {
       sawEnd = true
       return
     }
-    if let error = VLLMError.fromErrorObject(event.data) {
+    if let error = VLLMError.fromErrorEvent(event.data) {
       upstream?.cancel()
       upstream = nil
       call.finish(UpstreamStatus.error(error))

@@ -161,6 +161,25 @@ public struct JSONReader {
     String(decoding: try readStringBytes(), as: UTF8.self)
   }
 
+  /// A string's content when it has no escapes: its range in `bytes`, with nothing copied.
+  /// Nil (and nothing consumed) when it has escapes; read it with `readStringBytes` then.
+  public mutating func readPlainStringRange() throws(Failure) -> Range<Int>? {
+    skipWhitespace()
+    guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw failure("expected '\"'") }
+    var scan = index + 1
+    while scan < bytes.count {
+      let byte = bytes[scan]
+      if byte == UInt8(ascii: "\"") {
+        let range = (index + 1)..<scan
+        index = scan + 1
+        return range
+      }
+      if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
+      scan += 1
+    }
+    throw failure("unterminated string")
+  }
+
   /// A string's content, unescaped, as UTF-8.
   public mutating func readStringBytes() throws(Failure) -> [UInt8] {
     skipWhitespace()

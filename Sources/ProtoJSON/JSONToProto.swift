@@ -245,7 +245,11 @@ public struct JSONToProto: Sendable {
   {
     switch field.type {
     case .string:
-      writer.lengthDelimited(field.number, try reader.readStringBytes())
+      if let range = try reader.readPlainStringRange() {
+        writer.lengthDelimited(field.number, reader.bytes[range])
+      } else {
+        writer.lengthDelimited(field.number, try reader.readStringBytes())
+      }
     case .bytes:
       guard let decoded = Base64Standard.decode(try reader.readStringBytes()) else {
         throw ProtoJSONError("\(field.name) is not base64")

@@ -35,23 +35,32 @@ public struct ServerSentEventParser: Sendable {
   public mutating func feed<Bytes: Sequence<UInt8>>(
     _ bytes: Bytes, onEvent: (ServerSentEvent) throws -> Void
   ) throws {
-    for byte in bytes {
+    try Array(bytes).withUnsafeBytes { try feed(raw: $0, onEvent: onEvent) }
+  }
+
+  /// The same over raw bytes: whole runs between line endings are copied at once.
+  public mutating func feed(raw bytes: UnsafeRawBufferPointer, onEvent: (ServerSentEvent) throws -> Void) throws {
+    var index = 0
+    while index < bytes.count {
       if lastWasCarriageReturn {
         lastWasCarriageReturn = false
-        if byte == 0x0A { continue }
-      }
-      switch byte {
-      case 0x0A:
-        try endLine(onEvent)
-      case 0x0D:
-        lastWasCarriageReturn = true
-        try endLine(onEvent)
-      default:
-        line.append(byte)
-        if line.count + data.count > maximumEventSize {
-          throw Failure(reason: "event larger than \(maximumEventSize) bytes")
+        if bytes[index] == 0x0A {
+          index += 1
+          continue
         }
       }
+      var end = index
+      while end < bytes.count && bytes[end] != 0x0A && bytes[end] != 0x0D { end += 1 }
+      if end > index {
+        guard line.count + data.count + (end - index) <= maximumEventSize else {
+          throw Failure(reason: "event larger than \(maximumEventSize) bytes")
+        }
+        line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index..<end]))
+      }
+      guard end < bytes.count else { return }
+      lastWasCarriageReturn = bytes[end] == 0x0D
+      try endLine(onEvent)
+      index = end + 1
     }
   }
 

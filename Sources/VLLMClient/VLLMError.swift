@@ -43,6 +43,27 @@ public struct VLLMError: Error, Sendable, Equatable, CustomStringConvertible {
       kind: .upstream, httpStatus: status, message: text.isEmpty ? "vLLM answered HTTP \(status)" : text)
   }
 
+  /// The error in a stream event, if it is one. vLLM writes error events with "error" as their
+  /// first key; checking only that keeps ordinary chunks from being read twice.
+  public static func fromErrorEvent(_ json: [UInt8]) -> VLLMError? {
+    var index = 0
+    func skipSpace() {
+      while index < json.count, json[index] == 0x20 || json[index] == 0x0A || json[index] == 0x0D || json[index] == 0x09
+      {
+        index += 1
+      }
+    }
+    skipSpace()
+    guard index < json.count, json[index] == UInt8(ascii: "{") else { return nil }
+    index += 1
+    skipSpace()
+    let errorKey = Array("\"error\"".utf8)
+    guard json.count - index >= errorKey.count, json[index..<index + errorKey.count].elementsEqual(errorKey) else {
+      return nil
+    }
+    return fromErrorObject(json)
+  }
+
   /// The error in a JSON body or event that carries one (HTTP 200 bodies and stream events can);
   /// nil when the JSON is not an error object.
   public static func fromErrorObject(_ json: [UInt8], fallbackStatus: Int = 500) -> VLLMError? {

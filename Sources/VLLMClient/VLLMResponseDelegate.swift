@@ -46,7 +46,7 @@ final class VLLMResponseDelegate: HTTPClientResponseDelegate {
       defer { state.value.parser = parser }
       do {
         try buffer.withUnsafeReadableBytes { bytes in
-          try parser.feed(bytes) { event in
+          try parser.feed(raw: bytes) { event in
             if !state.value.finished { handler.vllmEvent(event) }
           }
         }
