@@ -15,11 +15,13 @@ final class StreamingUpstreamCall: VLLMResponseHandler {
   /// without a vLLM error type), so the caller can take another way.
   var onRouteMissing: (() -> Void)? = nil
   private var sawEnd = false
+  private let chunkSchema: MessageSchema?
 
   init(call: ServerCall, operation: Operation, context: GatewayContext) {
     self.call = call
     self.operation = operation
     self.context = context
+    self.chunkSchema = context.toProto.schema.message(operation.responseType)
   }
 
   func start(request: [UInt8]) {
@@ -53,7 +55,8 @@ final class StreamingUpstreamCall: VLLMResponseHandler {
     }
     if let name = event.event, operation.terminalEvents.contains(name) { sawEnd = true }
     do {
-      call.send(try context.toProto.proto(from: event.data, typeName: operation.responseType))
+      guard let chunkSchema else { throw ProtoJSONError("unknown message type \(operation.responseType)") }
+      call.send(try context.toProto.proto(from: event.data, message: chunkSchema))
     } catch {
       upstream?.cancel()
       upstream = nil

@@ -61,6 +61,11 @@ public struct JSONReader {
 
   /// The next key of the current object, or nil at its end (which is consumed).
   public mutating func nextKey() throws(Failure) -> [UInt8]? {
+    try nextKeySlice().map { Array($0) }
+  }
+
+  /// The same without copying a key that has no escapes: a slice of `bytes`.
+  public mutating func nextKeySlice() throws(Failure) -> ArraySlice<UInt8>? {
     skipWhitespace()
     guard index < bytes.count else { throw failure("unterminated object") }
     if bytes[index] == UInt8(ascii: "}") {
@@ -72,7 +77,12 @@ public struct JSONReader {
     }
     if !firstMember { try expect(UInt8(ascii: ",")) }
     firstMember = false
-    let key = try readStringBytes()
+    let key: ArraySlice<UInt8>
+    if let range = try readPlainStringRange() {
+      key = bytes[range]
+    } else {
+      key = ArraySlice(try readStringBytes())
+    }
     try expect(UInt8(ascii: ":"))
     return key
   }
@@ -218,7 +228,7 @@ public struct JSONReader {
     switch try peekKind() {
     case .object:
       try beginObject()
-      while try nextKey() != nil { try skipValue() }
+      while try nextKeySlice() != nil { try skipValue() }
     case .array:
       try beginArray()
       while try nextElement() { try skipValue() }

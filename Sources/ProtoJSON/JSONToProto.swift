@@ -11,6 +11,11 @@ public struct JSONToProto: Sendable {
   /// The protobuf encoding of the JSON object `json` as a message of type `typeName`.
   public func proto(from json: [UInt8], typeName: String) throws -> [UInt8] {
     guard let message = schema.message(typeName) else { throw ProtoJSONError("unknown message type \(typeName)") }
+    return try proto(from: json, message: message)
+  }
+
+  /// The same for a message type already looked up (once per call rather than per chunk).
+  public func proto(from json: [UInt8], message: MessageSchema) throws -> [UInt8] {
     var reader = JSONReader(json)
     var writer = ProtoWireWriter(capacity: json.count)
     do {
@@ -46,28 +51,30 @@ public struct JSONToProto: Sendable {
     of message: MessageSchema, from reader: inout JSONReader, to writer: inout ProtoWireWriter, skippingType: Bool
   ) throws {
     try reader.beginObject()
-    while let keyBytes = try reader.nextKey() {
+    while let key = try reader.nextKeySlice() {
       if try reader.peekKind() == .null {
         try reader.readNull()
         continue
       }
-      let key = String(decoding: keyBytes, as: UTF8.self)
-      if skippingType && key == "type" {
+      if skippingType && key.elementsEqual("type".utf8) {
         try reader.skipValue()
         continue
       }
       let kind = try reader.peekKind()
       var target: MessageSchema.Field? = nil
-      if let index = message.fieldIndex(named: key), message.fields[index].name != "extra_fields" {
+      switch message.target(forKey: key) {
+      case .field(let index) where message.fields[index].name != "extra_fields":
         target = message.fields[index]
-      } else if let oneof = message.oneofIndex(named: key) {
+      case .oneof(let oneof):
         target = chooseMember(of: message, message.oneofs[oneof], for: kind, at: reader)
+      default:
+        break
       }
       if let field = target, accepts(field, kind) {
         try writeField(field, from: &reader, to: &writer)
       } else if let passthrough = message.passthroughField {
         let start = writer.begin(passthrough.number)
-        try WellKnownJSON.writeStructEntry(key: keyBytes, from: &reader, to: &writer)
+        try WellKnownJSON.writeStructEntry(key: key, from: &reader, to: &writer)
         writer.end(start)
       } else {
         try reader.skipValue()
@@ -83,8 +90,8 @@ public struct JSONToProto: Sendable {
     let start = reader.index
     var type: String? = nil
     try reader.beginObject()
-    while let key = try reader.nextKey() {
-      if key == Array("type".utf8), try reader.peekKind() == .string {
+    while let key = try reader.nextKeySlice() {
+      if key.elementsEqual("type".utf8), try reader.peekKind() == .string {
         type = try reader.readString()
       } else {
         try reader.skipValue()
@@ -93,7 +100,7 @@ public struct JSONToProto: Sendable {
     let memberName = type.map { String($0.map { $0 == "." ? "_" : $0 }) } ?? "message"
     let member = variant.fieldIndices.map { message.fields[$0] }.first { $0.name == memberName }
     reader.rewind(to: start)
-    if let member, let memberSchema = schema.message(member.typeName) {
+    if let member, let memberSchema = schema.message(of: member) {
       let nested = writer.begin(member.number)
       try writeMembers(of: memberSchema, from: &reader, to: &writer, skippingType: true)
       writer.end(nested)
@@ -116,10 +123,10 @@ public struct JSONToProto: Sendable {
       var probe = reader
       var elementKind: JSONReader.Kind? = nil
       if (try? probe.beginArray()) != nil, (try? probe.nextElement()) == true { elementKind = try? probe.peekKind() }
-      let lists = members.filter { schema.message($0.typeName)?.listField != nil }
+      let lists = members.filter { schema.message(of: $0)?.listField != nil }
       if let elementKind,
         let match = lists.first(where: { list in
-          guard let element = schema.message(list.typeName)?.listField else { return false }
+          guard let element = schema.message(of: list)?.listField else { return false }
           return accepts(element, elementKind, asElement: true)
         })
       {
@@ -133,7 +140,7 @@ public struct JSONToProto: Sendable {
   /// Whether a JSON value of `kind` fits `field` (as a whole, or as one element of it).
   private func accepts(_ field: MessageSchema.Field, _ kind: JSONReader.Kind, asElement: Bool = false) -> Bool {
     if field.isRepeated && !asElement {
-      if let entry = schema.message(field.typeName), entry.isMapEntry { return kind == .object }
+      if let entry = schema.message(of: field), entry.isMapEntry { return kind == .object }
       if kind == .string && (field.type == .float || field.type == .double) { return true }  // base64 floats
       return kind == .array
     }
@@ -145,7 +152,7 @@ public struct JSONToProto: Sendable {
     case .message, .group:
       if field.typeName == WellKnownJSON.valueName { return true }
       if field.typeName == WellKnownJSON.listValueName { return kind == .array }
-      guard let message = schema.message(field.typeName) else { return false }
+      guard let message = schema.message(of: field) else { return false }
       return message.listField != nil ? kind == .array : kind == .object
     default: return kind == .number || (asElement && kind == .null)
     }
@@ -164,7 +171,7 @@ public struct JSONToProto: Sendable {
   private func writeRepeated(
     _ field: MessageSchema.Field, in _: MessageSchema?, from reader: inout JSONReader, to writer: inout ProtoWireWriter
   ) throws {
-    if field.type == .message, let entry = schema.message(field.typeName), entry.isMapEntry {
+    if field.type == .message, let entry = schema.message(of: field), entry.isMapEntry {
       try writeMap(field, entry, from: &reader, to: &writer)
       return
     }
@@ -219,7 +226,7 @@ public struct JSONToProto: Sendable {
     let keyField = entry.fields[keyIndex]
     let valueField = entry.fields[valueIndex]
     try reader.beginObject()
-    while let key = try reader.nextKey() {
+    while let key = try reader.nextKeySlice() {
       let start = writer.begin(field.number)
       if keyField.type == .string {
         writer.lengthDelimited(1, key)
@@ -256,7 +263,7 @@ public struct JSONToProto: Sendable {
       }
       writer.lengthDelimited(field.number, decoded)
     case .message, .group:
-      guard let message = schema.message(field.typeName) else { throw ProtoJSONError("unknown type \(field.typeName)") }
+      guard let message = schema.message(of: field) else { throw ProtoJSONError("unknown type \(field.typeName)") }
       let start = writer.begin(field.number)
       try writeMessage(message, from: &reader, to: &writer)
       writer.end(start)

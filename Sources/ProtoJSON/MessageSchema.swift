@@ -15,6 +15,19 @@ public final class MessageSchema: Sendable {
     public let typeName: String
     /// The real (not proto3-optional) oneof this field belongs to.
     public let oneofIndex: Int?
+    /// For message fields: the type's position in the schema, so it is found without hashing.
+    public var messageIndex: Int = -1
+
+    public init(
+      name: String, number: Int32, type: FieldType, isRepeated: Bool, typeName: String, oneofIndex: Int?
+    ) {
+      self.name = name
+      self.number = number
+      self.type = type
+      self.isRepeated = isRepeated
+      self.typeName = typeName
+      self.oneofIndex = oneofIndex
+    }
 
     /// Repeated scalars of these types travel packed in proto3.
     public var isPackable: Bool {
@@ -37,6 +50,12 @@ public final class MessageSchema: Sendable {
   private let indexByName: [String: Int]
   private let indexByNumber: [Int32: Int]
   private let oneofByName: [String: Int]
+  /// JSON keys (field and oneof names) by the FNV-1a hash of their bytes, open-addressed, so a
+  /// key read from JSON is found without becoming a String. Targets are field indices, or
+  /// -(oneof index + 1).
+  private let keySlots: [Int32]
+  private let keyNames: [[UInt8]]
+  private let keyTargets: [Int]
 
   public init(fullName: String, fields: [Field], oneofs: [Oneof], isMapEntry: Bool) {
     self.fullName = fullName
@@ -52,6 +71,49 @@ public final class MessageSchema: Sendable {
     indexByName = byName
     indexByNumber = byNumber
     oneofByName = Dictionary(oneofs.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+    var names: [[UInt8]] = fields.map { Array($0.name.utf8) }
+    var targets = Array(fields.indices)
+    for (index, oneof) in oneofs.enumerated() where byName[oneof.name] == nil {
+      names.append(Array(oneof.name.utf8))
+      targets.append(-(index + 1))
+    }
+    var capacity = 8
+    while capacity < names.count * 2 { capacity *= 2 }
+    var slots = [Int32](repeating: -1, count: capacity)
+    for (entry, name) in names.enumerated() {
+      var slot = Int(Self.hash(name[...]) & UInt64(capacity - 1))
+      while slots[slot] >= 0 { slot = (slot + 1) & (capacity - 1) }
+      slots[slot] = Int32(entry)
+    }
+    keySlots = slots
+    keyNames = names
+    keyTargets = targets
+  }
+
+  /// What a JSON key names: `.field(index)`, `.oneof(index)`, or nil.
+  public enum KeyTarget {
+    case field(Int)
+    case oneof(Int)
+  }
+
+  public func target(forKey key: ArraySlice<UInt8>) -> KeyTarget? {
+    let mask = keySlots.count - 1
+    var slot = Int(Self.hash(key) & UInt64(mask))
+    while true {
+      let entry = Int(keySlots[slot])
+      if entry < 0 { return nil }
+      if keyNames[entry].elementsEqual(key) {
+        let target = keyTargets[entry]
+        return target >= 0 ? .field(target) : .oneof(-target - 1)
+      }
+      slot = (slot + 1) & mask
+    }
+  }
+
+  private static func hash(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+    return hash
   }
 
   public func fieldIndex(named name: String) -> Int? { indexByName[name] }
@@ -85,15 +147,37 @@ public final class MessageSchema: Sendable {
   }
 }
 
-/// Every message the translator may meet, by full name.
+/// Every message the translator may meet, by full name and by position.
 public struct Schema: Sendable {
   public let messages: [String: MessageSchema]
+  private let ordered: [MessageSchema]
 
-  public init(messages: [String: MessageSchema]) {
-    self.messages = messages
+  /// Links the messages: each message field learns its type's position.
+  public init(messages unlinked: [String: MessageSchema]) {
+    let names = unlinked.keys.sorted()
+    let position = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+    var linked: [MessageSchema] = []
+    for name in names {
+      let message = unlinked[name]!
+      let fields = message.fields.map { field -> MessageSchema.Field in
+        var field = field
+        field.messageIndex = position[field.typeName] ?? -1
+        return field
+      }
+      linked.append(
+        MessageSchema(fullName: name, fields: fields, oneofs: message.oneofs, isMapEntry: message.isMapEntry))
+    }
+    ordered = linked
+    messages = Dictionary(uniqueKeysWithValues: linked.map { ($0.fullName, $0) })
   }
 
   public func message(_ fullName: String) -> MessageSchema? {
     messages[fullName]
+  }
+
+  /// The type of a message field.
+  @inline(__always)
+  public func message(of field: MessageSchema.Field) -> MessageSchema? {
+    field.messageIndex >= 0 ? ordered[field.messageIndex] : nil
   }
 }

@@ -54,7 +54,7 @@ public struct ProtoToJSON: Sendable {
         return
       }
       if let memberIndex = variant.fieldIndices.last(where: { !occurrences[$0].isEmpty }),
-        let member = schema.message(message.fields[memberIndex].typeName),
+        let member = schema.message(of: message.fields[memberIndex]),
         let last = occurrences[memberIndex].last
       {
         writer.key("type")
@@ -117,7 +117,7 @@ public struct ProtoToJSON: Sendable {
   private func writeRepeated(
     _ field: MessageSchema.Field, _ occurrences: [WireField], bytes: [UInt8], to writer: inout JSONWriter
   ) throws {
-    if field.type == .message, let entry = schema.message(field.typeName), entry.isMapEntry {
+    if field.type == .message, let entry = schema.message(of: field), entry.isMapEntry {
       writer.beginObject()
       for occurrence in occurrences {
         let parts = try collect(bytes: bytes, range: occurrence.range, of: entry)
@@ -169,7 +169,7 @@ public struct ProtoToJSON: Sendable {
     case .bytes:
       writer.string(Base64Standard.encode(bytes[occurrence.range]))
     case .message:
-      guard let message = schema.message(field.typeName) else { throw ProtoJSONError("unknown type \(field.typeName)") }
+      guard let message = schema.message(of: field) else { throw ProtoJSONError("unknown type \(field.typeName)") }
       try writeValue(of: message, bytes: bytes, range: occurrence.range, to: &writer)
     case .group:
       throw ProtoJSONError("groups are not supported")

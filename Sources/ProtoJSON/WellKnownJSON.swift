@@ -22,13 +22,15 @@ enum WellKnownJSON {
   static func writeStructBody(from reader: inout JSONReader, to writer: inout ProtoWireWriter) throws {
     guard try reader.peekKind() == .object else { throw ProtoJSONError("expected a JSON object for a Struct") }
     try reader.beginObject()
-    while let key = try reader.nextKey() {
+    while let key = try reader.nextKeySlice() {
       try writeStructEntry(key: key, from: &reader, to: &writer)
     }
   }
 
   /// One `fields` entry of a Struct: the key and the next JSON value.
-  static func writeStructEntry(key: [UInt8], from reader: inout JSONReader, to writer: inout ProtoWireWriter) throws {
+  static func writeStructEntry(
+    key: ArraySlice<UInt8>, from reader: inout JSONReader, to writer: inout ProtoWireWriter
+  ) throws {
     let entry = writer.begin(1)
     writer.lengthDelimited(1, key)
     let value = writer.begin(2)
