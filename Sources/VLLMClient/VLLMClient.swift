@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
@@ -12,6 +13,12 @@ public final class VLLMClient: Sendable {
   private let http: HTTPClient
   /// Largest JSON body accepted from vLLM.
   public let maximumBodySize: Int
+  /// For http:// upstreams: the gateway's own keep-alive pools, one per event loop, so a call's
+  /// upstream request runs on its own loop with no lock or hop. https:// goes through
+  /// AsyncHTTPClient, which brings TLS.
+  private let endpoint: UpstreamEndpoint?
+  private let pools = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<LoopConnectionPool>]>([:])
+  private let idleConnectionsPerLoop: Int
 
   public init(
     baseURL: String, apiKey: String?, eventLoopGroup: any EventLoopGroup, maximumBodySize: Int = 64 * 1024 * 1024,
@@ -22,6 +29,9 @@ public final class VLLMClient: Sendable {
     self.baseURL = trimmed
     self.apiKey = apiKey
     self.maximumBodySize = maximumBodySize
+    self.idleConnectionsPerLoop = connectionsPerHost
+    let endpoint = UpstreamEndpoint(trimmed)
+    self.endpoint = endpoint?.isTLS == false ? endpoint : nil
     var configuration = HTTPClient.Configuration()
     configuration.connectionPool = .init(
       idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerHost)
@@ -35,7 +45,19 @@ public final class VLLMClient: Sendable {
   }
 
   public func shutdown() async throws {
+    let pools = self.pools.withLockedValue { $0 }
+    for pool in pools.values {
+      try? await pool.eventLoop.submit { pool.value.closeAll() }.get()
+    }
     try await http.shutdown()
+  }
+
+  private func pool(for eventLoop: any EventLoop, endpoint: UpstreamEndpoint) -> LoopConnectionPool {
+    let key = ObjectIdentifier(eventLoop)
+    if let pool = pools.withLockedValue({ $0[key] }) { return pool.value }
+    let pool = LoopConnectionPool(eventLoop: eventLoop, endpoint: endpoint, maximumIdle: idleConnectionsPerLoop)
+    pools.withLockedValue { $0[key] = NIOLoopBound(pool, eventLoop: eventLoop) }
+    return pool
   }
 
   /// Starts a request whose response goes to `handler` on `eventLoop`.
@@ -44,6 +66,18 @@ public final class VLLMClient: Sendable {
     extraHeaders: [(String, String)] = [], deadline: NIODeadline?, eventLoop: any EventLoop,
     handler: any VLLMResponseHandler
   ) -> VLLMCall {
+    if let endpoint, eventLoop.inEventLoop {
+      let pool = self.pool(for: eventLoop, endpoint: endpoint)
+      let exchange = UpstreamExchange(handler: handler, maximumBodySize: maximumBodySize, pool: pool)
+      var headers = HTTPHeaders()
+      if body != nil { headers.add(name: "content-type", value: contentType) }
+      headers.add(name: "accept", value: "application/json, text/event-stream")
+      if let apiKey { headers.add(name: "authorization", value: "Bearer \(apiKey)") }
+      for (name, value) in extraHeaders { headers.add(name: name, value: value) }
+      let head = HTTPRequestHead(version: .http1_1, method: method, uri: endpoint.basePath + path, headers: headers)
+      exchange.start(head: head, body: body.map { ByteBuffer(bytes: $0) }, deadline: deadline)
+      return VLLMCall(storage: .direct(NIOLoopBound(exchange, eventLoop: eventLoop)))
+    }
     let delegate = VLLMResponseDelegate(handler: handler, eventLoop: eventLoop, maximumBodySize: maximumBodySize)
     do {
       var request = try HTTPClient.Request(url: baseURL + path, method: method)
@@ -59,29 +93,51 @@ public final class VLLMClient: Sendable {
       // the loop-bound connections it makes for that after one request, so nothing is reused.
       let task = http.execute(
         request: request, delegate: delegate, eventLoop: .delegate(on: eventLoop), deadline: deadline)
-      return VLLMCall(task: task, delegate: delegate)
+      return VLLMCall(storage: .asyncHTTPClient(task, delegate))
     } catch {
       delegate.fail(
         VLLMError(kind: .connectionFailed, httpStatus: 503, message: "invalid upstream URL \(baseURL + path): \(error)")
       )
-      return VLLMCall(task: nil, delegate: delegate)
+      return VLLMCall(storage: .asyncHTTPClient(nil, delegate))
     }
   }
 }
 
 /// A request in flight.
 public struct VLLMCall: Sendable {
-  let task: HTTPClient.Task<Void>?
-  let delegate: VLLMResponseDelegate
+  enum Storage: Sendable {
+    case direct(NIOLoopBound<UpstreamExchange>)
+    case asyncHTTPClient(HTTPClient.Task<Void>?, VLLMResponseDelegate)
+  }
+
+  let storage: Storage
 
   /// Closes the upstream request at once: vLLM stops generating when its connection closes.
   public func cancel() {
-    delegate.cancelled()
-    task?.cancel()
+    switch storage {
+    case .direct(let exchange):
+      if exchange.eventLoop.inEventLoop {
+        exchange.value.cancel()
+      } else {
+        exchange.eventLoop.execute { exchange.value.cancel() }
+      }
+    case .asyncHTTPClient(let task, let delegate):
+      delegate.cancelled()
+      task?.cancel()
+    }
   }
 
   /// The handler can take events again after saying it could not.
   public func resume() {
-    delegate.resume()
+    switch storage {
+    case .direct(let exchange):
+      if exchange.eventLoop.inEventLoop {
+        exchange.value.resume()
+      } else {
+        exchange.eventLoop.execute { exchange.value.resume() }
+      }
+    case .asyncHTTPClient(_, let delegate):
+      delegate.resume()
+    }
   }
 }

@@ -1,0 +1,158 @@
+import NIOCore
+import NIOHTTP1
+
+/// One request to vLLM on one pooled HTTP/1.1 connection, on the connection's event loop: the
+/// request is written, the response is read only as fast as the handler takes it, and the
+/// connection goes back to its loop's pool when the response ended cleanly.
+final class UpstreamExchange {
+  private var handler: (any VLLMResponseHandler)?
+  private let maximumBodySize: Int
+  private let pool: LoopConnectionPool
+  private var connection: UpstreamConnection? = nil
+  private var deadlineTimer: Scheduled<Void>? = nil
+  private var status = 0
+  private var isEventStream = false
+  private var contentType = ""
+  private var keepAlive = true
+  private var parser = ServerSentEventParser()
+  private var body: [UInt8] = []
+  private(set) var isFinished = false
+  private var isPaused = false
+  private var request: (head: HTTPRequestHead, body: ByteBuffer?)? = nil
+  private var attempts = 0
+
+  init(handler: any VLLMResponseHandler, maximumBodySize: Int, pool: LoopConnectionPool) {
+    self.handler = handler
+    self.maximumBodySize = maximumBodySize
+    self.pool = pool
+  }
+
+  func start(head: HTTPRequestHead, body: ByteBuffer?, deadline: NIODeadline?) {
+    if let deadline {
+      deadlineTimer = pool.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
+        self?.fail(VLLMError(kind: .timeout, httpStatus: 504, message: "vLLM did not answer before the deadline"))
+      }
+    }
+    request = (head, body)
+    send()
+  }
+
+  private func send() {
+    guard let (head, body) = request else { return }
+    attempts += 1
+    pool.connection { [weak self] result in
+      guard let self else { return }
+      switch result {
+      case .success(let connection):
+        guard !self.isFinished else {
+          self.pool.release(connection)
+          return
+        }
+        self.connection = connection
+        connection.exchange = self
+        connection.send(head: head, body: body)
+      case .failure(let error):
+        self.fail(VLLMError(kind: .connectionFailed, httpStatus: 503, message: "cannot reach vLLM: \(error)"))
+      }
+    }
+  }
+
+  // MARK: From the connection
+
+  func received(_ part: HTTPClientResponsePart) {
+    guard !isFinished, let handler else { return }
+    switch part {
+    case .head(let head):
+      status = Int(head.status.code)
+      keepAlive = head.isKeepAlive
+      contentType = head.headers.first(name: "content-type") ?? ""
+      isEventStream = (200..<300).contains(status) && contentType.hasPrefix("text/event-stream")
+    case .body(let buffer):
+      if isEventStream {
+        var parser = self.parser
+        defer { self.parser = parser }
+        do {
+          try buffer.withUnsafeReadableBytes { bytes in
+            try parser.feed(raw: bytes) { event in
+              if !isFinished { handler.vllmEvent(event) }
+            }
+          }
+        } catch {
+          fail(VLLMError(kind: .malformed, httpStatus: 502, message: "vLLM sent a broken event stream: \(error)"))
+        }
+        if !isFinished && !handler.vllmWantsMore { isPaused = true }
+      } else {
+        guard body.count + buffer.readableBytes <= maximumBodySize else {
+          fail(
+            VLLMError(kind: .malformed, httpStatus: 502, message: "vLLM's response exceeds \(maximumBodySize) bytes"))
+          return
+        }
+        body.append(contentsOf: buffer.readableBytesView)
+      }
+    case .end:
+      let outcome: VLLMOutcome
+      if isEventStream {
+        outcome = .streamEnded(cleanly: !parser.hasPartialEvent)
+      } else if (200..<300).contains(status) {
+        outcome = .body(body, contentType: contentType)
+      } else {
+        outcome = .failed(VLLMError.fromResponse(status: status, body: body))
+      }
+      let connection = self.connection
+      self.connection = nil
+      connection?.exchange = nil
+      if let connection {
+        if keepAlive { pool.release(connection) } else { connection.close() }
+      }
+      finish(outcome)
+    }
+  }
+
+  /// Whether the connection should read more now.
+  var wantsRead: Bool { !isFinished && !isPaused }
+
+  func connectionClosed() {
+    connection = nil
+    // A pooled connection the server had already closed: nothing of the request was answered,
+    // so it goes again on a fresh connection, once.
+    if status == 0 && attempts == 1 && !isFinished {
+      send()
+      return
+    }
+    fail(VLLMError(kind: .malformed, httpStatus: 502, message: "vLLM closed the connection before the response ended"))
+  }
+
+  // MARK: From the caller
+
+  func resume() {
+    guard isPaused, !isFinished else { return }
+    isPaused = false
+    connection?.read()
+  }
+
+  /// Closes the upstream connection: vLLM aborts the request when it goes.
+  func cancel() {
+    guard !isFinished else { return }
+    handler = nil
+    finish(nil)
+  }
+
+  func fail(_ error: VLLMError) {
+    finish(.failed(error))
+  }
+
+  private func finish(_ outcome: VLLMOutcome?) {
+    guard !isFinished else { return }
+    isFinished = true
+    deadlineTimer?.cancel()
+    deadlineTimer = nil
+    if let connection {
+      self.connection = nil
+      connection.exchange = nil
+      connection.close()
+    }
+    let handler = self.handler
+    self.handler = nil
+    if let outcome { handler?.vllmFinished(outcome) }
+  }
+}
