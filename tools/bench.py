@@ -107,6 +107,12 @@ def make_bodies(work: Path):
                      "stream": True, "stream_options": {"include_usage": True}},
           chat_pb2.ChatCompletionRequest(model="sim-model", messages=message, max_tokens=128,
                                          stream_options=stream_options))
+    paced = chat_pb2.ChatCompletionRequest(model="sim-model", messages=message, max_tokens=20,
+                                           stream_options=stream_options)
+    paced.extra_body.update({"vllm_sim": {"tokens_per_second": 20}})
+    write("paced", {"model": "sim-model", "messages": [{"role": "user", "content": message[0].text}], "max_tokens": 20,
+                    "stream": True, "stream_options": {"include_usage": True}, "vllm_sim": {"tokens_per_second": 20}},
+          paced)
     inputs = [f"embedding input {i}" for i in range(16)]
     write("embeddings", {"model": "sim-model", "input": inputs},
           embeddings_pb2.EmbeddingRequest(model="sim-model", input_texts=common_pb2.StringList(values=inputs)))
@@ -178,7 +184,8 @@ def main():
         proxy = start(["nghttpx", f"--frontend=127.0.0.1,{proxy_port};no-tls", f"--backend=127.0.0.1,{sim_port}",
                        "--workers=1", "--log-level=ERROR", "--errorlog-file=/dev/null",
                        f"--frontend-http2-max-concurrent-streams={max(args.streams, 100)}",
-                       f"--backend-connections-per-host={args.clients * args.streams}"], proxy_port, "nghttpx")
+                       f"--backend-connections-per-host={max(args.clients * args.streams, args.concurrent_streams)}"],
+                      proxy_port, "nghttpx")
         grpc_headers = ["content-type: application/grpc", "te: trailers"]
         json_headers = ["content-type: application/json"]
         scenarios = [
@@ -204,6 +211,37 @@ def main():
                 "requests": requests, **h2load(f"http://127.0.0.1:{gateway_port}/vllmgateway.v1.VLLMService/{rpc}",
                                                grpc_body, requests, args.clients, args.streams, grpc_headers, log)})
             results.append(row)
+
+        # Many streams open at once, the sim pacing 20 tokens at 20 per second (about 1 s each).
+        json_body, grpc_body = bodies["paced"]
+        row = {"scenario": f"{args.concurrent_streams} open streams", "chunks_per_call": 22}
+        for name, process, url, body, headers, metrics in [
+            ("nghttpx", proxy, f"http://127.0.0.1:{proxy_port}/v1/chat/completions", json_body, json_headers, None),
+            ("gateway", gateway, f"http://127.0.0.1:{gateway_port}/vllmgateway.v1.VLLMService/StreamChatCompletion",
+             grpc_body, grpc_headers, metrics_port),
+        ]:
+            baseline = memory_kib(process.pid, "VmRSS")
+            peak = [baseline]
+            import threading
+            done = threading.Event()
+
+            def sample():
+                while not done.is_set():
+                    peak[0] = max(peak[0], memory_kib(process.pid, "VmRSS"))
+                    time.sleep(0.05)
+
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            per_connection = args.concurrent_streams // args.concurrent_connections
+            result = measure(name, process, metrics, lambda: {
+                "requests": args.concurrent_streams,
+                **h2load(url, body, args.concurrent_streams, args.concurrent_connections, per_connection, headers,
+                         work / "h2load.log")})
+            done.set()
+            sampler.join()
+            result["memory_kib_per_open_stream"] = (peak[0] - baseline) / args.concurrent_streams
+            row[name] = result
+        results.append(row)
     finally:
         for process in processes:
             process.terminate()
@@ -226,6 +264,11 @@ def main():
             print(f"{row['scenario']:<20}{name:<9}{r['requests_per_second']:>9.0f}{r['p50_ms'] or 0:>9.2f}"
                   f"{r['p99_ms'] or 0:>9.2f}{cpu or 0:>13.1f}{per_chunk or 0:>10.2f}{r.get('peak_rss_mib', 0):>9.1f}"
                   f"{r['failed']:>8}")
+        if "memory_kib_per_open_stream" in row.get("gateway", {}):
+            print(f"{'':<20}memory per open stream: gateway {row['gateway']['memory_kib_per_open_stream']:.1f} KiB, "
+                  f"nghttpx {row['nghttpx']['memory_kib_per_open_stream']:.1f} KiB; p99 stream time: gateway "
+                  f"{row['gateway']['p99_ms']:.0f} ms, nghttpx {row['nghttpx']['p99_ms']:.0f} ms "
+                  f"(ideal about 950 ms)")
         if "nghttpx" in row and row["nghttpx"]["cpu_us_per_call"]:
             ratio = row["gateway"]["cpu_us_per_call"] / row["nghttpx"]["cpu_us_per_call"]
             print(f"{'':<20}gateway CPU / nghttpx CPU per call: {ratio:.2f}x")
