@@ -223,9 +223,11 @@ final class HTTP2ServerConnection {
     case .accept(let accepted):
       call.accept(accepted)
       if let deadline = call.deadline {
-        call.deadlineTimer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self, weak call] in
-          guard let call, !call.isFinished else { return }
-          self?.logger.debug("call cancelled", metadata: ["path": "\(call.path)", "reason": "deadline exceeded"])
+        // Strong captures: the timer is cancelled when the call ends, and a weak reference would
+        // move every retain of the call to the runtime's slow path.
+        call.deadlineTimer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+          guard !call.isFinished else { return }
+          self.logger.debug("call cancelled", metadata: ["path": "\(call.path)", "reason": "deadline exceeded"])
           call.abort(Status(.deadlineExceeded, "deadline exceeded"), reason: .deadlineExceeded)
         }
       }

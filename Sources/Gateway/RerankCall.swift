@@ -37,7 +37,9 @@ final class RerankCall: VLLMResponseHandler {
     self.path = path
     upstream = context.client.start(
       method: .POST, path: path, body: body, deadline: call.deadline, eventLoop: call.eventLoop, handler: self)
-    call.onCancel = { [weak self] _ in self?.upstream?.cancel() }
+    // Strong captures on purpose: the call drops these closures when it ends, which breaks the
+    // cycle, and a weak reference would move every retain of this object to a slow path.
+    call.onCancel = { _ in self.upstream?.cancel() }
   }
 
   var vllmWantsMore: Bool { true }

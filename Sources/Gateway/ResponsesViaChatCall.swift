@@ -41,8 +41,10 @@ final class ResponsesViaChatCall: VLLMResponseHandler {
     upstream = context.client.start(
       method: .POST, path: "/v1/chat/completions", body: ResponsesChatTranslation.data(chat), deadline: call.deadline,
       eventLoop: call.eventLoop, handler: self)
-    call.onCancel = { [weak self] _ in self?.upstream?.cancel() }
-    call.onWritable = { [weak self] in self?.upstream?.resume() }
+    // Strong captures on purpose: the call drops these closures when it ends, which breaks the
+    // cycle, and a weak reference would move every retain of this object to a slow path.
+    call.onCancel = { _ in self.upstream?.cancel() }
+    call.onWritable = { self.upstream?.resume() }
   }
 
   var vllmWantsMore: Bool { call.isWritable }

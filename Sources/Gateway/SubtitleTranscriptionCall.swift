@@ -47,7 +47,9 @@ final class SubtitleTranscriptionCall: VLLMResponseHandler {
     upstream = context.client.start(
       method: .POST, path: operation.upstreamPath, body: form.finish(), contentType: contentType,
       deadline: call.deadline, eventLoop: call.eventLoop, handler: self)
-    call.onCancel = { [weak self] _ in self?.upstream?.cancel() }
+    // Strong captures on purpose: the call drops these closures when it ends, which breaks the
+    // cycle, and a weak reference would move every retain of this object to a slow path.
+    call.onCancel = { _ in self.upstream?.cancel() }
   }
 
   var vllmWantsMore: Bool { true }

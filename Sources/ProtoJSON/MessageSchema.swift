@@ -6,7 +6,9 @@ public final class MessageSchema: Sendable {
     case uint32, enumeration, sfixed32, sfixed64, sint32, sint64
   }
 
-  public struct Field: Sendable {
+  /// A class, not a struct: fields are handed around on every JSON key, and one reference is
+  /// cheaper to copy than the two Strings inside.
+  public final class Field: Sendable {
     public let name: String
     public let number: Int32
     public let type: FieldType
@@ -16,10 +18,11 @@ public final class MessageSchema: Sendable {
     /// The real (not proto3-optional) oneof this field belongs to.
     public let oneofIndex: Int?
     /// For message fields: the type's position in the schema, so it is found without hashing.
-    public var messageIndex: Int = -1
+    public let messageIndex: Int
 
     public init(
-      name: String, number: Int32, type: FieldType, isRepeated: Bool, typeName: String, oneofIndex: Int?
+      name: String, number: Int32, type: FieldType, isRepeated: Bool, typeName: String, oneofIndex: Int?,
+      messageIndex: Int = -1
     ) {
       self.name = name
       self.number = number
@@ -27,6 +30,7 @@ public final class MessageSchema: Sendable {
       self.isRepeated = isRepeated
       self.typeName = typeName
       self.oneofIndex = oneofIndex
+      self.messageIndex = messageIndex
     }
 
     /// Repeated scalars of these types travel packed in proto3.
@@ -159,10 +163,10 @@ public struct Schema: Sendable {
     var linked: [MessageSchema] = []
     for name in names {
       let message = unlinked[name]!
-      let fields = message.fields.map { field -> MessageSchema.Field in
-        var field = field
-        field.messageIndex = position[field.typeName] ?? -1
-        return field
+      let fields = message.fields.map { field in
+        MessageSchema.Field(
+          name: field.name, number: field.number, type: field.type, isRepeated: field.isRepeated,
+          typeName: field.typeName, oneofIndex: field.oneofIndex, messageIndex: position[field.typeName] ?? -1)
       }
       linked.append(
         MessageSchema(fullName: name, fields: fields, oneofs: message.oneofs, isMapEntry: message.isMapEntry))

@@ -29,8 +29,10 @@ final class UpstreamExchange {
 
   func start(head: HTTPRequestHead, body: ByteBuffer?, deadline: NIODeadline?) {
     if let deadline {
-      deadlineTimer = pool.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
-        self?.fail(VLLMError(kind: .timeout, httpStatus: 504, message: "vLLM did not answer before the deadline"))
+      // Strong capture: the timer is cancelled (and released) when the exchange finishes; a weak
+      // reference would slow every retain of the exchange.
+      deadlineTimer = pool.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+        self.fail(VLLMError(kind: .timeout, httpStatus: 504, message: "vLLM did not answer before the deadline"))
       }
     }
     request = (head, body)
@@ -40,8 +42,7 @@ final class UpstreamExchange {
   private func send() {
     guard let (head, body) = request else { return }
     attempts += 1
-    pool.connection { [weak self] result in
-      guard let self else { return }
+    pool.connection { result in
       switch result {
       case .success(let connection):
         guard !self.isFinished else {
