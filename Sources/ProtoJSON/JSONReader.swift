@@ -66,6 +66,20 @@ public struct JSONReader {
 
   /// The same without copying a key that has no escapes: a slice of `bytes`.
   public mutating func nextKeySlice() throws(Failure) -> ArraySlice<UInt8>? {
+    guard let key = try nextKeyRange() else { return nil }
+    switch key {
+    case .plain(let range): return bytes[range]
+    case .unescaped(let copy): return ArraySlice(copy)
+    }
+  }
+
+  /// A key: its range in `bytes` when it has no escapes, else its unescaped copy.
+  public enum Key {
+    case plain(Range<Int>)
+    case unescaped([UInt8])
+  }
+
+  public mutating func nextKeyRange() throws(Failure) -> Key? {
     skipWhitespace()
     guard index < bytes.count else { throw failure("unterminated object") }
     if bytes[index] == UInt8(ascii: "}") {
@@ -77,11 +91,11 @@ public struct JSONReader {
     }
     if !firstMember { try expect(UInt8(ascii: ",")) }
     firstMember = false
-    let key: ArraySlice<UInt8>
+    let key: Key
     if let range = try readPlainStringRange() {
-      key = bytes[range]
+      key = .plain(range)
     } else {
-      key = ArraySlice(try readStringBytes())
+      key = .unescaped(try readStringBytes())
     }
     try expect(UInt8(ascii: ":"))
     return key

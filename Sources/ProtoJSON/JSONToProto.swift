@@ -51,19 +51,30 @@ public struct JSONToProto: Sendable {
     of message: MessageSchema, from reader: inout JSONReader, to writer: inout ProtoWireWriter, skippingType: Bool
   ) throws {
     try reader.beginObject()
-    while let key = try reader.nextKeySlice() {
+    while let key = try reader.nextKeyRange() {
       if try reader.peekKind() == .null {
         try reader.readNull()
         continue
       }
-      if skippingType && key.elementsEqual("type".utf8) {
-        try reader.skipValue()
-        continue
+      let keyTarget: MessageSchema.KeyTarget?
+      switch key {
+      case .plain(let range):
+        if skippingType && range.count == 4 && reader.bytes[range].elementsEqual("type".utf8) {
+          try reader.skipValue()
+          continue
+        }
+        keyTarget = message.target(forKey: range, in: reader.bytes)
+      case .unescaped(let bytes):
+        if skippingType && bytes.elementsEqual("type".utf8) {
+          try reader.skipValue()
+          continue
+        }
+        keyTarget = message.target(forKey: bytes[...])
       }
       let kind = try reader.peekKind()
       var target: MessageSchema.Field? = nil
-      switch message.target(forKey: key) {
-      case .field(let index) where message.fields[index].name != "extra_fields":
+      switch keyTarget {
+      case .field(let index) where index != message.extraFieldsIndex:
         target = message.fields[index]
       case .oneof(let oneof):
         target = chooseMember(of: message, message.oneofs[oneof], for: kind, at: reader)
@@ -74,7 +85,12 @@ public struct JSONToProto: Sendable {
         try writeField(field, from: &reader, to: &writer)
       } else if let passthrough = message.passthroughField {
         let start = writer.begin(passthrough.number)
-        try WellKnownJSON.writeStructEntry(key: key, from: &reader, to: &writer)
+        let keyBytes: ArraySlice<UInt8>
+        switch key {
+        case .plain(let range): keyBytes = reader.bytes[range]
+        case .unescaped(let bytes): keyBytes = bytes[...]
+        }
+        try WellKnownJSON.writeStructEntry(key: keyBytes, from: &reader, to: &writer)
         writer.end(start)
       } else {
         try reader.skipValue()

@@ -92,6 +92,16 @@ public final class MessageSchema: Sendable {
     keySlots = slots
     keyNames = names
     keyTargets = targets
+    // The roles the API's conventions give some fields, worked out once.
+    func structField(_ name: String) -> Int? {
+      guard let index = byName[name], fields[index].typeName == "google.protobuf.Struct" else { return nil }
+      return index
+    }
+    listField = fields.count == 1 && fields[0].isRepeated && fields[0].name == "values" ? fields[0] : nil
+    variantOneof = oneofs.first { $0.name == "variant" }
+    passthroughField = (structField("extra_fields") ?? structField("extra_body")).map { fields[$0] }
+    otherField = structField("other").map { fields[$0] }
+    extraFieldsIndex = byName["extra_fields"]
   }
 
   /// What a JSON key names: `.field(index)`, `.oneof(index)`, or nil.
@@ -100,7 +110,18 @@ public final class MessageSchema: Sendable {
     case oneof(Int)
   }
 
+  /// The same for a key held in `bytes` at `range`, without slicing the array (and retaining it).
+  public func target(forKey range: Range<Int>, in bytes: [UInt8]) -> KeyTarget? {
+    bytes.withUnsafeBufferPointer { buffer in
+      target(forKey: UnsafeBufferPointer(rebasing: buffer[range]))
+    }
+  }
+
   public func target(forKey key: ArraySlice<UInt8>) -> KeyTarget? {
+    key.withUnsafeBufferPointer { target(forKey: $0) }
+  }
+
+  private func target(forKey key: UnsafeBufferPointer<UInt8>) -> KeyTarget? {
     let mask = keySlots.count - 1
     var slot = Int(Self.hash(key) & UInt64(mask))
     while true {
@@ -114,6 +135,12 @@ public final class MessageSchema: Sendable {
     }
   }
 
+  private static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+    return hash
+  }
+
   private static func hash(_ bytes: ArraySlice<UInt8>) -> UInt64 {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
     for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
@@ -125,30 +152,19 @@ public final class MessageSchema: Sendable {
   public func oneofIndex(named name: String) -> Int? { oneofByName[name] }
 
   /// A list: one field, repeated, named `values`. It stands for a JSON array.
-  public var listField: Field? {
-    fields.count == 1 && fields[0].isRepeated && fields[0].name == "values" ? fields[0] : nil
-  }
+  public let listField: Field?
 
   /// The oneof named `variant`: the message is a JSON object tagged by "type".
-  public var variantOneof: Oneof? { oneofIndex(named: "variant").map { oneofs[$0] } }
+  public let variantOneof: Oneof?
 
   /// `extra_body` or `extra_fields`: a Struct whose keys belong to this object's JSON.
-  public var passthroughField: Field? {
-    for name in ["extra_fields", "extra_body"] {
-      if let index = fieldIndex(named: name), fields[index].typeName == "google.protobuf.Struct" {
-        return fields[index]
-      }
-    }
-    return nil
-  }
+  public let passthroughField: Field?
 
   /// In a variant message: `other`, a Struct holding objects of a type the API does not name.
-  public var otherField: Field? {
-    guard let index = fieldIndex(named: "other"), fields[index].typeName == "google.protobuf.Struct" else {
-      return nil
-    }
-    return fields[index]
-  }
+  public let otherField: Field?
+
+  /// The index of `extra_fields`, which a JSON key never fills directly.
+  public let extraFieldsIndex: Int?
 }
 
 /// Every message the translator may meet, by full name and by position.
