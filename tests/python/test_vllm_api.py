@@ -273,3 +273,16 @@ def rss_mib(pid):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise AssertionError("no VmRSS")
+
+
+def test_request_id_and_trace_context_reach_vllm(vllm, sim):
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    vllm.CreateChatCompletion(chat(max_tokens=1), timeout=10, metadata=[
+        ("x-request-id", "my-trace-123"), ("traceparent", traceparent), ("tracestate", "vendor=1"),
+        ("x-unrelated", "stays here")])
+    headers = sim.stats()["last_headers"]
+    assert headers["x-request-id"] == "my-trace-123"
+    assert headers["traceparent"] == traceparent and headers["tracestate"] == "vendor=1"
+    assert "x-unrelated" not in headers
+    list(vllm.StreamChatCompletion(chat(max_tokens=1), timeout=10, metadata=[("x-request-id", "stream-7")]))
+    assert sim.stats()["last_headers"]["x-request-id"] == "stream-7"

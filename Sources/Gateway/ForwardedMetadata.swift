@@ -1,0 +1,16 @@
+import GRPCServer
+
+/// Request metadata that goes on to vLLM as HTTP headers: `x-request-id` (vLLM names its request
+/// after it, so logs on both sides match) and W3C trace context (`traceparent`, `tracestate`),
+/// so a trace continues into vLLM's OpenTelemetry spans.
+enum ForwardedMetadata {
+  static let keys = ["x-request-id", "traceparent", "tracestate"]
+
+  static func headers(of call: ServerCall) -> [(String, String)] {
+    var headers: [(String, String)] = []
+    for key in keys {
+      if let value = call.metadata.first(key) { headers.append((key, value)) }
+    }
+    return headers
+  }
+}
