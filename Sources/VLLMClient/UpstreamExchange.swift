@@ -6,16 +6,11 @@ import NIOHTTP1
 /// connection goes back to its loop's pool when the response ended cleanly.
 final class UpstreamExchange {
   private var handler: (any VLLMResponseHandler)?
-  private let maximumBodySize: Int
   private let pool: LoopConnectionPool
   private var connection: UpstreamConnection? = nil
   private var deadlineTimer: Scheduled<Void>? = nil
-  private var status = 0
-  private var isEventStream = false
-  private var contentType = ""
   private var keepAlive = true
-  private var parser = ServerSentEventParser()
-  private var body: [UInt8] = []
+  private var reader: UpstreamResponseReader
   private(set) var isFinished = false
   private var isPaused = false
   private var request: (head: HTTPRequestHead, body: ByteBuffer?)? = nil
@@ -23,8 +18,8 @@ final class UpstreamExchange {
 
   init(handler: any VLLMResponseHandler, maximumBodySize: Int, pool: LoopConnectionPool) {
     self.handler = handler
-    self.maximumBodySize = maximumBodySize
     self.pool = pool
+    self.reader = UpstreamResponseReader(maximumBodySize: maximumBodySize)
   }
 
   func start(head: HTTPRequestHead, body: ByteBuffer?, deadline: NIODeadline?) {
@@ -64,48 +59,27 @@ final class UpstreamExchange {
     guard !isFinished, let handler else { return }
     switch part {
     case .head(let head):
-      status = Int(head.status.code)
       keepAlive = head.isKeepAlive
-      contentType = head.headers.first(name: "content-type") ?? ""
-      isEventStream = (200..<300).contains(status) && contentType.hasPrefix("text/event-stream")
+      reader.head(head)
     case .body(let buffer):
-      if isEventStream {
-        var parser = self.parser
-        defer { self.parser = parser }
-        do {
-          try buffer.withUnsafeReadableBytes { bytes in
-            try parser.feed(raw: bytes) { event in
-              if !isFinished { handler.vllmEvent(event) }
-            }
-          }
-        } catch {
-          fail(VLLMError(kind: .malformed, httpStatus: 502, message: "vLLM sent a broken event stream: \(error)"))
-        }
-        if !isFinished && !handler.vllmWantsMore { isPaused = true }
-      } else {
-        guard body.count + buffer.readableBytes <= maximumBodySize else {
-          fail(
-            VLLMError(kind: .malformed, httpStatus: 502, message: "vLLM's response exceeds \(maximumBodySize) bytes"))
-          return
-        }
-        body.append(contentsOf: buffer.readableBytesView)
+      var reader = self.reader
+      let failure = reader.bodyPart(buffer) { event in
+        if !isFinished { handler.vllmEvent(event) }
       }
+      self.reader = reader
+      if let failure {
+        fail(failure)
+        return
+      }
+      if !isFinished && !handler.vllmWantsMore { isPaused = true }
     case .end:
-      let outcome: VLLMOutcome
-      if isEventStream {
-        outcome = .streamEnded(cleanly: !parser.hasPartialEvent)
-      } else if (200..<300).contains(status) {
-        outcome = .body(body, contentType: contentType)
-      } else {
-        outcome = .failed(VLLMError.fromResponse(status: status, body: body))
-      }
       let connection = self.connection
       self.connection = nil
       connection?.exchange = nil
       if let connection {
         if keepAlive { pool.release(connection) } else { connection.close() }
       }
-      finish(outcome)
+      finish(reader.outcome())
     }
   }
 
@@ -116,7 +90,7 @@ final class UpstreamExchange {
     connection = nil
     // A pooled connection the server had already closed: nothing of the request was answered,
     // so it goes again on a fresh connection, once.
-    if status == 0 && attempts == 1 && !isFinished {
+    if reader.status == 0 && attempts == 1 && !isFinished {
       send()
       return
     }

@@ -9,80 +9,49 @@ final class VLLMResponseDelegate: HTTPClientResponseDelegate {
 
   private struct State {
     var handler: (any VLLMResponseHandler)?
-    var status = 0
-    var isEventStream = false
-    var contentType = ""
-    var parser = ServerSentEventParser()
-    var body: [UInt8] = []
+    var reader: UpstreamResponseReader
     var pendingResume: EventLoopPromise<Void>? = nil
     var finished = false
   }
 
   private let state: NIOLoopBoundBox<State>
   private let eventLoop: any EventLoop
-  private let maximumBodySize: Int
 
   init(handler: any VLLMResponseHandler, eventLoop: any EventLoop, maximumBodySize: Int) {
-    self.state = NIOLoopBoundBox(State(handler: handler), eventLoop: eventLoop)
+    self.state = NIOLoopBoundBox(
+      State(handler: handler, reader: UpstreamResponseReader(maximumBodySize: maximumBodySize)), eventLoop: eventLoop)
     self.eventLoop = eventLoop
-    self.maximumBodySize = maximumBodySize
   }
 
   func didReceiveHead(task: HTTPClient.Task<Void>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
-    state.value.status = Int(head.status.code)
-    let contentType = head.headers.first(name: "content-type") ?? ""
-    state.value.contentType = contentType
-    state.value.isEventStream =
-      (200..<300).contains(Int(head.status.code)) && contentType.hasPrefix("text/event-stream")
+    state.value.reader.head(head)
     return eventLoop.makeSucceededVoidFuture()
   }
 
   func didReceiveBodyPart(task: HTTPClient.Task<Void>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
     guard !state.value.finished, let handler = state.value.handler else { return eventLoop.makeSucceededVoidFuture() }
-    if state.value.isEventStream {
-      // The parser is taken out of the state while it runs: the handler may end the call (and
-      // touch the state) from inside an event.
-      var parser = state.value.parser
-      defer { state.value.parser = parser }
-      do {
-        try buffer.withUnsafeReadableBytes { bytes in
-          try parser.feed(raw: bytes) { event in
-            if !state.value.finished { handler.vllmEvent(event) }
-          }
-        }
-      } catch {
-        finish(
-          .failed(VLLMError(kind: .malformed, httpStatus: 502, message: "vLLM sent a broken event stream: \(error)")))
-        task.cancel()
-        return eventLoop.makeSucceededVoidFuture()
-      }
-      if !handler.vllmWantsMore && !state.value.finished {
-        let promise = eventLoop.makePromise(of: Void.self)
-        state.value.pendingResume = promise
-        return promise.futureResult
-      }
-    } else {
-      guard state.value.body.count + buffer.readableBytes <= maximumBodySize else {
-        finish(
-          .failed(
-            VLLMError(kind: .malformed, httpStatus: 502, message: "vLLM's response exceeds \(maximumBodySize) bytes")))
-        task.cancel()
-        return eventLoop.makeSucceededVoidFuture()
-      }
-      state.value.body.append(contentsOf: buffer.readableBytesView)
+    // The reader is taken out of the state while it runs: the handler may end the call (and
+    // touch the state) from inside an event.
+    var reader = state.value.reader
+    let failure = reader.bodyPart(buffer) { event in
+      if !state.value.finished { handler.vllmEvent(event) }
+    }
+    state.value.reader = reader
+    if let failure {
+      finish(.failed(failure))
+      task.cancel()
+      return eventLoop.makeSucceededVoidFuture()
+    }
+    if !handler.vllmWantsMore && !state.value.finished {
+      let promise = eventLoop.makePromise(of: Void.self)
+      state.value.pendingResume = promise
+      return promise.futureResult
     }
     return eventLoop.makeSucceededVoidFuture()
   }
 
   func didFinishRequest(task: HTTPClient.Task<Void>) throws {
-    let status = state.value.status
-    if state.value.isEventStream {
-      finish(.streamEnded(cleanly: !state.value.parser.hasPartialEvent))
-    } else if (200..<300).contains(status) {
-      finish(.body(state.value.body, contentType: state.value.contentType))
-    } else {
-      finish(.failed(VLLMError.fromResponse(status: status, body: state.value.body)))
-    }
+    finish(state.value.reader.outcome())
   }
 
   func didReceiveError(task: HTTPClient.Task<Void>, _ error: any Error) {

@@ -1,0 +1,49 @@
+import NIOCore
+import NIOHTTP1
+
+/// Reads one upstream response, whichever transport carries it: events of an event stream go to
+/// the handler as they are parsed, any other body is gathered (up to a limit), and the end
+/// becomes the call's outcome.
+struct UpstreamResponseReader {
+  private(set) var status = 0
+  private var contentType = ""
+  private var isEventStream = false
+  private var parser = ServerSentEventParser()
+  private var body: [UInt8] = []
+  let maximumBodySize: Int
+
+  init(maximumBodySize: Int) {
+    self.maximumBodySize = maximumBodySize
+  }
+
+  mutating func head(_ head: HTTPResponseHead) {
+    status = Int(head.status.code)
+    contentType = head.headers.first(name: "content-type") ?? ""
+    isEventStream = (200..<300).contains(status) && contentType.hasPrefix("text/event-stream")
+  }
+
+  /// Takes a piece of the body; events go to `onEvent`. Returns the error that ends the call, if
+  /// the piece is one too many or the stream is broken.
+  mutating func bodyPart(_ buffer: ByteBuffer, onEvent: (ServerSentEvent) -> Void) -> VLLMError? {
+    if isEventStream {
+      do {
+        try buffer.withUnsafeReadableBytes { bytes in try parser.feed(raw: bytes, onEvent: onEvent) }
+      } catch {
+        return VLLMError(kind: .malformed, httpStatus: 502, message: "vLLM sent a broken event stream: \(error)")
+      }
+      return nil
+    }
+    guard body.count + buffer.readableBytes <= maximumBodySize else {
+      return VLLMError(kind: .malformed, httpStatus: 502, message: "vLLM's response exceeds \(maximumBodySize) bytes")
+    }
+    body.append(contentsOf: buffer.readableBytesView)
+    return nil
+  }
+
+  /// What the complete response amounts to.
+  func outcome() -> VLLMOutcome {
+    if isEventStream { return .streamEnded(cleanly: !parser.hasPartialEvent) }
+    if (200..<300).contains(status) { return .body(body, contentType: contentType) }
+    return .failed(VLLMError.fromResponse(status: status, body: body))
+  }
+}
