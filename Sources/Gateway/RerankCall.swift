@@ -60,7 +60,7 @@ final class RerankCall: VLLMResponseHandler {
     case .streamEnded:
       call.finish(Status(.internal, "vLLM answered rerank with an event stream"))
     case .body(let reply, _):
-      if let error = VLLMError.fromErrorObject(reply) {
+      if let error = VLLMError.fromErrorEvent(reply) {
         call.finish(UpstreamStatus.error(error))
         return
       }

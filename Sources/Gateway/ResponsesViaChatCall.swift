@@ -73,7 +73,7 @@ final class ResponsesViaChatCall: VLLMResponseHandler {
     case .failed(let error):
       call.finish(UpstreamStatus.error(error))
     case .body(let body, _):
-      if let error = VLLMError.fromErrorObject(body) {
+      if let error = VLLMError.fromErrorEvent(body) {
         call.finish(UpstreamStatus.error(error))
         return
       }

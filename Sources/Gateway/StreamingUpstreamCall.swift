@@ -78,7 +78,7 @@ final class StreamingUpstreamCall: VLLMResponseHandler {
       }
       call.finish(UpstreamStatus.error(error))
     case .body(let body, _):
-      if let error = VLLMError.fromErrorObject(body) {
+      if let error = VLLMError.fromErrorEvent(body) {
         call.finish(UpstreamStatus.error(error))
       } else {
         call.finish(Status(.unavailable, "vLLM answered \(operation.upstreamPath) without an event stream"))

@@ -65,7 +65,7 @@ final class SubtitleTranscriptionCall: VLLMResponseHandler {
     case .streamEnded:
       call.finish(Status(.internal, "vLLM answered a transcription with an event stream"))
     case .body(let body, _):
-      if let error = VLLMError.fromErrorObject(body) {
+      if let error = VLLMError.fromErrorEvent(body) {
         call.finish(UpstreamStatus.error(error))
         return
       }

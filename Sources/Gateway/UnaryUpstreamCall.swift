@@ -66,7 +66,7 @@ final class UnaryUpstreamCall: VLLMResponseHandler {
         return
       }
       // vLLM sometimes answers HTTP 200 with an error object.
-      if let error = VLLMError.fromErrorObject(body) {
+      if let error = VLLMError.fromErrorEvent(body) {
         call.finish(UpstreamStatus.error(error))
         return
       }

@@ -43,8 +43,9 @@ public struct VLLMError: Error, Sendable, Equatable, CustomStringConvertible {
       kind: .upstream, httpStatus: status, message: text.isEmpty ? "vLLM answered HTTP \(status)" : text)
   }
 
-  /// The error in a stream event, if it is one. vLLM writes error events with "error" as their
-  /// first key; checking only that keeps ordinary chunks from being read twice.
+  /// The error in a stream event or an HTTP 200 body, if it is one. vLLM writes those with
+  /// "error" as their first key; checking only that keeps ordinary replies and chunks from being
+  /// read twice.
   public static func fromErrorEvent(_ json: [UInt8]) -> VLLMError? {
     var index = 0
     func skipSpace() {
