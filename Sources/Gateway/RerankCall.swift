@@ -60,10 +60,6 @@ final class RerankCall: VLLMResponseHandler {
     case .streamEnded:
       call.finish(Status(.internal, "vLLM answered rerank with an event stream"))
     case .body(let reply, _):
-      if let error = VLLMError.fromErrorEvent(reply) {
-        call.finish(UpstreamStatus.error(error))
-        return
-      }
       guard var object = (try? JSONSerialization.jsonObject(with: Data(reply))) as? [String: Any] else {
         call.finish(Status(.unavailable, "vLLM's rerank reply is not a JSON object"))
         return

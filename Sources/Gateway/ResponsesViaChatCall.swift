@@ -73,10 +73,6 @@ final class ResponsesViaChatCall: VLLMResponseHandler {
     case .failed(let error):
       call.finish(UpstreamStatus.error(error))
     case .body(let body, _):
-      if let error = VLLMError.fromErrorEvent(body) {
-        call.finish(UpstreamStatus.error(error))
-        return
-      }
       guard !streaming, let chat = ResponsesChatTranslation.object(body) else {
         call.finish(Status(.unavailable, "vLLM's chat reply is not what the Responses fallback expects"))
         return

@@ -77,12 +77,8 @@ final class StreamingUpstreamCall: VLLMResponseHandler {
         return
       }
       call.finish(UpstreamStatus.error(error))
-    case .body(let body, _):
-      if let error = VLLMError.fromErrorEvent(body) {
-        call.finish(UpstreamStatus.error(error))
-      } else {
-        call.finish(Status(.unavailable, "vLLM answered \(operation.upstreamPath) without an event stream"))
-      }
+    case .body:
+      call.finish(Status(.unavailable, "vLLM answered \(operation.upstreamPath) without an event stream"))
     case .streamEnded:
       if sawEnd {
         call.finish(.ok)

@@ -65,10 +65,6 @@ final class SubtitleTranscriptionCall: VLLMResponseHandler {
     case .streamEnded:
       call.finish(Status(.internal, "vLLM answered a transcription with an event stream"))
     case .body(let body, _):
-      if let error = VLLMError.fromErrorEvent(body) {
-        call.finish(UpstreamStatus.error(error))
-        return
-      }
       guard var object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
         call.finish(Status(.unavailable, "vLLM's verbose_json reply is not a JSON object"))
         return

@@ -65,11 +65,6 @@ final class UnaryUpstreamCall: VLLMResponseHandler {
         call.respond(reply.bytes)
         return
       }
-      // vLLM sometimes answers HTTP 200 with an error object.
-      if let error = VLLMError.fromErrorEvent(body) {
-        call.finish(UpstreamStatus.error(error))
-        return
-      }
       do {
         call.respond(try context.toProto.proto(from: body, typeName: operation.responseType))
       } catch {

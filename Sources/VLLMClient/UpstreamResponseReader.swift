@@ -43,7 +43,11 @@ struct UpstreamResponseReader {
   /// What the complete response amounts to.
   func outcome() -> VLLMOutcome {
     if isEventStream { return .streamEnded(cleanly: !parser.hasPartialEvent) }
-    if (200..<300).contains(status) { return .body(body, contentType: contentType) }
+    if (200..<300).contains(status) {
+      // vLLM sometimes answers HTTP 200 with an error object.
+      if let error = VLLMError.fromErrorEvent(body) { return .failed(error) }
+      return .body(body, contentType: contentType)
+    }
     return .failed(VLLMError.fromResponse(status: status, body: body))
   }
 }

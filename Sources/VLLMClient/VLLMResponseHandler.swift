@@ -11,7 +11,8 @@ public protocol VLLMResponseHandler: AnyObject {
 
 /// How an upstream call ended.
 public enum VLLMOutcome {
-  /// A 2xx response that was not an event stream: its whole body and content type.
+  /// A 2xx response that was not an event stream: its whole body and content type. A 200 whose
+  /// body is vLLM's error object arrives as `.failed` instead.
   case body([UInt8], contentType: String)
   /// An event stream ended; `cleanly` is false when it stopped in the middle of an event.
   case streamEnded(cleanly: Bool)
