@@ -1,4 +1,6 @@
+import GRPCServer
 import NIOConcurrencyHelpers
+import NIOHTTP1
 import ProtoJSON
 import VLLMClient
 
@@ -34,5 +36,24 @@ struct GatewayContext: Sendable {
 
   var responsesViaChat: Bool {
     responsesMode == .chat || (responsesMode == .auto && responsesMissing.withLockedValue { $0 })
+  }
+}
+
+extension GatewayContext {
+  /// Starts `call`'s request to vLLM with the metadata vLLM gets forwarded, bounded by the call's
+  /// deadline. The call's cancellation closes it, and for a stream, the call's send buffer
+  /// draining resumes reading it. The closures hold the upstream call, a value, and go when the
+  /// call ends.
+  func startUpstream(
+    for call: ServerCall, method: HTTPMethod = .POST, path: String, body: [UInt8]?,
+    contentType: String = "application/json", handler: any VLLMResponseHandler, pacedByReader: Bool = false
+  ) -> VLLMCall {
+    let upstream = client.start(
+      method: method, path: path, body: body, contentType: contentType,
+      extraHeaders: ForwardedMetadata.headers(of: call), deadline: call.deadline, eventLoop: call.eventLoop,
+      handler: handler)
+    call.onCancel = { _ in upstream.cancel() }
+    if pacedByReader { call.onWritable = { upstream.resume() } }
+    return upstream
   }
 }

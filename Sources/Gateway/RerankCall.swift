@@ -35,12 +35,7 @@ final class RerankCall: VLLMResponseHandler {
 
   private func send(to path: String) {
     self.path = path
-    upstream = context.client.start(
-      method: .POST, path: path, body: body, extraHeaders: ForwardedMetadata.headers(of: call), deadline: call.deadline,
-      eventLoop: call.eventLoop, handler: self)
-    // Strong captures on purpose: the call drops these closures when it ends, which breaks the
-    // cycle, and a weak reference would move every retain of this object to a slow path.
-    call.onCancel = { _ in self.upstream?.cancel() }
+    upstream = context.startUpstream(for: call, path: path, body: body, handler: self)
   }
 
   var vllmWantsMore: Bool { true }

@@ -38,14 +38,9 @@ final class ResponsesViaChatCall: VLLMResponseHandler {
       state.maxOutputTokens = request["max_output_tokens"]
       builder = ResponsesStreamBuilder(state: state)
     }
-    upstream = context.client.start(
-      method: .POST, path: "/v1/chat/completions", body: ResponsesChatTranslation.data(chat),
-      extraHeaders: ForwardedMetadata.headers(of: call), deadline: call.deadline, eventLoop: call.eventLoop,
-      handler: self)
-    // Strong captures on purpose: the call drops these closures when it ends, which breaks the
-    // cycle, and a weak reference would move every retain of this object to a slow path.
-    call.onCancel = { _ in self.upstream?.cancel() }
-    call.onWritable = { self.upstream?.resume() }
+    upstream = context.startUpstream(
+      for: call, path: "/v1/chat/completions", body: ResponsesChatTranslation.data(chat), handler: self,
+      pacedByReader: true)
   }
 
   var vllmWantsMore: Bool { call.isWritable }

@@ -32,14 +32,9 @@ final class StreamingUpstreamCall: VLLMResponseHandler {
       call.finish(Status(.internal, "could not read \(operation.requestType): \(error)"))
       return
     }
-    upstream = context.client.start(
-      method: .POST, path: operation.upstreamPath, body: body.bytes, contentType: body.contentType,
-      extraHeaders: ForwardedMetadata.headers(of: call), deadline: call.deadline, eventLoop: call.eventLoop,
-      handler: self)
-    // Strong captures on purpose: the call drops these closures when it ends, which breaks the
-    // cycle, and a weak reference would move every retain of this object to a slow path.
-    call.onCancel = { _ in self.upstream?.cancel() }
-    call.onWritable = { self.upstream?.resume() }
+    upstream = context.startUpstream(
+      for: call, path: operation.upstreamPath, body: body.bytes, contentType: body.contentType, handler: self,
+      pacedByReader: true)
   }
 
   var vllmWantsMore: Bool { call.isWritable }

@@ -44,13 +44,8 @@ final class SubtitleTranscriptionCall: VLLMResponseHandler {
       return
     }
     let contentType = form.contentType
-    upstream = context.client.start(
-      method: .POST, path: operation.upstreamPath, body: form.finish(), contentType: contentType,
-      extraHeaders: ForwardedMetadata.headers(of: call), deadline: call.deadline, eventLoop: call.eventLoop,
-      handler: self)
-    // Strong captures on purpose: the call drops these closures when it ends, which breaks the
-    // cycle, and a weak reference would move every retain of this object to a slow path.
-    call.onCancel = { _ in self.upstream?.cancel() }
+    upstream = context.startUpstream(
+      for: call, path: operation.upstreamPath, body: form.finish(), contentType: contentType, handler: self)
   }
 
   var vllmWantsMore: Bool { true }

@@ -32,13 +32,9 @@ final class UnaryUpstreamCall: VLLMResponseHandler {
         return
       }
     }
-    upstream = context.client.start(
-      method: operation.isGet ? .GET : .POST, path: operation.upstreamPath, body: body, contentType: contentType,
-      extraHeaders: ForwardedMetadata.headers(of: call), deadline: call.deadline, eventLoop: call.eventLoop,
-      handler: self)
-    // Strong captures on purpose: the call drops these closures when it ends, which breaks the
-    // cycle, and a weak reference would move every retain of this object to a slow path.
-    call.onCancel = { _ in self.upstream?.cancel() }
+    upstream = context.startUpstream(
+      for: call, method: operation.isGet ? .GET : .POST, path: operation.upstreamPath, body: body,
+      contentType: contentType, handler: self)
   }
 
   var vllmWantsMore: Bool { true }
