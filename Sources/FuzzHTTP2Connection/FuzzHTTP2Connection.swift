@@ -18,14 +18,9 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 
 enum FuzzedConnection {
   static let router: Router = {
-    var providers: [any ServiceProvider] = [TestService(), HealthService()]
-    for version in ReflectionService.Version.allCases {
-      providers.append(
-        ReflectionService(
-          version: version, descriptorSet: ReflectionService.bundledDescriptorSet,
-          services: ReflectionService.serviceNames)!)
-    }
-    return Router(providers)
+    let reflection = ReflectionService.bothVersions(
+      descriptorSet: ReflectionService.bundledDescriptorSet, services: ReflectionService.serviceNames)!
+    return Router([TestService(), HealthService()] + reflection as [any ServiceProvider])
   }()
 
   static let logger = Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() })

@@ -148,15 +148,7 @@ public final class ServerCall {
   /// Ends the call with `status`. Before any message this is a Trailers-Only response.
   public func finish(_ status: Status, trailers: Metadata = Metadata()) {
     guard !isFinished else { return }
-    isFinished = true
-    if isCounted { statistics?.callFinished(status.code) }
-    deadlineTimer?.cancel()
-    deadlineTimer = nil
-    handler = nil
-    singleRequestBody = nil
-    singleRequest = nil
-    onWritable = nil
-    onCancel = nil
+    end(counting: status.code)
     if !responseHeadersSubmitted {
       responseHeadersSubmitted = true
       var block = HeaderBlock()
@@ -187,16 +179,22 @@ public final class ServerCall {
   func cancel(_ reason: CancellationReason) {
     guard !isFinished else { return }
     let onCancel = self.onCancel
+    end(counting: .cancelled)
+    onCancel?(reason)
+  }
+
+  /// What every ending does: count it, stop the deadline, and let go of the handler and the
+  /// closures (which breaks their cycles back to this call).
+  private func end(counting code: Status.Code) {
     isFinished = true
-    if isCounted { statistics?.callFinished(.cancelled) }
+    if isCounted { statistics?.callFinished(code) }
     deadlineTimer?.cancel()
     deadlineTimer = nil
     handler = nil
     singleRequestBody = nil
     singleRequest = nil
     onWritable = nil
-    self.onCancel = nil
-    onCancel?(reason)
+    onCancel = nil
   }
 
   private func submitResponseHeaders() {

@@ -20,11 +20,16 @@ public struct ReflectionService: ServiceProvider {
   private let index: DescriptorIndex
   private let services: [String]
 
+  /// Both versions over one parsed descriptor set; nil when it does not parse.
   /// - Parameters:
   ///   - descriptorSet: a serialized FileDescriptorSet holding every served file and its imports.
   ///   - services: the fully-qualified names of the services the server answers.
-  public init?(version: Version, descriptorSet: [UInt8], services: [String]) {
+  public static func bothVersions(descriptorSet: [UInt8], services: [String]) -> [ReflectionService]? {
     guard let index = DescriptorIndex(descriptorSet: descriptorSet) else { return nil }
+    return Version.allCases.map { ReflectionService(version: $0, index: index, services: services) }
+  }
+
+  private init(version: Version, index: DescriptorIndex, services: [String]) {
     self.version = version
     self.index = index
     self.services = services

@@ -26,13 +26,11 @@ public enum StandardServer {
     let health = HealthService()
     let served = services.map(\.serviceName) + [health.serviceName] + ReflectionService.serviceNames
     var providers: [any ServiceProvider] = services + [health]
-    for version in ReflectionService.Version.allCases {
-      guard
-        let reflection = ReflectionService(
-          version: version, descriptorSet: ReflectionService.bundledDescriptorSet, services: served)
-      else { fatalError("the bundled descriptor set does not parse; rerun tools/generate-protos") }
-      providers.append(reflection)
-    }
+    guard
+      let reflection = ReflectionService.bothVersions(
+        descriptorSet: ReflectionService.bundledDescriptorSet, services: served)
+    else { fatalError("the bundled descriptor set does not parse; rerun tools/generate-protos") }
+    providers += reflection as [any ServiceProvider]
     for service in services { health.setStatus(.serving, for: service.serviceName) }
     // The server (and its quiescing helper, which completes a promise on the group when it goes
     // away) lives only inside `serve`, so the caller may shut the group down right after.
