@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 
 /// The idle keep-alive connections to vLLM of one event loop. Requests of that loop's gRPC calls
@@ -30,18 +29,13 @@ final class LoopConnectionPool {
       .channelOption(.socketOption(.tcp_nodelay), value: 1)
       .channelOption(.autoRead, value: false)
       .connectTimeout(.seconds(10))
-      .channelInitializer { channel in
-        channel.eventLoop.makeCompletedFuture {
-          try channel.pipeline.syncOperations.addHTTPClientHandlers()
-        }
-      }
       .connect(host: endpoint.host, port: endpoint.port)
       .assumeIsolated()
       .whenComplete { result in
         switch result {
         case .success(let channel):
           do {
-            let connection = UpstreamConnection(channel: channel, authority: endpoint.authority, pool: self)
+            let connection = UpstreamConnection(channel: channel, pool: self)
             try channel.pipeline.syncOperations.addHandler(connection)
             completion(.success(connection))
           } catch {
@@ -78,18 +72,17 @@ final class LoopConnectionPool {
 
 /// One keep-alive HTTP/1.1 connection to vLLM; reads only when its exchange asks for more.
 final class UpstreamConnection: ChannelInboundHandler {
-  typealias InboundIn = HTTPClientResponsePart
-  typealias OutboundOut = HTTPClientRequestPart
+  typealias InboundIn = ByteBuffer
+  typealias OutboundOut = ByteBuffer
 
   private let channel: any Channel
-  private let authority: String
   private unowned let pool: LoopConnectionPool
   private var context: ChannelHandlerContext? = nil
+  private var parser = HTTP1ResponseParser()
   var exchange: UpstreamExchange? = nil
 
-  init(channel: any Channel, authority: String, pool: LoopConnectionPool) {
+  init(channel: any Channel, pool: LoopConnectionPool) {
     self.channel = channel
-    self.authority = authority
     self.pool = pool
   }
 
@@ -103,17 +96,14 @@ final class UpstreamConnection: ChannelInboundHandler {
     self.context = nil
   }
 
-  func send(head: HTTPRequestHead, body: ByteBuffer?) {
+  /// Writes a whole request (see `HTTP1Request`) and starts reading its response.
+  func send(_ request: ByteBuffer) {
     guard let context else {
       exchange?.connectionClosed()
       return
     }
-    var head = head
-    head.headers.replaceOrAdd(name: "host", value: authority)
-    head.headers.replaceOrAdd(name: "content-length", value: String(body?.readableBytes ?? 0))
-    context.write(wrapOutboundOut(.head(head)), promise: nil)
-    if let body { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
-    context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    parser.reset()
+    context.writeAndFlush(wrapOutboundOut(request), promise: nil)
     context.read()
   }
 
@@ -126,7 +116,28 @@ final class UpstreamConnection: ChannelInboundHandler {
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-    exchange?.received(unwrapInboundIn(data))
+    guard exchange != nil else {
+      // Bytes nobody asked for on an idle connection: it cannot be trusted with a request.
+      context.close(promise: nil)
+      return
+    }
+    var buffer = unwrapInboundIn(data)
+    do {
+      while let event = try parser.next(&buffer) {
+        self.exchange?.received(event)
+        if case .end = event, buffer.readableBytes > 0 {
+          // More than the response: the connection is out of step with its requests.
+          context.close(promise: nil)
+          return
+        }
+      }
+    } catch {
+      if let exchange {
+        exchange.fail(VLLMError(kind: .malformed, httpStatus: 502, message: "vLLM sent a malformed response: \(error)"))
+      } else {
+        context.close(promise: nil)
+      }
+    }
   }
 
   func channelReadComplete(context: ChannelHandlerContext) {
@@ -137,7 +148,10 @@ final class UpstreamConnection: ChannelInboundHandler {
 
   func channelInactive(context: ChannelHandlerContext) {
     pool.remove(self)
-    exchange?.connectionClosed()
+    if let exchange {
+      // A body delimited by the close ends here; any other response was cut short.
+      if parser.connectionClosed() { exchange.received(.end) } else { exchange.connectionClosed() }
+    }
     exchange = nil
   }
 

@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 
 /// One request to vLLM on one pooled HTTP/1.1 connection, on the connection's event loop: the
 /// request is written, the response is read only as fast as the handler takes it, and the
@@ -13,7 +12,7 @@ final class UpstreamExchange {
   private var reader: UpstreamResponseReader
   private(set) var isFinished = false
   private var isPaused = false
-  private var request: (head: HTTPRequestHead, body: ByteBuffer?)? = nil
+  private var request: ByteBuffer? = nil
   private var attempts = 0
 
   init(handler: any VLLMResponseHandler, maximumBodySize: Int, pool: LoopConnectionPool) {
@@ -22,7 +21,8 @@ final class UpstreamExchange {
     self.reader = UpstreamResponseReader(maximumBodySize: maximumBodySize)
   }
 
-  func start(head: HTTPRequestHead, body: ByteBuffer?, deadline: NIODeadline?) {
+  /// Sends `request`, a whole HTTP/1.1 request from `HTTP1Request`.
+  func start(request: ByteBuffer, deadline: NIODeadline?) {
     if let deadline {
       // Strong capture: the timer is cancelled (and released) when the exchange finishes; a weak
       // reference would slow every retain of the exchange.
@@ -30,12 +30,12 @@ final class UpstreamExchange {
         self.fail(VLLMError(kind: .timeout, httpStatus: 504, message: "vLLM did not answer before the deadline"))
       }
     }
-    request = (head, body)
+    self.request = request
     send()
   }
 
   private func send() {
-    guard let (head, body) = request else { return }
+    guard let request else { return }
     attempts += 1
     pool.connection { result in
       switch result {
@@ -46,7 +46,7 @@ final class UpstreamExchange {
         }
         self.connection = connection
         connection.exchange = self
-        connection.send(head: head, body: body)
+        connection.send(request)
       case .failure(let error):
         self.fail(VLLMError(kind: .connectionFailed, httpStatus: 503, message: "cannot reach vLLM: \(error)"))
       }
@@ -55,12 +55,12 @@ final class UpstreamExchange {
 
   // MARK: From the connection
 
-  func received(_ part: HTTPClientResponsePart) {
+  func received(_ event: HTTP1ResponseParser.Event) {
     guard !isFinished, let handler else { return }
-    switch part {
-    case .head(let head):
-      keepAlive = head.isKeepAlive
-      reader.head(head)
+    switch event {
+    case .head(let status, let contentType, let keepAlive):
+      self.keepAlive = keepAlive
+      reader.head(status: status, contentType: contentType)
     case .body(let buffer):
       var reader = self.reader
       let failure = reader.bodyPart(buffer) { event in

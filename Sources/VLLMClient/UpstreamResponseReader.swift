@@ -17,8 +17,12 @@ struct UpstreamResponseReader {
   }
 
   mutating func head(_ head: HTTPResponseHead) {
-    status = Int(head.status.code)
-    contentType = head.headers.first(name: "content-type") ?? ""
+    self.head(status: Int(head.status.code), contentType: head.headers.first(name: "content-type") ?? "")
+  }
+
+  mutating func head(status: Int, contentType: String) {
+    self.status = status
+    self.contentType = contentType
     isEventStream = (200..<300).contains(status) && contentType.hasPrefix("text/event-stream")
   }
 

@@ -69,13 +69,14 @@ public final class VLLMClient: Sendable {
     if let endpoint, eventLoop.inEventLoop {
       let pool = self.pool(for: eventLoop, endpoint: endpoint)
       let exchange = UpstreamExchange(handler: handler, maximumBodySize: maximumBodySize, pool: pool)
-      var headers = HTTPHeaders()
-      if body != nil { headers.add(name: "content-type", value: contentType) }
-      headers.add(name: "accept", value: "application/json, text/event-stream")
-      if let apiKey { headers.add(name: "authorization", value: "Bearer \(apiKey)") }
-      for (name, value) in extraHeaders { headers.add(name: name, value: value) }
-      let head = HTTPRequestHead(version: .http1_1, method: method, uri: endpoint.basePath + path, headers: headers)
-      exchange.start(head: head, body: body.map { ByteBuffer(bytes: $0) }, deadline: deadline)
+      var headers: [(String, String)] = []
+      if body != nil { headers.append(("content-type", contentType)) }
+      headers.append(("accept", "application/json, text/event-stream"))
+      if let apiKey { headers.append(("authorization", "Bearer \(apiKey)")) }
+      headers += extraHeaders
+      let request = HTTP1Request.encode(
+        method: method, target: endpoint.basePath + path, authority: endpoint.authority, headers: headers, body: body)
+      exchange.start(request: request, deadline: deadline)
       return VLLMCall(storage: .direct(NIOLoopBound(exchange, eventLoop: eventLoop)))
     }
     let delegate = VLLMResponseDelegate(handler: handler, eventLoop: eventLoop, maximumBodySize: maximumBodySize)

@@ -1,0 +1,256 @@
+import NIOCore
+
+/// An incremental parser for the HTTP/1.1 responses of the gateway's own upstream connections.
+///
+/// NIO's general codec costs several allocations, a header dictionary and a pipeline hop per
+/// body chunk; the gateway needs only the status, two headers and the body, so this reads them
+/// straight from the socket's buffers. Body pieces are slices of those buffers, never copies.
+struct HTTP1ResponseParser {
+  enum Event {
+    case head(status: Int, contentType: String, keepAlive: Bool)
+    case body(ByteBuffer)
+    case end
+  }
+
+  struct Malformed: Error, CustomStringConvertible {
+    let description: String
+  }
+
+  private enum State {
+    case head
+    case fixedBody(remaining: Int)
+    case chunkSize
+    case chunkData(remaining: Int)
+    case chunkDataEnd
+    case trailers
+    case bodyUntilClose
+    /// The response is complete; `.end` is the next event.
+    case ending
+    case done
+  }
+
+  /// Longest status line plus headers accepted, and longest chunk-size or trailer line.
+  static let maximumHeadSize = 64 * 1024
+  static let maximumLineSize = 8 * 1024
+
+  private var state = State.head
+  /// Bytes of a head or line that arrived split across reads.
+  private var carried: ByteBuffer? = nil
+
+  /// Makes the parser ready for the next response on a keep-alive connection.
+  mutating func reset() {
+    state = .head
+    carried = nil
+  }
+
+  /// The next event from what was read, or nil once `buffer` is used up without completing one
+  /// (a partial line is kept for the next read). One event per call, so that whoever handles
+  /// an event may start the connection's next request before the parser is called again.
+  /// Throws on bytes that are not an HTTP/1.1 response.
+  mutating func next(_ buffer: inout ByteBuffer) throws(Malformed) -> Event? {
+    if var carried, buffer.readableBytes > 0 {
+      self.carried = nil
+      carried.writeBuffer(&buffer)
+      buffer = carried
+    }
+    while true {
+      if case .ending = state {
+        state = .done
+        return .end
+      }
+      guard buffer.readableBytes > 0 else { return nil }
+      switch state {
+      case .head:
+        guard let head = try readHead(&buffer) else {
+          try carry(&buffer, limit: Self.maximumHeadSize)
+          return nil
+        }
+        return .head(status: head.status, contentType: head.contentType, keepAlive: head.keepAlive)
+      case .fixedBody(let remaining):
+        let piece = buffer.readSlice(length: min(remaining, buffer.readableBytes))!
+        state = remaining == piece.readableBytes ? .ending : .fixedBody(remaining: remaining - piece.readableBytes)
+        return .body(piece)
+      case .bodyUntilClose:
+        let piece = buffer
+        buffer.moveReaderIndex(to: buffer.writerIndex)
+        return .body(piece)
+      case .chunkSize:
+        guard let line = readLine(&buffer) else {
+          try carry(&buffer, limit: Self.maximumLineSize)
+          return nil
+        }
+        let size = try Self.chunkSize(line)
+        state = size == 0 ? .trailers : .chunkData(remaining: size)
+      case .chunkData(let remaining):
+        let piece = buffer.readSlice(length: min(remaining, buffer.readableBytes))!
+        state =
+          remaining == piece.readableBytes ? .chunkDataEnd : .chunkData(remaining: remaining - piece.readableBytes)
+        return .body(piece)
+      case .chunkDataEnd:
+        guard let line = readLine(&buffer) else {
+          try carry(&buffer, limit: 2)
+          return nil
+        }
+        guard line.readableBytes == 0 else { throw Malformed(description: "chunk data longer than its size") }
+        state = .chunkSize
+      case .trailers:
+        guard let line = readLine(&buffer) else {
+          try carry(&buffer, limit: Self.maximumLineSize)
+          return nil
+        }
+        if line.readableBytes == 0 { state = .ending }
+      case .ending, .done:
+        throw Malformed(description: "bytes after the end of the response")
+      }
+    }
+  }
+
+  /// The connection closed: true when that ends the body (a response delimited by the close),
+  /// false when the response was cut short.
+  mutating func connectionClosed() -> Bool {
+    guard case .bodyUntilClose = state else { return false }
+    state = .done
+    return true
+  }
+
+  /// Keeps the incomplete rest of `buffer` for the next read.
+  private mutating func carry(_ buffer: inout ByteBuffer, limit: Int) throws(Malformed) {
+    guard buffer.readableBytes <= limit else {
+      throw Malformed(description: "a header or chunk line longer than \(limit) bytes")
+    }
+    carried = buffer
+    buffer.moveReaderIndex(to: buffer.writerIndex)
+  }
+
+  // MARK: Lines
+
+  /// The next line without its CRLF (a bare LF is accepted too), or nil when it is incomplete.
+  private func readLine(_ buffer: inout ByteBuffer) -> ByteBuffer? {
+    guard let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+    let length = newline - buffer.readerIndex
+    var line = buffer.readSlice(length: length)!
+    buffer.moveReaderIndex(forwardBy: 1)
+    if line.readableBytesView.last == UInt8(ascii: "\r") { line.moveWriterIndex(to: line.writerIndex - 1) }
+    return line
+  }
+
+  private struct Head {
+    var status: Int
+    var contentType = ""
+    var keepAlive: Bool
+  }
+
+  /// A complete status line and header block, or nil (and nothing consumed) when incomplete.
+  private mutating func readHead(_ buffer: inout ByteBuffer) throws(Malformed) -> Head? {
+    var scan = buffer
+    guard let statusLine = readLine(&scan) else { return nil }
+    var head = try Self.statusLine(statusLine)
+    var contentLength: Int? = nil
+    var chunked = false
+    while true {
+      guard let line = readLine(&scan) else { return nil }
+      if line.readableBytes == 0 { break }
+      try Self.header(line) { (name, value) throws(Malformed) in
+        switch name {
+        case "content-type":
+          head.contentType = value
+        case "content-length":
+          guard let length = Int(value), length >= 0, contentLength == nil || contentLength == length else {
+            throw Malformed(description: "invalid content-length \"\(value)\"")
+          }
+          contentLength = length
+        case "transfer-encoding":
+          chunked = value.lowercased().split(separator: ",").last.map(trimmed) == "chunked"
+          if !chunked { throw Malformed(description: "unsupported transfer-encoding \"\(value)\"") }
+        case "connection":
+          let options = value.lowercased().split(separator: ",").map(trimmed)
+          if options.contains("close") { head.keepAlive = false }
+          if options.contains("keep-alive") { head.keepAlive = true }
+        default:
+          break
+        }
+      }
+    }
+    buffer = scan
+    if (100..<200).contains(head.status) {
+      // An interim response (100 Continue and the like): the real one follows.
+      return try readHead(&buffer)
+    }
+    if head.status == 204 || head.status == 304 {
+      state = .ending
+    } else if chunked {
+      state = .chunkSize
+    } else if let contentLength {
+      state = contentLength == 0 ? .ending : .fixedBody(remaining: contentLength)
+    } else {
+      state = .bodyUntilClose
+      head.keepAlive = false
+    }
+    return head
+  }
+
+  private static func statusLine(_ line: ByteBuffer) throws(Malformed) -> Head {
+    let bytes = line.readableBytesView
+    // "HTTP/1.x NNN reason"
+    guard bytes.count >= 12, bytes.starts(with: "HTTP/1.".utf8), bytes[bytes.startIndex + 8] == UInt8(ascii: " ")
+    else { throw Malformed(description: "not an HTTP/1.1 status line") }
+    let minor = bytes[bytes.startIndex + 7]
+    var status = 0
+    for byte in bytes[(bytes.startIndex + 9)..<(bytes.startIndex + 12)] {
+      guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else {
+        throw Malformed(description: "not an HTTP/1.1 status line")
+      }
+      status = status * 10 + Int(byte - UInt8(ascii: "0"))
+    }
+    return Head(status: status, keepAlive: minor != UInt8(ascii: "0"))
+  }
+
+  /// Reports a header line's lowercased name and trimmed value; ignores names it does not need
+  /// without building strings for them.
+  private static func header(
+    _ line: ByteBuffer, _ body: (String, String) throws(Malformed) -> Void
+  ) throws(Malformed) {
+    let bytes = line.readableBytesView
+    guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), colon > bytes.startIndex else {
+      throw Malformed(description: "a header line without a name")
+    }
+    let nameLength = colon - bytes.startIndex
+    // Only these four matter: content-type, content-length, transfer-encoding, connection.
+    guard nameLength == 12 || nameLength == 14 || nameLength == 17 || nameLength == 10 else { return }
+    let name = String(decoding: bytes[..<colon], as: UTF8.self).lowercased()
+    let value = trimmed(Substring(decoding: bytes[(colon + 1)...], as: UTF8.self))
+    try body(name, value)
+  }
+
+  private static func chunkSize(_ line: ByteBuffer) throws(Malformed) -> Int {
+    var size = 0
+    var digits = 0
+    for byte in line.readableBytesView {
+      let value: Int
+      switch byte {
+      case UInt8(ascii: "0")...UInt8(ascii: "9"): value = Int(byte - UInt8(ascii: "0"))
+      case UInt8(ascii: "a")...UInt8(ascii: "f"): value = Int(byte - UInt8(ascii: "a")) + 10
+      case UInt8(ascii: "A")...UInt8(ascii: "F"): value = Int(byte - UInt8(ascii: "A")) + 10
+      case UInt8(ascii: ";"), UInt8(ascii: " "), UInt8(ascii: "\t"):
+        // A chunk extension (or padding before one) follows; extensions carry nothing we need.
+        guard digits > 0 else { throw Malformed(description: "invalid chunk size") }
+        return size
+      default:
+        throw Malformed(description: "invalid chunk size")
+      }
+      digits += 1
+      guard digits <= 15 else { throw Malformed(description: "chunk size too large") }
+      size = size * 16 + value
+    }
+    guard digits > 0 else { throw Malformed(description: "invalid chunk size") }
+    return size
+  }
+}
+
+/// The text without the spaces and tabs HTTP allows around a header value or list element.
+private func trimmed(_ text: Substring) -> String {
+  let isBlank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+  var text = text.drop(while: isBlank)
+  while let last = text.last, isBlank(last) { text = text.dropLast() }
+  return String(text)
+}

@@ -1,0 +1,151 @@
+import NIOCore
+import Testing
+
+@testable import VLLMClient
+
+@Suite struct HTTP1ResponseParserTests {
+  /// What the parser reported, flattened: the head, the body's bytes joined, and whether it ended.
+  private struct Parsed: Equatable {
+    var status = 0
+    var contentType = ""
+    var keepAlive = false
+    var body: [UInt8] = []
+    var ended = false
+  }
+
+  private func parse(_ pieces: [[UInt8]], closeAfter: Bool = false) throws -> Parsed {
+    var parser = HTTP1ResponseParser()
+    var parsed = Parsed()
+    for piece in pieces {
+      var buffer = ByteBuffer(bytes: piece)
+      while let event = try parser.next(&buffer) {
+        switch event {
+        case .head(let status, let contentType, let keepAlive):
+          parsed.status = status
+          parsed.contentType = contentType
+          parsed.keepAlive = keepAlive
+        case .body(let buffer):
+          parsed.body += buffer.readableBytesView
+        case .end:
+          parsed.ended = true
+        }
+      }
+    }
+    if closeAfter && parser.connectionClosed() { parsed.ended = true }
+    return parsed
+  }
+
+  /// The response cut at every position into two reads must parse like the whole.
+  private func parseSplitEverywhere(_ text: String, closeAfter: Bool = false) throws -> Parsed {
+    let bytes = Array(text.utf8)
+    let whole = try parse([bytes], closeAfter: closeAfter)
+    for cut in 1..<bytes.count {
+      #expect(
+        try parse([Array(bytes[..<cut]), Array(bytes[cut...])], closeAfter: closeAfter) == whole, "cut at \(cut)")
+    }
+    return whole
+  }
+
+  @Test func contentLengthBody() throws {
+    let parsed = try parseSplitEverywhere(
+      "HTTP/1.1 200 OK\r\ndate: x\r\nContent-Type: application/json\r\ncontent-length: 7\r\n\r\n{\"a\":1}")
+    #expect(
+      parsed
+        == Parsed(
+          status: 200, contentType: "application/json", keepAlive: true, body: Array("{\"a\":1}".utf8), ended: true))
+  }
+
+  @Test func chunkedEventStreamWithExtensionsAndTrailers() throws {
+    let text =
+      "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n"
+      + "6\r\ndata: \r\nB;name=value\r\n{\"x\":\"y\"}\n\n\r\n0\r\nx-trailer: 1\r\n\r\n"
+    let parsed = try parseSplitEverywhere(text)
+    #expect(parsed.status == 200)
+    #expect(parsed.contentType == "text/event-stream; charset=utf-8")
+    #expect(String(decoding: parsed.body, as: UTF8.self) == "data: {\"x\":\"y\"}\n\n")
+    #expect(parsed.ended)
+  }
+
+  @Test func bodyUntilCloseEndsOnlyWhenTheConnectionCloses() throws {
+    let text = "HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain\r\n\r\nboom"
+    #expect(try parse([Array(text.utf8)]).ended == false)
+    let parsed = try parseSplitEverywhere(text, closeAfter: true)
+    #expect(
+      parsed == Parsed(status: 500, contentType: "text/plain", keepAlive: false, body: Array("boom".utf8), ended: true))
+  }
+
+  @Test func keepAliveFollowsVersionAndConnectionHeader() throws {
+    #expect(
+      try parse([Array("HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 0\r\n\r\n".utf8)]).keepAlive == false)
+    #expect(try parse([Array("HTTP/1.0 200 OK\r\ncontent-length: 0\r\n\r\n".utf8)]).keepAlive == false)
+    #expect(
+      try parse([Array("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\ncontent-length: 0\r\n\r\n".utf8)]).keepAlive)
+  }
+
+  @Test func interimResponsesAndEmptyBodies() throws {
+    let parsed = try parseSplitEverywhere("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n")
+    #expect(parsed == Parsed(status: 204, keepAlive: true, ended: true))
+  }
+
+  @Test func aCutShortResponseIsNotEnded() throws {
+    var parser = HTTP1ResponseParser()
+    var buffer = ByteBuffer(string: "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nab")
+    while try parser.next(&buffer) != nil {}
+    #expect(parser.connectionClosed() == false)
+  }
+
+  @Test(arguments: [
+    "HTTP/2 200\r\n\r\n",
+    "HTTP/1.1 2x0 OK\r\n\r\n",
+    "garbage\r\n\r\n",
+    "HTTP/1.1 200 OK\r\n: no name\r\n\r\n",
+    "HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n",
+    "HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n",
+    "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n",
+    "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+    "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nfffffffffffffffff\r\n",
+    "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nabc\r\n",
+    "HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\nab",
+  ])
+  func malformedResponsesAreRejected(_ text: String) {
+    #expect(throws: HTTP1ResponseParser.Malformed.self) { try parse([Array(text.utf8)]) }
+  }
+
+  @Test func overlongHeadsAreRejected() {
+    let head = "HTTP/1.1 200 OK\r\nx: " + String(repeating: "a", count: HTTP1ResponseParser.maximumHeadSize)
+    #expect(throws: HTTP1ResponseParser.Malformed.self) { try parse([Array(head.utf8)]) }
+  }
+
+  /// Random bytes, and random damage to a valid response, never crash the parser.
+  @Test func survivesArbitraryInput() {
+    var generator = SystemRandomNumberGenerator()
+    let valid = Array(
+      "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-type: text/event-stream\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+        .utf8)
+    for round in 0..<2000 {
+      var bytes: [UInt8]
+      if round % 2 == 0 {
+        bytes = (0..<Int.random(in: 0..<200, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator)
+        }
+      } else {
+        bytes = valid
+        for _ in 0..<3 {
+          bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+        }
+      }
+      let cut = bytes.isEmpty ? 0 : Int.random(in: 0..<bytes.count, using: &generator)
+      _ = try? parse([Array(bytes[..<cut]), Array(bytes[cut...])], closeAfter: true)
+    }
+  }
+
+  @Test func requestHeadersThatCouldSplitTheRequestAreDropped() {
+    let request = HTTP1Request.encode(
+      method: .POST, target: "/v1/chat/completions", authority: "vllm:8000",
+      headers: [("x-request-id", "abc"), ("x-evil", "a\r\nx-injected: 1"), ("bad name", "v"), ("x-nul", "a\0b")],
+      body: Array("{}".utf8))
+    let text = String(buffer: request)
+    #expect(
+      text
+        == "POST /v1/chat/completions HTTP/1.1\r\nhost: vllm:8000\r\ncontent-length: 2\r\nx-request-id: abc\r\n\r\n{}")
+  }
+}
