@@ -4,6 +4,18 @@
 public struct JSONReader {
   public enum Kind: Equatable, Sendable {
     case object, array, string, number, bool, null
+
+    /// One bit per kind, for sets of kinds.
+    public var bit: UInt8 {
+      switch self {
+      case .object: 1
+      case .array: 2
+      case .string: 4
+      case .number: 8
+      case .bool: 16
+      case .null: 32
+      }
+    }
   }
 
   public struct Failure: Error, Equatable, CustomStringConvertible {
@@ -35,6 +47,7 @@ public struct JSONReader {
     }
   }
 
+  @inline(__always)
   public mutating func peekKind() throws(Failure) -> Kind {
     skipWhitespace()
     guard index < bytes.count else { throw failure("unexpected end of input") }
@@ -125,7 +138,40 @@ public struct JSONReader {
   // MARK: Scalars
 
   public mutating func readNull() throws(Failure) {
+    skipWhitespace()
+    // The common case, checked byte by byte without the general literal loop.
+    if index + 4 <= bytes.count && bytes[index] == UInt8(ascii: "n") && bytes[index + 1] == UInt8(ascii: "u")
+      && bytes[index + 2] == UInt8(ascii: "l") && bytes[index + 3] == UInt8(ascii: "l")
+    {
+      index += 4
+      return
+    }
     try expectLiteral("null")
+  }
+
+  /// A number that is a plain integer of up to 18 digits, read without building text; nil (and
+  /// nothing consumed) for anything else, which `readNumberText` then handles.
+  public mutating func readPlainInteger() -> Int64? {
+    skipWhitespace()
+    var scan = index
+    let negative = scan < bytes.count && bytes[scan] == UInt8(ascii: "-")
+    if negative { scan += 1 }
+    let digitsStart = scan
+    var value: Int64 = 0
+    while scan < bytes.count, isDigit(bytes[scan]), scan - digitsStart < 18 {
+      value = value * 10 + Int64(bytes[scan] - UInt8(ascii: "0"))
+      scan += 1
+    }
+    let digits = scan - digitsStart
+    guard digits > 0, digits < 18, !(digits > 1 && bytes[digitsStart] == UInt8(ascii: "0")) else { return nil }
+    if scan < bytes.count {
+      switch bytes[scan] {
+      case UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "0")...UInt8(ascii: "9"): return nil
+      default: break
+      }
+    }
+    index = scan
+    return negative ? -value : value
   }
 
   public mutating func readBool() throws(Failure) -> Bool {
@@ -334,6 +380,7 @@ public struct JSONReader {
     out.append(contentsOf: String(Character(value)).utf8)
   }
 
+  @inline(__always)
   private mutating func skipWhitespace() {
     while index < bytes.count {
       switch bytes[index] {
@@ -343,6 +390,7 @@ public struct JSONReader {
     }
   }
 
+  @inline(__always)
   private mutating func expect(_ byte: UInt8) throws(Failure) {
     skipWhitespace()
     guard index < bytes.count, bytes[index] == byte else {
@@ -361,6 +409,7 @@ public struct JSONReader {
     index += count
   }
 
+  @inline(__always)
   private func isDigit(_ byte: UInt8) -> Bool {
     byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
   }

@@ -29,13 +29,13 @@ public struct JSONToProto: Sendable {
 
   /// Writes the next JSON value as the body of `message`.
   func writeMessage(_ message: MessageSchema, from reader: inout JSONReader, to writer: inout ProtoWireWriter) throws {
-    if WellKnownJSON.isWellKnown(message.fullName) {
+    if message.isWellKnown {
       try WellKnownJSON.writeBody(of: message.fullName, from: &reader, to: &writer)
       return
     }
     if let list = message.listField {
       guard try reader.peekKind() == .array else { throw ProtoJSONError("expected an array for \(message.fullName)") }
-      try writeRepeated(list, in: message, from: &reader, to: &writer)
+      try writeRepeated(message.slots[0], in: message, from: &reader, to: &writer)
       return
     }
     guard try reader.peekKind() == .object else { throw ProtoJSONError("expected an object for \(message.fullName)") }
@@ -52,7 +52,8 @@ public struct JSONToProto: Sendable {
   ) throws {
     try reader.beginObject()
     while let key = try reader.nextKeyRange() {
-      if try reader.peekKind() == .null {
+      let kind = try reader.peekKind()
+      if kind == .null {
         try reader.readNull()
         continue
       }
@@ -71,18 +72,17 @@ public struct JSONToProto: Sendable {
         }
         keyTarget = message.target(forKey: bytes[...])
       }
-      let kind = try reader.peekKind()
-      var target: MessageSchema.Field? = nil
+      var target: MessageSchema.Slot? = nil
       switch keyTarget {
       case .field(let index) where index != message.extraFieldsIndex:
-        target = message.fields[index]
+        target = message.slots[index]
       case .oneof(let oneof):
         target = chooseMember(of: message, message.oneofs[oneof], for: kind, at: reader)
       default:
         break
       }
       if let field = target, accepts(field, kind) {
-        try writeField(field, from: &reader, to: &writer)
+        try writeField(field, in: message, from: &reader, to: &writer)
       } else if let passthrough = message.passthroughField {
         let start = writer.begin(passthrough.number)
         let keyBytes: ArraySlice<UInt8>
@@ -132,8 +132,8 @@ public struct JSONToProto: Sendable {
   /// The member of a polymorphic oneof that fits the JSON value's kind.
   private func chooseMember(
     of message: MessageSchema, _ oneof: MessageSchema.Oneof, for kind: JSONReader.Kind, at reader: JSONReader
-  ) -> MessageSchema.Field? {
-    let members = oneof.fieldIndices.map { message.fields[$0] }
+  ) -> MessageSchema.Slot? {
+    let members = oneof.fieldIndices.map { message.slots[$0] }
     if kind == .array {
       // Several lists: decide by the first element's kind.
       var probe = reader
@@ -142,8 +142,8 @@ public struct JSONToProto: Sendable {
       let lists = members.filter { schema.message(of: $0)?.listField != nil }
       if let elementKind,
         let match = lists.first(where: { list in
-          guard let element = schema.message(of: list)?.listField else { return false }
-          return accepts(element, elementKind, asElement: true)
+          guard let element = schema.message(of: list), element.listField != nil else { return false }
+          return accepts(element.slots[0], elementKind, asElement: true)
         })
       {
         return match
@@ -154,38 +154,25 @@ public struct JSONToProto: Sendable {
   }
 
   /// Whether a JSON value of `kind` fits `field` (as a whole, or as one element of it).
-  private func accepts(_ field: MessageSchema.Field, _ kind: JSONReader.Kind, asElement: Bool = false) -> Bool {
-    if field.isRepeated && !asElement {
-      if let entry = schema.message(of: field), entry.isMapEntry { return kind == .object }
-      if kind == .string && (field.type == .float || field.type == .double) { return true }  // base64 floats
-      return kind == .array
-    }
-    switch field.type {
-    case .string: return kind == .string
-    case .bytes: return kind == .string
-    case .bool: return kind == .bool
-    case .enumeration: return kind == .string || kind == .number
-    case .message, .group:
-      if field.typeName == WellKnownJSON.valueName { return true }
-      if field.typeName == WellKnownJSON.listValueName { return kind == .array }
-      guard let message = schema.message(of: field) else { return false }
-      return message.listField != nil ? kind == .array : kind == .object
-    default: return kind == .number || (asElement && kind == .null)
-    }
+  @inline(__always)
+  private func accepts(_ field: MessageSchema.Slot, _ kind: JSONReader.Kind, asElement: Bool = false) -> Bool {
+    (asElement ? field.elementKinds : field.acceptedKinds) & kind.bit != 0
   }
 
-  private func writeField(_ field: MessageSchema.Field, from reader: inout JSONReader, to writer: inout ProtoWireWriter)
-    throws
-  {
+  private func writeField(
+    _ field: MessageSchema.Slot, in message: MessageSchema, from reader: inout JSONReader,
+    to writer: inout ProtoWireWriter
+  ) throws {
     if field.isRepeated {
-      try writeRepeated(field, in: nil, from: &reader, to: &writer)
+      try writeRepeated(field, in: message, from: &reader, to: &writer)
     } else {
-      try writeSingle(field, from: &reader, to: &writer)
+      try writeSingle(field, in: message, from: &reader, to: &writer)
     }
   }
 
   private func writeRepeated(
-    _ field: MessageSchema.Field, in _: MessageSchema?, from reader: inout JSONReader, to writer: inout ProtoWireWriter
+    _ field: MessageSchema.Slot, in message: MessageSchema, from reader: inout JSONReader,
+    to writer: inout ProtoWireWriter
   ) throws {
     if field.type == .message, let entry = schema.message(of: field), entry.isMapEntry {
       try writeMap(field, entry, from: &reader, to: &writer)
@@ -195,7 +182,7 @@ public struct JSONToProto: Sendable {
       // vLLM's base64 embeddings: little-endian float32, straight into a packed field.
       let text = try reader.readStringBytes()
       guard let raw = Base64Standard.decode(text), raw.count % 4 == 0 else {
-        throw ProtoJSONError("\(field.name) is not base64 float32 data")
+        throw ProtoJSONError("\(message.fields[field.index].name) is not base64 float32 data")
       }
       if field.type == .float {
         writer.lengthDelimited(field.number, raw)
@@ -227,20 +214,20 @@ public struct JSONToProto: Sendable {
         writer.lengthDelimited(field.number, [UInt8]())
         continue
       }
-      try writeSingle(field, from: &reader, to: &writer)
+      try writeSingle(field, in: message, from: &reader, to: &writer)
     }
   }
 
   private func writeMap(
-    _ field: MessageSchema.Field, _ entry: MessageSchema, from reader: inout JSONReader,
+    _ field: MessageSchema.Slot, _ entry: MessageSchema, from reader: inout JSONReader,
     to writer: inout ProtoWireWriter
   ) throws {
     guard let keyIndex = entry.fieldIndex(number: 1), let valueIndex = entry.fieldIndex(number: 2) else {
       try reader.skipValue()
       return
     }
-    let keyField = entry.fields[keyIndex]
-    let valueField = entry.fields[valueIndex]
+    let keyField = entry.slots[keyIndex]
+    let valueField = entry.slots[valueIndex]
     try reader.beginObject()
     while let key = try reader.nextKeySlice() {
       let start = writer.begin(field.number)
@@ -253,7 +240,7 @@ public struct JSONToProto: Sendable {
       if try reader.peekKind() == .null {
         try reader.readNull()
       } else if accepts(valueField, try reader.peekKind()) {
-        try writeSingle(valueField, from: &reader, to: &writer)
+        try writeSingle(valueField, in: entry, from: &reader, to: &writer)
       } else {
         try reader.skipValue()
       }
@@ -262,7 +249,8 @@ public struct JSONToProto: Sendable {
   }
 
   private func writeSingle(
-    _ field: MessageSchema.Field, from reader: inout JSONReader, to writer: inout ProtoWireWriter
+    _ field: MessageSchema.Slot, in owner: MessageSchema, from reader: inout JSONReader,
+    to writer: inout ProtoWireWriter
   )
     throws
   {
@@ -275,11 +263,13 @@ public struct JSONToProto: Sendable {
       }
     case .bytes:
       guard let decoded = Base64Standard.decode(try reader.readStringBytes()) else {
-        throw ProtoJSONError("\(field.name) is not base64")
+        throw ProtoJSONError("\(owner.fields[field.index].name) is not base64")
       }
       writer.lengthDelimited(field.number, decoded)
     case .message, .group:
-      guard let message = schema.message(of: field) else { throw ProtoJSONError("unknown type \(field.typeName)") }
+      guard let message = schema.message(of: field) else {
+        throw ProtoJSONError("unknown type \(owner.fields[field.index].typeName)")
+      }
       let start = writer.begin(field.number)
       try writeMessage(message, from: &reader, to: &writer)
       writer.end(start)
@@ -337,6 +327,7 @@ public struct JSONToProto: Sendable {
 
   /// An integer from a JSON number; a fraction is dropped rather than failing the whole reply.
   private func integer(from reader: inout JSONReader) throws -> Int64 {
+    if let value = reader.readPlainInteger() { return value }
     let text = try reader.readNumberText()
     let string = String(decoding: text, as: UTF8.self)
     if let value = Int64(string) { return value }

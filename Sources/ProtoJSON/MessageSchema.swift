@@ -19,10 +19,14 @@ public final class MessageSchema: Sendable {
     public let oneofIndex: Int?
     /// For message fields: the type's position in the schema, so it is found without hashing.
     public let messageIndex: Int
+    /// The JSON kinds (`JSONReader.Kind.bit`) this field takes as a whole value, and as one
+    /// element of a list; worked out when the schema is linked, so a key costs no lookups.
+    public let acceptedKinds: UInt8
+    public let elementKinds: UInt8
 
     public init(
       name: String, number: Int32, type: FieldType, isRepeated: Bool, typeName: String, oneofIndex: Int?,
-      messageIndex: Int = -1
+      messageIndex: Int = -1, acceptedKinds: UInt8 = 0, elementKinds: UInt8 = 0
     ) {
       self.name = name
       self.number = number
@@ -31,6 +35,39 @@ public final class MessageSchema: Sendable {
       self.typeName = typeName
       self.oneofIndex = oneofIndex
       self.messageIndex = messageIndex
+      self.acceptedKinds = acceptedKinds
+      self.elementKinds = elementKinds
+    }
+
+    /// Repeated scalars of these types travel packed in proto3.
+    public var isPackable: Bool {
+      switch type {
+      case .string, .bytes, .message, .group: false
+      default: true
+      }
+    }
+  }
+
+  /// What translating a JSON key needs of its field, as plain values: copied around without the
+  /// reference counting a `Field` costs, which showed up on every key of every streamed chunk.
+  public struct Slot: Sendable {
+    /// The field's position in `fields`, for its name when an error needs it.
+    public let index: Int
+    public let number: Int32
+    public let type: FieldType
+    public let isRepeated: Bool
+    public let messageIndex: Int
+    public let acceptedKinds: UInt8
+    public let elementKinds: UInt8
+
+    init(_ field: Field, at index: Int) {
+      self.index = index
+      number = field.number
+      type = field.type
+      isRepeated = field.isRepeated
+      messageIndex = field.messageIndex
+      acceptedKinds = field.acceptedKinds
+      elementKinds = field.elementKinds
     }
 
     /// Repeated scalars of these types travel packed in proto3.
@@ -48,7 +85,11 @@ public final class MessageSchema: Sendable {
   }
 
   public let fullName: String
+  /// Struct, Value or ListValue, which have JSON forms of their own.
+  public let isWellKnown: Bool
   public let fields: [Field]
+  /// `fields` as slots, in the same order.
+  public let slots: [Slot]
   public let oneofs: [Oneof]
   public let isMapEntry: Bool
   private let indexByName: [String: Int]
@@ -63,7 +104,9 @@ public final class MessageSchema: Sendable {
 
   public init(fullName: String, fields: [Field], oneofs: [Oneof], isMapEntry: Bool) {
     self.fullName = fullName
+    self.isWellKnown = WellKnownJSON.isWellKnown(fullName)
     self.fields = fields
+    self.slots = fields.enumerated().map { Slot($1, at: $0) }
     self.oneofs = oneofs
     self.isMapEntry = isMapEntry
     var byName: [String: Int] = [:]
@@ -127,12 +170,20 @@ public final class MessageSchema: Sendable {
     while true {
       let entry = Int(keySlots[slot])
       if entry < 0 { return nil }
-      if keyNames[entry].elementsEqual(key) {
+      if Self.equal(keyNames[entry], key) {
         let target = keyTargets[entry]
         return target >= 0 ? .field(target) : .oneof(-target - 1)
       }
       slot = (slot + 1) & mask
     }
+  }
+
+  /// Byte equality without the generic sequence machinery of `elementsEqual`.
+  @inline(__always)
+  private static func equal(_ name: [UInt8], _ key: UnsafeBufferPointer<UInt8>) -> Bool {
+    guard name.count == key.count else { return false }
+    for offset in 0..<key.count where name[offset] != key[offset] { return false }
+    return true
   }
 
   private static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
@@ -180,15 +231,41 @@ public struct Schema: Sendable {
     for name in names {
       let message = unlinked[name]!
       let fields = message.fields.map { field in
-        MessageSchema.Field(
+        let type = unlinked[field.typeName]
+        return MessageSchema.Field(
           name: field.name, number: field.number, type: field.type, isRepeated: field.isRepeated,
-          typeName: field.typeName, oneofIndex: field.oneofIndex, messageIndex: position[field.typeName] ?? -1)
+          typeName: field.typeName, oneofIndex: field.oneofIndex, messageIndex: position[field.typeName] ?? -1,
+          acceptedKinds: Self.acceptedKinds(field, type, asElement: false),
+          elementKinds: Self.acceptedKinds(field, type, asElement: true))
       }
       linked.append(
         MessageSchema(fullName: name, fields: fields, oneofs: message.oneofs, isMapEntry: message.isMapEntry))
     }
     ordered = linked
     messages = Dictionary(uniqueKeysWithValues: linked.map { ($0.fullName, $0) })
+  }
+
+  /// The JSON kinds a value of `field` may have (as a whole, or as one element of a list).
+  private static func acceptedKinds(_ field: MessageSchema.Field, _ type: MessageSchema?, asElement: Bool) -> UInt8 {
+    typealias Kind = JSONReader.Kind
+    if field.isRepeated && !asElement {
+      if let type, type.isMapEntry { return Kind.object.bit }
+      // Floats may come as base64 (vLLM's embeddings).
+      if field.type == .float || field.type == .double { return Kind.string.bit | Kind.array.bit }
+      return Kind.array.bit
+    }
+    switch field.type {
+    case .string, .bytes: return Kind.string.bit
+    case .bool: return Kind.bool.bit
+    case .enumeration: return Kind.string.bit | Kind.number.bit
+    case .message, .group:
+      if field.typeName == WellKnownJSON.valueName { return 0xFF }
+      if field.typeName == WellKnownJSON.listValueName { return Kind.array.bit }
+      guard let type else { return 0 }
+      return type.listField != nil ? Kind.array.bit : Kind.object.bit
+    default:
+      return Kind.number.bit | (asElement ? Kind.null.bit : 0)
+    }
   }
 
   public func message(_ fullName: String) -> MessageSchema? {
@@ -199,5 +276,10 @@ public struct Schema: Sendable {
   @inline(__always)
   public func message(of field: MessageSchema.Field) -> MessageSchema? {
     field.messageIndex >= 0 ? ordered[field.messageIndex] : nil
+  }
+
+  @inline(__always)
+  public func message(of slot: MessageSchema.Slot) -> MessageSchema? {
+    slot.messageIndex >= 0 ? ordered[slot.messageIndex] : nil
   }
 }

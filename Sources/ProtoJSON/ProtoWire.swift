@@ -122,11 +122,22 @@ public struct ProtoWireWriter {
     bytes.reserveCapacity(capacity)
   }
 
+  @inline(__always)
   public mutating func tag(_ number: Int32, _ wireType: WireType) {
     varint(UInt64(UInt32(bitPattern: number)) << 3 | UInt64(wireType.rawValue))
   }
 
+  @inline(__always)
   public mutating func varint(_ value: UInt64) {
+    // Tags and most lengths take one byte: that case stays inline.
+    if value < 0x80 {
+      bytes.append(UInt8(value))
+    } else {
+      multiByteVarint(value)
+    }
+  }
+
+  private mutating func multiByteVarint(_ value: UInt64) {
     var value = value
     while value >= 0x80 {
       bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)

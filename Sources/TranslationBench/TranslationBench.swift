@@ -10,6 +10,10 @@ struct TranslationBench {
   static func main() throws {
     let arguments = CommandLine.arguments
     let iterations = arguments.count > 1 ? Int(arguments[1]) ?? 200 : 200
+    if arguments.count > 2 && arguments[2] == "chunks" {
+      try chatChunks(iterations)
+      return
+    }
     let inputs = (0..<16).map { "embedding input number \($0)" }
     let decimal = PoolingBodies.embeddings(inputs: inputs, model: "bench", dimensions: 1024, base64: false)
     let base64 = PoolingBodies.embeddings(inputs: inputs, model: "bench", dimensions: 1024, base64: true)
@@ -30,6 +34,23 @@ struct TranslationBench {
     print(
       "  on the wire: protobuf is \(format(Double(decimal.count) / Double(fromBase64.count)))x smaller than decimal JSON, \(format(Double(base64.count) / Double(fromBase64.count)))x smaller than base64 JSON"
     )
+  }
+
+  /// A streamed chat chunk as vLLM sends one per token, translated `iterations` thousand times:
+  /// the per-chunk work of a stream, without the sockets.
+  static func chatChunks(_ iterations: Int) throws {
+    let chunk = Array(
+      (#"{"id":"chatcmpl-bc0a37ca0aa4398d","object":"chat.completion.chunk","created":1795574578,"#
+        + #""model":"sim-model","choices":[{"index":0,"delta":{"content":" stars"},"logprobs":null,"#
+        + #""finish_reason":null,"token_ids":null}]}"#).utf8)
+    let toProto = JSONToProto(schema: .bundled)
+    guard let message = toProto.schema.message("vllmgateway.v1.ChatCompletionChunk") else { return }
+    let count = iterations * 1000
+    let start = DispatchTime.now().uptimeNanoseconds
+    var bytes = 0
+    for _ in 0..<count { bytes &+= try toProto.proto(from: chunk, message: message).count }
+    let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start)
+    print("chat chunk, JSON -> protobuf: \(format(elapsed / Double(count))) ns per chunk (\(bytes / count) bytes)")
   }
 
   static func median(_ iterations: Int, _ body: () throws -> Void) throws -> Double {

@@ -10,7 +10,7 @@ public struct ServerSentEvent: Sendable, Equatable {
   }
 
   /// vLLM's end-of-stream marker.
-  public var isDone: Bool { data == Array("[DONE]".utf8) }
+  public var isDone: Bool { data.count == 6 && data.elementsEqual("[DONE]".utf8) }
 }
 
 /// Splits an event stream into events as bytes arrive, however the reads cut it: lines split
@@ -38,7 +38,8 @@ public struct ServerSentEventParser: Sendable {
     try Array(bytes).withUnsafeBytes { try feed(raw: $0, onEvent: onEvent) }
   }
 
-  /// The same over raw bytes: whole runs between line endings are copied at once.
+  /// The same over raw bytes. A line that arrived whole is read where it lies; only a line cut
+  /// by the end of a read is gathered, so an event's data is copied once, into the event.
   public mutating func feed(raw bytes: UnsafeRawBufferPointer, onEvent: (ServerSentEvent) throws -> Void) throws {
     var index = 0
     while index < bytes.count {
@@ -51,15 +52,23 @@ public struct ServerSentEventParser: Sendable {
       }
       var end = index
       while end < bytes.count && bytes[end] != 0x0A && bytes[end] != 0x0D { end += 1 }
-      if end > index {
-        guard line.count + data.count + (end - index) <= maximumEventSize else {
-          throw Failure(reason: "event larger than \(maximumEventSize) bytes")
-        }
-        line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index..<end]))
+      let run = UnsafeRawBufferPointer(rebasing: bytes[index..<end])
+      guard line.count + data.count + run.count <= maximumEventSize else {
+        throw Failure(reason: "event larger than \(maximumEventSize) bytes")
       }
-      guard end < bytes.count else { return }
+      guard end < bytes.count else {
+        line.append(contentsOf: run)
+        return
+      }
       lastWasCarriageReturn = bytes[end] == 0x0D
-      try endLine(onEvent)
+      if line.isEmpty {
+        try endLine(run, onEvent)
+      } else {
+        line.append(contentsOf: run)
+        let gathered = line
+        line.removeAll(keepingCapacity: true)
+        try gathered.withUnsafeBytes { try endLine($0, onEvent) }
+      }
       index = end + 1
     }
   }
@@ -67,24 +76,34 @@ public struct ServerSentEventParser: Sendable {
   /// Whether bytes of an unfinished event are buffered (a stream cut mid-event).
   public var hasPartialEvent: Bool { !line.isEmpty || hasData }
 
-  private mutating func endLine(_ onEvent: (ServerSentEvent) throws -> Void) throws {
-    defer { line.removeAll(keepingCapacity: true) }
+  private mutating func endLine(
+    _ line: UnsafeRawBufferPointer, _ onEvent: (ServerSentEvent) throws -> Void
+  ) throws {
     if line.isEmpty {
-      if hasData { try onEvent(ServerSentEvent(event: event, data: data)) }
-      data.removeAll(keepingCapacity: true)
-      hasData = false
+      if hasData {
+        // The event takes the data; the next one starts a new array rather than copying.
+        let completed = ServerSentEvent(event: event, data: data)
+        data = []
+        hasData = false
+        event = nil
+        try onEvent(completed)
+      }
       event = nil
       return
     }
     if line[0] == UInt8(ascii: ":") { return }  // a comment
     let colon = line.firstIndex(of: UInt8(ascii: ":")) ?? line.count
-    let field = line[0..<colon]
+    let field = UnsafeRawBufferPointer(rebasing: line[0..<colon])
     var valueStart = colon < line.count ? colon + 1 : colon
     if valueStart < line.count && line[valueStart] == UInt8(ascii: " ") { valueStart += 1 }
-    let value = line[valueStart...]
+    let value = UnsafeRawBufferPointer(rebasing: line[valueStart...])
     if field.elementsEqual("data".utf8) {
-      if hasData { data.append(0x0A) }
-      data.append(contentsOf: value)
+      if hasData {
+        data.append(0x0A)
+        data.append(contentsOf: value)
+      } else {
+        data = Array(value)
+      }
       hasData = true
     } else if field.elementsEqual("event".utf8) {
       event = String(decoding: value, as: UTF8.self)

@@ -62,11 +62,11 @@ final class UpstreamExchange {
       self.keepAlive = keepAlive
       reader.head(status: status, contentType: contentType)
     case .body(let buffer):
-      var reader = self.reader
+      // The handler may cancel or fail the exchange from an event, which touches other state
+      // than the reader, so the reader is parsed in place.
       let failure = reader.bodyPart(buffer) { event in
         if !isFinished { handler.vllmEvent(event) }
       }
-      self.reader = reader
       if let failure {
         fail(failure)
         return

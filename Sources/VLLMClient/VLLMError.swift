@@ -58,7 +58,7 @@ public struct VLLMError: Error, Sendable, Equatable, CustomStringConvertible {
     guard index < json.count, json[index] == UInt8(ascii: "{") else { return nil }
     index += 1
     skipSpace()
-    let errorKey = Array("\"error\"".utf8)
+    let errorKey = "\"error\"".utf8
     guard json.count - index >= errorKey.count, json[index..<index + errorKey.count].elementsEqual(errorKey) else {
       return nil
     }
