@@ -50,8 +50,7 @@ public struct ServerSentEventParser: Sendable {
           continue
         }
       }
-      var end = index
-      while end < bytes.count && bytes[end] != 0x0A && bytes[end] != 0x0D { end += 1 }
+      let end = Self.lineEnd(in: bytes, from: index)
       let run = UnsafeRawBufferPointer(rebasing: bytes[index..<end])
       guard line.count + data.count + run.count <= maximumEventSize else {
         throw Failure(reason: "event larger than \(maximumEventSize) bytes")
@@ -71,6 +70,25 @@ public struct ServerSentEventParser: Sendable {
       }
       index = end + 1
     }
+  }
+
+  /// The position of the next CR or LF at or after `start`, or the end of `bytes`. Event lines
+  /// are long (a whole JSON chunk), so it looks at eight bytes at a time.
+  private static func lineEnd(in bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    let highBits: UInt64 = 0x8080_8080_8080_8080
+    var end = start
+    while end + 8 <= bytes.count {
+      let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: end, as: UInt64.self))
+      // A byte of x is zero iff (x - 0x01..) & ~x has its high bit set: exact for "any byte".
+      let lineFeed = word ^ (ones &* 0x0A)
+      let carriageReturn = word ^ (ones &* 0x0D)
+      let found = ((lineFeed &- ones) & ~lineFeed) | ((carriageReturn &- ones) & ~carriageReturn)
+      if found & highBits != 0 { break }
+      end += 8
+    }
+    while end < bytes.count && bytes[end] != 0x0A && bytes[end] != 0x0D { end += 1 }
+    return end
   }
 
   /// Whether bytes of an unfinished event are buffered (a stream cut mid-event).

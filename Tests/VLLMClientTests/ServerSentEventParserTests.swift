@@ -34,6 +34,18 @@ import Testing
     #expect(got == [ServerSentEvent(data: Array("line one\nline two".utf8))])
   }
 
+  /// Line ends are found a word at a time: every position of CR or LF within a word, and lines
+  /// of every length around a word, must still split exactly.
+  @Test func findsLineEndsAtEveryOffset() throws {
+    for length in 0..<40 {
+      for ending in ["\n\n", "\r\n\r\n", "\r\r"] {
+        let payload = String(repeating: "x", count: length)
+        let got = try events(["data: " + payload + ending + "data: after" + ending])
+        #expect(got.map(\.data) == [Array(payload.utf8), Array("after".utf8)], "length \(length)")
+      }
+    }
+  }
+
   @Test func acceptsCRLFAndCR() throws {
     #expect(try events(["data: a\r\n\r\ndata: b\r\rdata: c\r\n\r"]).map(\.data) == [[97], [98], [99]])
   }
