@@ -90,12 +90,21 @@ let package = Package(
     .executableTarget(
       name: "fuzz-http2-connection",
       dependencies: [
-        "GRPCServer", "GRPCStandardServices", "GRPCInteropService",
+        "GRPCServer", "GRPCStandardServices", "GRPCInteropService", "FuzzReplay",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOEmbedded", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
       ],
       path: "Sources/FuzzHTTP2Connection"),
+    .target(name: "FuzzReplay", path: "Sources/FuzzReplay"),
+    // A libFuzzer target over what the gateway reads from vLLM: HTTP/1.1, event streams, JSON.
+    .executableTarget(
+      name: "fuzz-upstream-response",
+      dependencies: [
+        "VLLMClient", "ProtoJSON", "FuzzReplay",
+        .product(name: "NIOCore", package: "swift-nio"),
+      ],
+      path: "Sources/FuzzUpstreamResponse"),
     .target(
       name: "VLLMClient",
       dependencies: [

@@ -5,15 +5,15 @@ import NIOCore
 /// NIO's general codec costs several allocations, a header dictionary and a pipeline hop per
 /// body chunk; the gateway needs only the status, two headers and the body, so this reads them
 /// straight from the socket's buffers. Body pieces are slices of those buffers, never copies.
-struct HTTP1ResponseParser {
-  enum Event {
+package struct HTTP1ResponseParser {
+  package enum Event {
     case head(status: Int, contentType: String, keepAlive: Bool)
     case body(ByteBuffer)
     case end
   }
 
-  struct Malformed: Error, CustomStringConvertible {
-    let description: String
+  package struct Malformed: Error, CustomStringConvertible {
+    package let description: String
   }
 
   private enum State {
@@ -30,15 +30,17 @@ struct HTTP1ResponseParser {
   }
 
   /// Longest status line plus headers accepted, and longest chunk-size or trailer line.
-  static let maximumHeadSize = 64 * 1024
-  static let maximumLineSize = 8 * 1024
+  package static let maximumHeadSize = 64 * 1024
+  package static let maximumLineSize = 8 * 1024
 
   private var state = State.head
   /// Bytes of a head or line that arrived split across reads.
   private var carried: ByteBuffer? = nil
 
+  package init() {}
+
   /// Makes the parser ready for the next response on a keep-alive connection.
-  mutating func reset() {
+  package mutating func reset() {
     state = .head
     carried = nil
   }
@@ -47,7 +49,7 @@ struct HTTP1ResponseParser {
   /// (a partial line is kept for the next read). One event per call, so that whoever handles
   /// an event may start the connection's next request before the parser is called again.
   /// Throws on bytes that are not an HTTP/1.1 response.
-  mutating func next(_ buffer: inout ByteBuffer) throws(Malformed) -> Event? {
+  package mutating func next(_ buffer: inout ByteBuffer) throws(Malformed) -> Event? {
     if var carried, buffer.readableBytes > 0 {
       self.carried = nil
       carried.writeBuffer(&buffer)
@@ -107,7 +109,7 @@ struct HTTP1ResponseParser {
 
   /// The connection closed: true when that ends the body (a response delimited by the close),
   /// false when the response was cut short.
-  mutating func connectionClosed() -> Bool {
+  package mutating func connectionClosed() -> Bool {
     guard case .bodyUntilClose = state else { return false }
     state = .done
     return true

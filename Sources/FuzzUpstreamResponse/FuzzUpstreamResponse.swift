@@ -1,0 +1,51 @@
+import NIOCore
+import ProtoJSON
+
+import VLLMClient
+
+/// libFuzzer entry point: arbitrary bytes as vLLM's side of one HTTP/1.1 exchange, read the
+/// way the gateway reads it: the response parser, then the event-stream parser, then JSON to
+/// protobuf for each event (as a chat chunk) or for the whole body (as a chat completion). The
+/// first byte picks where the input is cut into two reads, so split lines and frames get
+/// exercised too. tools/fuzz builds and runs it.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+  FuzzedUpstreamResponse.run(Array(UnsafeBufferPointer(start: data, count: size))[...])
+  return 0
+}
+
+enum FuzzedUpstreamResponse {
+  static let toProto = JSONToProto(schema: .bundled)
+  static let chunk = toProto.schema.message("vllmgateway.v1.ChatCompletionChunk")!
+  static let completion = toProto.schema.message("vllmgateway.v1.ChatCompletion")!
+
+  /// Returns how many parser events the input produced.
+  @discardableResult
+  static func run(_ input: ArraySlice<UInt8>) -> Int {
+    guard let control = input.first else { return 0 }
+    let bytes = input.dropFirst()
+    let cut = bytes.isEmpty ? bytes.startIndex : bytes.startIndex + Int(control) % (bytes.count + 1)
+    var parser = HTTP1ResponseParser()
+    var events = ServerSentEventParser(maximumEventSize: 1 << 16)
+    var body: [UInt8] = []
+    var count = 0
+    reading: for piece in [bytes[..<cut], bytes[cut...]] {
+      var buffer = ByteBuffer(bytes: piece)
+      do {
+        while let event = try parser.next(&buffer) {
+          count += 1
+          guard case .body(let part) = event else { continue }
+          body.append(contentsOf: part.readableBytesView)
+          try part.withUnsafeReadableBytes { raw in
+            try events.feed(raw: raw) { event in _ = try? toProto.proto(from: event.data, message: chunk) }
+          }
+        }
+      } catch {
+        break reading
+      }
+    }
+    _ = parser.connectionClosed()
+    _ = try? toProto.proto(from: body, message: completion)
+    return count
+  }
+}

@@ -1,0 +1,16 @@
+#if !FUZZING
+  import FuzzReplay
+
+  /// Without libFuzzer, replays the inputs named on the command line through the same entry point.
+  @main
+  struct Replay {
+    static func main() throws {
+      let inputs = try FuzzInputs.load(CommandLine.arguments.dropFirst())
+      for (path, bytes) in inputs {
+        let events = FuzzedUpstreamResponse.run(bytes[...])
+        print("\(path): \(bytes.count) bytes in, \(events) events")
+      }
+      print("replayed \(inputs.count) inputs")
+    }
+  }
+#endif
