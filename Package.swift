@@ -8,6 +8,7 @@ let package = Package(
     .executable(name: "vllm-grpc-gateway", targets: ["vllm-grpc-gateway"]),
     .executable(name: "grpc-interop-server", targets: ["grpc-interop-server"]),
     .executable(name: "vllm-sim", targets: ["vllm-sim"]),
+    .executable(name: "stream-latency-probe", targets: ["stream-latency-probe"]),
     .library(name: "GRPCServer", targets: ["GRPCServer"]),
   ],
   dependencies: [
@@ -138,6 +139,16 @@ let package = Package(
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
+    // The benchmark's client for per-chunk delays: reads vllm-sim's token stamps; see tools/bench.
+    .executableTarget(
+      name: "stream-latency-probe",
+      dependencies: [
+        "CNGHTTP2",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      path: "Sources/StreamLatencyProbe"),
     .executableTarget(
       name: "translation-bench",
       dependencies: ["ProtoJSON", "VLLMSimulator"],

@@ -113,6 +113,14 @@ def make_bodies(work: Path):
     write("paced", {"model": "sim-model", "messages": [{"role": "user", "content": message[0].text}], "max_tokens": 20,
                     "stream": True, "stream_options": {"include_usage": True}, "vllm_sim": {"tokens_per_second": 20}},
           paced)
+    # Paced like "paced", with every token stamped by the sim for the stream-latency probe.
+    stamped = chat_pb2.ChatCompletionRequest(model="sim-model", messages=message, max_tokens=20,
+                                             stream_options=stream_options)
+    stamped.extra_body.update({"vllm_sim": {"tokens_per_second": 20, "stamp": True}})
+    write("stamped", {"model": "sim-model", "messages": [{"role": "user", "content": message[0].text}],
+                      "max_tokens": 20, "stream": True, "stream_options": {"include_usage": True},
+                      "vllm_sim": {"tokens_per_second": 20, "stamp": True}},
+          stamped)
     inputs = [f"embedding input {i}" for i in range(16)]
     write("embeddings", {"model": "sim-model", "input": inputs},
           embeddings_pb2.EmbeddingRequest(model="sim-model", input_texts=common_pb2.StringList(values=inputs)))
@@ -135,6 +143,26 @@ def h2load(url, body, requests, clients, streams, headers, log, h1=False):
     }
 
 
+def probe(mode, port, body, headers, streams, connections, output, ramp, seconds, path="/v1/chat/completions",
+          grpc=False):
+    """Runs stream-latency-probe: a steady load of `streams` open streams (each replaced when it ends)
+    for `seconds` after a ramp of `ramp` seconds, timing every chunk by the sim's stamps."""
+    command = [str(RELEASE / "stream-latency-probe"), mode, "--port", str(port), "--path", path, "--body", str(body),
+               "--ramp-seconds", str(ramp), "--duration-seconds", str(seconds), "--output", str(output)]
+    command += [a for h in headers for a in ("--header", h)] + (["--grpc"] if grpc else [])
+    if mode == "http1":
+        command += ["--streams", str(streams)]
+    else:
+        command += ["--connections", str(connections), "--streams-per-connection", str(streams // connections)]
+    Path(output).unlink(missing_ok=True)
+    run = subprocess.run(command, capture_output=True, text=True)
+    if run.returncode != 0 or not Path(output).exists():
+        sys.exit(f"stream-latency-probe failed: {run.stderr.strip() or run.stdout.strip()}")
+    summary = json.loads(Path(output).read_text())
+    return {"requests": summary["all_streams"], "succeeded_http": summary["all_streams"] - summary["failed"],
+            "probe_failed": summary["failed"], **summary}
+
+
 def measure(name, process, metrics_port, run):
     ok_before, started_before = grpc_counts(metrics_port) if metrics_port else (0, 0)
     cpu_before = cpu_seconds(process.pid) if process else 0
@@ -152,6 +180,91 @@ def measure(name, process, metrics_port, run):
     return result
 
 
+# The stamped request: 20 tokens at 20 per second, so a stream lasts about 1.1 s (role chunk, 20
+# tokens, usage, [DONE]); the ramp spreads the first streams' starts over that much.
+LATENCY_STREAM_SECONDS = 1.1
+
+
+def latency_scenario(args, work, bodies, sim_port, proxy, proxy_port, gateway, gateway_port, metrics_port,
+                     grpc_headers, json_headers):
+    """Per-chunk delay and time to first token under a steady load of --latency-streams open streams,
+    from the sim's CLOCK_MONOTONIC stamps: direct HTTP/1.1 (one connection per stream), nghttpx and
+    the gateway (HTTP/2, at most 100 streams per connection)."""
+    json_body, grpc_body = bodies
+    streams = args.latency_streams
+    connections = max(1, -(-streams // 100))
+    output = work / "probe.json"
+    row = {"scenario": f"{streams} streams, per-chunk delay", "open_streams": streams,
+           "seconds": args.latency_seconds, "ramp_seconds": LATENCY_STREAM_SECONDS}
+    timing = dict(streams=streams, connections=connections, output=output, ramp=LATENCY_STREAM_SECONDS,
+                  seconds=args.latency_seconds)
+    row["direct"] = measure("direct", None, None, lambda: probe(
+        "http1", sim_port, json_body, json_headers, **timing))
+    row["nghttpx"] = measure("nghttpx", proxy, None, lambda: probe(
+        "h2", proxy_port, json_body, json_headers, **timing))
+    row["gateway"] = measure("gateway", gateway, metrics_port, lambda: probe(
+        "h2", gateway_port, grpc_body, grpc_headers, path="/vllmgateway.v1.VLLMService/StreamChatCompletion",
+        grpc=True, **timing))
+    # Direct once more: how far its own percentiles move between two runs on this machine.
+    again = probe("http1", sim_port, json_body, json_headers, **timing)
+    direct = row["direct"]
+    row["direct_rerun_spread_us"] = {
+        key: {p: round(abs(again[key][p] - direct[key][p]), 1) if None not in (again[key][p], direct[key][p]) else None
+              for p in ("p50", "p99")}
+        for key in ("chunk_delay_us", "ttft_us")}
+    row["added_us"] = {}
+    for name in ("nghttpx", "gateway"):
+        path = row[name]
+
+        def minus(key, percentile):
+            if path[key][percentile] is None or direct[key][percentile] is None:
+                return None
+            return round(path[key][percentile] - direct[key][percentile], 1)
+
+        row["added_us"][name] = {
+            "chunk_delay": {"p50": minus("chunk_delay_us", "p50"), "p99": minus("chunk_delay_us", "p99")},
+            "ttft": {"p50": minus("ttft_us", "p50"), "p99": minus("ttft_us", "p99")},
+        }
+    # Under 100 µs only means something if direct's own TTFT p99 holds still to better than that.
+    added = row["added_us"]["gateway"]["ttft"]["p99"]
+    spread = row["direct_rerun_spread_us"]["ttft_us"]["p99"]
+    row["gateway_ttft_p99_added_under_100us"] = None if added is None or spread is None or spread >= 100 \
+        else added < 100
+    return row
+
+
+def print_latency(row):
+    def us(value):
+        return f"{value:.1f}" if value is not None else "-"
+
+    print()
+    print(f"{row['scenario']}: {row['open_streams']} streams kept open for {row['seconds']:g} s after a "
+          f"{row['ramp_seconds']:g} s ramp, 20 tokens at 20/s each; delays from the sim's CLOCK_MONOTONIC stamps")
+    print(f"{'path':<9}{'streams':>8}{'chunks':>9}{'chunk p50 µs':>14}{'chunk p99 µs':>14}{'first p99 µs':>14}"
+          f"{'TTFT p50 µs':>13}{'TTFT p99 µs':>13}{'failed':>8}")
+    for name in ("direct", "nghttpx", "gateway"):
+        r = row[name]
+        print(f"{name:<9}{r['streams']:>8}{r['chunks']:>9}{us(r['chunk_delay_us']['p50']):>14}"
+              f"{us(r['chunk_delay_us']['p99']):>14}{us(r['first_chunk_delay_us']['p99']):>14}"
+              f"{us(r['ttft_us']['p50']):>13}{us(r['ttft_us']['p99']):>13}{r['failed']:>8}")
+    for name in ("nghttpx", "gateway"):
+        a = row["added_us"][name]
+        print(f"added by {name:<8} (minus direct): chunk p50 {us(a['chunk_delay']['p50'])} µs, "
+              f"p99 {us(a['chunk_delay']['p99'])} µs; TTFT p50 {us(a['ttft']['p50'])} µs, "
+              f"p99 {us(a['ttft']['p99'])} µs")
+    spread = row["direct_rerun_spread_us"]
+    print(f"direct run again moved by: chunk p50 {us(spread['chunk_delay_us']['p50'])} µs, "
+          f"p99 {us(spread['chunk_delay_us']['p99'])} µs; TTFT p50 {us(spread['ttft_us']['p50'])} µs, "
+          f"p99 {us(spread['ttft_us']['p99'])} µs")
+    verdict = {True: "yes", False: "no", None: "cannot tell: direct's own TTFT p99 moved by more than that "
+               "between two runs"}[row["gateway_ttft_p99_added_under_100us"]]
+    print(f"gateway adds under 100 µs to TTFT at p99: {verdict}")
+    gateway = row["gateway"]
+    if gateway["probe_failed"] != gateway["failed"]:
+        print(f"note: the probe counted {gateway['probe_failed']} failed gateway streams, its /metrics "
+              f"{gateway['failed']}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20000)
@@ -160,6 +273,10 @@ def main():
     parser.add_argument("--streams", type=int, default=16, help="concurrent streams per HTTP/2 connection")
     parser.add_argument("--concurrent-streams", type=int, default=10000)
     parser.add_argument("--concurrent-connections", type=int, default=100)
+    parser.add_argument("--latency-streams", type=int, default=1000,
+                        help="open streams while every chunk's delay is timed (stream-latency-probe)")
+    parser.add_argument("--latency-seconds", type=float, default=5.0,
+                        help="how long that load is held and measured, after a ramp of one stream's length")
     parser.add_argument("--output", default=str(ROOT / "bench-results" / "bench.json"))
     args = parser.parse_args()
 
@@ -184,7 +301,8 @@ def main():
         proxy = start(["nghttpx", f"--frontend=127.0.0.1,{proxy_port};no-tls", f"--backend=127.0.0.1,{sim_port}",
                        "--workers=1", "--log-level=ERROR", "--errorlog-file=/dev/null",
                        f"--frontend-http2-max-concurrent-streams={max(args.streams, 100)}",
-                       f"--backend-connections-per-host={max(args.clients * args.streams, args.concurrent_streams)}"],
+                       "--backend-connections-per-host="
+                       f"{max(args.clients * args.streams, args.concurrent_streams, args.latency_streams)}"],
                       proxy_port, "nghttpx")
         grpc_headers = ["content-type: application/grpc", "te: trailers"]
         json_headers = ["content-type: application/json"]
@@ -211,6 +329,10 @@ def main():
                 "requests": requests, **h2load(f"http://127.0.0.1:{gateway_port}/vllmgateway.v1.VLLMService/{rpc}",
                                                grpc_body, requests, args.clients, args.streams, grpc_headers, log)})
             results.append(row)
+
+        # The delay each path adds to every streamed chunk, under a steady load of open streams.
+        latency = latency_scenario(args, work, bodies["stamped"], sim_port, proxy, proxy_port, gateway, gateway_port,
+                                   metrics_port, grpc_headers, json_headers)
 
         # Many streams open at once, the sim pacing 20 tokens at 20 per second (about 1 s each).
         json_body, grpc_body = bodies["paced"]
@@ -248,7 +370,7 @@ def main():
             process.wait()
 
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(results, indent=2))
+    Path(args.output).write_text(json.dumps(results + [latency], indent=2))
     print(f"h2load -c {args.clients} -m {args.streams} (direct: HTTP/1.1, -m 1); one thread each; "
           f"CPU = utime+stime of the proxy process")
     header = f"{'scenario':<20}{'path':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/call':>13}{'µs/chunk':>10}" \
@@ -272,6 +394,7 @@ def main():
         if "nghttpx" in row and row["nghttpx"]["cpu_us_per_call"]:
             ratio = row["gateway"]["cpu_us_per_call"] / row["nghttpx"]["cpu_us_per_call"]
             print(f"{'':<20}gateway CPU / nghttpx CPU per call: {ratio:.2f}x")
+    print_latency(latency)
     print(f"results: {args.output}")
 
 

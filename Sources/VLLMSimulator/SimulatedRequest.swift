@@ -15,6 +15,8 @@ struct SimulatedRequest {
   /// Per-request pacing from "vllm_sim": {"tokens_per_second": N, "ttft_ms": M}.
   var tokensPerSecond: Double?
   var timeToFirstTokenMilliseconds: Double?
+  /// "vllm_sim": {"stamp": true}: every token is a TokenStamp placeholder, stamped as it is sent.
+  var stamp: Bool
 
   /// Nil when the body is not a JSON object.
   init?(body: [UInt8]) {
@@ -32,6 +34,7 @@ struct SimulatedRequest {
     let sim = object["vllm_sim"] as? [String: Any]
     tokensPerSecond = (sim?["tokens_per_second"] as? NSNumber)?.doubleValue
     timeToFirstTokenMilliseconds = (sim?["ttft_ms"] as? NSNumber)?.doubleValue
+    stamp = sim?["stamp"] as? Bool ?? false
   }
 
   private static func text(of value: Any) -> String {

@@ -23,6 +23,8 @@ final class SimulatorHandler: ChannelInboundHandler {
     var timer: Scheduled<Void>? = nil
     /// What happens after the pieces: end the response, close the connection, or go silent.
     var ending: Ending
+    /// Whether each piece gets its TokenStamp placeholders stamped as it is written.
+    var stamped = false
   }
 
   private enum Ending {
@@ -156,7 +158,11 @@ final class SimulatorHandler: ChannelInboundHandler {
     }
     let count = min(request.maxTokens ?? configuration.defaultMaxTokens, configuration.maxModelLength)
     let finishReason = request.maxTokens != nil ? "length" : "stop"
-    let choices = (0..<request.choices).map { Generation.tokens(for: request.promptText, count: count, choice: $0) }
+    let choices = (0..<request.choices).map { choice in
+      request.stamp
+        ? Array(repeating: TokenStamp.placeholder, count: count)
+        : Generation.tokens(for: request.promptText, count: count, choice: choice)
+    }
     let created = Int64(Date().timeIntervalSince1970)
     let promptTokens = Generation.promptTokens(request.promptText)
     let model = request.model.flatMap { $0.isEmpty ? nil : $0 } ?? configuration.model
@@ -183,7 +189,9 @@ final class SimulatorHandler: ChannelInboundHandler {
       let delay = configuration.timeToFirstToken + configuration.interTokenDelay * Int64(max(count - 1, 0))
       let ending: Ending = request.fault?.kind == .drop ? .close : request.fault?.kind == .stall ? .stall : .end
       sendHead(context, contentType: "application/json", length: answer.count, streaming: false)
-      emit(context, Emission(pieces: ending == .end ? [buffer] : [], ending: ending), firstDelay: delay)
+      emit(
+        context, Emission(pieces: ending == .end ? [buffer] : [], ending: ending, stamped: request.stamp),
+        firstDelay: delay)
       return
     }
 
@@ -227,7 +235,9 @@ final class SimulatorHandler: ChannelInboundHandler {
       buffer.writeBytes(event)
       return buffer
     }
-    emit(context, Emission(pieces: pieces, ending: ending), firstDelay: configuration.timeToFirstToken)
+    emit(
+      context, Emission(pieces: pieces, ending: ending, stamped: request.stamp),
+      firstDelay: configuration.timeToFirstToken)
   }
 
   /// Embeddings, rerank and score: one JSON answer, no pacing.
@@ -378,7 +388,9 @@ final class SimulatorHandler: ChannelInboundHandler {
     // Without pacing, everything goes in one write.
     repeat {
       guard emission.next < emission.pieces.count else { break }
-      context.write(wrapOutboundOut(.body(.byteBuffer(emission.pieces[emission.next]))), promise: nil)
+      var piece = emission.pieces[emission.next]
+      if emission.stamped { TokenStamp.stamp(&piece) }
+      context.write(wrapOutboundOut(.body(.byteBuffer(piece))), promise: nil)
       emission.next += 1
     } while delay == .zero
     context.flush()

@@ -13,7 +13,9 @@ struct SimCommand: AsyncParsableCommand {
     discussion: """
       Requests may ask for a failure in a "vllm_sim" object in their JSON body, for example \
       {"vllm_sim": {"fault": "stream_error", "after": 2, "status": 500}}. Faults: http_error, \
-      error_200, stream_error, drop, stall, truncate, detail. GET /stats counts requests and \
+      error_200, stream_error, drop, stall, truncate, detail. Pacing per request: \
+      "tokens_per_second" and "ttft_ms"; "stamp": true makes every token ~T + 19 digits + ~, the \
+      sim's CLOCK_MONOTONIC nanoseconds when the chunk was written. GET /stats counts requests and \
       aborted generations; POST /stats/reset clears them.
       """)
 
