@@ -239,7 +239,8 @@ def print_latency(row):
 
     print()
     print(f"{row['scenario']}: {row['open_streams']} streams kept open for {row['seconds']:g} s after a "
-          f"{row['ramp_seconds']:g} s ramp, 20 tokens at 20/s each; delays from the sim's CLOCK_MONOTONIC stamps")
+          f"{row['ramp_seconds']:g} s ramp, a first chunk then 20 tokens at 20/s each; delays from the sim's "
+          "CLOCK_MONOTONIC stamps")
     print(f"{'path':<9}{'streams':>8}{'chunks':>9}{'chunk p50 µs':>14}{'chunk p99 µs':>14}{'first p99 µs':>14}"
           f"{'TTFT p50 µs':>13}{'TTFT p99 µs':>13}{'failed':>8}")
     for name in ("direct", "nghttpx", "gateway"):

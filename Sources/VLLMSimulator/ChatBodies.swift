@@ -53,8 +53,10 @@ struct ChatBodies {
     return json.bytes
   }
 
-  /// The first chunk of a choice: its role and empty content.
-  func roleChunk(choice: Int) -> [UInt8] {
+  /// The first chunk of a choice: its role and empty content (a stamp placeholder instead for
+  /// latency probes, so that time to first token is timed by the first chunk, not the first
+  /// paced token).
+  func roleChunk(choice: Int, content: String = "") -> [UInt8] {
     var json = JSONWriter()
     json.beginObject()
     header(&json, object: "chat.completion.chunk")
@@ -68,7 +70,7 @@ struct ChatBodies {
     json.key("role")
     json.string("assistant")
     json.key("content")
-    json.string("")
+    json.string(content)
     json.endObject()
     json.key("logprobs")
     json.null()

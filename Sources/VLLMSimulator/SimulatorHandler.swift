@@ -316,7 +316,8 @@ final class SimulatorHandler: ChannelInboundHandler {
   private func chatEvents(_ request: SimulatedRequest, _ choices: [[String]], _ finish: String, _ bodies: ChatBodies)
     -> [[UInt8]]
   {
-    var events = choices.indices.map { sse(bodies.roleChunk(choice: $0)) }
+    let roleContent = request.stamp ? TokenStamp.placeholder : ""
+    var events = choices.indices.map { sse(bodies.roleChunk(choice: $0, content: roleContent)) }
     let total = choices.map(\.count).reduce(0, +)
     var produced = 0
     for position in 0..<(choices.map(\.count).max() ?? 0) {
