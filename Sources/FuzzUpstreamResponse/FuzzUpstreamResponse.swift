@@ -1,6 +1,5 @@
 import NIOCore
 import ProtoJSON
-
 import VLLMClient
 
 /// libFuzzer entry point: arbitrary bytes as vLLM's side of one HTTP/1.1 exchange, read the

@@ -6,6 +6,17 @@ public final class CallStatistics: Sendable {
   private let started = ManagedAtomic<Int>(0)
   private let finished: [ManagedAtomic<Int>] = Status.Code.allCases.map { _ in ManagedAtomic<Int>(0) }
 
+  /// What a proxying handler adds to its calls' latency, as the handlers report it (see
+  /// `ServerCall.requestForwarded(at:)` and `ServerCall.send(_:compress:inputArrivedAt:)`):
+  /// from the request's end to its handover to the handler's own upstream socket;
+  public let requestForwardDelay = LatencyHistogram()
+  /// from the arrival of the input a response message answers to the message's handover to
+  /// this server's socket;
+  public let messageDelay = LatencyHistogram()
+  /// and the two together for a call's first response message: the time to first byte the
+  /// handler adds.
+  public let firstMessageAddedDelay = LatencyHistogram()
+
   public init() {}
 
   func callStarted() {
@@ -38,6 +49,15 @@ public final class CallStatistics: Sendable {
     text += "# HELP \(prefix)_calls_in_flight gRPC calls started and not yet ended.\n"
     text += "# TYPE \(prefix)_calls_in_flight gauge\n"
     text += "\(prefix)_calls_in_flight \(max(startedCount - ended, 0))\n"
+    text += requestForwardDelay.prometheusText(
+      name: "\(prefix)_request_forward_delay_seconds",
+      help: "From a request's end to its handover to the upstream socket.")
+    text += messageDelay.prometheusText(
+      name: "\(prefix)_message_delay_seconds",
+      help: "From the arrival of the upstream bytes a response message answers to its handover to the client's socket.")
+    text += firstMessageAddedDelay.prometheusText(
+      name: "\(prefix)_first_message_added_delay_seconds",
+      help: "Request forward delay plus the first response message's delay: the time to first byte the gateway adds.")
     return text
   }
 }

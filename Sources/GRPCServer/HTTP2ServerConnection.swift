@@ -323,6 +323,8 @@ final class HTTP2ServerConnection {
     let available = call.bufferedBytes
     var copied = 0
     if available > 0 {
+      // Taken now, the bytes reach the socket at the end of this flush.
+      if configuration.statistics != nil { call.messageLeaving(at: NIODeadline.now().uptimeNanoseconds) }
       copied = min(available, capacity)
       call.outbound.withUnsafeBytes { source in
         UnsafeMutableRawPointer(destination).copyMemory(

@@ -25,6 +25,8 @@ public final class ServerCall {
   public internal(set) var lastMessageWasCompressed = false
   /// True once the handler finished the call or it was cancelled.
   public private(set) var isFinished = false
+  /// When the client half-closed (monotonic nanoseconds, as `NIODeadline.uptimeNanoseconds`).
+  public private(set) var requestEndedAt: UInt64 = 0
 
   let streamID: Int32
   private(set) var requestEncoding = CompressionAlgorithm.identity
@@ -59,6 +61,12 @@ public final class ServerCall {
   }
   var pendingTrailers: PendingTrailers? = nil
   var isDataDeferred = false
+  /// For the latency statistics: when the input behind the oldest message not yet taken by
+  /// nghttp2 arrived (0: unknown), how long the request took to be forwarded, and whether a
+  /// message has gone out yet.
+  var oldestUnsentInputAt: UInt64 = 0
+  var requestForwardNanoseconds: UInt64? = nil
+  var hasSentMessage = false
   var wasOverHighWatermark = false
   var remoteClosed = false
   private var initialMetadata = Metadata()
@@ -118,12 +126,15 @@ public final class ServerCall {
   }
 
   /// Queues one response message, compressed in `responseEncoding` when `compress` allows.
-  public func send(_ message: [UInt8], compress: Bool = true) {
-    message.withUnsafeBytes { send(bytes: $0, compress: compress) }
+  /// `inputArrivedAt` (monotonic nanoseconds), when the handler knows it, is when the input this
+  /// message answers arrived: the statistics' message delay runs from there.
+  public func send(_ message: [UInt8], compress: Bool = true, inputArrivedAt: UInt64 = 0) {
+    message.withUnsafeBytes { send(bytes: $0, compress: compress, inputArrivedAt: inputArrivedAt) }
   }
 
-  public func send(bytes message: UnsafeRawBufferPointer, compress: Bool = true) {
+  public func send(bytes message: UnsafeRawBufferPointer, compress: Bool = true, inputArrivedAt: UInt64 = 0) {
     guard !isFinished else { return }
+    if oldestUnsentInputAt == 0 { oldestUnsentInputAt = inputArrivedAt }
     if !responseHeadersSubmitted { submitResponseHeaders() }
     if outboundReadIndex > 0 && outboundReadIndex >= outbound.count / 2 {
       outbound.removeSubrange(0..<outboundReadIndex)
@@ -140,8 +151,8 @@ public final class ServerCall {
   }
 
   /// Sends one message and finishes with OK: the whole answer of a unary call.
-  public func respond(_ message: [UInt8], trailers: Metadata = Metadata()) {
-    send(message)
+  public func respond(_ message: [UInt8], trailers: Metadata = Metadata(), inputArrivedAt: UInt64 = 0) {
+    send(message, inputArrivedAt: inputArrivedAt)
     finish(.ok, trailers: trailers)
   }
 
@@ -235,8 +246,32 @@ extension ServerCall {
     singleRequest = message
   }
 
+  /// The handler handed the request on (for a proxy: wrote it to its upstream socket) at
+  /// `time` (monotonic nanoseconds); recorded in the statistics' request forward delay.
+  public func requestForwarded(at time: UInt64) {
+    guard requestEndedAt != 0, requestForwardNanoseconds == nil, time >= requestEndedAt else { return }
+    let delay = time - requestEndedAt
+    requestForwardNanoseconds = delay
+    statistics?.requestForwardDelay.observe(nanoseconds: delay)
+  }
+
+  /// Records how long the message nghttp2 is taking now waited since its input arrived.
+  func messageLeaving(at time: UInt64) {
+    guard let statistics else { return }
+    if oldestUnsentInputAt != 0 {
+      let delay = time >= oldestUnsentInputAt ? time - oldestUnsentInputAt : 0
+      statistics.messageDelay.observe(nanoseconds: delay)
+      if !hasSentMessage, let forward = requestForwardNanoseconds {
+        statistics.firstMessageAddedDelay.observe(nanoseconds: forward + delay)
+      }
+      oldestUnsentInputAt = 0
+    }
+    hasSentMessage = true
+  }
+
   /// The client half-closed.
   func receiveEnd() {
+    requestEndedAt = NIODeadline.now().uptimeNanoseconds
     guard let body = singleRequestBody else {
       handler?.didReceiveEnd()
       return

@@ -54,7 +54,7 @@ final class RerankCall: VLLMResponseHandler {
       call.finish(UpstreamStatus.error(error))
     case .streamEnded:
       call.finish(Status(.internal, "vLLM answered rerank with an event stream"))
-    case .body(let reply, _):
+    case .body(let reply, _, _):
       guard var object = (try? JSONSerialization.jsonObject(with: Data(reply))) as? [String: Any] else {
         call.finish(Status(.unavailable, "vLLM's rerank reply is not a JSON object"))
         return

@@ -67,7 +67,7 @@ final class ResponsesViaChatCall: VLLMResponseHandler {
     switch outcome {
     case .failed(let error):
       call.finish(UpstreamStatus.error(error))
-    case .body(let body, _):
+    case .body(let body, _, _):
       guard !streaming, let chat = ResponsesChatTranslation.object(body) else {
         call.finish(Status(.unavailable, "vLLM's chat reply is not what the Responses fallback expects"))
         return

@@ -54,12 +54,16 @@ final class StreamingUpstreamCall: VLLMResponseHandler {
     if let name = event.event, operation.terminalEvents.contains(name) { sawEnd = true }
     do {
       guard let chunkSchema else { throw ProtoJSONError("unknown message type \(operation.responseType)") }
-      call.send(try context.toProto.proto(from: event.data, message: chunkSchema))
+      call.send(try context.toProto.proto(from: event.data, message: chunkSchema), inputArrivedAt: event.receivedAt)
     } catch {
       upstream?.cancel()
       upstream = nil
       call.finish(Status(.unavailable, "vLLM sent an event that is not valid JSON: \(error)"))
     }
+  }
+
+  func vllmRequestSent(at time: UInt64) {
+    call.requestForwarded(at: time)
   }
 
   func vllmFinished(_ outcome: VLLMOutcome) {

@@ -59,7 +59,7 @@ final class SubtitleTranscriptionCall: VLLMResponseHandler {
       call.finish(UpstreamStatus.error(error))
     case .streamEnded:
       call.finish(Status(.internal, "vLLM answered a transcription with an event stream"))
-    case .body(let body, _):
+    case .body(let body, _, _):
       guard var object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
         call.finish(Status(.unavailable, "vLLM's verbose_json reply is not a JSON object"))
         return

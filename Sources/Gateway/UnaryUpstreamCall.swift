@@ -41,6 +41,10 @@ final class UnaryUpstreamCall: VLLMResponseHandler {
 
   func vllmEvent(_ event: ServerSentEvent) {}
 
+  func vllmRequestSent(at time: UInt64) {
+    call.requestForwarded(at: time)
+  }
+
   func vllmFinished(_ outcome: VLLMOutcome) {
     upstream = nil
     switch outcome {
@@ -53,16 +57,17 @@ final class UnaryUpstreamCall: VLLMResponseHandler {
       call.finish(UpstreamStatus.error(error))
     case .streamEnded:
       call.finish(Status(.internal, "vLLM answered \(operation.upstreamPath) with an event stream"))
-    case .body(let body, let contentType):
+    case .body(let body, let contentType, let receivedAt):
       if operation.acceptsPlainText && !contentType.contains("json") {
         // Plain text, SRT or VTT: the whole body is the reply's text (field 1).
         var reply = ProtoWireWriter()
         reply.lengthDelimited(1, body)
-        call.respond(reply.bytes)
+        call.respond(reply.bytes, inputArrivedAt: receivedAt)
         return
       }
       do {
-        call.respond(try context.toProto.proto(from: body, typeName: operation.responseType))
+        call.respond(
+          try context.toProto.proto(from: body, typeName: operation.responseType), inputArrivedAt: receivedAt)
       } catch {
         call.finish(Status(.unavailable, "vLLM's reply to \(operation.upstreamPath) is not valid JSON: \(error)"))
       }

@@ -116,11 +116,12 @@ final class UpstreamConnection: ChannelInboundHandler {
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-    guard exchange != nil else {
+    guard let exchange else {
       // Bytes nobody asked for on an idle connection: it cannot be trusted with a request.
       context.close(promise: nil)
       return
     }
+    exchange.lastReadAt = NIODeadline.now().uptimeNanoseconds
     var buffer = unwrapInboundIn(data)
     do {
       while let event = try parser.next(&buffer) {
@@ -132,7 +133,7 @@ final class UpstreamConnection: ChannelInboundHandler {
         }
       }
     } catch {
-      if let exchange {
+      if let exchange = self.exchange {
         exchange.fail(VLLMError(kind: .malformed, httpStatus: 502, message: "vLLM sent a malformed response: \(error)"))
       } else {
         context.close(promise: nil)

@@ -3,10 +3,18 @@
 public struct ServerSentEvent: Sendable, Equatable {
   public var event: String?
   public var data: [UInt8]
+  /// When the read that completed the event arrived (monotonic nanoseconds, as
+  /// `NIODeadline.uptimeNanoseconds`; 0 if unknown): where the gateway's latency statistics start.
+  public var receivedAt: UInt64
 
-  public init(event: String? = nil, data: [UInt8]) {
+  public init(event: String? = nil, data: [UInt8], receivedAt: UInt64 = 0) {
     self.event = event
     self.data = data
+    self.receivedAt = receivedAt
+  }
+
+  public static func == (lhs: Self, rhs: Self) -> Bool {
+    lhs.event == rhs.event && lhs.data == rhs.data
   }
 
   /// vLLM's end-of-stream marker.
@@ -21,6 +29,8 @@ public struct ServerSentEventParser: Sendable {
   private var hasData = false
   private var event: String? = nil
   private var lastWasCarriageReturn = false
+  /// The arrival time of the read being parsed, given to the events it completes.
+  private var receivedAt: UInt64 = 0
   /// A line longer than this is a broken or hostile upstream, not an event.
   public let maximumEventSize: Int
 
@@ -40,7 +50,10 @@ public struct ServerSentEventParser: Sendable {
 
   /// The same over raw bytes. A line that arrived whole is read where it lies; only a line cut
   /// by the end of a read is gathered, so an event's data is copied once, into the event.
-  public mutating func feed(raw bytes: UnsafeRawBufferPointer, onEvent: (ServerSentEvent) throws -> Void) throws {
+  public mutating func feed(
+    raw bytes: UnsafeRawBufferPointer, receivedAt: UInt64 = 0, onEvent: (ServerSentEvent) throws -> Void
+  ) throws {
+    self.receivedAt = receivedAt
     var index = 0
     while index < bytes.count {
       if lastWasCarriageReturn {
@@ -100,7 +113,7 @@ public struct ServerSentEventParser: Sendable {
     if line.isEmpty {
       if hasData {
         // The event takes the data; the next one starts a new array rather than copying.
-        let completed = ServerSentEvent(event: event, data: data)
+        let completed = ServerSentEvent(event: event, data: data, receivedAt: receivedAt)
         data = []
         hasData = false
         event = nil

@@ -14,6 +14,8 @@ final class UpstreamExchange {
   private var isPaused = false
   private var request: ByteBuffer? = nil
   private var attempts = 0
+  /// When the connection's latest read arrived (monotonic nanoseconds).
+  var lastReadAt: UInt64 = 0
 
   init(handler: any VLLMResponseHandler, maximumBodySize: Int, pool: LoopConnectionPool) {
     self.handler = handler
@@ -46,7 +48,11 @@ final class UpstreamExchange {
         }
         self.connection = connection
         connection.exchange = self
+        // The handover to the kernel: what the write system call then costs (on loopback it
+        // runs the receiver's side too, and may switch to it) is not the gateway's own time.
+        let handedOverAt = NIODeadline.now().uptimeNanoseconds
         connection.send(request)
+        self.handler?.vllmRequestSent(at: handedOverAt)
       case .failure(let error):
         self.fail(VLLMError(kind: .connectionFailed, httpStatus: 503, message: "cannot reach vLLM: \(error)"))
       }
@@ -64,7 +70,7 @@ final class UpstreamExchange {
     case .body(let buffer):
       // The handler may cancel or fail the exchange from an event, which touches other state
       // than the reader, so the reader is parsed in place.
-      let failure = reader.bodyPart(buffer) { event in
+      let failure = reader.bodyPart(buffer, receivedAt: lastReadAt) { event in
         if !isFinished { handler.vllmEvent(event) }
       }
       if let failure {

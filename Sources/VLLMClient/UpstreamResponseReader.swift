@@ -10,6 +10,8 @@ struct UpstreamResponseReader {
   private var isEventStream = false
   private var parser = ServerSentEventParser()
   private var body: [UInt8] = []
+  /// When the last piece of the body arrived (monotonic nanoseconds; 0 if unknown).
+  private var lastReceivedAt: UInt64 = 0
   let maximumBodySize: Int
 
   init(maximumBodySize: Int) {
@@ -28,10 +30,15 @@ struct UpstreamResponseReader {
 
   /// Takes a piece of the body; events go to `onEvent`. Returns the error that ends the call, if
   /// the piece is one too many or the stream is broken.
-  mutating func bodyPart(_ buffer: ByteBuffer, onEvent: (ServerSentEvent) -> Void) -> VLLMError? {
+  mutating func bodyPart(
+    _ buffer: ByteBuffer, receivedAt: UInt64 = 0, onEvent: (ServerSentEvent) -> Void
+  ) -> VLLMError? {
+    lastReceivedAt = receivedAt
     if isEventStream {
       do {
-        try buffer.withUnsafeReadableBytes { bytes in try parser.feed(raw: bytes, onEvent: onEvent) }
+        try buffer.withUnsafeReadableBytes { bytes in
+          try parser.feed(raw: bytes, receivedAt: receivedAt, onEvent: onEvent)
+        }
       } catch {
         return VLLMError(kind: .malformed, httpStatus: 502, message: "vLLM sent a broken event stream: \(error)")
       }
@@ -50,7 +57,7 @@ struct UpstreamResponseReader {
     if (200..<300).contains(status) {
       // vLLM sometimes answers HTTP 200 with an error object.
       if let error = VLLMError.fromErrorEvent(body) { return .failed(error) }
-      return .body(body, contentType: contentType)
+      return .body(body, contentType: contentType, receivedAt: lastReceivedAt)
     }
     return .failed(VLLMError.fromResponse(status: status, body: body))
   }

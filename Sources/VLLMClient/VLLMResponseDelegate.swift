@@ -33,7 +33,7 @@ final class VLLMResponseDelegate: HTTPClientResponseDelegate {
     // The reader is taken out of the state while it runs: the handler may end the call (and
     // touch the state) from inside an event.
     var reader = state.value.reader
-    let failure = reader.bodyPart(buffer) { event in
+    let failure = reader.bodyPart(buffer, receivedAt: NIODeadline.now().uptimeNanoseconds) { event in
       if !state.value.finished { handler.vllmEvent(event) }
     }
     state.value.reader = reader

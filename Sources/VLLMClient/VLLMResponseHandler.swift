@@ -7,13 +7,21 @@ public protocol VLLMResponseHandler: AnyObject {
   var vllmWantsMore: Bool { get }
   /// The call is over: a JSON body, the end of an event stream, or a failure.
   func vllmFinished(_ outcome: VLLMOutcome)
+  /// The request was written to vLLM's socket at `time` (monotonic nanoseconds): for latency
+  /// statistics. Optional.
+  func vllmRequestSent(at time: UInt64)
+}
+
+extension VLLMResponseHandler {
+  public func vllmRequestSent(at time: UInt64) {}
 }
 
 /// How an upstream call ended.
 public enum VLLMOutcome {
-  /// A 2xx response that was not an event stream: its whole body and content type. A 200 whose
-  /// body is vLLM's error object arrives as `.failed` instead.
-  case body([UInt8], contentType: String)
+  /// A 2xx response that was not an event stream: its whole body, its content type, and when its
+  /// last bytes arrived (monotonic nanoseconds; 0 if unknown). A 200 whose body is vLLM's error
+  /// object arrives as `.failed` instead.
+  case body([UInt8], contentType: String, receivedAt: UInt64)
   /// An event stream ended; `cleanly` is false when it stopped in the middle of an event.
   case streamEnded(cleanly: Bool)
   /// An error status, a connection failure, or a timeout.

@@ -1,0 +1,32 @@
+import Testing
+
+@testable import GRPCServer
+
+@Suite struct LatencyHistogramTests {
+  @Test func bucketsRiseFromOneMicrosecond() {
+    let bounds = LatencyHistogram.bounds
+    #expect(bounds.first == 1_000)
+    #expect(zip(bounds, bounds.dropFirst()).allSatisfy { $0 < $1 })
+    // Steps of at most 2x, so a quantile read off a bucket is good to within a factor of two.
+    #expect(zip(bounds, bounds.dropFirst()).allSatisfy { $1 <= 2 * $0 })
+  }
+
+  @Test func observationsLandInTheirBucketsAndTheTextIsCumulative() {
+    let histogram = LatencyHistogram()
+    histogram.observe(nanoseconds: 0)
+    histogram.observe(nanoseconds: 1_000)
+    histogram.observe(nanoseconds: 1_001)
+    histogram.observe(nanoseconds: 60_000_000_000)
+    let counts = histogram.counts
+    #expect(counts[0] == 2)
+    #expect(counts[1] == 1)
+    #expect(counts.last == 1)
+    #expect(counts.reduce(0, +) == 4)
+    let text = histogram.prometheusText(name: "x_seconds", help: "test")
+    #expect(text.contains("x_seconds_bucket{le=\"1e-06\"} 2\n"))
+    #expect(text.contains("x_seconds_bucket{le=\"1.5e-06\"} 3\n"))
+    #expect(text.contains("x_seconds_bucket{le=\"+Inf\"} 4\n"))
+    #expect(text.contains("x_seconds_count 4\n"))
+    #expect(text.contains("x_seconds_sum 60.000002001\n"))
+  }
+}
