@@ -91,18 +91,19 @@ let package = Package(
     .executableTarget(
       name: "fuzz-http2-connection",
       dependencies: [
-        "GRPCServer", "GRPCStandardServices", "GRPCInteropService", "FuzzReplay",
+        "GRPCServer", "GRPCStandardServices", "GRPCInteropService", "FuzzSupport",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOEmbedded", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
       ],
       path: "Sources/FuzzHTTP2Connection"),
-    .target(name: "FuzzReplay", path: "Sources/FuzzReplay"),
+    // What both fuzz targets share: libFuzzer's driver, and replaying inputs without it.
+    .target(name: "FuzzSupport"),
     // A libFuzzer target over what the gateway reads from vLLM: HTTP/1.1, event streams, JSON.
     .executableTarget(
       name: "fuzz-upstream-response",
       dependencies: [
-        "VLLMClient", "ProtoJSON", "FuzzReplay",
+        "VLLMClient", "ProtoJSON", "FuzzSupport",
         .product(name: "NIOCore", package: "swift-nio"),
       ],
       path: "Sources/FuzzUpstreamResponse"),
@@ -143,7 +144,7 @@ let package = Package(
     .executableTarget(
       name: "stream-latency-probe",
       dependencies: [
-        "CNGHTTP2",
+        "CNGHTTP2", "GRPCServer",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,19 +1,9 @@
 #if FUZZING
-  /// SwiftPM links an executable with `main` aliased to `<target>_main`, so libFuzzer's own
-  /// `main` never gets in; this entry point starts libFuzzer's driver instead.
-  @_silgen_name("LLVMFuzzerRunDriver")
-  func runFuzzerDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
-  ) -> CInt
+  import FuzzSupport
 
+  /// The entry point SwiftPM gives this executable: libFuzzer's driver, over `fuzzOneInput`.
   @_cdecl("fuzz_http2_connection_main")
-  func fuzzerMain(
-    _ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
-  ) -> CInt {
-    var argc = argc
-    var argv = argv
-    return runFuzzerDriver(&argc, &argv) { data, size in fuzzOneInput(data, size) }
+  func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    runLibFuzzer(argc, argv) { data, size in fuzzOneInput(data, size) }
   }
 #endif

@@ -1,5 +1,5 @@
 #if !FUZZING
-  import FuzzReplay
+  import FuzzSupport
 
   /// Without libFuzzer (whose runtime brings its own `main`), the target replays the inputs
   /// named on the command line, files or directories of files, through the same entry point.

@@ -1,5 +1,5 @@
 #if !FUZZING
-  import FuzzReplay
+  import FuzzSupport
 
   /// Without libFuzzer, replays the inputs named on the command line through the same entry point.
   @main

@@ -2,11 +2,13 @@ import CNGHTTP2
 
 /// A list of header fields laid out for nghttp2's `nghttp2_nv` array. nghttp2 copies the names
 /// and values when a frame is submitted, so the storage only has to live for that call.
-struct HeaderBlock {
+package struct HeaderBlock {
   private var storage: [UInt8] = []
   private var spans: [(nameStart: Int, nameLength: Int, valueLength: Int)] = []
 
-  mutating func add(_ name: String, _ value: String) {
+  package init() {}
+
+  package mutating func add(_ name: String, _ value: String) {
     let start = storage.count
     storage.append(contentsOf: name.utf8)
     let nameLength = storage.count - start
@@ -29,7 +31,7 @@ struct HeaderBlock {
   }
 
   /// Calls `body` with an `nghttp2_nv` array over the fields; the pointers are valid only inside.
-  mutating func withNameValues<Result>(_ body: (UnsafePointer<nghttp2_nv>, Int) -> Result) -> Result {
+  package mutating func withNameValues<Result>(_ body: (UnsafePointer<nghttp2_nv>, Int) -> Result) -> Result {
     let spans = self.spans
     return storage.withUnsafeMutableBufferPointer { bytes in
       // SAFETY of the C boundary: nghttp2 reads these pointers during the submit call only.

@@ -1,4 +1,5 @@
 import CNGHTTP2
+import GRPCServer
 import NIOCore
 
 /// One HTTP/2 connection of the probe: an nghttp2 client session whose stream slots each submit
@@ -17,7 +18,7 @@ final class HTTP2ProbeConnection: ChannelInboundHandler {
   private let body: [UInt8]
   // SAFETY of the C boundary: the nghttp2_session* this object owns; deleted in handlerRemoved.
   private var session: OpaquePointer? = nil
-  private var headers = RequestHeaderBlock()
+  private var headers = HeaderBlock()
   private var streams: [Int32: Stream] = [:]
   /// Slots waiting for their first stream's time on the ramp.
   private var firstStarts: [Scheduled<Void>] = []
