@@ -21,7 +21,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RELEASE = ROOT / ".build" / "release"
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port():
@@ -54,11 +53,14 @@ def process_tree(pid):
 
 
 def cpu_seconds(pid):
+    """CPU time of the process tree, user and system: the scheduler's nanosecond count of each
+    thread (/proc/.../schedstat), since utime and stime come in 10 ms ticks, too coarse for a
+    few thousand calls of some microseconds each."""
     total = 0
     for member in process_tree(pid):
-        fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / TICKS
+        for task in Path(f"/proc/{member}/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
 
 
 def memory_kib(pid, field):
@@ -168,12 +170,15 @@ def h2load(url, body, requests, clients, streams, headers, log, h1=False):
     output = subprocess.run(command, capture_output=True, text=True).stdout
     done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed", output)
     rate = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", output)
+    # Response bodies (HTTP/1.1) or DATA frame payloads (HTTP/2, for gRPC the framed messages).
+    data = re.search(r"traffic: .* \((\d+)\) data", output)
     durations = sorted(int(line.split("\t")[2]) for line in Path(log).read_text().splitlines() if line.count("\t") >= 2)
     return {
         "succeeded_http": int(done.group(2)) if done else 0,
         "requests_per_second": float(rate.group(1)) if rate else 0.0,
         "p50_ms": durations[len(durations) // 2] / 1000 if durations else None,
         "p99_ms": durations[int(len(durations) * 0.99)] / 1000 if durations else None,
+        "reply_bytes": int(data.group(1)) / int(done.group(2)) if data and done and int(done.group(2)) else None,
     }
 
 
@@ -326,6 +331,29 @@ def print_latency(row):
               f"{gateway['failed']}")
 
 
+def check_targets(results, latency):
+    """Each of the issue's targets, from this run's figures: (met, what was measured)."""
+    rows = {row["scenario"].split(" ")[0]: row for row in results}
+    targets = {}
+    unary = rows["unary"]
+    ratio = unary["gateway"]["cpu_us_per_call"] / unary["nghttpx"]["cpu_us_per_call"]
+    targets["unary chat CPU within 1.5x of nghttpx"] = (ratio <= 1.5, f"{ratio:.2f}x")
+    stream = rows["stream"]
+    beyond = (stream["gateway"]["cpu_us_per_call"] - stream["nghttpx"]["cpu_us_per_call"]) / stream["chunks_per_call"]
+    targets["streaming: at most 1 µs per chunk beyond nghttpx"] = (beyond <= 1.0, f"{beyond:.2f} µs per chunk")
+    own = latency["gateway_own_us"]["first_message_added_delay"]["p99"]
+    targets[f"TTFT added under 100 µs at p99, {latency['open_streams']} streams"] = (
+        own is not None and own < 100, f"{own} µs by the gateway's own timing")
+    many = next(row for row in results if row["scenario"].endswith("open streams"))["gateway"]
+    targets["open streams: under 20 KiB each, no failed call"] = (
+        many["memory_kib_per_open_stream"] < 20 and many["failed"] == 0,
+        f"{many['memory_kib_per_open_stream']:.1f} KiB per stream, {many['failed']} failed")
+    embeddings = rows["embeddings"]
+    smaller = embeddings["direct"]["reply_bytes"] / embeddings["gateway"]["reply_bytes"]
+    targets["embeddings reply at least 2x smaller than vLLM's JSON"] = (smaller >= 2, f"{smaller:.2f}x smaller")
+    return targets
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20000)
@@ -431,7 +459,6 @@ def main():
             process.wait()
 
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(results + [latency], indent=2))
     print(f"h2load -c {args.clients} -m {args.streams} (direct: HTTP/1.1, -m 1); one thread each; "
           f"CPU = utime+stime of the proxy process")
     header = f"{'scenario':<20}{'path':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/call':>13}{'µs/chunk':>10}" \
@@ -452,10 +479,21 @@ def main():
                   f"nghttpx {row['nghttpx']['memory_kib_per_open_stream']:.1f} KiB; p99 stream time: gateway "
                   f"{row['gateway']['p99_ms']:.0f} ms, nghttpx {row['nghttpx']['p99_ms']:.0f} ms "
                   f"(ideal about 950 ms)")
+        if row["scenario"].startswith("embeddings") and row["gateway"]["reply_bytes"]:
+            ratio = row["direct"]["reply_bytes"] / row["gateway"]["reply_bytes"]
+            print(f"{'':<20}reply on the wire: vLLM's JSON {row['direct']['reply_bytes']:.0f} bytes, the gateway's "
+                  f"protobuf {row['gateway']['reply_bytes']:.0f} bytes: {ratio:.2f}x smaller")
         if "nghttpx" in row and row["nghttpx"]["cpu_us_per_call"]:
             ratio = row["gateway"]["cpu_us_per_call"] / row["nghttpx"]["cpu_us_per_call"]
             print(f"{'':<20}gateway CPU / nghttpx CPU per call: {ratio:.2f}x")
     print_latency(latency)
+    targets = check_targets(results, latency)
+    print()
+    print("targets (issue 5):")
+    for name, (met, detail) in targets.items():
+        print(f"  {'met' if met else 'NOT MET':<8}{name}: {detail}")
+    Path(args.output).write_text(json.dumps(results + [latency, {"targets": {
+        name: {"met": met, "detail": detail} for name, (met, detail) in targets.items()}}], indent=2))
     print(f"results: {args.output}")
 
 
