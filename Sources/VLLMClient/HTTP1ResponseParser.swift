@@ -77,11 +77,12 @@ package struct HTTP1ResponseParser {
         buffer.moveReaderIndex(to: buffer.writerIndex)
         return .body(piece)
       case .chunkSize:
-        guard let line = readLine(&buffer) else {
+        // Read in place, without a slice: this runs once per streamed event.
+        guard let (size, lineLength) = try Self.chunkSizeLine(in: buffer) else {
           try carry(&buffer, limit: Self.maximumLineSize)
           return nil
         }
-        let size = try Self.chunkSize(line)
+        buffer.moveReaderIndex(forwardBy: lineLength)
         state = size == 0 ? .trailers : .chunkData(remaining: size)
       case .chunkData(let remaining):
         let piece = buffer.readSlice(length: min(remaining, buffer.readableBytes))!
@@ -89,11 +90,20 @@ package struct HTTP1ResponseParser {
           remaining == piece.readableBytes ? .chunkDataEnd : .chunkData(remaining: remaining - piece.readableBytes)
         return .body(piece)
       case .chunkDataEnd:
-        guard let line = readLine(&buffer) else {
-          try carry(&buffer, limit: 2)
-          return nil
+        // CRLF (or a bare LF) after the data, checked in place.
+        let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self)!
+        if first == UInt8(ascii: "\n") {
+          buffer.moveReaderIndex(forwardBy: 1)
+        } else if first == UInt8(ascii: "\r") {
+          guard let second = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self) else {
+            try carry(&buffer, limit: 2)
+            return nil
+          }
+          guard second == UInt8(ascii: "\n") else { throw Malformed(description: "chunk data longer than its size") }
+          buffer.moveReaderIndex(forwardBy: 2)
+        } else {
+          throw Malformed(description: "chunk data longer than its size")
         }
-        guard line.readableBytes == 0 else { throw Malformed(description: "chunk data longer than its size") }
         state = .chunkSize
       case .trailers:
         guard let line = readLine(&buffer) else {
@@ -224,28 +234,45 @@ package struct HTTP1ResponseParser {
     try body(name, value)
   }
 
-  private static func chunkSize(_ line: ByteBuffer) throws(Malformed) -> Int {
+  /// A chunk-size line at the start of `buffer`: the size and the line's length with its line
+  /// end, or nil when the line is not complete yet.
+  private static func chunkSizeLine(in buffer: ByteBuffer) throws(Malformed) -> (size: Int, length: Int)? {
+    let view = buffer.readableBytesView
+    var index = view.startIndex
     var size = 0
     var digits = 0
-    for byte in line.readableBytesView {
+    // Hex digits first.
+    while index < view.endIndex {
+      let byte = view[index]
       let value: Int
       switch byte {
       case UInt8(ascii: "0")...UInt8(ascii: "9"): value = Int(byte - UInt8(ascii: "0"))
       case UInt8(ascii: "a")...UInt8(ascii: "f"): value = Int(byte - UInt8(ascii: "a")) + 10
       case UInt8(ascii: "A")...UInt8(ascii: "F"): value = Int(byte - UInt8(ascii: "A")) + 10
-      case UInt8(ascii: ";"), UInt8(ascii: " "), UInt8(ascii: "\t"):
-        // A chunk extension (or padding before one) follows; extensions carry nothing we need.
-        guard digits > 0 else { throw Malformed(description: "invalid chunk size") }
-        return size
-      default:
-        throw Malformed(description: "invalid chunk size")
+      default: value = -1
       }
+      guard value >= 0 else { break }
       digits += 1
       guard digits <= 15 else { throw Malformed(description: "chunk size too large") }
       size = size * 16 + value
+      index += 1
     }
+    guard index < view.endIndex else { return nil }
     guard digits > 0 else { throw Malformed(description: "invalid chunk size") }
-    return size
+    switch view[index] {
+    case UInt8(ascii: "\n"):
+      return (size, index + 1 - view.startIndex)
+    case UInt8(ascii: "\r"):
+      guard index + 1 < view.endIndex else { return nil }
+      guard view[index + 1] == UInt8(ascii: "\n") else { throw Malformed(description: "invalid chunk size") }
+      return (size, index + 2 - view.startIndex)
+    case UInt8(ascii: ";"), UInt8(ascii: " "), UInt8(ascii: "\t"):
+      // A chunk extension (or padding before one) follows; extensions carry nothing we need.
+      guard let newline = view[index...].firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+      return (size, newline + 1 - view.startIndex)
+    default:
+      throw Malformed(description: "invalid chunk size")
+    }
   }
 }
 
