@@ -55,7 +55,12 @@ public struct JSONWriter {
   /// A string from UTF-8 bytes; invalid UTF-8 is repaired to U+FFFD so the output stays valid.
   public mutating func string<Bytes: Collection<UInt8>>(utf8 value: Bytes) {
     separate()
-    appendEscaped(String(decoding: value, as: UTF8.self).utf8)
+    if value.allSatisfy({ $0 < 0x80 }) {
+      // ASCII needs no repair: escaped straight from the bytes, without a String in between.
+      appendEscaped(value)
+    } else {
+      appendEscaped(String(decoding: value, as: UTF8.self).utf8)
+    }
     needsComma = true
   }
 

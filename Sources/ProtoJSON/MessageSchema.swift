@@ -94,6 +94,8 @@ public final class MessageSchema: Sendable {
   public let isMapEntry: Bool
   private let indexByName: [String: Int]
   private let indexByNumber: [Int32: Int]
+  /// The same for small field numbers, by position: no hashing for each field on the wire.
+  private let indexBySmallNumber: [Int32]
   private let oneofByName: [String: Int]
   /// JSON keys (field and oneof names) by the FNV-1a hash of their bytes, open-addressed, so a
   /// key read from JSON is found without becoming a String. Targets are field indices, or
@@ -117,6 +119,11 @@ public final class MessageSchema: Sendable {
     }
     indexByName = byName
     indexByNumber = byNumber
+    var small = [Int32](repeating: -1, count: min(Int(fields.map(\.number).max() ?? 0) + 1, 1024))
+    for (index, field) in fields.enumerated() where field.number >= 0 && Int(field.number) < small.count {
+      small[Int(field.number)] = Int32(index)
+    }
+    indexBySmallNumber = small
     oneofByName = Dictionary(oneofs.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
     var names: [[UInt8]] = fields.map { Array($0.name.utf8) }
     var targets = Array(fields.indices)
@@ -199,7 +206,13 @@ public final class MessageSchema: Sendable {
   }
 
   public func fieldIndex(named name: String) -> Int? { indexByName[name] }
-  public func fieldIndex(number: Int32) -> Int? { indexByNumber[number] }
+  public func fieldIndex(number: Int32) -> Int? {
+    if number >= 0 && number < indexBySmallNumber.count {
+      let index = indexBySmallNumber[Int(number)]
+      return index >= 0 ? Int(index) : nil
+    }
+    return indexByNumber[number]
+  }
   public func oneofIndex(named name: String) -> Int? { oneofByName[name] }
 
   /// A list: one field, repeated, named `values`. It stands for a JSON array.

@@ -63,12 +63,20 @@ public struct ProtoToJSON: Sendable {
       }
       return
     }
-    var writtenOneofs = Set<Int>()
+    // Oneofs already written, as bits (a Set would allocate for every message with one); a
+    // message with more than 64 oneofs uses a set for the rest.
+    var writtenOneofs: UInt64 = 0
+    var writtenLaterOneofs = Set<Int>()
     for (index, field) in message.fields.enumerated() where !occurrences[index].isEmpty {
       if skipping.contains(field.name) { continue }
       if let oneof = field.oneofIndex {
         // Several members on the wire: the last one set wins.
-        guard writtenOneofs.insert(oneof).inserted else { continue }
+        if oneof < 64 {
+          guard writtenOneofs & (1 << UInt64(oneof)) == 0 else { continue }
+          writtenOneofs |= 1 << UInt64(oneof)
+        } else {
+          guard writtenLaterOneofs.insert(oneof).inserted else { continue }
+        }
         let members = message.oneofs[oneof].fieldIndices
         guard let winner = members.max(by: { lastPosition(occurrences[$0]) < lastPosition(occurrences[$1]) }) else {
           continue
@@ -96,26 +104,21 @@ public struct ProtoToJSON: Sendable {
     }
   }
 
-  private func lastPosition(_ fields: [WireField]) -> Int {
+  private func lastPosition(_ fields: ArraySlice<WireField>) -> Int {
     fields.last?.position ?? -1
   }
 
   /// Each field's occurrences, in wire order.
-  private func collect(bytes: [UInt8], range: Range<Int>, of message: MessageSchema) throws -> [[WireField]] {
-    var occurrences = [[WireField]](repeating: [], count: message.fields.count)
-    var reader = ProtoWireReader(bytes, range: range)
+  private func collect(bytes: [UInt8], range: Range<Int>, of message: MessageSchema) throws -> FieldOccurrences {
     do {
-      while let field = try reader.next() {
-        if let index = message.fieldIndex(number: field.number) { occurrences[index].append(field) }
-      }
+      return try FieldOccurrences(bytes: bytes, range: range, of: message)
     } catch {
       throw ProtoJSONError("malformed \(message.fullName): \(error.reason)")
     }
-    return occurrences
   }
 
   private func writeRepeated(
-    _ field: MessageSchema.Field, _ occurrences: [WireField], bytes: [UInt8], to writer: inout JSONWriter
+    _ field: MessageSchema.Field, _ occurrences: ArraySlice<WireField>, bytes: [UInt8], to writer: inout JSONWriter
   ) throws {
     if field.type == .message, let entry = schema.message(of: field), entry.isMapEntry {
       writer.beginObject()

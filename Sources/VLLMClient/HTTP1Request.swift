@@ -4,11 +4,13 @@ import NIOHTTP1
 /// One HTTP/1.1 request to vLLM as bytes: head and body in one buffer, so they leave in one
 /// write and the connection's pipeline needs no encoder.
 enum HTTP1Request {
+  /// The request with a Host and Content-Length, `headers`, then `extraHeaders`; a header whose
+  /// name or value could split the request is left out.
   static func encode(
-    method: HTTPMethod, target: String, authority: String, headers: [(String, String)], body: [UInt8]?
+    method: HTTPMethod, target: String, authority: String, headers: KeyValuePairs<String, String?> = [:],
+    extraHeaders: [(String, String)] = [], body: [UInt8]?
   ) -> ByteBuffer {
-    var buffer = ByteBuffer()
-    buffer.reserveCapacity(256 + (body?.count ?? 0))
+    var buffer = ByteBufferAllocator().buffer(capacity: 384 + (body?.count ?? 0))
     buffer.writeString(method.rawValue)
     buffer.writeStaticString(" ")
     buffer.writeString(target)
@@ -17,15 +19,19 @@ enum HTTP1Request {
     buffer.writeStaticString("\r\ncontent-length: ")
     buffer.writeString(String(body?.count ?? 0))
     buffer.writeStaticString("\r\n")
-    for (name, value) in headers where isToken(name) && isFieldValue(value) {
-      buffer.writeString(name)
-      buffer.writeStaticString(": ")
-      buffer.writeString(value)
-      buffer.writeStaticString("\r\n")
-    }
+    for case (let name, let value?) in headers { write(name, value, to: &buffer) }
+    for (name, value) in extraHeaders { write(name, value, to: &buffer) }
     buffer.writeStaticString("\r\n")
     if let body { buffer.writeBytes(body) }
     return buffer
+  }
+
+  private static func write(_ name: String, _ value: String, to buffer: inout ByteBuffer) {
+    guard isToken(name) && isFieldValue(value) else { return }
+    buffer.writeString(name)
+    buffer.writeStaticString(": ")
+    buffer.writeString(value)
+    buffer.writeStaticString("\r\n")
   }
 
   /// A header name: RFC 9110's token characters. Anything else is dropped rather than allowed to

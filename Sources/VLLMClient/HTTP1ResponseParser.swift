@@ -230,8 +230,12 @@ package struct HTTP1ResponseParser {
     // Only these four matter: content-type, content-length, transfer-encoding, connection.
     guard nameLength == 12 || nameLength == 14 || nameLength == 17 || nameLength == 10 else { return }
     let name = String(decoding: bytes[..<colon], as: UTF8.self).lowercased()
-    let value = trimmed(Substring(decoding: bytes[(colon + 1)...], as: UTF8.self))
-    try body(name, value)
+    var valueStart = colon + 1
+    var valueEnd = bytes.endIndex
+    while valueStart < valueEnd && (bytes[valueStart] == 0x20 || bytes[valueStart] == 0x09) { valueStart += 1 }
+    while valueEnd > valueStart && (bytes[valueEnd - 1] == 0x20 || bytes[valueEnd - 1] == 0x09) { valueEnd -= 1 }
+    try body(
+      name, commonValue(bytes[valueStart..<valueEnd]) ?? String(decoding: bytes[valueStart..<valueEnd], as: UTF8.self))
   }
 
   /// A chunk-size line at the start of `buffer`: the size and the line's length with its line
@@ -274,6 +278,16 @@ package struct HTTP1ResponseParser {
       throw Malformed(description: "invalid chunk size")
     }
   }
+}
+
+/// vLLM's usual content types as constants: a value of more than 15 bytes would otherwise cost a
+/// string allocation on every response.
+private func commonValue(_ bytes: ByteBufferView.SubSequence) -> String? {
+  for known in ["application/json", "text/event-stream; charset=utf-8", "text/event-stream"]
+  where bytes.elementsEqual(known.utf8) {
+    return known
+  }
+  return nil
 }
 
 /// The text without the spaces and tabs HTTP allows around a header value or list element.

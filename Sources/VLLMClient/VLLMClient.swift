@@ -19,6 +19,8 @@ public final class VLLMClient: Sendable {
   private let endpoint: UpstreamEndpoint?
   private let pools = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<LoopConnectionPool>]>([:])
   private let idleConnectionsPerLoop: Int
+  /// "Bearer <key>", built once.
+  private let authorization: String?
 
   public init(
     baseURL: String, apiKey: String?, eventLoopGroup: any EventLoopGroup, maximumBodySize: Int = 64 * 1024 * 1024,
@@ -28,6 +30,7 @@ public final class VLLMClient: Sendable {
     while trimmed.hasSuffix("/") { trimmed.removeLast() }
     self.baseURL = trimmed
     self.apiKey = apiKey
+    self.authorization = apiKey.map { "Bearer \($0)" }
     self.maximumBodySize = maximumBodySize
     self.idleConnectionsPerLoop = connectionsPerHost
     let endpoint = UpstreamEndpoint(trimmed)
@@ -69,13 +72,12 @@ public final class VLLMClient: Sendable {
     if let endpoint, eventLoop.inEventLoop {
       let pool = self.pool(for: eventLoop, endpoint: endpoint)
       let exchange = UpstreamExchange(handler: handler, maximumBodySize: maximumBodySize, pool: pool)
-      var headers: [(String, String)] = []
-      if body != nil { headers.append(("content-type", contentType)) }
-      headers.append(("accept", "application/json, text/event-stream"))
-      if let apiKey { headers.append(("authorization", "Bearer \(apiKey)")) }
-      headers += extraHeaders
       let request = HTTP1Request.encode(
-        method: method, target: endpoint.basePath + path, authority: endpoint.authority, headers: headers, body: body)
+        method: method, target: endpoint.basePath + path, authority: endpoint.authority,
+        headers: [
+          "content-type": body != nil ? contentType : nil, "accept": "application/json, text/event-stream",
+          "authorization": authorization,
+        ], extraHeaders: extraHeaders, body: body)
       exchange.start(request: request, deadline: deadline)
       return VLLMCall(storage: .direct(NIOLoopBound(exchange, eventLoop: eventLoop)))
     }

@@ -141,7 +141,7 @@ import Testing
   @Test func requestHeadersThatCouldSplitTheRequestAreDropped() {
     let request = HTTP1Request.encode(
       method: .POST, target: "/v1/chat/completions", authority: "vllm:8000",
-      headers: [("x-request-id", "abc"), ("x-evil", "a\r\nx-injected: 1"), ("bad name", "v"), ("x-nul", "a\0b")],
+      extraHeaders: [("x-request-id", "abc"), ("x-evil", "a\r\nx-injected: 1"), ("bad name", "v"), ("x-nul", "a\0b")],
       body: Array("{}".utf8))
     let text = String(buffer: request)
     #expect(
