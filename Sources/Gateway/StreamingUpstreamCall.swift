@@ -16,6 +16,8 @@ final class StreamingUpstreamCall: VLLMResponseHandler {
   var onRouteMissing: (() -> Void)? = nil
   private var sawEnd = false
   private let chunkSchema: MessageSchema?
+  /// Each chunk's protobuf, translated into the same storage every time.
+  private var chunk: [UInt8] = []
 
   init(call: ServerCall, operation: Operation, context: GatewayContext) {
     self.call = call
@@ -54,7 +56,9 @@ final class StreamingUpstreamCall: VLLMResponseHandler {
     if let name = event.event, operation.terminalEvents.contains(name) { sawEnd = true }
     do {
       guard let chunkSchema else { throw ProtoJSONError("unknown message type \(operation.responseType)") }
-      call.send(try context.toProto.proto(from: event.data, message: chunkSchema), inputArrivedAt: event.receivedAt)
+      chunk.removeAll(keepingCapacity: true)
+      try context.toProto.append(from: event.data, message: chunkSchema, to: &chunk)
+      call.send(chunk, inputArrivedAt: event.receivedAt)
     } catch {
       upstream?.cancel()
       upstream = nil

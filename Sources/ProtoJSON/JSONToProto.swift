@@ -16,15 +16,24 @@ public struct JSONToProto: Sendable {
 
   /// The same for a message type already looked up (once per call rather than per chunk).
   public func proto(from json: [UInt8], message: MessageSchema) throws -> [UInt8] {
+    var output: [UInt8] = []
+    output.reserveCapacity(json.count)
+    try append(from: json, message: message, to: &output)
+    return output
+  }
+
+  /// The same, appended to `output`: a caller that translates many messages (a stream's chunks)
+  /// reuses one array instead of allocating one per message.
+  public func append(from json: [UInt8], message: MessageSchema, to output: inout [UInt8]) throws {
     var reader = JSONReader(json)
-    var writer = ProtoWireWriter(capacity: json.count)
+    var writer = ProtoWireWriter(appendingTo: &output)
+    defer { writer.finish(into: &output) }
     do {
       try writeMessage(message, from: &reader, to: &writer)
       guard reader.isAtEnd else { throw ProtoJSONError("unexpected text after the JSON value") }
     } catch let failure as JSONReader.Failure {
       throw ProtoJSONError(failure.description)
     }
-    return writer.bytes
   }
 
   /// Writes the next JSON value as the body of `message`.

@@ -122,6 +122,16 @@ public struct ProtoWireWriter {
     bytes.reserveCapacity(capacity)
   }
 
+  /// A writer that appends to `storage`, which it takes over (leaving it empty) until `finish`.
+  init(appendingTo storage: inout [UInt8]) {
+    swap(&bytes, &storage)
+  }
+
+  /// Hands the bytes back to the storage given at the start.
+  mutating func finish(into storage: inout [UInt8]) {
+    swap(&bytes, &storage)
+  }
+
   @inline(__always)
   public mutating func tag(_ number: Int32, _ wireType: WireType) {
     varint(UInt64(UInt32(bitPattern: number)) << 3 | UInt64(wireType.rawValue))

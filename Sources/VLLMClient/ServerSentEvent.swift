@@ -112,12 +112,13 @@ public struct ServerSentEventParser: Sendable {
   ) throws {
     if line.isEmpty {
       if hasData {
-        // The event takes the data; the next one starts a new array rather than copying.
-        let completed = ServerSentEvent(event: event, data: data, receivedAt: receivedAt)
-        data = []
         hasData = false
+        let name = event
         event = nil
-        try onEvent(completed)
+        try onEvent(ServerSentEvent(event: name, data: data, receivedAt: receivedAt))
+        // The event shared the data's storage; once the handler let go of it, the next event
+        // reuses that storage instead of allocating its own.
+        data.removeAll(keepingCapacity: true)
       }
       event = nil
       return
@@ -133,7 +134,8 @@ public struct ServerSentEventParser: Sendable {
         data.append(0x0A)
         data.append(contentsOf: value)
       } else {
-        data = Array(value)
+        data.removeAll(keepingCapacity: true)
+        data.append(contentsOf: value)
       }
       hasData = true
     } else if field.elementsEqual("event".utf8) {
