@@ -72,9 +72,9 @@ def assert_sane(summary, streams, chunks):
     # Loopback on one machine: well under a second, and never negative.
     for key in ("chunk_delay_us", "first_chunk_delay_us"):
         assert 0 < summary[key]["p50"] <= summary[key]["max"] < 1_000_000
-    # The role chunk leaves as soon as the request arrives, well before the first paced token
-    # (one 10 ms interval later).
-    assert 0 < summary["ttft_us"]["p50"] < 10_000
+    # Time to first token runs to the stamped role chunk (counted above), so it is a round trip,
+    # not a pacing interval; how long a round trip takes is the benchmark's business.
+    assert 0 < summary["ttft_us"]["p50"] <= summary["ttft_us"]["max"] < 1_000_000
 
 
 def test_probe_times_every_chunk_over_http1(sim, tmp_path):
