@@ -168,13 +168,20 @@ final class HTTP2ServerConnection {
     submitHeadersEndingStream(call.streamID, block: &block)
   }
 
-  func resumeData(for call: ServerCall) {
+  /// A call queued output. It goes at the end of the event loop's turn, with everything else
+  /// queued meanwhile, unless `flushingNow` asks for it at once (and the connection is not in
+  /// the middle of reading, whose end flushes anyway).
+  func resumeData(for call: ServerCall, flushingNow: Bool = false) {
     guard let session else { return }
     if call.isDataDeferred {
       call.isDataDeferred = false
       nghttp2_session_resume_data(session, call.streamID)
     }
-    scheduleFlush()
+    if flushingNow && !isReading && !isFlushing {
+      flush()
+    } else {
+      scheduleFlush()
+    }
   }
 
   private func submitHeadersEndingStream(_ streamID: Int32, block: inout HeaderBlock) {

@@ -21,6 +21,10 @@ public final class ServerCall {
   public var onCancel: ((CancellationReason) -> Void)? = nil
   /// Called when a send buffer that was over the high watermark has drained below half of it.
   public var onWritable: (() -> Void)? = nil
+  /// Whether the first response message leaves at once rather than with the other output of
+  /// the event loop's turn, where it would wait for the rest of that turn's work: for streams
+  /// whose first message is what the client waits for (a first token). Costs a write per call.
+  public var sendsFirstMessageAtOnce = false
   /// Whether the request message just delivered arrived compressed.
   public internal(set) var lastMessageWasCompressed = false
   /// True once the handler finished the call or it was cancelled.
@@ -67,6 +71,7 @@ public final class ServerCall {
   var oldestUnsentInputAt: UInt64 = 0
   var requestForwardNanoseconds: UInt64? = nil
   var hasSentMessage = false
+  var hasQueuedMessage = false
   var wasOverHighWatermark = false
   var remoteClosed = false
   private var initialMetadata = Metadata()
@@ -134,6 +139,8 @@ public final class ServerCall {
 
   public func send(bytes message: UnsafeRawBufferPointer, compress: Bool = true, inputArrivedAt: UInt64 = 0) {
     guard !isFinished else { return }
+    let isFirstMessage = !hasQueuedMessage
+    hasQueuedMessage = true
     if oldestUnsentInputAt == 0 { oldestUnsentInputAt = inputArrivedAt }
     if !responseHeadersSubmitted { submitResponseHeaders() }
     if outboundReadIndex > 0 && outboundReadIndex >= outbound.count / 2 {
@@ -147,7 +154,7 @@ public final class ServerCall {
       MessageFramer.frame(message, compressed: false, into: &outbound)
     }
     if !isWritable { wasOverHighWatermark = true }
-    connection.resumeData(for: self)
+    connection.resumeData(for: self, flushingNow: isFirstMessage && sendsFirstMessageAtOnce)
   }
 
   /// Sends one message and finishes with OK: the whole answer of a unary call.

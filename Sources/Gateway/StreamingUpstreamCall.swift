@@ -24,6 +24,8 @@ final class StreamingUpstreamCall: VLLMResponseHandler {
     self.operation = operation
     self.context = context
     self.chunkSchema = context.toProto.schema.message(operation.responseType)
+    // Time to first token is what a streaming client feels most.
+    call.sendsFirstMessageAtOnce = true
   }
 
   func start(request: [UInt8]) {
