@@ -366,7 +366,7 @@ def main():
                         help="open streams while every chunk's delay is timed (stream-latency-probe)")
     parser.add_argument("--latency-seconds", type=float, default=5.0,
                         help="how long that load is held and measured, after a ramp of one stream's length")
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=5,
                         help="rounds of the unary, streaming and embeddings scenarios (each path's median is reported)")
     parser.add_argument("--output", default=str(ROOT / "bench-results" / "bench.json"))
     args = parser.parse_args()
@@ -405,9 +405,14 @@ def main():
         for title, body, path, rpc, requests, chunks in scenarios:
             json_body, grpc_body = bodies[body]
             log = work / "h2load.log"
-            # Warm up every path, then measure.
-            h2load(f"http://127.0.0.1:{gateway_port}/vllmgateway.v1.VLLMService/{rpc}", grpc_body, 200, 4, 4,
-                   grpc_headers, log)
+            # Warm up the proxies at the measured concurrency, so that their upstream connection
+            # pools are full before any round counts.
+            warm_up = max(requests // 10, args.clients * args.streams)
+            h2load(f"http://127.0.0.1:{gateway_port}/vllmgateway.v1.VLLMService/{rpc}", grpc_body, warm_up,
+                   args.clients, args.streams, grpc_headers, log)
+            if body != "embeddings":
+                h2load(f"http://127.0.0.1:{proxy_port}{path}", json_body, warm_up, args.clients, args.streams,
+                       json_headers, log)
             row = {"scenario": title, "chunks_per_call": chunks, "rounds": args.rounds}
             paths = {
                 "direct": lambda: measure("direct", None, None, lambda: {
