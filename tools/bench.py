@@ -466,6 +466,7 @@ def main():
             sampler = threading.Thread(target=sample)
             sampler.start()
             per_connection = args.concurrent_streams // args.concurrent_connections
+            own_before = own_delay_buckets(metrics) if metrics else None
             result = measure(name, process, metrics, lambda: {
                 "requests": args.concurrent_streams,
                 **h2load(url, body, args.concurrent_streams, args.concurrent_connections, per_connection, headers,
@@ -473,6 +474,13 @@ def main():
             done.set()
             sampler.join()
             result["memory_kib_per_open_stream"] = (peak[0] - baseline) / args.concurrent_streams
+            if own_before:
+                # The delay the gateway adds to each chunk with all these streams open, by its own
+                # histograms (h2load cannot time chunks).
+                own_after = own_delay_buckets(metrics)
+                result["own_message_delay_us"] = {
+                    p: bucket_quantile(own_before["message_delay"], own_after["message_delay"], q)
+                    for p, q in (("p50", 0.5), ("p99", 0.99))}
             row[name] = result
         results.append(row)
     finally:
@@ -502,13 +510,29 @@ def main():
                   f"nghttpx {row['nghttpx']['memory_kib_per_open_stream']:.1f} KiB; p99 stream time: gateway "
                   f"{row['gateway']['p99_ms']:.0f} ms, nghttpx {row['nghttpx']['p99_ms']:.0f} ms "
                   f"(ideal about 950 ms)")
+            own = row["gateway"].get("own_message_delay_us") or {}
+            if own.get("p99") is not None:
+                print(f"{'':<20}delay the gateway adds to each chunk (its own histograms): p50 {own['p50']:.1f} µs, "
+                      f"p99 {own['p99']:.1f} µs")
         if row["scenario"].startswith("embeddings") and row["gateway"]["reply_bytes"]:
             ratio = row["direct"]["reply_bytes"] / row["gateway"]["reply_bytes"]
             print(f"{'':<20}reply on the wire: vLLM's JSON {row['direct']['reply_bytes']:.0f} bytes, the gateway's "
                   f"protobuf {row['gateway']['reply_bytes']:.0f} bytes: {ratio:.2f}x smaller")
-        if "nghttpx" in row and row["nghttpx"]["cpu_us_per_call"]:
-            ratio = row["gateway"]["cpu_us_per_call"] / row["nghttpx"]["cpu_us_per_call"]
-            print(f"{'':<20}gateway CPU / nghttpx CPU per call: {ratio:.2f}x")
+        gateway = row["gateway"]
+        ratios = []
+        for other in ("direct", "nghttpx"):
+            if other not in row or not row[other]["requests_per_second"] or not row[other]["p50_ms"]:
+                continue
+            text = f"vs {other}: req/s {gateway['requests_per_second'] / row[other]['requests_per_second']:.2f}x"
+            # Direct runs one request per connection at a time, so its latencies are not comparable.
+            if other != "direct":
+                text += f", p50 {gateway['p50_ms'] / row[other]['p50_ms']:.2f}x, " \
+                        f"p99 {gateway['p99_ms'] / row[other]['p99_ms']:.2f}x"
+            if row[other].get("cpu_us_per_call"):
+                text += f", CPU per call {gateway['cpu_us_per_call'] / row[other]['cpu_us_per_call']:.2f}x"
+            ratios.append(text)
+        if ratios:
+            print(f"{'':<20}gateway {'; '.join(ratios)}")
     print_latency(latency)
     targets = check_targets(results, latency)
     print()
