@@ -162,6 +162,8 @@ public final class MessageSchema: Sendable {
 
   /// The same for a key held in `bytes` at `range`, without slicing the array (and retaining it).
   public func target(forKey range: Range<Int>, in bytes: [UInt8]) -> KeyTarget? {
+    // Unsafe buffer: the key is looked up where it lies, without slicing (and retaining) the
+    // array; the pointer lives for this call only.
     bytes.withUnsafeBufferPointer { buffer in
       target(forKey: UnsafeBufferPointer(rebasing: buffer[range]))
     }

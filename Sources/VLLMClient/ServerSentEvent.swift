@@ -50,6 +50,8 @@ public struct ServerSentEventParser: Sendable {
 
   /// The same over raw bytes. A line that arrived whole is read where it lies; only a line cut
   /// by the end of a read is gathered, so an event's data is copied once, into the event.
+  // Unsafe buffer: the parser reads NIO's receive buffer where it lies, borrowed for this call
+  // only; no pointer outlives it.
   public mutating func feed(
     raw bytes: UnsafeRawBufferPointer, receivedAt: UInt64 = 0, onEvent: (ServerSentEvent) throws -> Void
   ) throws {

@@ -36,6 +36,7 @@ struct UpstreamResponseReader {
     lastReceivedAt = receivedAt
     if isEventStream {
       do {
+        // Unsafe buffer: the event parser reads the socket's bytes in place, within this call.
         try buffer.withUnsafeReadableBytes { bytes in
           try parser.feed(raw: bytes, receivedAt: receivedAt, onEvent: onEvent)
         }

@@ -14,6 +14,7 @@ enum TokenStamp {
 
   /// Writes the current time into the digits of every placeholder in `buffer`.
   static func stamp(_ buffer: inout ByteBuffer) {
+    // Unsafe buffer: a read-only scan of the piece about to be written, within this call.
     let starts = buffer.withUnsafeReadableBytes { bytes -> [Int] in
       guard bytes.count >= length else { return [] }
       var starts: [Int] = []
