@@ -17,6 +17,8 @@ final class ResponsesViaChatCall: VLLMResponseHandler {
     self.call = call
     self.operation = operation
     self.context = context
+    // As for every stream: the first event is what the client waits for.
+    call.sendsFirstMessageAtOnce = operation.kind == .serverStreaming
   }
 
   private var streaming: Bool { operation.kind == .serverStreaming }
