@@ -29,7 +29,8 @@ public final class ServerCall {
   public internal(set) var lastMessageWasCompressed = false
   /// True once the handler finished the call or it was cancelled.
   public private(set) var isFinished = false
-  /// When the client half-closed (monotonic nanoseconds, as `NIODeadline.uptimeNanoseconds`).
+  /// When the client half-closed (monotonic nanoseconds, as `NIODeadline.uptimeNanoseconds`),
+  /// if the server keeps statistics; 0 otherwise.
   public private(set) var requestEndedAt: UInt64 = 0
 
   let streamID: Int32
@@ -278,7 +279,8 @@ extension ServerCall {
 
   /// The client half-closed.
   func receiveEnd() {
-    requestEndedAt = NIODeadline.now().uptimeNanoseconds
+    // Only the latency statistics need the time; a clock read per call is not free.
+    if statistics != nil { requestEndedAt = NIODeadline.now().uptimeNanoseconds }
     guard let body = singleRequestBody else {
       handler?.didReceiveEnd()
       return
