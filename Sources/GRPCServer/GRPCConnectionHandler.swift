@@ -11,16 +11,23 @@ final class GRPCConnectionHandler: ChannelInboundHandler, ConnectionOutput {
   private let configuration: ServerConfiguration
   private let router: Router
   private let logger: Logger
+  private let sendBudget: SendBufferBudget
+  private let admission: CallAdmission
   private var context: ChannelHandlerContext? = nil
   private var channel: (any Channel)? = nil
   private(set) var allocator = ByteBufferAllocator()
   private var connection: HTTP2ServerConnection? = nil
   private var isClosing = false
 
-  init(configuration: ServerConfiguration, router: Router, logger: Logger) {
+  init(
+    configuration: ServerConfiguration, router: Router, logger: Logger, sendBudget: SendBufferBudget,
+    admission: CallAdmission
+  ) {
+    self.admission = admission
     self.configuration = configuration
     self.router = router
     self.logger = logger
+    self.sendBudget = sendBudget
   }
 
   var isWritable: Bool { channel?.isWritable ?? false }
@@ -32,7 +39,8 @@ final class GRPCConnectionHandler: ChannelInboundHandler, ConnectionOutput {
     var logger = self.logger
     if let remote = context.channel.remoteAddress { logger[metadataKey: "peer"] = "\(remote)" }
     let connection = HTTP2ServerConnection(
-      configuration: configuration, router: router, eventLoop: context.eventLoop, logger: logger, output: self)
+      configuration: configuration, router: router, eventLoop: context.eventLoop, logger: logger, output: self,
+      sendBudget: sendBudget, admission: admission)
     self.connection = connection
     if context.channel.isActive { connection.start() }
   }
@@ -89,9 +97,18 @@ final class GRPCConnectionHandler: ChannelInboundHandler, ConnectionOutput {
     context?.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
   }
 
+  /// Closes once what was written has left (a GOAWAY, last trailers), or after a second if the
+  /// client does not read it.
   func closeConnection() {
     guard !isClosing, let context else { return }
     isClosing = true
-    context.close(promise: nil)
+    let written = context.eventLoop.makePromise(of: Void.self)
+    context.writeAndFlush(wrapOutboundOut(allocator.buffer(capacity: 0)), promise: written)
+    let loop = context.eventLoop.assumeIsolated()
+    let giveUp = loop.scheduleTask(in: .seconds(1)) { context.close(promise: nil) }
+    written.futureResult.assumeIsolated().whenComplete { _ in
+      giveUp.cancel()
+      context.close(promise: nil)
+    }
   }
 }

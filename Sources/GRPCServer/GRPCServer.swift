@@ -1,3 +1,4 @@
+import Atomics
 import Logging
 import NIOCore
 import NIOExtras
@@ -31,11 +32,19 @@ public final class GRPCServer: Sendable {
     group: any EventLoopGroup, logger: Logger
   ) async throws -> GRPCServer {
     let quiescer = ServerQuiescingHelper(group: group)
+    let openConnections = ManagedAtomic(0)
+    let sendBudget = SendBufferBudget(limit: configuration.serverSendBufferLimit)
+    let admission = CallAdmission(limit: configuration.maximumAdmittedCalls)
     let channel = try await ServerBootstrap(group: group)
       .serverChannelOption(.backlog, value: 1024)
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
       .serverChannelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
+          // NIO's future-based bind adds no accept backoff: without it, an exhausted descriptor
+          // table makes the listening socket spin its event loop.
+          try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler())
+          try channel.pipeline.syncOperations.addHandler(
+            ConnectionLimitHandler(limit: configuration.maximumConnections, open: openConnections, logger: logger))
           try channel.pipeline.syncOperations.addHandler(quiescer.makeServerChannelHandler(channel: channel))
         }
       }
@@ -44,7 +53,9 @@ public final class GRPCServer: Sendable {
       .childChannelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
           try channel.pipeline.syncOperations.addHandler(
-            GRPCConnectionHandler(configuration: configuration, router: router, logger: logger))
+            GRPCConnectionHandler(
+              configuration: configuration, router: router, logger: logger, sendBudget: sendBudget,
+              admission: admission))
         }
       }
       .bind(host: host, port: port)
@@ -59,7 +70,10 @@ public final class GRPCServer: Sendable {
   public static func makeConnectionHandler(
     router: Router, configuration: ServerConfiguration = ServerConfiguration(), logger: Logger
   ) -> any ChannelHandler {
-    GRPCConnectionHandler(configuration: configuration, router: router, logger: logger)
+    GRPCConnectionHandler(
+      configuration: configuration, router: router, logger: logger,
+      sendBudget: SendBufferBudget(limit: configuration.serverSendBufferLimit),
+      admission: CallAdmission(limit: configuration.maximumAdmittedCalls))
   }
 
   /// The address the server listens on (useful with port 0).

@@ -13,26 +13,50 @@ final class HTTP2ServerConnection {
   unowned let output: any ConnectionOutput
 
   // SAFETY of the C boundary: the nghttp2_session* this object owns; freed in `close()`.
-  private var session: OpaquePointer?
+  // (Internal rather than private: HTTP2ServerConnection+Defences.swift works on them too.)
+  private(set) var session: OpaquePointer?
   // Touched only on this connection's event loop, one access at a time.
-  @exclusivity(unchecked) private var calls: [Int32: ServerCall] = [:]
-  private var isReading = false
-  private var isFlushing = false
-  private var needsAnotherFlush = false
+  @exclusivity(unchecked) private(set) var calls: [Int32: ServerCall] = [:]
+  private(set) var isReading = false
+  private(set) var isFlushing = false
+  var needsAnotherFlush = false
   private var isFlushScheduled = false
   private(set) var isDraining = false
   private var graceTimer: Scheduled<Void>? = nil
   private var finalGoAwayTimer: Scheduled<Void>? = nil
 
+  // Send buffers: what all calls hold for the client, and the grants of the server's budget.
+  let sendBudget: SendBufferBudget
+  let admission: CallAdmission
+  /// Calls of this connection holding a place of `admission`.
+  var admittedCalls = 0
+  var bufferedBytes = 0
+  var reservedGrants = 0
+  /// Calls that found themselves not writable and wait for `onWritable`, by stream.
+  var writableWaiters: [Int32: ServerCall] = [:]
+  var isWakeScheduled = false
+
+  // Defences (see ServerConfiguration): what the client has done, and the timers that watch it.
+  var guards: ConnectionGuards
+  /// Set once the connection is being torn down for misbehaviour: input is ignored and no call
+  /// starts; the next flush sends the GOAWAY and closes.
+  var isTerminating = false
+  /// Housekeeping ticks since the connection started; calls note the tick of their last activity.
+  var tick = 0
+  var housekeepingTimer: Scheduled<Void>? = nil
+
   init(
     configuration: ServerConfiguration, router: Router, eventLoop: any EventLoop, logger: Logger,
-    output: any ConnectionOutput
+    output: any ConnectionOutput, sendBudget: SendBufferBudget, admission: CallAdmission
   ) {
     self.configuration = configuration
     self.router = router
     self.eventLoop = eventLoop
     self.logger = logger
     self.output = output
+    self.sendBudget = sendBudget
+    self.admission = admission
+    self.guards = ConnectionGuards(configuration: configuration)
   }
 
   /// Creates the nghttp2 session and queues the server's SETTINGS.
@@ -67,6 +91,7 @@ final class HTTP2ServerConnection {
     nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count)
     nghttp2_session_set_local_window_size(
       session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Int32(configuration.connectionWindowSize))
+    scheduleHousekeeping()
     flush()
   }
 
@@ -76,10 +101,16 @@ final class HTTP2ServerConnection {
 
   /// Feeds received bytes to nghttp2, which calls back into the stream handlers below.
   func receive(_ bytes: ByteBuffer) {
-    guard let session else { return }
+    guard let session, !isTerminating else { return }
     let consumed = bytes.withUnsafeReadableBytes { raw -> Int in
       guard let base = raw.baseAddress else { return 0 }
+      guards.frames.consume(raw)
       return nghttp2_session_mem_recv(session, base.assumingMemoryBound(to: UInt8.self), raw.count)
+    }
+    guards.noteRequestHeadProgress(tick: tick)
+    if isTerminating {
+      flush()
+      return
     }
     if consumed < 0 {
       let reason = String(cString: nghttp2_strerror(Int32(consumed)))
@@ -128,7 +159,11 @@ final class HTTP2ServerConnection {
       }
     } while needsAnotherFlush
     if let buffer { output.write(buffer) }
-    if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 {
+    if isTerminating {
+      // The GOAWAY is in the write above; the calls' upstream requests stop now.
+      cancelAllCalls(reason: .connectionClosed)
+      output.closeConnection()
+    } else if nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0 {
       output.closeConnection()
     }
   }
@@ -196,6 +231,7 @@ final class HTTP2ServerConnection {
 
   func beginHeaders(streamID: Int32) {
     let call = ServerCall(streamID: streamID, connection: self)
+    call.activityTick = tick
     calls[streamID] = call
     // nghttp2 keeps a pointer to the call with its stream, so callbacks find it without a
     // dictionary lookup; `calls` holds the reference until the stream closes.
@@ -216,7 +252,8 @@ final class HTTP2ServerConnection {
 
   /// The request HEADERS are complete: check them and start the call.
   func requestHeadersComplete(streamID: Int32) {
-    guard let call = call(streamID), !call.isFinished else { return }
+    guard !isTerminating, let call = call(streamID), !call.isFinished else { return }
+    guards.streamsOpened += 1
     switch call.takeHead().verdict(router: router) {
     case .reject(let httpStatus, let status, let headers):
       logger.debug("rejected request", metadata: ["stream": "\(streamID)", "status": "\(status)"])
@@ -244,6 +281,7 @@ final class HTTP2ServerConnection {
 
   func data(streamID: Int32, bytes: UnsafeRawBufferPointer) {
     guard let call = call(streamID), !call.isFinished else { return }
+    call.activityTick = tick
     do {
       try call.deframer.feed(bytes) { frame in deliver(frame, to: call) }
     } catch {
@@ -306,16 +344,22 @@ final class HTTP2ServerConnection {
 
   func streamClosed(streamID: Int32) {
     guard let call = calls.removeValue(forKey: streamID) else { return }
+    if calls.isEmpty { guards.idleSinceTick = tick }
+    releaseBuffers(of: call)
     if !call.isFinished {
       logger.debug("call cancelled", metadata: ["path": "\(call.path)", "reason": "client reset"])
       call.cancel(.clientReset)
     }
+    // A status the client was never sent counts as what it got: a cancelled call.
+    call.countEnd(delivered: false)
   }
 
-  /// After a response that ends our side, tell a client still sending to stop (RST_STREAM
-  /// NO_ERROR), as gRPC servers do.
+  /// Our END_STREAM left: the client has the call's status. Tell a client still sending to stop
+  /// (RST_STREAM NO_ERROR), as gRPC servers do.
   func sentEndOfStream(streamID: Int32) {
-    guard let session, nghttp2_session_get_stream_remote_close(session, streamID) == 0 else { return }
+    guard let session else { return }
+    call(streamID)?.countEnd(delivered: true)
+    guard nghttp2_session_get_stream_remote_close(session, streamID) == 0 else { return }
     nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, NGHTTP2_NO_ERROR.rawValue)
   }
 
@@ -338,15 +382,12 @@ final class HTTP2ServerConnection {
           from: source.baseAddress! + call.outboundReadIndex, byteCount: copied)
       }
       call.outboundReadIndex += copied
+      call.activityTick = tick
       if call.outboundReadIndex == call.outbound.count {
         call.outbound.removeAll(keepingCapacity: call.outbound.count <= 64 * 1024)
         call.outboundReadIndex = 0
       }
-      if call.wasOverHighWatermark && call.bufferedBytes < configuration.callSendBufferHighWatermark / 2 {
-        call.wasOverHighWatermark = false
-        // The handler may send more at once; let it, after nghttp2 is done with this callback.
-        eventLoop.assumeIsolated().execute { [weak call] in call?.onWritable?() }
-      }
+      drained(copied, by: call)
     }
     guard call.bufferedBytes == 0 else { return copied }
     if let trailers = call.pendingTrailers {
@@ -371,8 +412,8 @@ final class HTTP2ServerConnection {
   // MARK: Lifecycle
 
   /// Starts a graceful shutdown: GOAWAY now, in-flight calls may finish within the grace period.
-  func beginGracefulShutdown() {
-    guard let session, !isDraining else { return }
+  func beginGracefulShutdown(gracePeriod: TimeAmount? = nil) {
+    guard let session, !isDraining, !isTerminating else { return }
     isDraining = true
     // A shutdown notice first, then the real GOAWAY once requests already in flight have landed:
     // the two-step close RFC 9113 recommends.
@@ -385,7 +426,7 @@ final class HTTP2ServerConnection {
         NGHTTP2_NO_ERROR.rawValue, nil, 0)
       self.flush()
     }
-    graceTimer = eventLoop.assumeIsolated().scheduleTask(in: configuration.shutdownGracePeriod) {
+    graceTimer = eventLoop.assumeIsolated().scheduleTask(in: gracePeriod ?? configuration.shutdownGracePeriod) {
       self.logger.info("grace period over; closing connection with calls still open")
       self.output.closeConnection()
     }
@@ -397,16 +438,31 @@ final class HTTP2ServerConnection {
     graceTimer = nil
     finalGoAwayTimer?.cancel()
     finalGoAwayTimer = nil
+    housekeepingTimer?.cancel()
+    housekeepingTimer = nil
     let open = calls
     calls.removeAll()
-    for call in open.values where !call.isFinished {
-      logger.debug("call cancelled", metadata: ["path": "\(call.path)", "reason": "connection closed"])
-      call.cancel(.connectionClosed)
+    writableWaiters.removeAll()
+    for call in open.values {
+      if !call.isFinished {
+        logger.debug("call cancelled", metadata: ["path": "\(call.path)", "reason": "connection closed"])
+        call.cancel(.connectionClosed)
+      }
+      call.countEnd(delivered: false)
     }
+    bufferedBytes = 0
+    sendBudget.release(grants: reservedGrants)
+    reservedGrants = 0
     if let session {
       nghttp2_session_del(session)
       self.session = nil
     }
+  }
+
+  /// Cancels every unfinished call at once (their upstream requests stop), keeping the streams
+  /// until the connection closes.
+  private func cancelAllCalls(reason: CancellationReason) {
+    for call in calls.values where !call.isFinished { call.cancel(reason) }
   }
 
   var openCallCount: Int { calls.count }

@@ -36,10 +36,33 @@ enum NGHTTP2Callbacks {
           if endsStream { connection.endOfRequest(streamID: streamID) }
         }
       case NGHTTP2_DATA.rawValue:
-        if endsStream { withConnection(userData) { $0.endOfRequest(streamID: streamID) } }
+        if endsStream {
+          withConnection(userData) { $0.endOfRequest(streamID: streamID) }
+        } else if frame.pointee.hd.length == 0 {
+          withConnection(userData) { $0.emptyDataReceived(streamID: streamID) }
+        }
+      case NGHTTP2_SETTINGS.rawValue:
+        let isAck = frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0
+        withConnection(userData) { $0.settingsReceived(isAck: isAck) }
+      case NGHTTP2_PING.rawValue:
+        if frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 {
+          withConnection(userData) { $0.pingReceived() }
+        }
+      case NGHTTP2_PRIORITY.rawValue:
+        withConnection(userData) { $0.priorityReceived() }
+      case NGHTTP2_WINDOW_UPDATE.rawValue:
+        withConnection(userData) { $0.windowUpdateReceived() }
+      case NGHTTP2_RST_STREAM.rawValue:
+        withConnection(userData) { $0.resetReceived(streamID: streamID) }
       default:
         break
       }
+      return 0
+    }
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(callbacks) { _, frame, error, userData in
+      guard let frame else { return 0 }
+      let streamID = frame.pointee.hd.stream_id
+      withConnection(userData) { $0.invalidFrameReceived(streamID: streamID, error: error) }
       return 0
     }
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) {
@@ -55,10 +78,23 @@ enum NGHTTP2Callbacks {
       return 0
     }
     nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, userData in
-      guard let frame, UInt32(frame.pointee.hd.type) == NGHTTP2_HEADERS.rawValue,
-        frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
-      else { return 0 }
-      withConnection(userData) { $0.sentEndOfStream(streamID: frame.pointee.hd.stream_id) }
+      guard let frame else { return 0 }
+      let streamID = frame.pointee.hd.stream_id
+      switch UInt32(frame.pointee.hd.type) {
+      case NGHTTP2_DATA.rawValue:
+        withConnection(userData) { $0.dataSent() }
+      case NGHTTP2_HEADERS.rawValue:
+        let endsStream = frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+        withConnection(userData) { connection in
+          connection.headersSent()
+          if endsStream { connection.sentEndOfStream(streamID: streamID) }
+        }
+      case NGHTTP2_RST_STREAM.rawValue:
+        let errorCode = frame.pointee.rst_stream.error_code
+        withConnection(userData) { $0.resetSent(streamID: streamID, errorCode: errorCode) }
+      default:
+        break
+      }
       return 0
     }
     return callbacks

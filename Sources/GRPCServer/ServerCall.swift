@@ -75,6 +75,12 @@ public final class ServerCall {
   var hasQueuedMessage = false
   var wasOverHighWatermark = false
   var remoteClosed = false
+  /// The connection's housekeeping tick when bytes last moved for this call either way.
+  var activityTick = 0
+  /// The status this call ended with, until the client has been sent it (then it is counted as
+  /// such) or the stream closes without it (then it counts as CANCELLED).
+  private var uncountedEnd: Status.Code? = nil
+  private var isAdmitted = false
   private var initialMetadata = Metadata()
 
   /// A stream whose request headers have begun to arrive.
@@ -99,6 +105,33 @@ public final class ServerCall {
     deadline = accepted.timeout.map { .now() + $0.duration }
   }
 
+  /// Takes one of the places the server's admission limits allow (see `CallAdmission`), held
+  /// until the call ends; nil when admitted, else why not. For calls that put work elsewhere.
+  public func admit() -> AdmissionRefusal? {
+    guard !isAdmitted, !isFinished else { return nil }
+    guard connection.admittedCalls < connection.configuration.maximumAdmittedCallsPerConnection else {
+      return .connectionFull(limit: connection.configuration.maximumAdmittedCallsPerConnection)
+    }
+    guard connection.admission.take() else { return .serverFull(limit: connection.admission.limit) }
+    connection.admittedCalls += 1
+    isAdmitted = true
+    return nil
+  }
+
+  /// Counts the call's end once its stream has carried it to the client (`delivered`) or closed
+  /// without it: the statistics say what the client got, not what the handler meant to send.
+  func countEnd(delivered: Bool) {
+    guard let code = uncountedEnd else { return }
+    uncountedEnd = nil
+    statistics?.callFinished(delivered ? code : .cancelled)
+  }
+
+  /// Forgets queued response bytes that can no longer reach the client.
+  func discardOutbound() {
+    outbound.removeAll()
+    outboundReadIndex = 0
+  }
+
   /// Moves the gathered request head out of the call, leaving an empty one: no field is copied.
   func takeHead() -> RequestHead {
     var taken = RequestHead()
@@ -116,9 +149,17 @@ public final class ServerCall {
   /// Bytes queued for this call that the client has not yet been sent.
   public var bufferedBytes: Int { outbound.count - outboundReadIndex }
 
-  /// False while more than the configured high watermark is buffered for a slow reader; wait for
-  /// `onWritable` before sending more.
-  public var isWritable: Bool { bufferedBytes < sendBufferHighWatermark }
+  /// False while more than the configured high watermark is buffered for a slow reader, on this
+  /// call or over the whole connection; `onWritable` is called once there is room again.
+  public var isWritable: Bool {
+    guard !isFinished else { return false }
+    if bufferedBytes < sendBufferHighWatermark && connection.hasSendBufferRoom { return true }
+    if !wasOverHighWatermark {
+      wasOverHighWatermark = true
+      connection.waitForWritable(self)
+    }
+    return false
+  }
 
   /// Adds metadata to the response headers; call before the first message.
   public func addInitialMetadata(_ metadata: Metadata) {
@@ -148,13 +189,16 @@ public final class ServerCall {
       outbound.removeSubrange(0..<outboundReadIndex)
       outboundReadIndex = 0
     }
+    let queuedBefore = outbound.count
     if compress && responseEncoding != .identity {
       let compressed = Zlib.compress(message, gzip: responseEncoding == .gzip)
       compressed.withUnsafeBytes { MessageFramer.frame($0, compressed: true, into: &outbound) }
     } else {
       MessageFramer.frame(message, compressed: false, into: &outbound)
     }
-    if !isWritable { wasOverHighWatermark = true }
+    connection.queued(outbound.count - queuedBefore)
+    activityTick = connection.tick
+    _ = isWritable  // registers for `onWritable` when this send filled the buffer
     connection.resumeData(for: self, flushingNow: isFirstMessage && sendsFirstMessageAtOnce)
   }
 
@@ -206,7 +250,12 @@ public final class ServerCall {
   /// closures (which breaks their cycles back to this call).
   private func end(counting code: Status.Code) {
     isFinished = true
-    if isCounted { statistics?.callFinished(code) }
+    if isCounted { uncountedEnd = code }
+    if isAdmitted {
+      isAdmitted = false
+      connection.admittedCalls -= 1
+      connection.admission.release()
+    }
     deadlineTimer?.cancel()
     deadlineTimer = nil
     handler = nil
@@ -298,6 +347,7 @@ extension ServerCall {
   /// protocol violation), and tells the handler through `onCancel`.
   func abort(_ status: Status, reason: CancellationReason) {
     guard !isFinished else { return }
+    if reason == .protocolViolation { connection.glitch("call \(path): \(status.message)") }
     let onCancel = self.onCancel
     finish(status)
     onCancel?(reason)

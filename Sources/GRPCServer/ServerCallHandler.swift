@@ -17,4 +17,7 @@ public enum CancellationReason: Sendable, Hashable {
   case deadlineExceeded
   /// The request broke the protocol (bad framing, oversized message); the client has been told.
   case protocolViolation
+  /// The client read nothing of the call's queued answer for the stream idle timeout; the
+  /// stream has been reset.
+  case streamIdle
 }

@@ -44,6 +44,13 @@ public enum StandardServer {
     _ router: Router, host: String, port: Int, group: MultiThreadedEventLoopGroup,
     configuration: ServerConfiguration, health: HealthService, logger: Logger
   ) async throws {
+    // Each client connection takes a descriptor, and each of its calls may take another upstream.
+    let descriptors = FileDescriptorLimit.raiseToHardLimit()
+    if descriptors < UInt64(configuration.maximumConnections) * 2 {
+      logger.warning(
+        "the open-file limit is low for the connection limit; raise it (ulimit -n, LimitNOFILE=)",
+        metadata: ["open-files": "\(descriptors)", "max-connections": "\(configuration.maximumConnections)"])
+    }
     let server = try await GRPCServer.start(
       host: host, port: port, router: router, configuration: configuration, group: group, logger: logger)
     let address = server.localAddress.map { "\($0)" } ?? "\(host):\(port)"

@@ -43,11 +43,16 @@ extension GatewayContext {
   /// Starts `call`'s request to vLLM with the metadata vLLM gets forwarded, bounded by the call's
   /// deadline. The call's cancellation closes it, and for a stream, the call's send buffer
   /// draining resumes reading it. The closures hold the upstream call, a value, and go when the
-  /// call ends.
+  /// call ends. Nil when the gateway's limit on upstream requests in flight refuses the call,
+  /// which has then been finished with RESOURCE_EXHAUSTED.
   func startUpstream(
     for call: ServerCall, method: HTTPMethod = .POST, path: String, body: [UInt8]?,
     contentType: String = "application/json", handler: any VLLMResponseHandler, pacedByReader: Bool = false
-  ) -> VLLMCall {
+  ) -> VLLMCall? {
+    if let refusal = call.admit() {
+      call.finish(UpstreamStatus.refused(refusal))
+      return nil
+    }
     let upstream = client.start(
       method: method, path: path, body: body, contentType: contentType,
       extraHeaders: ForwardedMetadata.headers(of: call), deadline: call.deadline, eventLoop: call.eventLoop,

@@ -24,6 +24,21 @@ enum UpstreamStatus {
     }
   }
 
+  /// A call the gateway's limit on upstream requests in flight turned away: nothing reached vLLM.
+  static func refused(_ refusal: AdmissionRefusal) -> Status {
+    switch refusal {
+    case .connectionFull(let limit):
+      Status(
+        .resourceExhausted,
+        "this connection already has \(limit) requests in flight to vLLM, the gateway's limit per connection "
+          + "(--max-upstream-requests-per-connection); retry when one has finished")
+    case .serverFull(let limit):
+      Status(
+        .resourceExhausted,
+        "the gateway already has \(limit) requests in flight to vLLM, its limit (--max-upstream-requests); retry later")
+    }
+  }
+
   static func error(_ error: VLLMError) -> StatusError {
     let code: Status.Code
     switch error.kind {

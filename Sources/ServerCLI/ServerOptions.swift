@@ -24,6 +24,46 @@ public struct ServerOptions: ParsableArguments {
   @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
   public var logLevel: String = "info"
 
+  @Option(help: "Client connections open at once; more are closed as soon as they are accepted.")
+  public var maxConnections: Int = 10_000
+
+  @Option(help: "Seconds a new connection has to complete the HTTP/2 handshake (0: no limit).")
+  public var handshakeTimeout: Double = 10
+
+  @Option(help: "Seconds a request header block may take to arrive once begun (0: no limit).")
+  public var requestHeadersTimeout: Double = 10
+
+  @Option(help: "Seconds a connection with no call open is kept (0: for ever).")
+  public var connectionIdleTimeout: Double = 300
+
+  @Option(
+    help: "Seconds a call's queued answer may wait for a client that does not read before it is reset (0: no limit).")
+  public var streamIdleTimeout: Double = 300
+
+  @Option(help: "Seconds after which a connection gets GOAWAY, jittered by 10% (gRFC A9; 0: never).")
+  public var maxConnectionAge: Double = 0
+
+  @Option(help: "Seconds calls may run on a connection after its maximum age sent it GOAWAY.")
+  public var maxConnectionAgeGrace: Double = 30
+
+  @Option(help: "Seconds a client must leave between keepalive PINGs (grpc-go's MinTime).")
+  public var keepaliveMinPingInterval: Double = 300
+
+  @Flag(help: "Allow keepalive PINGs on connections with no call open (grpc-go's PermitWithoutStream).")
+  public var keepalivePermitWithoutCalls = false
+
+  @Option(help: "Glitches (invalid frames, provoked stream resets) a connection may cause in a burst.")
+  public var glitchBurst: Int = 1000
+
+  @Option(help: "Glitches per second a connection may cause beyond the burst before GOAWAY.")
+  public var glitchesPerSecond: Int = 33
+
+  @Option(help: "Bytes buffered for one connection's slow reader before its calls pause.")
+  public var connectionSendBuffer: Int = 4 * 1024 * 1024
+
+  @Option(help: "Bytes buffered for slow readers over all connections before their calls pause.")
+  public var serverSendBuffer: Int = 256 * 1024 * 1024
+
   public init() {}
 
   public func validate() throws {
@@ -33,6 +73,21 @@ public struct ServerOptions: ParsableArguments {
     guard maxReceiveMessageSize > 0 else { throw ValidationError("--max-receive-message-size must be positive") }
     guard maxHeaderListSize >= 1024 else { throw ValidationError("--max-header-list-size must be at least 1024") }
     guard shutdownGracePeriod >= 0 else { throw ValidationError("--shutdown-grace-period cannot be negative") }
+    guard maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1") }
+    for (name, value) in [
+      ("--handshake-timeout", handshakeTimeout), ("--request-headers-timeout", requestHeadersTimeout),
+      ("--connection-idle-timeout", connectionIdleTimeout), ("--stream-idle-timeout", streamIdleTimeout),
+      ("--max-connection-age", maxConnectionAge), ("--max-connection-age-grace", maxConnectionAgeGrace),
+      ("--keepalive-min-ping-interval", keepaliveMinPingInterval),
+    ] where !(value >= 0 && value < 1e9) {
+      throw ValidationError("\(name) must be a number of seconds, 0 or more; got \(value)")
+    }
+    guard glitchBurst > 0, glitchesPerSecond > 0 else {
+      throw ValidationError("--glitch-burst and --glitches-per-second must be at least 1")
+    }
+    guard connectionSendBuffer >= 65536, serverSendBuffer >= connectionSendBuffer else {
+      throw ValidationError("--connection-send-buffer must be at least 65536 and --server-send-buffer at least that")
+    }
   }
 
   public var configuration: ServerConfiguration {
@@ -40,8 +95,26 @@ public struct ServerOptions: ParsableArguments {
     configuration.maximumConcurrentStreams = maxConcurrentStreams
     configuration.maximumReceiveMessageSize = maxReceiveMessageSize
     configuration.maximumHeaderListSize = maxHeaderListSize
-    configuration.shutdownGracePeriod = .nanoseconds(Int64(shutdownGracePeriod * 1_000_000_000))
+    configuration.shutdownGracePeriod = Self.duration(shutdownGracePeriod) ?? .zero
+    configuration.maximumConnections = maxConnections
+    configuration.handshakeTimeout = Self.duration(handshakeTimeout)
+    configuration.requestHeadersTimeout = Self.duration(requestHeadersTimeout)
+    configuration.connectionIdleTimeout = Self.duration(connectionIdleTimeout)
+    configuration.streamIdleTimeout = Self.duration(streamIdleTimeout)
+    configuration.maximumConnectionAge = Self.duration(maxConnectionAge)
+    configuration.maximumConnectionAgeGrace = Self.duration(maxConnectionAgeGrace) ?? .zero
+    configuration.minimumPingInterval = Self.duration(keepaliveMinPingInterval) ?? .zero
+    configuration.permitsPingsWithoutCalls = keepalivePermitWithoutCalls
+    configuration.glitchBurst = glitchBurst
+    configuration.glitchesPerSecond = glitchesPerSecond
+    configuration.connectionSendBufferHighWatermark = connectionSendBuffer
+    configuration.serverSendBufferLimit = serverSendBuffer
     return configuration
+  }
+
+  /// Seconds as a duration; 0 means "off".
+  private static func duration(_ seconds: Double) -> TimeAmount? {
+    seconds > 0 ? .nanoseconds(Int64(seconds * 1_000_000_000)) : nil
   }
 
   /// Sends logs to standard error, one line per event, at the chosen level.

@@ -6,21 +6,28 @@ import NIOPosix
 final class LoopConnectionPool {
   let eventLoop: any EventLoop
   private let endpoint: UpstreamEndpoint
-  private var idle: [UpstreamConnection] = []
+  /// Idle connections, the most recently used last, each with when it went idle.
+  private var idle: [(connection: UpstreamConnection, since: NIODeadline)] = []
   /// Idle connections kept at most; more are closed when they are released.
   private let maximumIdle: Int
+  /// How long a connection may stay idle. Shorter than vLLM's own keep-alive (uvicorn closes
+  /// idle connections after 5 s), so the gateway is the one that closes, not the one that
+  /// writes a request onto a connection the server is closing.
+  private let idleTimeout: TimeAmount
+  private var sweepTimer: Scheduled<Void>? = nil
 
-  init(eventLoop: any EventLoop, endpoint: UpstreamEndpoint, maximumIdle: Int) {
+  init(eventLoop: any EventLoop, endpoint: UpstreamEndpoint, maximumIdle: Int, idleTimeout: TimeAmount) {
     self.eventLoop = eventLoop
     self.endpoint = endpoint
     self.maximumIdle = maximumIdle
+    self.idleTimeout = idleTimeout
   }
 
-  /// An idle connection, or a new one.
-  func connection(_ completion: @escaping (Result<UpstreamConnection, any Error>) -> Void) {
-    while let connection = idle.popLast() {
+  /// An idle connection (`isReused` true), or a new one.
+  func connection(_ completion: @escaping (Result<(UpstreamConnection, isReused: Bool), any Error>) -> Void) {
+    while let (connection, _) = idle.popLast() {
       if connection.isActive {
-        completion(.success(connection))
+        completion(.success((connection, isReused: true)))
         return
       }
     }
@@ -37,7 +44,7 @@ final class LoopConnectionPool {
           do {
             let connection = UpstreamConnection(channel: channel, pool: self)
             try channel.pipeline.syncOperations.addHandler(connection)
-            completion(.success(connection))
+            completion(.success((connection, isReused: false)))
           } catch {
             channel.close(promise: nil)
             completion(.failure(error))
@@ -51,22 +58,41 @@ final class LoopConnectionPool {
   func release(_ connection: UpstreamConnection) {
     guard connection.isActive else { return }
     if idle.count < maximumIdle {
-      idle.append(connection)
+      idle.append((connection, .now()))
       // A read stays pending while idle, so a close by the server is noticed.
       connection.read()
+      if sweepTimer == nil { scheduleSweep() }
     } else {
       connection.close()
     }
   }
 
   func remove(_ connection: UpstreamConnection) {
-    idle.removeAll { $0 === connection }
+    idle.removeAll { $0.connection === connection }
   }
 
   func closeAll() {
+    sweepTimer?.cancel()
+    sweepTimer = nil
     let connections = idle
     idle.removeAll()
-    for connection in connections { connection.close() }
+    for (connection, _) in connections { connection.close() }
+  }
+
+  /// Closes the connections idle for longer than the timeout, the least recently used first,
+  /// checking again while any are left.
+  private func scheduleSweep() {
+    sweepTimer = eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(max(idleTimeout.nanoseconds / 2, 1_000_000)))
+    {
+      self.sweepTimer = nil
+      let expired = NIODeadline.now() - self.idleTimeout
+      var stale = 0
+      while stale < self.idle.count && self.idle[stale].since <= expired { stale += 1 }
+      let closing = self.idle.prefix(stale)
+      self.idle.removeFirst(stale)
+      for (connection, _) in closing { connection.close() }
+      if !self.idle.isEmpty { self.scheduleSweep() }
+    }
   }
 }
 

@@ -14,6 +14,8 @@ final class UpstreamExchange {
   private var isPaused = false
   private var request: ByteBuffer? = nil
   private var attempts = 0
+  /// Whether the current connection came from the pool, having served an earlier request.
+  private var connectionWasReused = false
   /// When the connection's latest read arrived (monotonic nanoseconds).
   var lastReadAt: UInt64 = 0
 
@@ -41,12 +43,13 @@ final class UpstreamExchange {
     attempts += 1
     pool.connection { result in
       switch result {
-      case .success(let connection):
+      case .success((let connection, let isReused)):
         guard !self.isFinished else {
           self.pool.release(connection)
           return
         }
         self.connection = connection
+        self.connectionWasReused = isReused
         connection.exchange = self
         // The handover to the kernel: what the write system call then costs (on loopback it
         // runs the receiver's side too, and may switch to it) is not the gateway's own time.
@@ -94,9 +97,11 @@ final class UpstreamExchange {
 
   func connectionClosed() {
     connection = nil
-    // A pooled connection the server had already closed: nothing of the request was answered,
-    // so it goes again on a fresh connection, once.
-    if reader.status == 0 && attempts == 1 && !isFinished {
+    // A kept-alive connection that the server closed as the request went out: it closed what it
+    // saw as an idle connection, so it cannot have processed the request, which goes again on a
+    // fresh connection, once. On a fresh connection the request may have reached vLLM, and a
+    // generation is never started twice.
+    if reader.status == 0 && attempts == 1 && connectionWasReused && !isFinished {
       send()
       return
     }

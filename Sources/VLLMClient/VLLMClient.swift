@@ -19,12 +19,13 @@ public final class VLLMClient: Sendable {
   private let endpoint: UpstreamEndpoint?
   private let pools = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<LoopConnectionPool>]>([:])
   private let idleConnectionsPerLoop: Int
+  private let idleConnectionTimeout: TimeAmount
   /// "Bearer <key>", built once.
   private let authorization: String?
 
   public init(
     baseURL: String, apiKey: String?, eventLoopGroup: any EventLoopGroup, maximumBodySize: Int = 64 * 1024 * 1024,
-    connectionsPerHost: Int = 1024
+    connectionsPerHost: Int = 1024, idleConnectionsPerLoop: Int = 128, idleConnectionTimeout: TimeAmount = .seconds(4)
   ) {
     var trimmed = baseURL
     while trimmed.hasSuffix("/") { trimmed.removeLast() }
@@ -32,12 +33,13 @@ public final class VLLMClient: Sendable {
     self.apiKey = apiKey
     self.authorization = apiKey.map { "Bearer \($0)" }
     self.maximumBodySize = maximumBodySize
-    self.idleConnectionsPerLoop = connectionsPerHost
+    self.idleConnectionsPerLoop = idleConnectionsPerLoop
+    self.idleConnectionTimeout = idleConnectionTimeout
     let endpoint = UpstreamEndpoint(trimmed)
     self.endpoint = endpoint?.isTLS == false ? endpoint : nil
     var configuration = HTTPClient.Configuration()
     configuration.connectionPool = .init(
-      idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerHost)
+      idleTimeout: idleConnectionTimeout, concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerHost)
     // A refused connection fails the call at once (UNAVAILABLE) instead of being retried until
     // the client's deadline: callers and their load balancers decide about retries.
     configuration.connectionPool.retryConnectionEstablishment = false
@@ -58,7 +60,8 @@ public final class VLLMClient: Sendable {
   private func pool(for eventLoop: any EventLoop, endpoint: UpstreamEndpoint) -> LoopConnectionPool {
     let key = ObjectIdentifier(eventLoop)
     if let pool = pools.withLockedValue({ $0[key] }) { return pool.value }
-    let pool = LoopConnectionPool(eventLoop: eventLoop, endpoint: endpoint, maximumIdle: idleConnectionsPerLoop)
+    let pool = LoopConnectionPool(
+      eventLoop: eventLoop, endpoint: endpoint, maximumIdle: idleConnectionsPerLoop, idleTimeout: idleConnectionTimeout)
     pools.withLockedValue { $0[key] = NIOLoopBound(pool, eventLoop: eventLoop) }
     return pool
   }

@@ -43,11 +43,30 @@ struct GatewayCommand: AsyncParsableCommand {
   @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (off by default).")
   var metricsListen: String? = nil
 
+  @Option(help: "Requests in flight to vLLM at most, over the whole gateway; more calls get RESOURCE_EXHAUSTED.")
+  var maxUpstreamRequests: Int = 20_000
+
+  @Option(help: "Requests in flight to vLLM at most from one client connection.")
+  var maxUpstreamRequestsPerConnection: Int = 1000
+
+  @Option(help: "Idle keep-alive connections to vLLM kept per event loop.")
+  var upstreamIdleConnections: Int = 128
+
+  @Option(help: "Seconds an idle keep-alive connection to vLLM is kept (below vLLM's own 5).")
+  var upstreamIdleTimeout: Double = 4
+
   @OptionGroup var server: ServerOptions
 
   func validate() throws {
     _ = try ListenAddress(listen)
     if let metricsListen { _ = try ListenAddress(metricsListen) }
+    guard maxUpstreamRequests > 0, maxUpstreamRequestsPerConnection > 0 else {
+      throw ValidationError("--max-upstream-requests and --max-upstream-requests-per-connection must be at least 1")
+    }
+    guard upstreamIdleConnections >= 0, upstreamIdleTimeout > 0 else {
+      throw ValidationError(
+        "--upstream-idle-connections cannot be negative, and --upstream-idle-timeout must be positive")
+    }
     guard ResponsesMode(rawValue: responsesMode) != nil else {
       throw ValidationError("--responses-mode must be auto, native or chat; got '\(responsesMode)'")
     }
@@ -65,8 +84,12 @@ struct GatewayCommand: AsyncParsableCommand {
     // One set of event loops for both sides: each call's upstream request runs on the loop of
     // its gRPC connection.
     let group = MultiThreadedEventLoopGroup(numberOfThreads: server.threads)
-    let client = VLLMClient(baseURL: upstreamURL, apiKey: key, eventLoopGroup: group)
+    let client = VLLMClient(
+      baseURL: upstreamURL, apiKey: key, eventLoopGroup: group, idleConnectionsPerLoop: upstreamIdleConnections,
+      idleConnectionTimeout: .nanoseconds(Int64(upstreamIdleTimeout * 1e9)))
     var configuration = server.configuration
+    configuration.maximumAdmittedCalls = maxUpstreamRequests
+    configuration.maximumAdmittedCallsPerConnection = maxUpstreamRequestsPerConnection
     let statistics = CallStatistics()
     configuration.statistics = statistics
     var metricsChannel: (any Channel)? = nil
