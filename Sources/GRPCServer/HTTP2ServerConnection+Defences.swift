@@ -129,9 +129,10 @@ extension HTTP2ServerConnection {
     }
     if let timeout = configuration.streamIdleTimeout, !calls.isEmpty {
       let limit = guards.ticks(timeout)
-      // Only calls whose answer is waiting for the client: a call waiting on its own work (a long
-      // generation) is the handler's business, bounded by the deadline.
-      for call in calls.values where call.bufferedBytes > 0 && tick - call.activityTick >= limit {
+      // Only calls held up by the client: their answer waits in the buffer, or they wait for room
+      // in it. A call waiting on its own work (a long generation) is bounded by its deadline.
+      for call in calls.values
+      where (call.bufferedBytes > 0 || call.wasOverHighWatermark) && tick - call.activityTick >= limit {
         resetIdleStream(call, session: session, timeout: timeout)
       }
     }

@@ -57,13 +57,16 @@ enum NGHTTP2Callbacks {
       default:
         break
       }
-      return 0
+      // A connection being ended for misbehaviour reads no further frame of the same input.
+      return withConnection(userData) { $0.isTerminating } ? Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) : 0
     }
     nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(callbacks) { _, frame, error, userData in
       guard let frame else { return 0 }
       let streamID = frame.pointee.hd.stream_id
-      withConnection(userData) { $0.invalidFrameReceived(streamID: streamID, error: error) }
-      return 0
+      return withConnection(userData) {
+        $0.invalidFrameReceived(streamID: streamID, error: error)
+        return $0.isTerminating ? Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue) : 0
+      }
     }
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) {
       _, _, streamID, data, length, userData in

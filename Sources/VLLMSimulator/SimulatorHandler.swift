@@ -25,6 +25,9 @@ final class SimulatorHandler: ChannelInboundHandler {
     var ending: Ending
     /// Whether each piece gets its TokenStamp placeholders stamped as it is written.
     var stamped = false
+    /// Set while the client's socket is full: the next piece waits for it to drain, as a real
+    /// server's writer waits (uvicorn's drain), so a client that stops reading holds memory nowhere.
+    var waitsForWritable = false
   }
 
   private enum Ending {
@@ -49,6 +52,15 @@ final class SimulatorHandler: ChannelInboundHandler {
       self.head = nil
       route(context: context, head: head, body: body)
     }
+  }
+
+  func channelWritabilityChanged(context: ChannelHandlerContext) {
+    if context.channel.isWritable, var emission, emission.waitsForWritable {
+      emission.waitsForWritable = false
+      self.emission = emission
+      emitNext(context)
+    }
+    context.fireChannelWritabilityChanged()
   }
 
   func channelInactive(context: ChannelHandlerContext) {
@@ -389,6 +401,12 @@ final class SimulatorHandler: ChannelInboundHandler {
     // Without pacing, everything goes in one write.
     repeat {
       guard emission.next < emission.pieces.count else { break }
+      guard context.channel.isWritable else {
+        emission.waitsForWritable = true
+        self.emission = emission
+        context.flush()
+        return
+      }
       var piece = emission.pieces[emission.next]
       if emission.stamped { TokenStamp.stamp(&piece) }
       context.write(wrapOutboundOut(.body(.byteBuffer(piece))), promise: nil)

@@ -61,13 +61,13 @@ def free_port():
 class ServerProcess:
     """A server executable running on a free port, its log captured to a file."""
 
-    def __init__(self, executable, args, log_path):
+    def __init__(self, executable, args, log_path, preexec_fn=None):
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "w")
         command = [str(BIN_DIR / executable)] + [a.format(port=self.port) for a in args]
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=preexec_fn)
         self._wait_until_listening()
 
     def _wait_until_listening(self):
@@ -116,8 +116,9 @@ def start_server(tmp_path):
     """Starts an executable with extra arguments; `{port}` in them is replaced by its port."""
     started = []
 
-    def start(executable, *args):
-        server = ServerProcess(executable, list(args), tmp_path / f"{executable}-{len(started)}.log")
+    def start(executable, *args, preexec_fn=None):
+        server = ServerProcess(executable, list(args), tmp_path / f"{executable}-{len(started)}.log",
+                               preexec_fn=preexec_fn)
         started.append(server)
         return server
 
