@@ -402,6 +402,7 @@ final class SimulatorHandler: ChannelInboundHandler {
     repeat {
       guard emission.next < emission.pieces.count else { break }
       guard context.channel.isWritable else {
+        guard self.emission != nil, context.channel.isActive else { return }
         emission.waitsForWritable = true
         self.emission = emission
         context.flush()
@@ -413,6 +414,9 @@ final class SimulatorHandler: ChannelInboundHandler {
       emission.next += 1
     } while delay == .zero
     context.flush()
+    // A write can fail and close the connection at once; channelInactive has then counted this
+    // request as aborted, and it must not also count as completed.
+    guard self.emission != nil, context.channel.isActive else { return }
     if emission.next < emission.pieces.count {
       emission.timer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { self.emitNext(context) }
       self.emission = emission
