@@ -25,7 +25,7 @@ public final class VLLMClient: Sendable {
 
   public init(
     baseURL: String, apiKey: String?, eventLoopGroup: any EventLoopGroup, maximumBodySize: Int = 64 * 1024 * 1024,
-    connectionsPerHost: Int = 1024, idleConnectionsPerLoop: Int = 128, idleConnectionTimeout: TimeAmount = .seconds(4)
+    connectionsPerHost: Int = 1024, idleConnectionsPerLoop: Int = 1024, idleConnectionTimeout: TimeAmount = .seconds(4)
   ) {
     var trimmed = baseURL
     while trimmed.hasSuffix("/") { trimmed.removeLast() }

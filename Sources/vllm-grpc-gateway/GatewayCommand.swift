@@ -50,7 +50,7 @@ struct GatewayCommand: AsyncParsableCommand {
   var maxUpstreamRequestsPerConnection: Int = 1000
 
   @Option(help: "Idle keep-alive connections to vLLM kept per event loop.")
-  var upstreamIdleConnections: Int = 128
+  var upstreamIdleConnections: Int = 1024
 
   @Option(help: "Seconds an idle keep-alive connection to vLLM is kept (below vLLM's own 5).")
   var upstreamIdleTimeout: Double = 4
