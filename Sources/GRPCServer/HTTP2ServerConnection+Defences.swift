@@ -177,9 +177,8 @@ extension HTTP2ServerConnection {
     bufferedBytes -= bytes
     releaseSpareGrants()
     guard !writableWaiters.isEmpty, hasRoomToWake else { return }
-    if wasFull {
-      scheduleWakingWaiters()
-    } else if call.wasOverHighWatermark && call.bufferedBytes < configuration.callSendBufferHighWatermark / 2 {
+    // Waiters wake when the connection gets room back, or when this call itself has drained.
+    if wasFull || (call.wasOverHighWatermark && call.bufferedBytes < configuration.callSendBufferHighWatermark / 2) {
       scheduleWakingWaiters()
     }
   }

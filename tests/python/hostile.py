@@ -14,7 +14,7 @@ from pathlib import Path
 
 import grpc
 
-from conftest import ROOT, free_port
+from conftest import ROOT
 
 REPORT = ROOT / ".build" / "hostile-report.jsonl"
 STREAM_CHAT = "/vllmgateway.v1.VLLMService/StreamChatCompletion"
@@ -137,22 +137,25 @@ class RawConnection:
     def send(self, data):
         self.sock.sendall(data)
 
-    def _read_frames(self, until, timeout=10.0):
+    def _receive_until(self, predicate, timeout):
+        """Receives until `predicate()` holds, the server closes, or `timeout` passes; returns
+        whether the server closed."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            frames = self.frames()
-            if until(frames):
-                return frames
+        while not predicate() and time.monotonic() < deadline:
             self.sock.settimeout(max(0.05, deadline - time.monotonic()))
             try:
                 data = self.sock.recv(65536)
             except socket.timeout:
                 continue
             except ConnectionResetError:
-                return self.frames()
+                return True
             if not data:
-                return self.frames()
+                return True
             self.received += data
+        return False
+
+    def _read_frames(self, until, timeout=10.0):
+        self._receive_until(lambda: until(self.frames()), timeout)
         return self.frames()
 
     def frames(self):
@@ -168,36 +171,14 @@ class RawConnection:
 
     def read_until(self, predicate, timeout=10.0):
         """Reads until `predicate()` holds or the server closes; returns whether it held."""
-        deadline = time.monotonic() + timeout
-        while not predicate() and time.monotonic() < deadline:
-            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
-            try:
-                data = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except ConnectionResetError:
-                break
-            if not data:
-                break
-            self.received += data
+        self._receive_until(predicate, timeout)
         return predicate()
 
     def read_until_closed(self, timeout=10.0):
         """Reads until the server closes; returns (closed, seconds taken)."""
         started = time.monotonic()
-        deadline = started + timeout
-        while time.monotonic() < deadline:
-            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
-            try:
-                data = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except ConnectionResetError:
-                return True, time.monotonic() - started
-            if not data:
-                return True, time.monotonic() - started
-            self.received += data
-        return False, time.monotonic() - started
+        closed = self._receive_until(lambda: False, timeout)
+        return closed, time.monotonic() - started
 
     def goaway(self):
         """(error code, debug data) of the server's last GOAWAY, or None."""
@@ -221,5 +202,3 @@ def start_gateway(start_server, sim, *flags, metrics_port=None, preexec_fn=None)
         args += ["--metrics-listen", f"127.0.0.1:{metrics_port}"]
     return start_server("vllm-grpc-gateway", *(args + list(flags)), preexec_fn=preexec_fn)
 
-
-__all__ = ["free_port"]
