@@ -8,8 +8,16 @@
 /// 200 whose body is an error object), "stream_error" (an error event after `after` chunks, then
 /// [DONE], as vLLM does), "drop" (close the connection after `after` chunks), "stall" (stop
 /// sending after `after` chunks and keep the connection open), "truncate" (end the response
-/// cleanly after `after` chunks, with no [DONE]). The same object may set the pace of one request:
-/// "tokens_per_second" and "ttft_ms".
+/// cleanly after `after` chunks, with no [DONE]), "reset" (a TCP reset after `after` chunks),
+/// "reset_before_head" (a TCP reset with the request unread, as a kernel sends for a socket closed
+/// with data in it: not counted as a request), "drop_before_head" (the request is read, then the
+/// connection closes cleanly with no answer, as when a server dies), "stall_before_head" (silence before
+/// the status line), "malformed_json" (an event that is not JSON after `after` chunks),
+/// "truncated_event" (half an event after `after` chunks, then a clean end of the response), and
+/// "close_next" (answer normally, then close the connection when the next request arrives on it
+/// without processing that one: a server closing an idle keep-alive connection just as a request
+/// is written on it). The same object may set the pace of one request: "tokens_per_second" and
+/// "ttft_ms".
 struct Fault {
   enum Kind: String {
     case httpError = "http_error"
@@ -19,6 +27,13 @@ struct Fault {
     case stall
     case truncate
     case detail
+    case reset
+    case resetBeforeHead = "reset_before_head"
+    case dropBeforeHead = "drop_before_head"
+    case stallBeforeHead = "stall_before_head"
+    case malformedJSON = "malformed_json"
+    case truncatedEvent = "truncated_event"
+    case closeNext = "close_next"
   }
 
   var kind: Kind

@@ -3,6 +3,10 @@ import NIOCore
 import NIOHTTP1
 import ProtoJSON
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// One HTTP/1.1 connection to the simulator: reads a request, answers it like vLLM, paced by the
 /// configuration, with any fault the request asks for.
 final class SimulatorHandler: ChannelInboundHandler {
@@ -16,6 +20,10 @@ final class SimulatorHandler: ChannelInboundHandler {
   private var body: [UInt8] = []
   /// The answer being sent, piece by piece; nil when idle.
   private var emission: Emission? = nil
+  /// Set by the "close_next" fault: the next request on this connection is not processed.
+  private var closesOnNextRequest = false
+  /// Once closing, nothing more is read.
+  private var isClosing = false
 
   private struct Emission {
     var pieces: [ByteBuffer]
@@ -31,7 +39,14 @@ final class SimulatorHandler: ChannelInboundHandler {
   }
 
   private enum Ending {
-    case end, close, stall
+    /// The end of the response; the connection stays open for the next request.
+    case end
+    /// A clean close of the connection (FIN).
+    case close
+    /// A TCP reset, as a crashed server's kernel sends.
+    case reset
+    /// Silence, until the client gives up.
+    case stall
   }
 
   init(configuration: SimulatorConfiguration, stats: SimulatorStats) {
@@ -41,8 +56,15 @@ final class SimulatorHandler: ChannelInboundHandler {
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    guard !isClosing else { return }
     switch unwrapInboundIn(data) {
     case .head(let head):
+      if closesOnNextRequest {
+        // As uvicorn closing a keep-alive connection it saw idle: the request is never read.
+        stats.closedUnprocessed()
+        reset(context)
+        return
+      }
       self.head = head
       body.removeAll(keepingCapacity: true)
     case .body(var buffer):
@@ -126,8 +148,15 @@ final class SimulatorHandler: ChannelInboundHandler {
   }
 
   private func generate(context: ChannelHandlerContext, path: String, head: HTTPRequestHead, body: [UInt8]) {
+    let request = SimulatedRequest(body: body)
+    if request?.fault?.kind == .resetBeforeHead {
+      // As a server whose socket is reset with the request unread: it never started.
+      stats.closedUnprocessed()
+      reset(context)
+      return
+    }
     stats.started(path: path, body: body, headers: head.headers.map { ($0.name.lowercased(), $0.value) })
-    guard let request = SimulatedRequest(body: body) else {
+    guard let request else {
       stats.finished(aborted: false)
       respond(
         context, status: .badRequest,
@@ -164,6 +193,18 @@ final class SimulatorHandler: ChannelInboundHandler {
         stats.finished(aborted: false)
         respond(context, status: .ok, body: ErrorBody.standard(status: fault.status, message: fault.message))
         return
+      case .dropBeforeHead:
+        // As a server that read the request and died: a clean close, no answer.
+        stats.finished(aborted: false)
+        isClosing = true
+        context.close(promise: nil)
+        return
+      case .stallBeforeHead:
+        // In flight until the client closes the connection, which counts it as aborted.
+        emission = Emission(pieces: [], ending: .stall)
+        return
+      case .closeNext:
+        closesOnNextRequest = true
       default:
         break
       }
@@ -195,12 +236,23 @@ final class SimulatorHandler: ChannelInboundHandler {
           status: finishReason == "length" ? "incomplete" : "completed", text: choices[0].joined(),
           outputTokens: count, incomplete: finishReason == "length")
       }
-      var buffer = context.channel.allocator.buffer(capacity: answer.count)
-      buffer.writeBytes(answer)
+      let ending: Ending
+      var body = answer
+      switch request.fault?.kind {
+      case .drop: ending = .close
+      case .stall: ending = .stall
+      case .reset: ending = .reset
+      case .malformedJSON:
+        ending = .end
+        body = Array(answer.prefix(answer.count / 2)) + Array(repeating: UInt8(ascii: " "), count: answer.count / 2 + 1)
+        body[body.count - 1] = UInt8(ascii: "}")
+      default: ending = .end
+      }
+      var buffer = context.channel.allocator.buffer(capacity: body.count)
+      buffer.writeBytes(body)
       // A non-streamed answer comes once generation is done.
       let delay = configuration.timeToFirstToken + configuration.interTokenDelay * Int64(max(count - 1, 0))
-      let ending: Ending = request.fault?.kind == .drop ? .close : request.fault?.kind == .stall ? .stall : .end
-      sendHead(context, contentType: "application/json", length: answer.count, streaming: false)
+      sendHead(context, contentType: "application/json", length: body.count, streaming: false)
       emit(
         context, Emission(pieces: ending == .end ? [buffer] : [], ending: ending, stamped: request.stamp),
         firstDelay: delay)
@@ -237,6 +289,15 @@ final class SimulatorHandler: ChannelInboundHandler {
         ending = .stall
       case .truncate:
         events = Array(events.prefix(cut))
+      case .reset:
+        events = Array(events.prefix(cut))
+        ending = .reset
+      case .malformedJSON:
+        events = Array(events.prefix(cut)) + [sse(Array("{\"id\": \"chatcmpl-broken\", \"choices\": [{".utf8))]
+        if path != "/v1/responses" { events.append(sse(Array("[DONE]".utf8))) }
+      case .truncatedEvent:
+        let half = cut < events.count ? Array(events[cut].prefix(events[cut].count / 2)) : Array("data: {\"id".utf8)
+        events = Array(events.prefix(cut)) + [half]
       default:
         break
       }
@@ -431,11 +492,25 @@ final class SimulatorHandler: ChannelInboundHandler {
       self.emission = nil
       stats.finished(aborted: false)
       context.close(promise: nil)
+    case .reset:
+      self.emission = nil
+      stats.finished(aborted: false)
+      reset(context)
     case .stall:
       // Silence: the request stays open until the client gives up.
       emission.timer = nil
       self.emission = emission
     }
+  }
+
+  /// Closes the connection with a TCP reset (SO_LINGER 0) rather than a FIN.
+  private func reset(_ context: ChannelHandlerContext) {
+    isClosing = true
+    // On the channel's own loop the option is set at once, before the close.
+    if let socket = context.channel as? any SocketOptionProvider {
+      _ = socket.setSoLinger(linger(l_onoff: 1, l_linger: 0))
+    }
+    context.close(promise: nil)
   }
 
   private func respond(
@@ -465,6 +540,8 @@ final class SimulatorHandler: ChannelInboundHandler {
     json.int(Int64(counts.aborted))
     json.key("in_flight")
     json.int(Int64(counts.inFlight))
+    json.key("closed_unprocessed")
+    json.int(Int64(counts.closedUnprocessed))
     json.key("by_path")
     json.beginObject()
     for (path, count) in counts.byPath.sorted(by: { $0.key < $1.key }) {

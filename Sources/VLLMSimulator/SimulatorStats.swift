@@ -1,13 +1,17 @@
 import NIOConcurrencyHelpers
 
 /// Counters the tests read from GET /stats to prove what reached the upstream: requests by path,
-/// and generations cut short because the client went away.
+/// and generations cut short because the client went away. Every request counted ends exactly
+/// once, as completed (faults included: the simulator did what was asked) or aborted (the client
+/// went away first), so in_flight is requests started and not yet ended.
 public final class SimulatorStats: Sendable {
   struct Counts: Sendable {
     var requests = 0
     var aborted = 0
     var completed = 0
     var inFlight = 0
+    /// Requests that arrived on a connection the simulator was closing and were never read.
+    var closedUnprocessed = 0
     var byPath: [String: Int] = [:]
     var lastRequest: [UInt8] = []
     var lastHeaders: [(String, String)] = []
@@ -33,6 +37,10 @@ public final class SimulatorStats: Sendable {
       $0.requests += 1
       $0.byPath[path, default: 0] += 1
     }
+  }
+
+  func closedUnprocessed() {
+    counts.withLockedValue { $0.closedUnprocessed += 1 }
   }
 
   func finished(aborted: Bool) {
