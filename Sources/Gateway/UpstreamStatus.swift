@@ -44,10 +44,11 @@ enum UpstreamStatus {
     switch error.kind {
     case .timeout: code = .deadlineExceeded
     case .connectionFailed: code = error.httpStatus == 499 ? .cancelled : .unavailable
-    case .malformed: code = .unavailable
+    case .malformed, .stalled: code = .unavailable
     case .upstream: code = Self.code(forHTTPStatus: error.httpStatus)
     }
-    let message = error.message.isEmpty ? "vLLM answered HTTP \(error.httpStatus)" : error.message
+    var message = error.message.isEmpty ? "vLLM answered HTTP \(error.httpStatus)" : error.message
+    if error.kind == .stalled { message += " (the gateway's --upstream-stall-timeout)" }
     var trailers = Metadata()
     trailers.add("grpc-status-details-bin", binary: details(code: code, message: message, error: error))
     return StatusError(code, message, trailers: trailers)
@@ -86,6 +87,7 @@ enum UpstreamStatus {
       case .timeout: return "UPSTREAM_TIMEOUT"
       case .connectionFailed: return "UPSTREAM_UNAVAILABLE"
       case .malformed: return "UPSTREAM_MALFORMED"
+      case .stalled: return "UPSTREAM_STALLED"
       case .upstream: return "UPSTREAM_HTTP_\(error.httpStatus)"
       }
     }

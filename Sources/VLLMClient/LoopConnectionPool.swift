@@ -1,6 +1,10 @@
 import NIOCore
 import NIOPosix
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 /// The idle keep-alive connections to vLLM of one event loop. Requests of that loop's gRPC calls
 /// take a connection here, so a call and its upstream request share one thread and no lock.
 final class LoopConnectionPool {
@@ -106,6 +110,9 @@ final class UpstreamConnection: ChannelInboundHandler {
   private var context: ChannelHandlerContext? = nil
   private var parser = HTTP1ResponseParser()
   var exchange: UpstreamExchange? = nil
+  /// The server reset the connection (ECONNRESET). Its kernel does that when bytes reach a socket
+  /// that was closed, or that is closed with bytes unread: what was written was never read.
+  private var wasReset = false
 
   init(channel: any Channel, pool: LoopConnectionPool) {
     self.channel = channel
@@ -125,7 +132,7 @@ final class UpstreamConnection: ChannelInboundHandler {
   /// Writes a whole request (see `HTTP1Request`) and starts reading its response.
   func send(_ request: ByteBuffer) {
     guard let context else {
-      exchange?.connectionClosed()
+      exchange?.connectionClosed(byReset: false)
       return
     }
     parser.reset()
@@ -177,12 +184,17 @@ final class UpstreamConnection: ChannelInboundHandler {
     pool.remove(self)
     if let exchange {
       // A body delimited by the close ends here; any other response was cut short.
-      if parser.connectionClosed() { exchange.received(.end) } else { exchange.connectionClosed() }
+      if parser.connectionClosed() {
+        exchange.received(.end)
+      } else {
+        exchange.connectionClosed(byReset: wasReset)
+      }
     }
     exchange = nil
   }
 
   func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    if let error = error as? IOError, error.errnoCode == ECONNRESET { wasReset = true }
     context.close(promise: nil)
   }
 }

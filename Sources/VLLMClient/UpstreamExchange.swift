@@ -7,7 +7,14 @@ final class UpstreamExchange {
   private var handler: (any VLLMResponseHandler)?
   private let pool: LoopConnectionPool
   private var connection: UpstreamConnection? = nil
-  private var deadlineTimer: Scheduled<Void>? = nil
+  /// One timer for both limits: the deadline, and the stall timeout counted from the latest sign
+  /// of life. It is moved only when it fires, so a read costs no timer work.
+  private var timer: Scheduled<Void>? = nil
+  private var deadline: NIODeadline? = nil
+  private let stallTimeout: TimeAmount?
+  /// When the request went out or the handler last took events again (monotonic nanoseconds):
+  /// with `lastReadAt`, the latest moment vLLM was not the one keeping the exchange waiting.
+  private var lastProgressAt: UInt64 = 0
   private var keepAlive = true
   private var reader: UpstreamResponseReader
   private(set) var isFinished = false
@@ -19,23 +26,52 @@ final class UpstreamExchange {
   /// When the connection's latest read arrived (monotonic nanoseconds).
   var lastReadAt: UInt64 = 0
 
-  init(handler: any VLLMResponseHandler, maximumBodySize: Int, pool: LoopConnectionPool) {
+  init(handler: any VLLMResponseHandler, maximumBodySize: Int, stallTimeout: TimeAmount?, pool: LoopConnectionPool) {
     self.handler = handler
+    self.stallTimeout = stallTimeout
     self.pool = pool
     self.reader = UpstreamResponseReader(maximumBodySize: maximumBodySize)
   }
 
   /// Sends `request`, a whole HTTP/1.1 request from `HTTP1Request`.
   func start(request: ByteBuffer, deadline: NIODeadline?) {
-    if let deadline {
-      // Strong capture: the timer is cancelled (and released) when the exchange finishes; a weak
-      // reference would slow every retain of the exchange.
-      deadlineTimer = pool.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
-        self.fail(VLLMError(kind: .timeout, httpStatus: 504, message: "vLLM did not answer before the deadline"))
-      }
-    }
+    self.deadline = deadline
+    lastProgressAt = NIODeadline.now().uptimeNanoseconds
+    scheduleTimer()
     self.request = request
     send()
+  }
+
+  private func scheduleTimer() {
+    var fireAt = deadline
+    if let stallTimeout {
+      let stallAt = NIODeadline.uptimeNanoseconds(max(lastReadAt, lastProgressAt)) + stallTimeout
+      fireAt = min(fireAt ?? stallAt, stallAt)
+    }
+    guard let fireAt else { return }
+    // Strong capture: the timer is cancelled (and released) when the exchange finishes; a weak
+    // reference would slow every retain of the exchange.
+    timer = pool.eventLoop.assumeIsolated().scheduleTask(deadline: fireAt) { self.timerFired() }
+  }
+
+  private func timerFired() {
+    timer = nil
+    guard !isFinished else { return }
+    let now = NIODeadline.now()
+    if let deadline, now >= deadline {
+      fail(VLLMError(kind: .timeout, httpStatus: 504, message: "vLLM did not answer before the deadline"))
+      return
+    }
+    if let stallTimeout {
+      if isPaused {
+        // The handler holds the response back, not vLLM: the stall clock starts again on resume.
+        lastProgressAt = now.uptimeNanoseconds
+      } else if now.uptimeNanoseconds >= max(lastReadAt, lastProgressAt) + UInt64(stallTimeout.nanoseconds) {
+        fail(VLLMError.stalled(after: stallTimeout))
+        return
+      }
+    }
+    scheduleTimer()
   }
 
   private func send() {
@@ -50,6 +86,7 @@ final class UpstreamExchange {
         }
         self.connection = connection
         self.connectionWasReused = isReused
+        self.lastProgressAt = NIODeadline.now().uptimeNanoseconds
         connection.exchange = self
         // The handover to the kernel: what the write system call then costs (on loopback it
         // runs the receiver's side too, and may switch to it) is not the gateway's own time.
@@ -95,13 +132,16 @@ final class UpstreamExchange {
   /// Whether the connection should read more now.
   var wantsRead: Bool { !isFinished && !isPaused }
 
-  func connectionClosed() {
+  /// The connection closed before the response ended; `byReset` if the server reset it.
+  func connectionClosed(byReset: Bool) {
     connection = nil
-    // A kept-alive connection that the server closed as the request went out: it closed what it
-    // saw as an idle connection, so it cannot have processed the request, which goes again on a
-    // fresh connection, once. On a fresh connection the request may have reached vLLM, and a
-    // generation is never started twice.
-    if reader.status == 0 && attempts == 1 && connectionWasReused && !isFinished {
+    // A kept-alive connection the server reset before answering anything: it had closed what it
+    // saw as an idle connection as the request went out (or closed it with the request unread),
+    // so it cannot have processed the request, which goes again on a fresh connection, once. A
+    // clean close may come from a server that read the request and died, and on a fresh
+    // connection the server had no idle connection to close: then the request may have reached
+    // vLLM, and a generation is never started twice.
+    if byReset && lastReadAt == 0 && attempts == 1 && connectionWasReused && !isFinished {
       send()
       return
     }
@@ -113,6 +153,7 @@ final class UpstreamExchange {
   func resume() {
     guard isPaused, !isFinished else { return }
     isPaused = false
+    lastProgressAt = NIODeadline.now().uptimeNanoseconds
     connection?.read()
   }
 
@@ -130,8 +171,8 @@ final class UpstreamExchange {
   private func finish(_ outcome: VLLMOutcome?) {
     guard !isFinished else { return }
     isFinished = true
-    deadlineTimer?.cancel()
-    deadlineTimer = nil
+    timer?.cancel()
+    timer = nil
     if let connection {
       self.connection = nil
       connection.exchange = nil

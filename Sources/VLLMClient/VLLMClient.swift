@@ -20,12 +20,15 @@ public final class VLLMClient: Sendable {
   private let pools = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<LoopConnectionPool>]>([:])
   private let idleConnectionsPerLoop: Int
   private let idleConnectionTimeout: TimeAmount
+  /// How long vLLM may send nothing while a response is due (nil: no limit but the deadline).
+  private let stallTimeout: TimeAmount?
   /// "Bearer <key>", built once.
   private let authorization: String?
 
   public init(
     baseURL: String, apiKey: String?, eventLoopGroup: any EventLoopGroup, maximumBodySize: Int = 64 * 1024 * 1024,
-    connectionsPerHost: Int = 1024, idleConnectionsPerLoop: Int = 1024, idleConnectionTimeout: TimeAmount = .seconds(4)
+    connectionsPerHost: Int = 1024, idleConnectionsPerLoop: Int = 1024, idleConnectionTimeout: TimeAmount = .seconds(4),
+    stallTimeout: TimeAmount? = .seconds(300)
   ) {
     var trimmed = baseURL
     while trimmed.hasSuffix("/") { trimmed.removeLast() }
@@ -35,6 +38,7 @@ public final class VLLMClient: Sendable {
     self.maximumBodySize = maximumBodySize
     self.idleConnectionsPerLoop = idleConnectionsPerLoop
     self.idleConnectionTimeout = idleConnectionTimeout
+    self.stallTimeout = stallTimeout
     let endpoint = UpstreamEndpoint(trimmed)
     self.endpoint = endpoint?.isTLS == false ? endpoint : nil
     var configuration = HTTPClient.Configuration()
@@ -43,7 +47,10 @@ public final class VLLMClient: Sendable {
     // A refused connection fails the call at once (UNAVAILABLE) instead of being retried until
     // the client's deadline: callers and their load balancers decide about retries.
     configuration.connectionPool.retryConnectionEstablishment = false
-    configuration.timeout = .init(connect: .seconds(10))
+    // AsyncHTTPClient's read timeout is its stall timeout: the time between two reads once the
+    // request is sent. It also runs while a slow reader holds the stream back, which the gRPC
+    // side's stream idle timeout (as long by default) ends anyway.
+    configuration.timeout = .init(connect: .seconds(10), read: stallTimeout)
     configuration.decompression = .disabled
     configuration.httpVersion = .http1Only
     http = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration)
@@ -74,7 +81,8 @@ public final class VLLMClient: Sendable {
   ) -> VLLMCall {
     if let endpoint, eventLoop.inEventLoop {
       let pool = self.pool(for: eventLoop, endpoint: endpoint)
-      let exchange = UpstreamExchange(handler: handler, maximumBodySize: maximumBodySize, pool: pool)
+      let exchange = UpstreamExchange(
+        handler: handler, maximumBodySize: maximumBodySize, stallTimeout: stallTimeout, pool: pool)
       let request = HTTP1Request.encode(
         method: method, target: endpoint.basePath + path, authority: endpoint.authority,
         headers: [

@@ -1,3 +1,4 @@
+import NIOCore
 import ProtoJSON
 
 /// A failure of an upstream call, normalised from every shape vLLM uses.
@@ -11,6 +12,8 @@ public struct VLLMError: Error, Sendable, Equatable, CustomStringConvertible {
     case timeout
     /// The response ended early or was not what vLLM sends.
     case malformed
+    /// vLLM sent nothing for longer than the client's stall timeout while a response was due.
+    case stalled
   }
 
   public var kind: Kind
@@ -28,6 +31,15 @@ public struct VLLMError: Error, Sendable, Equatable, CustomStringConvertible {
     self.message = message
     self.type = type
     self.param = param
+  }
+
+  /// vLLM went silent for `timeout` while a response was due.
+  static func stalled(after timeout: TimeAmount) -> VLLMError {
+    let seconds = Double(timeout.nanoseconds) / 1e9
+    let text = seconds == seconds.rounded() ? String(Int64(seconds)) : String(seconds)
+    return VLLMError(
+      kind: .stalled, httpStatus: 504,
+      message: "vLLM sent nothing for \(text) s while a response was due; the request was abandoned")
   }
 
   public var description: String {

@@ -101,7 +101,10 @@ final class VLLMResponseDelegate: HTTPClientResponseDelegate {
   static func normalise(_ error: any Error) -> VLLMError {
     if let error = error as? HTTPClientError {
       switch error {
-      case .deadlineExceeded, .readTimeout, .connectTimeout, .writeTimeout:
+      case .readTimeout:
+        return VLLMError(
+          kind: .stalled, httpStatus: 504, message: "vLLM sent nothing for too long while a response was due")
+      case .deadlineExceeded, .connectTimeout, .writeTimeout:
         return VLLMError(kind: .timeout, httpStatus: 504, message: "vLLM did not answer in time (\(error))")
       case .remoteConnectionClosed:
         return VLLMError(

@@ -55,6 +55,14 @@ struct GatewayCommand: AsyncParsableCommand {
   @Option(help: "Seconds an idle keep-alive connection to vLLM is kept (below vLLM's own 5).")
   var upstreamIdleTimeout: Double = 4
 
+  @Option(
+    help: """
+      Seconds vLLM may send nothing while a response is due (before the first byte, or between \
+      two chunks) before the call ends UNAVAILABLE and the request is abandoned; 0 turns it off. \
+      A client that does not read does not count: it has the stream idle timeout.
+      """)
+  var upstreamStallTimeout: Double = 300
+
   @OptionGroup var server: ServerOptions
 
   func validate() throws {
@@ -66,6 +74,9 @@ struct GatewayCommand: AsyncParsableCommand {
     guard upstreamIdleConnections >= 0, upstreamIdleTimeout > 0 else {
       throw ValidationError(
         "--upstream-idle-connections cannot be negative, and --upstream-idle-timeout must be positive")
+    }
+    guard upstreamStallTimeout >= 0 else {
+      throw ValidationError("--upstream-stall-timeout cannot be negative (0 turns it off)")
     }
     guard ResponsesMode(rawValue: responsesMode) != nil else {
       throw ValidationError("--responses-mode must be auto, native or chat; got '\(responsesMode)'")
@@ -86,7 +97,8 @@ struct GatewayCommand: AsyncParsableCommand {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: server.threads)
     let client = VLLMClient(
       baseURL: upstreamURL, apiKey: key, eventLoopGroup: group, idleConnectionsPerLoop: upstreamIdleConnections,
-      idleConnectionTimeout: .nanoseconds(Int64(upstreamIdleTimeout * 1e9)))
+      idleConnectionTimeout: .nanoseconds(Int64(upstreamIdleTimeout * 1e9)),
+      stallTimeout: upstreamStallTimeout > 0 ? .nanoseconds(Int64(upstreamStallTimeout * 1e9)) : nil)
     var configuration = server.configuration
     configuration.maximumAdmittedCalls = maxUpstreamRequests
     configuration.maximumAdmittedCallsPerConnection = maxUpstreamRequestsPerConnection
