@@ -61,8 +61,8 @@ def free_port():
 class ServerProcess:
     """A server executable running on a free port, its log captured to a file."""
 
-    def __init__(self, executable, args, log_path, preexec_fn=None):
-        self.port = free_port()
+    def __init__(self, executable, args, log_path, preexec_fn=None, port=None):
+        self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "w")

@@ -3,6 +3,7 @@ HTTP/1.1 allows, and in ways it does not: a scripted raw-socket server stands in
 real grpcio client calls the gateway in front of it."""
 
 import json
+import select
 import socket
 import threading
 
@@ -38,10 +39,16 @@ def chunked(body, size):
 
 class RawUpstream:
     """Answers each request with the bytes `script(request_number)` returns, written in small
-    pieces so that the gateway's reads cut them anywhere. `None` closes the connection."""
+    pieces so that the gateway's reads cut them anywhere. `None` closes the connection after
+    reading the request. The arrivals numbered in `close_unread` (counting every request that
+    arrives) meet a server closing what it saw as an idle connection: it closes with the request
+    unread, and its kernel resets the connection."""
 
-    def __init__(self, script):
+    def __init__(self, script, close_unread=()):
         self.script = script
+        self.close_unread = set(close_unread)
+        self.arrivals = 0
+        self.unread = 0
         self.requests = 0
         self.connections = 0
         self.listener = socket.socket()
@@ -64,6 +71,12 @@ class RawUpstream:
         with connection:
             connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             while True:
+                if not buffered:
+                    select.select([connection], [], [])
+                    self.arrivals += 1
+                    if self.arrivals in self.close_unread:
+                        self.unread += 1
+                        return
                 while b"\r\n\r\n" not in buffered:
                     data = connection.recv(65536)
                     if not data:
@@ -90,8 +103,8 @@ class RawUpstream:
 
 @pytest.fixture
 def upstream_gateway(start_server):
-    def make(script):
-        upstream = RawUpstream(script)
+    def make(script, close_unread=()):
+        upstream = RawUpstream(script, close_unread)
         gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--upstream",
                                f"http://127.0.0.1:{upstream.port}")
         channel = grpc.insecure_channel(gateway.address)
@@ -134,13 +147,27 @@ def test_keep_alive_connections_are_reused(upstream_gateway):
 
 
 def test_an_idle_connection_closed_by_the_upstream_is_replaced(upstream_gateway):
-    # The second request arrives on a connection the upstream closes without answering, as a
-    # server whose keep-alive timeout just ran out does: the gateway sends it again, once.
+    # The second request arrives on a connection the upstream closes with it unread, as a server
+    # whose keep-alive timeout just ran out does: the gateway sends it again, once.
     upstream, vllm = upstream_gateway(
-        lambda n: None if n == 2 else JSON_HEAD + b"content-length: %d\r\n\r\n" % len(COMPLETION) + COMPLETION)
+        lambda n: JSON_HEAD + b"content-length: %d\r\n\r\n" % len(COMPLETION) + COMPLETION, close_unread={2})
     for _ in range(3):
         assert vllm.CreateChatCompletion(REQUEST, timeout=10).choices[0].message.content == "framed right"
-    assert upstream.requests == 4
+    assert (upstream.unread, upstream.requests, upstream.connections) == (1, 3, 2)
+
+
+def test_a_request_the_upstream_read_is_never_sent_again(upstream_gateway):
+    # The upstream reads the second request and closes without a word, as a server that dies
+    # does: the request may have reached vLLM, so the call fails rather than run twice.
+    upstream, vllm = upstream_gateway(
+        lambda n: None if n == 2 else JSON_HEAD + b"content-length: %d\r\n\r\n" % len(COMPLETION) + COMPLETION)
+    vllm.CreateChatCompletion(REQUEST, timeout=10)
+    with pytest.raises(grpc.RpcError) as failure:
+        vllm.CreateChatCompletion(REQUEST, timeout=10)
+    assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert failure.value.details() == "vLLM closed the connection before the response ended"
+    assert upstream.requests == 2
+    assert vllm.CreateChatCompletion(REQUEST, timeout=10).choices[0].message.content == "framed right"
 
 
 @pytest.mark.parametrize("answer", [
