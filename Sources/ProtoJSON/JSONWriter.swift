@@ -4,6 +4,8 @@ public struct JSONWriter {
   public private(set) var bytes: [UInt8] = []
   /// Whether the next member of the innermost container needs a comma before it.
   private var needsComma = false
+  /// How many objects and arrays are open, for writers that bound their nesting.
+  public private(set) var depth = 0
 
   public init(capacity: Int = 256) {
     bytes.reserveCapacity(capacity)
@@ -12,22 +14,26 @@ public struct JSONWriter {
   public mutating func beginObject() {
     separate()
     bytes.append(UInt8(ascii: "{"))
+    depth += 1
     needsComma = false
   }
 
   public mutating func endObject() {
     bytes.append(UInt8(ascii: "}"))
+    depth -= 1
     needsComma = true
   }
 
   public mutating func beginArray() {
     separate()
     bytes.append(UInt8(ascii: "["))
+    depth += 1
     needsComma = false
   }
 
   public mutating func endArray() {
     bytes.append(UInt8(ascii: "]"))
+    depth -= 1
     needsComma = true
   }
 

@@ -26,6 +26,7 @@ public struct ProtoToJSON: Sendable {
 
   /// Writes a message as a JSON value: an object, or an array for a list.
   func writeValue(of message: MessageSchema, bytes: [UInt8], range: Range<Int>, to writer: inout JSONWriter) throws {
+    try WellKnownJSON.checkDepth(of: writer)
     if message.isWellKnown {
       try WellKnownJSON.writeJSON(of: message.fullName, bytes: bytes, range: range, to: &writer)
       return

@@ -76,6 +76,16 @@ enum WellKnownJSON {
 
   // MARK: Protobuf to JSON
 
+  /// Nested messages (Struct in Value in Struct, ...) cost a few bytes a level on the wire and a
+  /// stack frame or three to write: a request of nested Structs would overflow the stack. A value
+  /// nested deeper than the gateway's own JSON reader accepts (counting the value itself) is
+  /// refused instead; called before writing each message or Value.
+  static func checkDepth(of json: JSONWriter) throws {
+    guard json.depth < JSONReader.maximumDepth else {
+      throw ProtoJSONError("nested deeper than \(JSONReader.maximumDepth)")
+    }
+  }
+
   static func writeJSON(of name: String, bytes: [UInt8], range: Range<Int>, to json: inout JSONWriter) throws {
     switch name {
     case structName:
@@ -119,6 +129,7 @@ enum WellKnownJSON {
   }
 
   static func writeValue(bytes: [UInt8], range: Range<Int>, to json: inout JSONWriter) throws {
+    try checkDepth(of: json)
     // A oneof: the last member on the wire wins, as protobuf's merge rules say.
     var reader = ProtoWireReader(bytes, range: range)
     var chosen: WireField? = nil
