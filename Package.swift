@@ -18,6 +18,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+    .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
   ],
   targets: [
     .systemLibrary(
@@ -82,7 +83,7 @@ let package = Package(
     .executableTarget(
       name: "vllm-grpc-gateway",
       dependencies: [
-        "GRPCServer", "GRPCStandardServices", "ServerCLI", "Gateway", "VLLMClient",
+        "Fleet", "GatewayConfig", "GRPCServer", "GRPCStandardServices", "ServerCLI", "Gateway", "VLLMClient",
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
@@ -117,9 +118,25 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ]),
     .target(
+      name: "Fleet",
+      dependencies: [
+        "VLLMClient", "ProtoJSON",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+      ]),
+    .target(
+      name: "GatewayConfig",
+      dependencies: [
+        "Fleet", "ProtoJSON",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "Yams", package: "Yams"),
+      ]),
+    .target(
       name: "Gateway",
       dependencies: [
-        "GRPCServer", "VLLMClient", "ProtoJSON",
+        "GRPCServer", "VLLMClient", "Fleet", "ProtoJSON",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import Fleet
 import GRPCServer
 import NIOConcurrencyHelpers
 import NIOHTTP1
@@ -15,10 +16,10 @@ public enum ResponsesMode: String, Sendable, CaseIterable {
   case chat
 }
 
-/// What every operation's calls share: the upstream client, the translators, and what the gateway
-/// has learnt about the upstream.
+/// What every operation's calls share: the upstreams, the translators, and what the gateway has
+/// learnt about the upstream.
 struct GatewayContext: Sendable {
-  let client: VLLMClient
+  let fleet: Fleet
   let toJSON: ProtoToJSON
   let toProto: JSONToProto
   let responsesMode: ResponsesMode
@@ -27,8 +28,8 @@ struct GatewayContext: Sendable {
   /// The rerank path that worked last: /v1/rerank until the upstream shows it only has /rerank.
   let rerankPath = NIOLockedValueBox("/v1/rerank")
 
-  init(client: VLLMClient, responsesMode: ResponsesMode, schema: Schema = .bundled) {
-    self.client = client
+  init(fleet: Fleet, responsesMode: ResponsesMode, schema: Schema = .bundled) {
+    self.fleet = fleet
     self.toJSON = ProtoToJSON(schema: schema)
     self.toProto = JSONToProto(schema: schema)
     self.responsesMode = responsesMode
@@ -53,10 +54,24 @@ extension GatewayContext {
       call.finish(UpstreamStatus.refused(refusal))
       return nil
     }
-    let upstream = client.start(
-      method: method, path: path, body: body, contentType: contentType,
+    let key =
+      fleet.isSingle
+      ? RoutingKey(model: "", workload: .other) : RoutingKeyReader.key(path: path, body: body, contentType: contentType)
+    let started = fleet.start(
+      key: key, method: method, path: path, body: body, contentType: contentType,
       extraHeaders: ForwardedMetadata.headers(of: call), deadline: call.deadline, eventLoop: call.eventLoop,
       handler: handler)
+    let upstream: VLLMCall
+    switch started {
+    case .success(let started):
+      upstream = started
+    case .failure(.unknownModel(let model, let served)):
+      call.finish(
+        Status(
+          .notFound,
+          "no upstream serves the model `\(model)`; the models served are: \(served.joined(separator: ", "))"))
+      return nil
+    }
     call.onCancel = { _ in upstream.cancel() }
     if pacedByReader { call.onWritable = { upstream.resume() } }
     return upstream

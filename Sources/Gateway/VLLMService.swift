@@ -1,3 +1,4 @@
+import Fleet
 import GRPCServer
 import VLLMClient
 
@@ -6,8 +7,15 @@ public struct VLLMService: ServiceProvider {
   public let serviceName = "vllmgateway.v1.VLLMService"
   private let context: GatewayContext
 
+  public init(fleet: Fleet, responsesMode: ResponsesMode = .auto) {
+    self.context = GatewayContext(fleet: fleet, responsesMode: responsesMode)
+  }
+
+  /// One upstream.
   public init(client: VLLMClient, responsesMode: ResponsesMode = .auto) {
-    self.context = GatewayContext(client: client, responsesMode: responsesMode)
+    self.init(
+      fleet: Fleet(upstreams: [Upstream(id: 0, name: client.baseURL, client: client, weight: 1, models: nil)]),
+      responsesMode: responsesMode)
   }
 
   static let operations: [Operation] = [
@@ -85,6 +93,13 @@ public struct VLLMService: ServiceProvider {
               context.responsesMissing.withLockedValue { $0 = true }
               ResponsesViaChatCall(call: call, operation: operation, context: context).start(request: request)
             } : nil
+          if operation.rpc == "ListModels" && !context.fleet.isSingle {
+            // The fleet's models, merged from what each upstream listed last: one upstream down
+            // never makes it fail.
+            UnaryUpstreamCall(call: call, operation: operation, context: context).vllmFinished(
+              .body(context.fleet.mergedModelList(), contentType: "application/json", receivedAt: 0))
+            return
+          }
           switch operation.kind {
           case .unary:
             let upstreamCall = UnaryUpstreamCall(call: call, operation: operation, context: context)

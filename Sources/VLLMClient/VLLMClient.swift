@@ -117,14 +117,30 @@ public final class VLLMClient: Sendable {
   }
 }
 
+/// What a layer above the client puts behind a `VLLMCall`: a request that may move between
+/// upstreams (a fleet's failover) is still cancelled and resumed through the one value.
+public protocol UpstreamCallControl: Sendable {
+  func cancel()
+  func resume()
+}
+
 /// A request in flight.
 public struct VLLMCall: Sendable {
   enum Storage: Sendable {
     case direct(NIOLoopBound<UpstreamExchange>)
     case asyncHTTPClient(HTTPClient.Task<Void>?, VLLMResponseDelegate)
+    case controlled(any UpstreamCallControl)
   }
 
   let storage: Storage
+
+  init(storage: Storage) {
+    self.storage = storage
+  }
+
+  public init(control: any UpstreamCallControl) {
+    self.storage = .controlled(control)
+  }
 
   /// Closes the upstream request at once: vLLM stops generating when its connection closes.
   public func cancel() {
@@ -138,6 +154,8 @@ public struct VLLMCall: Sendable {
     case .asyncHTTPClient(let task, let delegate):
       delegate.cancelled()
       task?.cancel()
+    case .controlled(let control):
+      control.cancel()
     }
   }
 
@@ -152,6 +170,8 @@ public struct VLLMCall: Sendable {
       }
     case .asyncHTTPClient(_, let delegate):
       delegate.resume()
+    case .controlled(let control):
+      control.resume()
     }
   }
 }

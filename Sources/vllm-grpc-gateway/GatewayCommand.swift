@@ -1,7 +1,10 @@
 import ArgumentParser
+import Fleet
+import Foundation
 import GRPCServer
 import GRPCStandardServices
 import Gateway
+import GatewayConfig
 import Logging
 import NIOCore
 import NIOPosix
@@ -24,13 +27,24 @@ struct GatewayCommand: AsyncParsableCommand {
       flight may finish within the grace period.
       """)
 
-  @Option(help: "Address to listen on, HOST:PORT (or just PORT).")
-  var listen: String = "0.0.0.0:50051"
+  @Option(help: "Address to listen on, HOST:PORT (or just PORT) (default: the config file's, else 0.0.0.0:50051).")
+  var listen: String? = nil
 
-  @Option(help: "Base URL of the vLLM server (default: $VLLM_BASE_URL, else http://localhost:8000).")
-  var upstream: String? = nil
+  @Option(
+    help: """
+      Base URL of a vLLM server; repeat it for a fleet (default: the config file's upstreams, else \
+      $VLLM_BASE_URL, else http://localhost:8000).
+      """)
+  var upstream: [String] = []
 
-  @Option(help: "Bearer token for the vLLM server (default: $VLLM_API_KEY).")
+  @Option(
+    help: """
+      A configuration file, JSON or YAML: upstreams (or Bifrost's provider blocks), routing, health \
+      and limits (default: $VLLM_GRPC_GATEWAY_CONFIG). Flags override it.
+      """)
+  var config: String? = nil
+
+  @Option(help: "Bearer token for the vLLM servers given by --upstream (default: $VLLM_API_KEY).")
   var apiKey: String? = nil
 
   @Option(
@@ -40,68 +54,151 @@ struct GatewayCommand: AsyncParsableCommand {
       """)
   var responsesMode: String = ResponsesMode.auto.rawValue
 
+  @Option(help: "Routing of chat, completions and Responses among a fleet: prefix (default), least_load, round_robin.")
+  var routingPolicy: String? = nil
+
+  @Option(help: "Routing of embeddings, rerank and score among a fleet: least_load (default), round_robin, prefix.")
+  var poolingPolicy: String? = nil
+
   @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (off by default).")
   var metricsListen: String? = nil
 
-  @Option(help: "Requests in flight to vLLM at most, over the whole gateway; more calls get RESOURCE_EXHAUSTED.")
-  var maxUpstreamRequests: Int = 20_000
+  @Option(
+    help: "Requests in flight to vLLM at most, over the whole gateway; more calls get RESOURCE_EXHAUSTED (20000).")
+  var maxUpstreamRequests: Int? = nil
 
-  @Option(help: "Requests in flight to vLLM at most from one client connection.")
-  var maxUpstreamRequestsPerConnection: Int = 1000
+  @Option(help: "Requests in flight to vLLM at most from one client connection (1000).")
+  var maxUpstreamRequestsPerConnection: Int? = nil
 
-  @Option(help: "Idle keep-alive connections to vLLM kept per event loop.")
-  var upstreamIdleConnections: Int = 1024
+  @Option(help: "Idle keep-alive connections to vLLM kept per event loop and upstream (1024).")
+  var upstreamIdleConnections: Int? = nil
 
-  @Option(help: "Seconds an idle keep-alive connection to vLLM is kept (below vLLM's own 5).")
-  var upstreamIdleTimeout: Double = 4
+  @Option(help: "Seconds an idle keep-alive connection to vLLM is kept, below vLLM's own 5 (4).")
+  var upstreamIdleTimeout: Double? = nil
 
   @Option(
     help: """
       Seconds vLLM may send nothing while a response is due (before the first byte, or between \
       two chunks) before the call ends UNAVAILABLE and the request is abandoned; 0 turns it off. \
-      A client that does not read does not count: it has the stream idle timeout.
+      A client that does not read does not count: it has the stream idle timeout (300).
       """)
-  var upstreamStallTimeout: Double = 300
+  var upstreamStallTimeout: Double? = nil
 
   @OptionGroup var server: ServerOptions
 
   func validate() throws {
-    _ = try ListenAddress(listen)
+    if let listen { _ = try ListenAddress(listen) }
     if let metricsListen { _ = try ListenAddress(metricsListen) }
-    guard maxUpstreamRequests > 0, maxUpstreamRequestsPerConnection > 0 else {
+    guard (maxUpstreamRequests ?? 1) > 0, (maxUpstreamRequestsPerConnection ?? 1) > 0 else {
       throw ValidationError("--max-upstream-requests and --max-upstream-requests-per-connection must be at least 1")
     }
-    guard upstreamIdleConnections >= 0, upstreamIdleTimeout > 0 else {
+    guard (upstreamIdleConnections ?? 0) >= 0, (upstreamIdleTimeout ?? 1) > 0 else {
       throw ValidationError(
         "--upstream-idle-connections cannot be negative, and --upstream-idle-timeout must be positive")
     }
-    guard upstreamStallTimeout >= 0 else {
+    guard (upstreamStallTimeout ?? 0) >= 0 else {
       throw ValidationError("--upstream-stall-timeout cannot be negative (0 turns it off)")
+    }
+    for (flag, value) in [("--routing-policy", routingPolicy), ("--pooling-policy", poolingPolicy)] {
+      if let value, RoutingPolicyName(rawValue: value) == nil {
+        let known = RoutingPolicyName.allCases.map(\.rawValue).joined(separator: ", ")
+        throw ValidationError("\(flag) must be one of \(known); got '\(value)'")
+      }
+    }
+    for url in upstream {
+      do {
+        try GatewayConfiguration.validateURL(url, path: "--upstream")
+      } catch {
+        throw ValidationError("--upstream must be an http:// or https:// URL; got '\(url)'")
+      }
     }
     guard ResponsesMode(rawValue: responsesMode) != nil else {
       throw ValidationError("--responses-mode must be auto, native or chat; got '\(responsesMode)'")
     }
   }
 
+  /// The configuration file's settings, with the flags and the environment over them.
+  func effectiveConfiguration(environment: [String: String]) throws -> GatewayConfiguration {
+    var configuration = GatewayConfiguration()
+    if let path = config ?? environment["VLLM_GRPC_GATEWAY_CONFIG"] {
+      let text: String
+      do {
+        text = try String(contentsOfFile: path, encoding: .utf8)
+      } catch {
+        throw ValidationError("cannot read the configuration file \(path): \(error.localizedDescription)")
+      }
+      do {
+        configuration = try GatewayConfiguration.parse(text, environment: environment)
+      } catch {
+        throw ValidationError("the configuration file \(path) is refused: \(error)")
+      }
+    }
+    let key = apiKey ?? environment["VLLM_API_KEY"]
+    if !upstream.isEmpty {
+      configuration.upstreams = upstream.map { .init(name: $0, url: $0, apiKey: key) }
+    } else if configuration.upstreams.isEmpty {
+      let url = environment["VLLM_BASE_URL"] ?? "http://localhost:8000"
+      configuration.upstreams = [.init(name: url, url: url, apiKey: key)]
+    }
+    if let listen { configuration.listen = listen }
+    if let routingPolicy { configuration.generationPolicy = RoutingPolicyName(rawValue: routingPolicy) }
+    if let poolingPolicy { configuration.poolingPolicy = RoutingPolicyName(rawValue: poolingPolicy) }
+    if let maxUpstreamRequests { configuration.limits.maxUpstreamRequests = maxUpstreamRequests }
+    if let maxUpstreamRequestsPerConnection {
+      configuration.limits.maxUpstreamRequestsPerConnection = maxUpstreamRequestsPerConnection
+    }
+    if let upstreamIdleConnections { configuration.limits.upstreamIdleConnections = upstreamIdleConnections }
+    if let upstreamIdleTimeout { configuration.limits.upstreamIdleTimeoutSeconds = upstreamIdleTimeout }
+    if let upstreamStallTimeout { configuration.limits.upstreamStallTimeoutSeconds = upstreamStallTimeout }
+    return configuration
+  }
+
   func run() async throws {
     server.bootstrapLogging()
     let logger = Logger(label: "vllm-grpc-gateway")
-    let environment = ProcessInfoEnvironment()
-    let upstreamURL = upstream ?? environment["VLLM_BASE_URL"] ?? "http://localhost:8000"
-    let key = apiKey ?? environment["VLLM_API_KEY"]
-    logger.info("upstream", metadata: ["url": "\(upstreamURL)", "api-key": "\(key == nil ? "none" : "set")"])
-
-    let address = try ListenAddress(listen)
+    let environment = ProcessInfo.processInfo.environment
+    let settings = try effectiveConfiguration(environment: environment)
+    let address = try ListenAddress(settings.listen ?? "0.0.0.0:50051")
     // One set of event loops for both sides: each call's upstream request runs on the loop of
     // its gRPC connection.
     let group = MultiThreadedEventLoopGroup(numberOfThreads: server.threads)
-    let client = VLLMClient(
-      baseURL: upstreamURL, apiKey: key, eventLoopGroup: group, idleConnectionsPerLoop: upstreamIdleConnections,
-      idleConnectionTimeout: .nanoseconds(Int64(upstreamIdleTimeout * 1e9)),
-      stallTimeout: upstreamStallTimeout > 0 ? .nanoseconds(Int64(upstreamStallTimeout * 1e9)) : nil)
+    let limits = settings.limits
+    let stall = limits.upstreamStallTimeoutSeconds ?? 300
+    let upstreams = settings.upstreams.enumerated().map { index, definition in
+      Upstream(
+        id: index, name: definition.name,
+        client: VLLMClient(
+          baseURL: definition.url, apiKey: definition.apiKey, eventLoopGroup: group,
+          idleConnectionsPerLoop: limits.upstreamIdleConnections ?? 1024,
+          idleConnectionTimeout: .nanoseconds(Int64((limits.upstreamIdleTimeoutSeconds ?? 4) * 1e9)),
+          stallTimeout: stall > 0 ? .nanoseconds(Int64(stall * 1e9)) : nil),
+        weight: definition.weight, models: definition.models,
+        extraHeaders: definition.extraHeaders.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+        requestTimeout: definition.requestTimeoutSeconds.map { .nanoseconds(Int64($0 * 1e9)) })
+    }
+    for upstream in upstreams {
+      logger.info(
+        "upstream",
+        metadata: [
+          "url": "\(upstream.client.baseURL)", "weight": "\(upstream.weight)",
+          "api-key": "\(settings.upstreams[upstream.id].apiKey == nil ? "none" : "set")",
+          "models": "\(upstream.configuredModels.map { "\($0)" } ?? "discovered")",
+        ])
+    }
+    let failover = settings.failover
+    let fleet = Fleet(
+      upstreams: upstreams, generationPolicy: settings.generationPolicy ?? .prefix,
+      poolingPolicy: settings.poolingPolicy ?? .leastLoad, health: settings.health,
+      maximumFailovers: failover.maxRetries ?? 2,
+      failoverBackoff: (
+        .milliseconds(Int64(failover.backoffInitialMilliseconds ?? 25)),
+        .milliseconds(Int64(failover.backoffMaxMilliseconds ?? 500))
+      ),
+      logger: logger)
+    let checks = fleet.startChecks(on: group.next())
     var configuration = server.configuration
-    configuration.maximumAdmittedCalls = maxUpstreamRequests
-    configuration.maximumAdmittedCallsPerConnection = maxUpstreamRequestsPerConnection
+    configuration.maximumAdmittedCalls = limits.maxUpstreamRequests ?? 20_000
+    configuration.maximumAdmittedCallsPerConnection = limits.maxUpstreamRequestsPerConnection ?? 1000
     let statistics = CallStatistics()
     configuration.statistics = statistics
     var metricsChannel: (any Channel)? = nil
@@ -112,18 +209,22 @@ struct GatewayCommand: AsyncParsableCommand {
         render: { statistics.prometheusText(prefix: "vllm_grpc_gateway") })
       logger.info("metrics", metadata: ["address": "\(metricsAddress.host):\(metricsAddress.port)"])
     }
+    let shutdownClients = {
+      checks?.cancel()
+      for upstream in upstreams { try? await upstream.client.shutdown() }
+    }
     do {
       try await StandardServer.run(
-        services: [VLLMService(client: client, responsesMode: ResponsesMode(rawValue: responsesMode) ?? .auto)],
+        services: [VLLMService(fleet: fleet, responsesMode: ResponsesMode(rawValue: responsesMode) ?? .auto)],
         host: address.host, port: address.port, group: group,
         configuration: configuration, logger: logger)
     } catch {
-      try? await client.shutdown()
+      await shutdownClients()
       try? await group.shutdownGracefully()
       throw error
     }
     try? await metricsChannel?.close()
-    try await client.shutdown()
+    await shutdownClients()
     try await group.shutdownGracefully()
   }
 }
@@ -146,12 +247,5 @@ struct ListenAddress {
     }
     self.host = hostPart
     self.port = port
-  }
-}
-
-/// The process environment, read once.
-struct ProcessInfoEnvironment {
-  subscript(name: String) -> String? {
-    getenv(name).map { String(cString: $0) }
   }
 }

@@ -1,0 +1,42 @@
+/// Who serves what, as of the last change of health or models: rebuilt off the request path, read
+/// by every call.
+struct FleetSnapshot: Sendable {
+  /// Eligible upstreams by model.
+  var eligibleByModel: [String: [Upstream]] = [:]
+  /// Every upstream by model, eligible or not: when none of a model's upstreams is eligible, the
+  /// call still goes to one of them (Envoy's panic routing) rather than fail here.
+  var allByModel: [String: [Upstream]] = [:]
+  /// Eligible upstreams whose models are not known yet (no good /v1/models so far).
+  var undiscovered: [Upstream] = []
+  var eligible: [Upstream] = []
+  var all: [Upstream] = []
+
+  init(upstreams: [Upstream]) {
+    all = upstreams
+    for upstream in upstreams {
+      let (models, eligible) = upstream.state.withLockedValue {
+        (upstream.configuredModels ?? $0.discovered?.ids, $0.health.isEligible)
+      }
+      if eligible { self.eligible.append(upstream) }
+      guard let models else {
+        if eligible { undiscovered.append(upstream) }
+        continue
+      }
+      for model in Set(models) {
+        allByModel[model, default: []].append(upstream)
+        if eligible { eligibleByModel[model, default: []].append(upstream) }
+      }
+    }
+  }
+
+  var servedModels: [String] { allByModel.keys.sorted() }
+
+  /// The upstreams a call for `model` may go to; never empty when it succeeds.
+  func candidates(for model: String) -> Result<[Upstream], FleetRefusal> {
+    if model.isEmpty { return .success(eligible.isEmpty ? all : eligible) }
+    if let upstreams = eligibleByModel[model] { return .success(upstreams) }
+    if let upstreams = allByModel[model] { return .success(upstreams) }
+    if !undiscovered.isEmpty { return .success(undiscovered) }
+    return .failure(.unknownModel(model, served: servedModels))
+  }
+}

@@ -1,0 +1,148 @@
+import NIOCore
+import NIOHTTP1
+import VLLMClient
+
+/// One call's request on a fleet: counts it against its upstream's load, tells the fleet how the
+/// upstream answered (passive health), and when the upstream could not be reached at all, so no
+/// byte of the request reached vLLM, sends it to another upstream at once (backing off after the
+/// first), within the call's deadline and the fleet's retry budget. Anything that may have reached
+/// vLLM is never sent again. Lives on the call's event loop.
+final class RoutedExchange: VLLMResponseHandler {
+  struct Request {
+    var method: HTTPMethod
+    var path: String
+    var body: [UInt8]?
+    var contentType: String
+    var extraHeaders: [(String, String)]
+    var deadline: NIODeadline?
+  }
+
+  private let fleet: Fleet
+  private let key: RoutingKey
+  private let request: Request
+  private let eventLoop: any EventLoop
+  private var handler: (any VLLMResponseHandler)?
+  private var upstream: Upstream? = nil
+  private var current: VLLMCall? = nil
+  private var tried: [Int] = []
+  private var backoffTimer: Scheduled<Void>? = nil
+  private var sawEvent = false
+
+  init(fleet: Fleet, key: RoutingKey, request: Request, eventLoop: any EventLoop, handler: any VLLMResponseHandler) {
+    self.fleet = fleet
+    self.key = key
+    self.request = request
+    self.eventLoop = eventLoop
+    self.handler = handler
+  }
+
+  func start(on upstream: Upstream) {
+    guard handler != nil else { return }
+    self.upstream = upstream
+    tried.append(upstream.id)
+    upstream.outstanding.wrappingAdd(1, ordering: .relaxed)
+    current = upstream.client.start(
+      method: request.method, path: request.path, body: request.body, contentType: request.contentType,
+      extraHeaders: upstream.extraHeaders.isEmpty ? request.extraHeaders : request.extraHeaders + upstream.extraHeaders,
+      deadline: request.deadline ?? upstream.requestTimeout.map { .now() + $0 }, eventLoop: eventLoop, handler: self)
+  }
+
+  /// Leaves the upstream: its load drops by this call.
+  private func release() -> Upstream? {
+    guard let upstream else { return nil }
+    self.upstream = nil
+    current = nil
+    upstream.outstanding.wrappingSubtract(1, ordering: .relaxed)
+    return upstream
+  }
+
+  // MARK: VLLMResponseHandler
+
+  func vllmEvent(_ event: ServerSentEvent) {
+    sawEvent = true
+    handler?.vllmEvent(event)
+  }
+
+  var vllmWantsMore: Bool { handler?.vllmWantsMore ?? false }
+
+  func vllmRequestSent(at time: UInt64) {
+    handler?.vllmRequestSent(at: time)
+  }
+
+  func vllmFinished(_ outcome: VLLMOutcome) {
+    guard let upstream = release() else { return }
+    fleet.record(outcome, of: upstream)
+    if case .failed(let error) = outcome, error.neverReachedUpstream, !sawEvent,
+      let next = fleet.failover(for: key, excluding: tried, deadline: request.deadline)
+    {
+      if tried.count == 1 {
+        start(on: next)
+      } else {
+        let delay = fleet.failoverBackoff(attempt: tried.count - 1)
+        backoffTimer = eventLoop.assumeIsolated().scheduleTask(in: delay) {
+          self.backoffTimer = nil
+          self.start(on: next)
+        }
+      }
+      return
+    }
+    let handler = self.handler
+    self.handler = nil
+    handler?.vllmFinished(outcome)
+  }
+
+  // MARK: From the call
+
+  func cancel() {
+    handler = nil
+    backoffTimer?.cancel()
+    backoffTimer = nil
+    let call = current
+    _ = release()
+    call?.cancel()
+  }
+
+  func resume() {
+    current?.resume()
+  }
+}
+
+/// The `VLLMCall` of a routed request: cancel and resume reach whichever upstream has it now.
+struct RoutedCallControl: UpstreamCallControl {
+  let exchange: NIOLoopBound<RoutedExchange>
+
+  func cancel() {
+    let exchange = self.exchange
+    if exchange.eventLoop.inEventLoop {
+      exchange.value.cancel()
+    } else {
+      exchange.eventLoop.execute { exchange.value.cancel() }
+    }
+  }
+
+  func resume() {
+    let exchange = self.exchange
+    if exchange.eventLoop.inEventLoop {
+      exchange.value.resume()
+    } else {
+      exchange.eventLoop.execute { exchange.value.resume() }
+    }
+  }
+}
+
+extension VLLMError {
+  /// The upstream could not be reached: no byte of the request got to vLLM. (A cancelled call
+  /// also carries `connectionFailed`, with 499.)
+  var neverReachedUpstream: Bool { kind == .connectionFailed && httpStatus == 503 }
+
+  /// Whether the failure says something about the upstream's health: unreachable, a 5xx, an
+  /// answer cut short or silence. A 4xx is the request's fault.
+  var countsAgainstUpstream: Bool {
+    switch kind {
+    case .connectionFailed: httpStatus == 503
+    case .malformed, .stalled: true
+    case .upstream: httpStatus >= 500
+    case .timeout: false
+    }
+  }
+}

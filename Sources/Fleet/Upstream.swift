@@ -1,0 +1,51 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import Synchronization
+import VLLMClient
+
+/// One vLLM server of the fleet: its client, its weight, the models it serves, its health, and
+/// the calls the gateway has in flight on it.
+public final class Upstream: Sendable {
+  /// Stable for the process: prefix affinity remembers upstreams by it.
+  public let id: Int
+  /// For logs and errors: the configured name, else the base URL.
+  public let name: String
+  public let client: VLLMClient
+  public let weight: Double
+  /// Models named in the configuration; nil when /v1/models says.
+  public let configuredModels: [String]?
+  /// Headers every request to it carries (a configuration's extra_headers).
+  public let extraHeaders: [(String, String)]
+  /// The bound on a request to it when the call has none.
+  public let requestTimeout: TimeAmount?
+  /// Calls in flight on this upstream from this gateway: the load signal that needs no scrape.
+  let outstanding = Atomic<Int>(0)
+  let state: NIOLockedValueBox<UpstreamState>
+
+  public init(
+    id: Int, name: String, client: VLLMClient, weight: Double, models: [String]?,
+    extraHeaders: [(String, String)] = [], requestTimeout: TimeAmount? = nil
+  ) {
+    self.extraHeaders = extraHeaders
+    self.requestTimeout = requestTimeout
+    self.id = id
+    self.name = name
+    self.client = client
+    self.weight = weight > 0 ? weight : 1
+    self.configuredModels = models
+    self.state = NIOLockedValueBox(UpstreamState())
+  }
+
+  public var callsInFlight: Int { outstanding.load(ordering: .relaxed) }
+
+  /// The models it serves: the configured ones, else the last good /v1/models (nil until then).
+  var models: [String]? {
+    configuredModels ?? state.withLockedValue { $0.discovered?.ids }
+  }
+}
+
+/// What the background checks learnt of an upstream.
+struct UpstreamState: Sendable {
+  var discovered: DiscoveredModels? = nil
+  var health = UpstreamHealth()
+}

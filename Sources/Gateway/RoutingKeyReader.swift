@@ -1,0 +1,40 @@
+import Fleet
+import ProtoJSON
+
+/// Reads what a fleet routes by from a request body vLLM will get: the model, and the prompt's
+/// bytes (chat messages, a completion prompt, Responses or embedding input) for prefix affinity.
+/// The body is JSON the gateway wrote itself, in the proto's field order, so the same prompt is
+/// always the same bytes. Run only when there is more than one upstream to choose from.
+enum RoutingKeyReader {
+  static func key(path: String, body: [UInt8]?, contentType: String) -> RoutingKey {
+    let workload: RoutingKey.Workload
+    switch path {
+    case "/v1/chat/completions", "/v1/completions", "/v1/responses": workload = .generation
+    case "/v1/embeddings", "/v1/rerank", "/rerank", "/v1/score": workload = .pooling
+    default: workload = .other
+    }
+    guard let body, contentType.hasPrefix("application/json") else { return RoutingKey(model: "", workload: workload) }
+    var model = ""
+    var prompt: Range<Int>? = nil
+    var reader = JSONReader(body)
+    do {
+      try reader.beginObject()
+      while let key = try reader.nextKeySlice() {
+        if key.elementsEqual("model".utf8), (try? reader.peekKind()) == .string {
+          model = try reader.readString()
+        } else if workload == .generation, prompt == nil,
+          key.elementsEqual("messages".utf8) || key.elementsEqual("prompt".utf8) || key.elementsEqual("input".utf8)
+        {
+          let value = try reader.rawValue()
+          prompt = value.startIndex..<value.endIndex
+        } else {
+          try reader.skipValue()
+        }
+      }
+    } catch {
+      // A body the gateway wrote is valid JSON; if not, vLLM will say so. Route by what was read.
+    }
+    let prefix = prompt.map { PromptPrefix(body, range: $0) } ?? .none
+    return RoutingKey(model: model, workload: workload, prefix: prefix)
+  }
+}
