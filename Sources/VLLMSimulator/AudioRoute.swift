@@ -30,7 +30,7 @@ struct AudioAnswer {
     case stream([[UInt8]])
   }
 
-  static func answer(path: String, body: [UInt8], contentType: String, model configuredModel: String) -> Outcome {
+  static func answer(path: String, body: [UInt8], contentType: String, models: [String]) -> Outcome {
     let translation = path.hasSuffix("translations")
     guard let parts = MultipartParser.parts(body: body, contentType: contentType) else {
       return .json(
@@ -51,7 +51,7 @@ struct AudioAnswer {
         .badRequest, ErrorBody.standard(status: 400, message: "Field required", type: "Bad Request", param: "body.file")
       )
     }
-    if let model = fields["model"], !model.isEmpty, model != configuredModel {
+    if let model = fields["model"], !model.isEmpty, !models.contains(model) {
       return .json(
         .notFound, ErrorBody.standard(status: 404, message: "The model `\(model)` does not exist.", param: "model"))
     }
@@ -76,7 +76,7 @@ struct AudioAnswer {
     let words = Generation.tokens(for: String(hash), count: 6)
     let text = words.joined().trimmingCharacters(in: .whitespaces)
     let seconds = max(1, (file.count + 31_999) / 32_000)
-    let model = fields["model"].flatMap { $0.isEmpty ? nil : $0 } ?? configuredModel
+    let model = fields["model"].flatMap { $0.isEmpty ? nil : $0 } ?? models[0]
     if fields["stream"] == "true" {
       let id = (translation ? "translate-" : "transcribe-") + String(hash, radix: 16)
       let object = translation ? "translation.chunk" : "transcription.chunk"

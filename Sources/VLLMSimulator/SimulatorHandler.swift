@@ -16,6 +16,7 @@ final class SimulatorHandler: ChannelInboundHandler {
   private let baseConfiguration: SimulatorConfiguration
   private var configuration: SimulatorConfiguration
   private let stats: SimulatorStats
+  private let engine: SimulatorEngine
   private var head: HTTPRequestHead? = nil
   private var body: [UInt8] = []
   /// The answer being sent, piece by piece; nil when idle.
@@ -36,6 +37,19 @@ final class SimulatorHandler: ChannelInboundHandler {
     /// Set while the client's socket is full: the next piece waits for it to drain, as a real
     /// server's writer waits (uvicorn's drain), so a client that stops reading holds memory nowhere.
     var waitsForWritable = false
+    /// The generation's slot in the engine, given back when the emission ends; nil for answers
+    /// the engine does not run (audio, silence before the head).
+    var run: EngineRun? = nil
+  }
+
+  private struct EngineRun {
+    var id: Int
+    /// Tokens the whole answer carries, and the finish reason it ends with.
+    var generatedTokens: Int
+    var finishReason: String
+    /// The delay before the first piece, before any prefill cost.
+    var firstDelay: TimeAmount
+    var prefillPerToken: Double
   }
 
   private enum Ending {
@@ -49,10 +63,11 @@ final class SimulatorHandler: ChannelInboundHandler {
     case stall
   }
 
-  init(configuration: SimulatorConfiguration, stats: SimulatorStats) {
+  init(configuration: SimulatorConfiguration, stats: SimulatorStats, engine: SimulatorEngine) {
     self.baseConfiguration = configuration
     self.configuration = configuration
     self.stats = stats
+    self.engine = engine
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -88,8 +103,7 @@ final class SimulatorHandler: ChannelInboundHandler {
   func channelInactive(context: ChannelHandlerContext) {
     if let emission {
       emission.timer?.cancel()
-      self.emission = nil
-      stats.finished(aborted: true)
+      end(emission, aborted: true)
     }
     context.fireChannelInactive()
   }
@@ -110,7 +124,21 @@ final class SimulatorHandler: ChannelInboundHandler {
       stats.reset()
       respond(context, status: .ok, body: Array("{}".utf8))
     case (.GET, "/v1/models"):
-      respond(context, status: .ok, body: modelsBody())
+      respond(
+        context, status: .ok, body: ModelList.body(models: engine.models, maxModelLength: configuration.maxModelLength))
+    case (.GET, "/metrics"):
+      respond(context, status: .ok, body: MetricsPage.render(engine.snapshot), contentType: MetricsPage.contentType)
+    case (.POST, "/admin/models"):
+      guard let models = ModelList.replacement(from: body) else {
+        respond(
+          context, status: .badRequest,
+          body: ErrorBody.standard(
+            status: 400, message: "expected {\"models\": [names]} with at least one name", type: "Bad Request",
+            param: "body.models"))
+        return
+      }
+      engine.replaceModels(models)
+      respond(context, status: .ok, body: ModelList.body(models: models, maxModelLength: configuration.maxModelLength))
     case (.POST, "/v1/chat/completions"), (.POST, "/v1/completions"):
       generate(context: context, path: path, head: head, body: body)
     case (.POST, "/v1/responses") where configuration.servesResponses:
@@ -125,7 +153,7 @@ final class SimulatorHandler: ChannelInboundHandler {
         path: path, body: AudioAnswer.describe(body: body, contentType: contentType),
         headers: head.headers.map { ($0.name.lowercased(), $0.value) })
       let answer = AudioAnswer.answer(
-        path: path, body: body, contentType: head.headers.first(name: "content-type") ?? "", model: configuration.model)
+        path: path, body: body, contentType: head.headers.first(name: "content-type") ?? "", models: engine.models)
       switch answer {
       case .json(let status, let reply):
         stats.finished(aborted: false)
@@ -167,12 +195,14 @@ final class SimulatorHandler: ChannelInboundHandler {
     if let ttft = request.timeToFirstTokenMilliseconds {
       configuration.timeToFirstToken = .nanoseconds(Int64(ttft * 1_000_000))
     }
-    if let model = request.model, !model.isEmpty, model != configuration.model {
+    let models = engine.models
+    if let model = request.model, !model.isEmpty, !models.contains(model) {
       stats.finished(aborted: false)
       respond(
         context, status: .notFound,
         body: ErrorBody.standard(
-          status: 404, message: "The model `\(model)` does not exist. Valid aliases: \(configuration.model).",
+          status: 404,
+          message: "The model `\(model)` does not exist. Valid aliases: \(models.joined(separator: ", ")).",
           param: "model"))
       return
     }
@@ -218,7 +248,16 @@ final class SimulatorHandler: ChannelInboundHandler {
     }
     let created = Int64(Date().timeIntervalSince1970)
     let promptTokens = Generation.promptTokens(request.promptText)
-    let model = request.model.flatMap { $0.isEmpty ? nil : $0 } ?? configuration.model
+    let model = request.model.flatMap { $0.isEmpty ? nil : $0 } ?? models[0]
+    let job = SimulatorEngine.Job(
+      model: model, promptTokens: promptTokens,
+      blockHashes: engine.cachesPrefixes ? PromptBlocks.hashes(model: model, prompt: request.promptText) : [],
+      heldTokens: promptTokens + count * choices.count)
+    func engineRun(firstDelay: TimeAmount) -> EngineRun {
+      EngineRun(
+        id: -1, generatedTokens: count * choices.count, finishReason: finishReason, firstDelay: firstDelay,
+        prefillPerToken: configuration.prefillMillisecondsPerToken)
+    }
 
     if !request.stream {
       let answer: [UInt8]
@@ -253,9 +292,11 @@ final class SimulatorHandler: ChannelInboundHandler {
       // A non-streamed answer comes once generation is done.
       let delay = configuration.timeToFirstToken + configuration.interTokenDelay * Int64(max(count - 1, 0))
       sendHead(context, contentType: "application/json", length: body.count, streaming: false)
-      emit(
-        context, Emission(pieces: ending == .end ? [buffer] : [], ending: ending, stamped: request.stamp),
-        firstDelay: delay)
+      run(
+        context, job,
+        Emission(
+          pieces: ending == .end ? [buffer] : [], ending: ending, stamped: request.stamp,
+          run: engineRun(firstDelay: delay)))
       return
     }
 
@@ -308,9 +349,11 @@ final class SimulatorHandler: ChannelInboundHandler {
       buffer.writeBytes(event)
       return buffer
     }
-    emit(
-      context, Emission(pieces: pieces, ending: ending, stamped: request.stamp),
-      firstDelay: configuration.timeToFirstToken)
+    run(
+      context, job,
+      Emission(
+        pieces: pieces, ending: ending, stamped: request.stamp,
+        run: engineRun(firstDelay: configuration.timeToFirstToken)))
   }
 
   /// Embeddings, rerank and score: one JSON answer, no pacing.
@@ -323,7 +366,8 @@ final class SimulatorHandler: ChannelInboundHandler {
         body: ErrorBody.standard(status: 400, message: "JSON decode error", type: "Bad Request", param: "body"))
       return
     }
-    if let model = request.model, !model.isEmpty, model != configuration.model {
+    let models = engine.models
+    if let model = request.model, !model.isEmpty, !models.contains(model) {
       let message = "The model `\(model)` does not exist."
       respond(
         context, status: .notFound,
@@ -337,7 +381,7 @@ final class SimulatorHandler: ChannelInboundHandler {
       return
     }
     let object = request.object
-    let model = request.model.flatMap { $0.isEmpty ? nil : $0 } ?? configuration.model
+    let model = request.model.flatMap { $0.isEmpty ? nil : $0 } ?? models[0]
     switch path {
     case "/v1/embeddings":
       let inputs: [String]
@@ -445,6 +489,43 @@ final class SimulatorHandler: ChannelInboundHandler {
     if streaming { context.flush() }
   }
 
+  /// Hands a generation to the engine: it is emitted once it runs, after its time to first token
+  /// and the prefill of the prompt tokens the prefix cache did not have. Until then it waits, with
+  /// its head sent, as a vLLM request waits for a slot in the batch.
+  private func run(_ context: ChannelHandlerContext, _ job: SimulatorEngine.Job, _ emission: Emission) {
+    var emission = emission
+    let loop = context.eventLoop
+    let handler = NIOLoopBound((self, context), eventLoop: loop)
+    let (id, admission) = engine.submit(job) { admission in
+      loop.execute {
+        let (handler, context) = handler.value
+        handler.admitted(context, admission)
+      }
+    }
+    emission.run?.id = id
+    self.emission = emission
+    if let admission { admitted(context, admission) }
+  }
+
+  private func admitted(_ context: ChannelHandlerContext, _ admission: SimulatorEngine.Admission) {
+    // The client may have gone, and the slot been given back, before the admission got here.
+    guard let emission, let run = emission.run, run.id == admission.id else { return }
+    let prefill = TimeAmount.nanoseconds(Int64(run.prefillPerToken * 1_000_000 * Double(admission.computedTokens)))
+    emit(context, emission, firstDelay: run.firstDelay + prefill)
+  }
+
+  /// The answer is over: the request counts as completed or aborted, and its engine slot goes to
+  /// the next waiting generation.
+  private func end(_ emission: Emission, aborted: Bool) {
+    self.emission = nil
+    stats.finished(aborted: aborted)
+    guard let run = emission.run else { return }
+    // A client that leaves mid-answer got only the pieces written so far.
+    let sent = emission.pieces.isEmpty ? 0 : run.generatedTokens * emission.next / emission.pieces.count
+    engine.finish(
+      run.id, generatedTokens: aborted ? sent : run.generatedTokens, finishReason: aborted ? "abort" : run.finishReason)
+  }
+
   private func emit(_ context: ChannelHandlerContext, _ emission: Emission, firstDelay: TimeAmount) {
     self.emission = emission
     if firstDelay > .zero {
@@ -485,16 +566,13 @@ final class SimulatorHandler: ChannelInboundHandler {
     }
     switch emission.ending {
     case .end:
-      self.emission = nil
-      stats.finished(aborted: false)
+      end(emission, aborted: false)
       context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     case .close:
-      self.emission = nil
-      stats.finished(aborted: false)
+      end(emission, aborted: false)
       context.close(promise: nil)
     case .reset:
-      self.emission = nil
-      stats.finished(aborted: false)
+      end(emission, aborted: false)
       reset(context)
     case .stall:
       // Silence: the request stays open until the client gives up.
@@ -558,49 +636,6 @@ final class SimulatorHandler: ChannelInboundHandler {
       json.string(value)
     }
     json.endObject()
-    json.endObject()
-    return json.bytes
-  }
-
-  private func modelsBody() -> [UInt8] {
-    var json = JSONWriter()
-    json.beginObject()
-    json.key("object")
-    json.string("list")
-    json.key("data")
-    json.beginArray()
-    json.beginObject()
-    json.key("id")
-    json.string(configuration.model)
-    json.key("object")
-    json.string("model")
-    json.key("created")
-    json.int(1_795_562_980)
-    json.key("owned_by")
-    json.string("vllm")
-    json.key("root")
-    json.string("/models/\(configuration.model)")
-    json.key("parent")
-    json.null()
-    json.key("max_model_len")
-    json.int(Int64(configuration.maxModelLength))
-    json.key("permission")
-    json.beginArray()
-    json.beginObject()
-    json.key("id")
-    json.string("modelperm-sim")
-    json.key("object")
-    json.string("model_permission")
-    json.key("allow_sampling")
-    json.bool(true)
-    json.key("organization")
-    json.string("*")
-    json.key("group")
-    json.null()
-    json.endObject()
-    json.endArray()
-    json.endObject()
-    json.endArray()
     json.endObject()
     return json.bytes
   }

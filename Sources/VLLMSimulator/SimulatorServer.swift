@@ -7,7 +7,9 @@ public enum SimulatorServer {
   public static func start(
     host: String, port: Int, configuration: SimulatorConfiguration, stats: SimulatorStats, group: any EventLoopGroup
   ) async throws -> any Channel {
-    try await ServerBootstrap(group: group)
+    // One engine for every connection: the batch, the prefix cache and the metrics are the server's.
+    let engine = SimulatorEngine(configuration: configuration)
+    return try await ServerBootstrap(group: group)
       .serverChannelOption(.backlog, value: 1024)
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
       .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -15,7 +17,7 @@ public enum SimulatorServer {
         channel.eventLoop.makeCompletedFuture {
           try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
           try channel.pipeline.syncOperations.addHandler(
-            SimulatorHandler(configuration: configuration, stats: stats))
+            SimulatorHandler(configuration: configuration, stats: stats, engine: engine))
         }
       }
       .bind(host: host, port: port)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GRPCServer
 import NIOCore
 import NIOPosix
@@ -16,7 +17,9 @@ struct SimCommand: AsyncParsableCommand {
       error_200, stream_error, drop, stall, truncate, detail. Pacing per request: \
       "tokens_per_second" and "ttft_ms"; "stamp": true makes every token ~T + 19 digits + ~, the \
       sim's CLOCK_MONOTONIC nanoseconds when the chunk was written. GET /stats counts requests and \
-      aborted generations; POST /stats/reset clears them.
+      aborted generations; POST /stats/reset clears them. GET /metrics has vLLM's gauges and counters \
+      (requests running and waiting, KV-cache usage, prefix-cache queries and hits, prompt and \
+      generation tokens). POST /admin/models with {"models": ["a", "b"]} replaces the served models.
       """)
 
   @Option(help: "Port to listen on.")
@@ -25,8 +28,11 @@ struct SimCommand: AsyncParsableCommand {
   @Option(help: "Address to bind.")
   var host: String = "127.0.0.1"
 
-  @Option(help: "The served model name.")
-  var model: String = "sim-model"
+  @Option(help: "The served model name (default: sim-model); with --models, served first.")
+  var model: String? = nil
+
+  @Option(help: "Comma-separated served model names; the first is the default for requests that name none.")
+  var models: String? = nil
 
   @Option(help: "Milliseconds before the first token.")
   var ttftMs: Double = 0
@@ -46,22 +52,40 @@ struct SimCommand: AsyncParsableCommand {
   @Option(help: "Length of embedding vectors.")
   var embeddingDimensions: Int = 384
 
+  @Option(
+    help: "Generations running at once; later ones wait, the wait part of their time to first token (0: no limit).")
+  var maxNumSeqs: Int = 0
+
+  @Option(help: "Prompt tokens the prefix cache keeps, least recently used evicted first (0: no prefix cache).")
+  var prefixCacheTokens: Int = SimulatorConfiguration.defaultKVCacheTokens
+
+  @Option(help: "Milliseconds of prefill added to the time to first token per prompt token not in the prefix cache.")
+  var prefillMsPerToken: Double = 0
+
   @Option(help: "Event-loop threads.")
   var threads: Int = 1
 
   func run() async throws {
     var configuration = SimulatorConfiguration()
-    configuration.model = model
+    let listed = (models ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    let names = [model].compactMap { $0 } + listed
+    var seen = Set<String>()
+    configuration.models = names.filter { !$0.isEmpty && seen.insert($0).inserted }
+    if configuration.models.isEmpty { configuration.models = ["sim-model"] }
     configuration.timeToFirstToken = .nanoseconds(Int64(ttftMs * 1_000_000))
     configuration.tokensPerSecond = tokensPerSecond
     configuration.defaultMaxTokens = defaultMaxTokens
     configuration.servesResponses = !noResponses
     configuration.servesV1Rerank = !noV1Rerank
     configuration.embeddingDimensions = embeddingDimensions
+    configuration.maxNumSeqs = maxNumSeqs
+    configuration.prefixCacheTokens = prefixCacheTokens
+    configuration.prefillMillisecondsPerToken = prefillMsPerToken
     let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
     let channel = try await SimulatorServer.start(
       host: host, port: port, configuration: configuration, stats: SimulatorStats(), group: group)
-    print("vllm-sim listening on \(channel.localAddress.map { "\($0)" } ?? "\(host):\(port)") serving \(model)")
+    let address = channel.localAddress.map { "\($0)" } ?? "\(host):\(port)"
+    print("vllm-sim listening on \(address) serving \(configuration.models.joined(separator: ", "))")
     _ = await TerminationSignal.wait()
     try await channel.close()
     try await group.shutdownGracefully()
