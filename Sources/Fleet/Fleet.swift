@@ -191,10 +191,13 @@ public final class Fleet: Sendable {
     -> RepeatedTask?
   {
     guard !isSingle else { return nil }
-    let checker = NIOLoopBound(
-      HealthChecker(fleet: self, eventLoop: eventLoop, discoveryInterval: discoveryInterval), eventLoop: eventLoop)
+    // Made on the loop at the first tick: the checker is the loop's alone.
+    let checker = NIOLoopBoundBox.makeEmptyBox(valueType: HealthChecker.self, eventLoop: eventLoop)
     return eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: health.checkInterval) { _ in
-      checker.value.tick()
+      if checker.value == nil {
+        checker.value = HealthChecker(fleet: self, eventLoop: eventLoop, discoveryInterval: discoveryInterval)
+      }
+      checker.value?.tick()
     }
   }
 

@@ -93,7 +93,7 @@ public struct VLLMService: ServiceProvider {
               context.responsesMissing.withLockedValue { $0 = true }
               ResponsesViaChatCall(call: call, operation: operation, context: context).start(request: request)
             } : nil
-          if operation.rpc == "ListModels" && !context.fleet.isSingle {
+          if operation.upstreamPath == "/v1/models" && !context.fleet.isSingle {
             // The fleet's models, merged from what each upstream listed last: one upstream down
             // never makes it fail.
             UnaryUpstreamCall(call: call, operation: operation, context: context).vllmFinished(

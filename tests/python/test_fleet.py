@@ -1,0 +1,245 @@
+"""A fleet of vllm-sim instances behind one gateway: calls routed by model, a configuration file
+(with Bifrost's provider block), unknown models, merged ListModels, prefix affinity and load
+policies, and a replica killed under load and restarted: every call ends correctly and traffic
+moves within a bounded time."""
+
+import json
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+
+from conftest import ServerProcess, Simulator, free_port
+from vllmgateway.v1 import chat_pb2, models_pb2, service_pb2_grpc
+
+
+def chat(model, text="hello fleet", max_tokens=4, tokens_per_second=None):
+    request = chat_pb2.ChatCompletionRequest(model=model, max_tokens=max_tokens,
+                                             messages=[chat_pb2.ChatMessage(role="user", text=text)])
+    if tokens_per_second:
+        request.extra_body.update({"vllm_sim": {"tokens_per_second": tokens_per_second}})
+    return request
+
+
+def start_sim(tmp_path, name, *args, port=None):
+    return Simulator("vllm-sim", ["--port", "{port}", *args], tmp_path / f"{name}.log", port=port)
+
+
+def write_config(tmp_path, config):
+    path = tmp_path / "gateway.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def start_gateway(start_server, config_path, *flags):
+    return start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--config", str(config_path),
+                        "--log-level", "info", *flags)
+
+
+def fast_health(**extra):
+    return {"check_interval_seconds": 0.2, "base_ejection_seconds": 0.5, "max_ejection_seconds": 2, **extra}
+
+
+def wait_until(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def sims(tmp_path):
+    started = []
+
+    def start(name, *args, port=None):
+        sim = start_sim(tmp_path, name, *args, port=port)
+        started.append(sim)
+        return sim
+    yield start
+    for sim in started:
+        sim.stop()
+
+
+def stub_for(gateway):
+    channel = grpc.insecure_channel(gateway.address)
+    return channel, service_pb2_grpc.VLLMServiceStub(channel)
+
+
+def served(stub):
+    return sorted(m.id for m in stub.ListModels(models_pb2.ListModelsRequest(), timeout=5).data)
+
+
+def test_calls_go_to_the_upstream_serving_their_model(sims, start_server, tmp_path):
+    alpha, beta = sims("alpha", "--model", "alpha"), sims("beta", "--model", "beta")
+    gateway = start_gateway(start_server, write_config(tmp_path, {
+        "upstreams": [{"name": "a", "url": f"http://{alpha.address}"}, {"name": "b", "url": f"http://{beta.address}"}],
+        "health": fast_health()}))
+    channel, stub = stub_for(gateway)
+    with channel:
+        assert wait_until(lambda: served(stub) == ["alpha", "beta"]), served(stub)
+        for _ in range(5):
+            assert stub.CreateChatCompletion(chat("alpha"), timeout=5).model == "alpha"
+            assert stub.CreateChatCompletion(chat("beta"), timeout=5).model == "beta"
+        assert alpha.stats()["by_path"].get("/v1/chat/completions") == 5
+        assert beta.stats()["by_path"].get("/v1/chat/completions") == 5
+        with pytest.raises(grpc.RpcError) as error:
+            stub.CreateChatCompletion(chat("gamma"), timeout=5)
+        assert error.value.code() == grpc.StatusCode.NOT_FOUND
+        assert error.value.details() == "no upstream serves the model `gamma`; the models served are: alpha, beta"
+        # One upstream down: ListModels still answers, with what it listed last.
+        beta.stop()
+        assert served(stub) == ["alpha", "beta"]
+        assert stub.CreateChatCompletion(chat("alpha"), timeout=5).model == "alpha"
+
+
+def test_a_bifrost_provider_block_is_accepted_as_it_is(sims, start_server, tmp_path, monkeypatch):
+    one, two = sims("one", "--model", "llama"), sims("two", "--model", "llama")
+    monkeypatch.setenv("FLEET_TEST_KEY", "sk-fleet")
+    config = {"providers": {"vllm": {
+        "keys": [{"name": "vllm-1", "value": "env.FLEET_TEST_KEY", "models": ["llama"], "weight": 1.0,
+                  "vllm_key_config": {"url": f"http://{one.address}", "model_name": "llama"}},
+                 {"name": "vllm-2", "value": "env.FLEET_TEST_KEY", "models": ["*"], "weight": 1.0,
+                  "vllm_key_config": {"url": f"http://{two.address}", "model_name": "llama"}}],
+        "network_config": {"base_url": "http://unused:8000", "default_request_timeout_in_seconds": 30,
+                           "max_retries": 2, "retry_backoff_initial_ms": 10, "retry_backoff_max_ms": 100,
+                           "extra_headers": {"x-team": "fleet"}}}},
+        "routing": {"generation": "round_robin"}}
+    gateway = start_gateway(start_server, write_config(tmp_path, config))
+    channel, stub = stub_for(gateway)
+    with channel:
+        for _ in range(10):
+            stub.CreateChatCompletion(chat("llama"), timeout=5)
+    # Round robin over two equal weights: five each, with the key and the extra header.
+    assert [one.stats()["requests"], two.stats()["requests"]] == [5, 5]
+    headers = dict(one.stats()["last_headers"])
+    assert headers["authorization"] == "Bearer sk-fleet" and headers["x-team"] == "fleet"
+
+
+@pytest.mark.parametrize("config,error", [
+    ({"upstreams": [{"url": "http://127.0.0.1:1", "wieght": 2}]}, "$.upstreams[0].wieght: unknown key"),
+    ({"upstreams": [{"url": "ftp://x"}]}, '$.upstreams[0].url: must be an http:// or https:// URL, not "ftp://x"'),
+    ({"upstreams": [{"url": "http://h:1", "weight": "heavy"}]}, "$.upstreams[0].weight: must be a number"),
+    ({"routing": {"generation": "fastest"}}, '$.routing.generation: unknown policy "fastest"'),
+    ({"upstreams": [{"url": "env.NO_SUCH_VARIABLE_HERE"}]},
+     "$.upstreams[0].url: the environment variable NO_SUCH_VARIABLE_HERE is not set"),
+    ({"providers": {"vllm": {"keys": [{"value": "x"}]}}},
+     "$.providers.vllm.keys[0]: needs vllm_key_config.url, or the provider's network_config.base_url"),
+])
+def test_a_bad_configuration_is_refused_at_start_with_its_path(tmp_path, config, error):
+    import subprocess
+    from conftest import BIN_DIR
+    path = write_config(tmp_path, config)
+    result = subprocess.run([str(BIN_DIR / "vllm-grpc-gateway"), "--config", str(path), "--listen", "127.0.0.1:0"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert error in result.stderr, result.stderr
+
+
+def test_yaml_configuration(sims, start_server, tmp_path):
+    sim = sims("yaml", "--model", "tiny")
+    path = tmp_path / "gateway.yaml"
+    path.write_text(f"""
+upstreams:
+  - name: only
+    url: http://{sim.address}
+    models: [tiny]
+limits:
+  max_upstream_requests: 5
+""")
+    gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--config", str(path))
+    channel, stub = stub_for(gateway)
+    with channel:
+        assert stub.CreateChatCompletion(chat("tiny"), timeout=5).model == "tiny"
+
+
+def test_prefix_affinity_keeps_a_system_prompt_on_one_replica(sims, start_server, tmp_path):
+    replicas = [sims(f"r{i}", "--model", "m") for i in range(3)]
+    gateway = start_gateway(start_server, write_config(tmp_path, {
+        "upstreams": [{"url": f"http://{r.address}"} for r in replicas], "health": fast_health()}))
+    system = "You are a careful assistant for the fleet test. " * 40
+    channel, stub = stub_for(gateway)
+    with channel:
+        assert wait_until(lambda: served(stub) == ["m"])
+        for user in range(12):
+            request = chat_pb2.ChatCompletionRequest(model="m", max_tokens=2, messages=[
+                chat_pb2.ChatMessage(role="system", text=system),
+                chat_pb2.ChatMessage(role="user", text=f"question {user}")])
+            stub.CreateChatCompletion(request, timeout=5)
+        counts = sorted(r.stats()["requests"] for r in replicas)
+        assert counts == [0, 0, 12], counts
+        # Different prompts spread over the replicas.
+        for r in replicas:
+            r.reset()
+        for user in range(30):
+            stub.CreateChatCompletion(chat("m", text=f"an unrelated prompt number {user} " * 20), timeout=5)
+        assert all(r.stats()["requests"] > 0 for r in replicas), [r.stats()["requests"] for r in replicas]
+
+
+def test_least_load_sends_less_to_a_slow_replica(sims, start_server, tmp_path):
+    fast = sims("fast", "--model", "m", "--tokens-per-second", "1000")
+    slow = sims("slow", "--model", "m", "--tokens-per-second", "20")
+    gateway = start_gateway(start_server, write_config(tmp_path, {
+        "upstreams": [{"url": f"http://{fast.address}"}, {"url": f"http://{slow.address}"}],
+        "routing": {"generation": "least_load"}, "health": fast_health()}))
+    channel, stub = stub_for(gateway)
+    with channel:
+        assert wait_until(lambda: served(stub) == ["m"])
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(lambda i: list(stub.StreamChatCompletion(chat("m", max_tokens=20), timeout=30)), range(160)))
+    fast_count, slow_count = fast.stats()["requests"], slow.stats()["requests"]
+    assert fast_count + slow_count == 160
+    assert fast_count > 3 * slow_count, (fast_count, slow_count)
+
+
+def test_a_replica_killed_under_load_and_restarted(sims, start_server, tmp_path):
+    """Two replicas; one is killed while calls run. Calls it had in flight end UNAVAILABLE (never
+    a truncated OK); calls after go to the other at once, a refused connection failing over with
+    no error. Restarted, it is readmitted and gets traffic again within a bounded time."""
+    steady = sims("steady", "--model", "m")
+    port = free_port()
+    victim = sims("victim", "--model", "m", port=port)
+    gateway = start_gateway(start_server, write_config(tmp_path, {
+        "upstreams": [{"url": f"http://{steady.address}"}, {"url": f"http://127.0.0.1:{port}"}],
+        "routing": {"generation": "round_robin"}, "health": fast_health()}))
+    channel, stub = stub_for(gateway)
+    outcomes = []
+    stop = threading.Event()
+
+    def client():
+        while not stop.is_set():
+            try:
+                chunks = list(stub.StreamChatCompletion(chat("m", max_tokens=30, tokens_per_second=100), timeout=10))
+                assert chunks[-1].usage.completion_tokens == 30
+                outcomes.append((time.monotonic(), "OK"))
+            except grpc.RpcError as error:
+                outcomes.append((time.monotonic(), error.code().name))
+
+    with channel:
+        assert wait_until(lambda: served(stub) == ["m"])
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.5)
+        victim.process.send_signal(signal.SIGKILL)
+        victim.process.wait()
+        killed_at = time.monotonic()
+        time.sleep(2.0)
+        restarted = sims("victim-again", "--model", "m", port=port)
+        restarted_at = time.monotonic()
+        assert wait_until(lambda: restarted.stats()["requests"] > 0, timeout=10), "never readmitted"
+        readmitted_after = time.monotonic() - restarted_at
+        time.sleep(0.5)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=15)
+    failures = [(t - killed_at, code) for t, code in outcomes if code != "OK"]
+    # Only calls in flight on the victim when it died fail, all UNAVAILABLE, within moments.
+    assert all(code == "UNAVAILABLE" and -0.1 < after < 0.5 for after, code in failures), failures
+    assert len(failures) <= 8
+    assert sum(1 for _, code in outcomes if code == "OK") > 50
+    assert readmitted_after < 5, readmitted_after
