@@ -175,6 +175,16 @@ let package = Package(
       name: "VLLMClientTests",
       dependencies: ["VLLMClient"]),
     .testTarget(
+      name: "FleetTests",
+      dependencies: [
+        "Fleet", "VLLMClient",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+      ]),
+    .testTarget(
+      name: "GatewayConfigTests",
+      dependencies: ["GatewayConfig", "Fleet", .product(name: "NIOCore", package: "swift-nio")]),
+    .testTarget(
       name: "ProtoJSONTests",
       dependencies: ["ProtoJSON"]),
     .testTarget(

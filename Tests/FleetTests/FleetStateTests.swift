@@ -1,0 +1,83 @@
+import NIOCore
+import Testing
+
+@testable import Fleet
+
+@Suite struct FleetStateTests {
+  @Test func ejectsAfterConsecutiveFailuresWithADoublingBackoff() {
+    var policy = HealthPolicy()
+    policy.consecutiveFailuresToEject = 3
+    policy.baseEjection = .seconds(1)
+    var health = UpstreamHealth()
+    let now = NIODeadline.uptimeNanoseconds(1_000_000_000_000)
+    var ejected = health.callFailed(now: now, policy: policy, mayEject: true)
+    #expect(!ejected)
+    health.callSucceeded()
+    for _ in 0..<2 {
+      ejected = health.callFailed(now: now, policy: policy, mayEject: true)
+      #expect(!ejected)
+    }
+    ejected = health.callFailed(now: now, policy: policy, mayEject: true)
+    #expect(ejected)
+    #expect(!health.isEligible && health.ejectedUntil == now + .seconds(1))
+    // A good check before the backoff ends readmits nothing; after it, it does.
+    health.checked(healthy: true, now: now + .milliseconds(500), policy: policy)
+    #expect(!health.isEligible)
+    health.checked(healthy: true, now: now + .seconds(1), policy: policy)
+    #expect(health.isEligible)
+    for _ in 0..<3 { _ = health.callFailed(now: now + .seconds(2), policy: policy, mayEject: true) }
+    #expect(health.ejectedUntil == now + .seconds(4), "the second ejection lasts twice as long")
+  }
+
+  @Test func theLastEligibleUpstreamIsNeverEjected() {
+    var health = UpstreamHealth()
+    for _ in 0..<20 {
+      let ejected = health.callFailed(now: .now(), policy: HealthPolicy(), mayEject: false)
+      #expect(!ejected)
+    }
+    #expect(health.isEligible)
+  }
+
+  @Test func twoFailedChecksMarkItDownAndOneGoodOneBringsItBack() {
+    var health = UpstreamHealth()
+    health.checked(healthy: false, now: .now(), policy: HealthPolicy())
+    #expect(health.isEligible)
+    health.checked(healthy: false, now: .now(), policy: HealthPolicy())
+    #expect(!health.isEligible)
+    health.checked(healthy: true, now: .now(), policy: HealthPolicy())
+    #expect(health.isEligible)
+  }
+
+  @Test func candidatesByModelWithPanicAndRefusal() throws {
+    let upstreams = TestUpstreams.make(2, models: nil)
+    upstreams[0].state.withLockedValue { $0.discovered = DiscoveredModels(json: Array(#"{"data":[{"id":"a"}]}"#.utf8)) }
+    upstreams[1].state.withLockedValue { $0.discovered = DiscoveredModels(json: Array(#"{"data":[{"id":"b"}]}"#.utf8)) }
+    var snapshot = FleetSnapshot(upstreams: upstreams)
+    #expect(try snapshot.candidates(for: "a").get().map(\.id) == [0])
+    #expect(try snapshot.candidates(for: "").get().map(\.id) == [0, 1])
+    #expect(throws: FleetRefusal.unknownModel("c", served: ["a", "b"])) { try snapshot.candidates(for: "c").get() }
+    upstreams[0].state.withLockedValue { $0.health.ejectedUntil = .now() + .seconds(10) }
+    snapshot = FleetSnapshot(upstreams: upstreams)
+    #expect(try snapshot.candidates(for: "a").get().map(\.id) == [0], "none eligible: still routed")
+  }
+
+  @Test func readsAModelList() {
+    let json = Array(#"{"object":"list","data":[{"id":"x","max_model_len":4096},{"id":"y","root":"/m/y"}]}"#.utf8)
+    let models = DiscoveredModels(json: json)
+    #expect(models?.ids == ["x", "y"])
+    #expect(models?.entries.last == Array(#"{"id":"y","root":"/m/y"}"#.utf8))
+    #expect(DiscoveredModels(json: Array(#"{"error":"nope"}"#.utf8)) == nil)
+    #expect(DiscoveredModels(json: Array(#"{"data":[{"object":"model"}]}"#.utf8)) == nil)
+  }
+
+  @Test func theRetryBudgetIsAFifthOfRecentCallsPlusAFloor() {
+    let budget = RetryBudget(ratio: 0.2, minimum: 2)
+    for _ in 0..<50 { budget.recordRequest() }
+    var granted = 0
+    while budget.tryRetry() { granted += 1 }
+    #expect(granted == 12)
+    budget.decay()  // 25 calls and 6 retries now: 2 + 0.2 × 25 = 7 allowed, one left
+    #expect(budget.tryRetry())
+    #expect(!budget.tryRetry())
+  }
+}
