@@ -45,9 +45,10 @@ public struct JSONWriter {
     needsComma = false
   }
 
+  /// A key from UTF-8 bytes; invalid UTF-8 is repaired to U+FFFD, as for `string(utf8:)`.
   public mutating func key<Bytes: Collection<UInt8>>(bytes key: Bytes) {
     separate()
-    appendEscaped(key)
+    appendEscapedRepairing(key)
     bytes.append(UInt8(ascii: ":"))
     needsComma = false
   }
@@ -61,12 +62,7 @@ public struct JSONWriter {
   /// A string from UTF-8 bytes; invalid UTF-8 is repaired to U+FFFD so the output stays valid.
   public mutating func string<Bytes: Collection<UInt8>>(utf8 value: Bytes) {
     separate()
-    if value.allSatisfy({ $0 < 0x80 }) {
-      // ASCII needs no repair: escaped straight from the bytes, without a String in between.
-      appendEscaped(value)
-    } else {
-      appendEscaped(String(decoding: value, as: UTF8.self).utf8)
-    }
+    appendEscapedRepairing(value)
     needsComma = true
   }
 
@@ -118,6 +114,15 @@ public struct JSONWriter {
 
   private mutating func separate() {
     if needsComma { bytes.append(UInt8(ascii: ",")) }
+  }
+
+  private mutating func appendEscapedRepairing<Bytes: Collection<UInt8>>(_ value: Bytes) {
+    if value.allSatisfy({ $0 < 0x80 }) {
+      // ASCII needs no repair: escaped straight from the bytes, without a String in between.
+      appendEscaped(value)
+    } else {
+      appendEscaped(String(decoding: value, as: UTF8.self).utf8)
+    }
   }
 
   private mutating func appendEscaped<Bytes: Collection<UInt8>>(_ value: Bytes) {
