@@ -16,6 +16,7 @@ public final class Fleet: Sendable {
   let health: HealthPolicy
   private let snapshot: NIOLockedValueBox<FleetSnapshot>
   private let retryBudget = RetryBudget()
+  private let modelHealthObservers = NIOLockedValueBox<[@Sendable ([(model: String, serving: Bool)]) -> Void]>([])
   private let logger: Logger
   /// Other upstreams tried at most for one request that reached none, and the backoff between
   /// tries after the first (which is at once).
@@ -142,6 +143,15 @@ public final class Fleet: Sendable {
   func refreshSnapshot() {
     let fresh = FleetSnapshot(upstreams: upstreams)
     snapshot.withLockedValue { $0 = fresh }
+    let health = modelHealth()
+    for observer in modelHealthObservers.withLockedValue({ $0 }) { observer(health) }
+  }
+
+  /// Calls `observer` with every model's health now and after each change of who serves what
+  /// (for grpc.health.v1, where a model is SERVING while one healthy upstream serves it).
+  public func observeModelHealth(_ observer: @escaping @Sendable ([(model: String, serving: Bool)]) -> Void) {
+    modelHealthObservers.withLockedValue { $0.append(observer) }
+    observer(modelHealth())
   }
 
   /// Every model served, once each, with each entry as the first upstream to list it wrote it:

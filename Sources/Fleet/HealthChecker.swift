@@ -35,14 +35,26 @@ final class HealthChecker {
         case .failed: healthy = false
         }
         self.fleet.checked(upstream, healthy: healthy)
-        guard healthy, needsModels else {
+        guard healthy else {
+          upstream.recordLoad(nil)
           self.probing.remove(upstream.id)
           return
         }
-        self.probe(upstream, path: "/v1/models") { outcome in
-          self.probing.remove(upstream.id)
-          if case .body(let json, _, _) = outcome, let models = DiscoveredModels(json: json) {
-            self.fleet.discovered(upstream, models: models)
+        self.probe(upstream, path: "/metrics") { outcome in
+          if case .body(let text, _, _) = outcome {
+            upstream.recordLoad(VLLMLoad(prometheusText: text))
+          } else {
+            upstream.recordLoad(nil)
+          }
+          guard needsModels else {
+            self.probing.remove(upstream.id)
+            return
+          }
+          self.probe(upstream, path: "/v1/models") { outcome in
+            self.probing.remove(upstream.id)
+            if case .body(let json, _, _) = outcome, let models = DiscoveredModels(json: json) {
+              self.fleet.discovered(upstream, models: models)
+            }
           }
         }
       }

@@ -16,11 +16,11 @@ final class PrefixAffinityPolicy: RoutingPolicy {
   func choose(from candidates: [Upstream], for key: RoutingKey) -> Upstream {
     let hashes = key.prefix.hashes
     guard candidates.count > 1, !hashes.isEmpty else { return LeastLoadPolicy.choose(from: candidates) }
-    let totalLoad = candidates.reduce(0) { $0 + $1.callsInFlight }
+    let totalLoad = candidates.reduce(0) { $0 + $1.load }
     let totalWeight = candidates.reduce(0) { $0 + $1.weight }
     func hasRoom(_ upstream: Upstream) -> Bool {
       let share = Self.loadBound * Double(totalLoad + 1) * upstream.weight / totalWeight
-      return Double(upstream.callsInFlight) < share.rounded(.up) + 1
+      return Double(upstream.load) < share.rounded(.up) + 1
     }
     let positions = Self.rememberedPositions(count: hashes.count)
     let ownerID: Int? = table.withLock { table in

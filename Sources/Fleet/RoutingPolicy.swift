@@ -21,6 +21,6 @@ public enum RoutingPolicyName: String, Sendable, CaseIterable, Codable {
 }
 
 extension Upstream {
-  /// Calls in flight per unit of weight: what "least loaded" compares.
-  var weightedLoad: Double { Double(callsInFlight) / weight }
+  /// Load per unit of weight: what "least loaded" compares.
+  var weightedLoad: Double { Double(load) / weight }
 }

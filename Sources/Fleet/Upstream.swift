@@ -20,6 +20,10 @@ public final class Upstream: Sendable {
   public let requestTimeout: TimeAmount?
   /// Calls in flight on this upstream from this gateway: the load signal that needs no scrape.
   let outstanding = Atomic<Int>(0)
+  /// Requests queued in vLLM (all its clients', not only this gateway's), from its /metrics.
+  let waiting = Atomic<Int>(0)
+  /// Its KV cache's fill, in thousandths, from its /metrics.
+  let kvCachePermille = Atomic<Int>(0)
   let state: NIOLockedValueBox<UpstreamState>
 
   public init(
@@ -37,6 +41,19 @@ public final class Upstream: Sendable {
   }
 
   public var callsInFlight: Int { outstanding.load(ordering: .relaxed) }
+
+  /// The load routing compares: this gateway's calls in flight plus what vLLM has queued, as
+  /// replicas of the gateway share vLLM and only its /metrics sees them all. A KV cache over 90%
+  /// full doubles it: vLLM is about to preempt, and a new sequence would make it worse.
+  var load: Int {
+    let queued = outstanding.load(ordering: .relaxed) + waiting.load(ordering: .relaxed)
+    return kvCachePermille.load(ordering: .relaxed) > 900 ? queued * 2 + 1 : queued
+  }
+
+  func recordLoad(_ load: VLLMLoad?) {
+    waiting.store(load?.waiting ?? 0, ordering: .relaxed)
+    kvCachePermille.store(Int((load?.kvCacheUsage ?? 0) * 1000), ordering: .relaxed)
+  }
 
   /// The models it serves: the configured ones, else the last good /v1/models (nil until then).
   var models: [String]? {

@@ -21,9 +21,8 @@ public enum StandardServer {
   /// The same on event loops the caller owns (and shuts down), shared with its own clients.
   public static func run(
     services: [any ServiceProvider], host: String, port: Int, group: MultiThreadedEventLoopGroup,
-    configuration: ServerConfiguration, logger: Logger
+    configuration: ServerConfiguration, health: HealthService = HealthService(), logger: Logger
   ) async throws {
-    let health = HealthService()
     let served = services.map(\.serviceName) + [health.serviceName] + ReflectionService.serviceNames
     var providers: [any ServiceProvider] = services + [health]
     guard

@@ -6,6 +6,7 @@ import GRPCStandardServices
 import Gateway
 import GatewayConfig
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServerCLI
@@ -196,6 +197,20 @@ struct GatewayCommand: AsyncParsableCommand {
       ),
       logger: logger)
     let checks = fleet.startChecks(on: group.next())
+    let health = HealthService()
+    // Each model is a service name of grpc.health.v1: SERVING while a healthy upstream serves it,
+    // NOT_SERVING once none does (or none lists it any more).
+    let knownModels = NIOLockedValueBox(Set<String>())
+    fleet.observeModelHealth { models in
+      let gone = knownModels.withLockedValue { known -> Set<String> in
+        let now = Set(models.map(\.model))
+        let gone = known.subtracting(now)
+        known.formUnion(now)
+        return gone
+      }
+      for (model, serving) in models { health.setStatus(serving ? .serving : .notServing, for: model) }
+      for model in gone { health.setStatus(.notServing, for: model) }
+    }
     var configuration = server.configuration
     configuration.maximumAdmittedCalls = limits.maxUpstreamRequests ?? 20_000
     configuration.maximumAdmittedCallsPerConnection = limits.maxUpstreamRequestsPerConnection ?? 1000
@@ -217,7 +232,7 @@ struct GatewayCommand: AsyncParsableCommand {
       try await StandardServer.run(
         services: [VLLMService(fleet: fleet, responsesMode: ResponsesMode(rawValue: responsesMode) ?? .auto)],
         host: address.host, port: address.port, group: group,
-        configuration: configuration, logger: logger)
+        configuration: configuration, health: health, logger: logger)
     } catch {
       await shutdownClients()
       try? await group.shutdownGracefully()

@@ -81,3 +81,31 @@ import Testing
     #expect(!budget.tryRetry())
   }
 }
+
+@Suite struct VLLMLoadTests {
+  @Test func readsQueueAndCacheFillFromVLLMsMetrics() {
+    let text = Array(
+      """
+      # HELP vllm:num_requests_waiting Number of requests waiting to be processed.
+      # TYPE vllm:num_requests_waiting gauge
+      vllm:num_requests_waiting{engine="0",model_name="a"} 3.0
+      vllm:num_requests_waiting{engine="0",model_name="b"} 2.0
+      vllm:kv_cache_usage_perc{engine="0",model_name="a"} 0.25
+      vllm:kv_cache_usage_perc{engine="0",model_name="b"} 0.5
+      vllm:num_requests_running{engine="0",model_name="a"} 7.0
+      """.utf8)
+    #expect(VLLMLoad(prometheusText: text) == VLLMLoad(waiting: 5, kvCacheUsage: 0.5))
+    #expect(VLLMLoad(prometheusText: Array("# nothing here\nother_metric 1\n".utf8)) == nil)
+  }
+
+  @Test func queuedRequestsAndAFullCacheCountAsLoad() {
+    let upstreams = TestUpstreams.make(2)
+    upstreams[0].setLoad(1)
+    upstreams[1].setLoad(1)
+    upstreams[0].recordLoad(VLLMLoad(waiting: 6, kvCacheUsage: 0.1))
+    #expect(LeastLoadPolicy.choose(from: upstreams).id == 1)
+    upstreams[0].recordLoad(nil)
+    upstreams[1].recordLoad(VLLMLoad(waiting: 0, kvCacheUsage: 0.95))
+    #expect(upstreams[1].load == 3 && LeastLoadPolicy.choose(from: upstreams).id == 0)
+  }
+}

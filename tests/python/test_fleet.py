@@ -243,3 +243,60 @@ def test_a_replica_killed_under_load_and_restarted(sims, start_server, tmp_path)
     assert len(failures) <= 8
     assert sum(1 for _, code in outcomes if code == "OK") > 50
     assert readmitted_after < 5, readmitted_after
+
+
+def test_each_model_has_its_own_health(sims, start_server, tmp_path):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    alpha, beta = sims("alpha", "--model", "alpha"), sims("beta", "--model", "beta")
+    gateway = start_gateway(start_server, write_config(tmp_path, {
+        "upstreams": [{"url": f"http://{alpha.address}"}, {"url": f"http://{beta.address}"}],
+        "health": fast_health()}))
+    with grpc.insecure_channel(gateway.address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+
+        def status(service):
+            try:
+                return health_pb2.HealthCheckResponse.ServingStatus.Name(
+                    health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status)
+            except grpc.RpcError as error:
+                return error.code().name
+        assert wait_until(lambda: status("alpha") == "SERVING" and status("beta") == "SERVING")
+        beta.stop()
+        started = time.monotonic()
+        assert wait_until(lambda: status("beta") == "NOT_SERVING", timeout=5)
+        assert time.monotonic() - started < 2
+        assert status("alpha") == "SERVING" and status("") == "SERVING"
+        assert status("gamma") == "NOT_FOUND"
+
+
+def test_least_load_sees_the_queue_vllm_reports(sims, start_server, tmp_path):
+    """Another client (say a second gateway) has filled one replica's queue: only vLLM's own
+    /metrics shows it, and new calls go to the other replica."""
+    import http.client
+    idle = sims("idle", "--model", "m")
+    busy = sims("busy", "--model", "m", "--max-num-seqs", "1")
+    gateway = start_gateway(start_server, write_config(tmp_path, {
+        "upstreams": [{"url": f"http://{idle.address}"}, {"url": f"http://{busy.address}"}],
+        "routing": {"generation": "least_load"}, "health": fast_health()}))
+    body = json.dumps({"model": "m", "max_tokens": 400, "stream": True, "messages": [{"role": "user", "content": "x"}],
+                       "vllm_sim": {"tokens_per_second": 20}})
+    others = []
+    for _ in range(5):
+        connection = http.client.HTTPConnection(busy.address.split(":")[0], int(busy.address.split(":")[1]))
+        connection.request("POST", "/v1/chat/completions", body, {"content-type": "application/json"})
+        others.append(connection)
+    try:
+        import urllib.request
+        metrics = lambda: urllib.request.urlopen(f"http://{busy.address}/metrics", timeout=5).read().decode()
+        assert wait_until(lambda: 'vllm:num_requests_waiting{engine="0",model_name="m"} 4.0' in metrics())
+        time.sleep(0.6)  # a few health ticks, which read /metrics
+        idle.reset()
+        busy.reset()
+        channel, stub = stub_for(gateway)
+        with channel:
+            for _ in range(20):
+                stub.CreateChatCompletion(chat("m", max_tokens=2), timeout=5)
+        assert (idle.stats()["requests"], busy.stats()["requests"]) == (20, 0)
+    finally:
+        for connection in others:
+            connection.close()
