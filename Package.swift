@@ -98,7 +98,7 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ],
       path: "Sources/FuzzHTTP2Connection"),
-    // What both fuzz targets share: libFuzzer's driver, and replaying inputs without it.
+    // What the fuzz targets share: libFuzzer's driver, and replaying inputs without it.
     .target(name: "FuzzSupport"),
     // A libFuzzer target over what the gateway reads from vLLM: HTTP/1.1, event streams, JSON.
     .executableTarget(
@@ -108,6 +108,11 @@ let package = Package(
         .product(name: "NIOCore", package: "swift-nio"),
       ],
       path: "Sources/FuzzUpstreamResponse"),
+    // A libFuzzer target over request translation: a request message to the JSON (or form) vLLM gets.
+    .executableTarget(
+      name: "fuzz-request-json",
+      dependencies: ["Gateway", "ProtoJSON", "FuzzSupport"],
+      path: "Sources/FuzzRequestJSON"),
     .target(
       name: "VLLMClient",
       dependencies: [

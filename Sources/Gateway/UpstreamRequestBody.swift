@@ -9,11 +9,16 @@ enum UpstreamRequestBody {
   static func make(
     from request: [UInt8], operation: Operation, context: GatewayContext, stream: Bool
   ) throws -> (bytes: [UInt8], contentType: String) {
+    try make(from: request, operation: operation, converter: context.toJSON, stream: stream)
+  }
+
+  /// The same with the converter alone (RequestTranslation has no upstream, so no context).
+  static func make(
+    from request: [UInt8], operation: Operation, converter: ProtoToJSON, stream: Bool
+  ) throws -> (bytes: [UInt8], contentType: String) {
     switch operation.body {
     case .json:
-      return (
-        try json(from: request, operation: operation, converter: context.toJSON, stream: stream), "application/json"
-      )
+      return (try json(from: request, operation: operation, converter: converter, stream: stream), "application/json")
     case .transcriptionForm:
       var overrides: [String: String] = [:]
       if let model = try topLevelString(field: 1, in: request), model.hasPrefix(modelPrefix) {
@@ -24,7 +29,7 @@ enum UpstreamRequestBody {
         // The final usage is always delivered, as for chat (stream_include_usage is field 9).
         if try !hasField(9, in: request) { overrides["stream_include_usage"] = "true" }
       }
-      var form = try MultipartForm.transcription(from: request, schema: context.toJSON.schema, overrides: overrides)
+      var form = try MultipartForm.transcription(from: request, schema: converter.schema, overrides: overrides)
       let contentType = form.contentType
       return (form.finish(), contentType)
     }

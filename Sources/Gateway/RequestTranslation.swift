@@ -1,0 +1,38 @@
+import ProtoJSON
+
+/// What the gateway sends vLLM for one request message, without an upstream or a call: the code
+/// the RPCs run (UpstreamRequestBody, and ResponsesChatTranslation for the Responses fallback),
+/// opened up for the fuzz target over request translation, fuzz-request-json. Serving goes
+/// through VLLMService, not this.
+public enum RequestTranslation {
+  private static let converter = ProtoToJSON(schema: .bundled)
+
+  private static let operations: [String: Operation] = Dictionary(
+    (VLLMService.operations + VLLMService.audioOperations + [VLLMService.rerank]).filter { !$0.isGet }.map {
+      (String($0.rpc.split(separator: "/").last!), $0)
+    },
+    uniquingKeysWith: { first, _ in first })
+
+  /// The VLLMService methods whose request message becomes a vLLM request body, by name
+  /// ("CreateChatCompletion", ...); ListModels sends none.
+  public static var methods: [String] { operations.keys.sorted() }
+
+  /// The body, JSON or (for the audio methods) a multipart form, and its content type that the
+  /// RPC `method` sends vLLM for the serialized request message `request`. With `viaChat`, a
+  /// Responses method's request as the chat completion an upstream without /v1/responses gets.
+  /// Throws when the request does not parse; nil for a method not in `methods`.
+  public static func upstreamBody(
+    method: String, request: [UInt8], viaChat: Bool = false
+  ) throws -> (bytes: [UInt8], contentType: String)? {
+    guard let operation = operations[method] else { return nil }
+    let stream = operation.kind == .serverStreaming
+    guard viaChat && operation.upstreamPath == "/v1/responses" else {
+      return try UpstreamRequestBody.make(from: request, operation: operation, converter: converter, stream: stream)
+    }
+    // As ResponsesViaChatCall.start does it.
+    let json = try UpstreamRequestBody.json(from: request, operation: operation, converter: converter, stream: false)
+    let chat = ResponsesChatTranslation.chatRequest(
+      fromResponses: ResponsesChatTranslation.object(json) ?? [:], stream: stream)
+    return (ResponsesChatTranslation.data(chat), "application/json")
+  }
+}
