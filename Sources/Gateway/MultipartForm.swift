@@ -11,18 +11,15 @@ struct MultipartForm {
 
   mutating func add(_ name: String, _ value: String) {
     start()
-    body += Array("Content-Disposition: form-data; name=\"\(name)\"\r\n\r\n".utf8)
+    body += Array("Content-Disposition: form-data; name=\"\(Self.quotable(name))\"\r\n\r\n".utf8)
     body += Array(value.utf8)
     body += [0x0D, 0x0A]
   }
 
   mutating func addFile(_ name: String, filename: String, bytes: ArraySlice<UInt8>) {
     start()
-    let safeName = filename.replacingOccurrences(of: "\"", with: "_").replacingOccurrences(of: "\r", with: "")
-      .replacingOccurrences(of: "\n", with: "")
-    body += Array(
-      "Content-Disposition: form-data; name=\"\(name)\"; filename=\"\(safeName)\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        .utf8)
+    let disposition = "form-data; name=\"\(Self.quotable(name))\"; filename=\"\(Self.quotable(filename))\""
+    body += Array("Content-Disposition: \(disposition)\r\nContent-Type: application/octet-stream\r\n\r\n".utf8)
     body += bytes
     body += [0x0D, 0x0A]
   }
@@ -30,6 +27,14 @@ struct MultipartForm {
   mutating func finish() -> [UInt8] {
     body += Array("--\(boundary)--\r\n".utf8)
     return body
+  }
+
+  /// A name or filename as it can go between the header's quotes: a quote would end it early and
+  /// a line break would start a header (or the content) of the client's choosing. Field names
+  /// from `extra_form_fields` and file names come from the client.
+  private static func quotable(_ text: String) -> String {
+    text.replacingOccurrences(of: "\"", with: "_").replacingOccurrences(of: "\r", with: "")
+      .replacingOccurrences(of: "\n", with: "")
   }
 
   private mutating func start() {
