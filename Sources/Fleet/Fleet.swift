@@ -9,40 +9,60 @@ import VLLMClient
 /// a call goes to. Knows no gRPC and no protobuf: calls come in as a routing key and an HTTP
 /// request, and leave as a `VLLMCall`.
 public final class Fleet: Sendable {
-  public let upstreams: [Upstream]
-  private let generationPolicy: any RoutingPolicy
-  private let poolingPolicy: any RoutingPolicy
-  private let otherPolicy: any RoutingPolicy = LeastLoadPolicy()
-  let health: HealthPolicy
-  private let snapshot: NIOLockedValueBox<FleetSnapshot>
+  /// One upstream given on the command line: calls go straight to it, with no routing,
+  /// accounting or health at all, as before fleets; vLLM itself answers for an unknown model.
+  public let isSingle: Bool
+  private let makeClient: @Sendable (UpstreamSpec) -> VLLMClient
+  private let state: NIOLockedValueBox<FleetState>
   private let retryBudget = RetryBudget()
   private let modelHealthObservers = NIOLockedValueBox<[@Sendable ([(model: String, serving: Bool)]) -> Void]>([])
   private let logger: Logger
-  /// Other upstreams tried at most for one request that reached none, and the backoff between
-  /// tries after the first (which is at once).
-  let maximumFailovers: Int
-  let failoverBackoff: (initial: TimeAmount, maximum: TimeAmount)
 
+  /// A fleet of the plan's upstreams, each with a client `makeClient` makes.
   public init(
-    upstreams: [Upstream], generationPolicy: RoutingPolicyName = .prefix, poolingPolicy: RoutingPolicyName = .leastLoad,
-    health: HealthPolicy = HealthPolicy(), maximumFailovers: Int = 2,
-    failoverBackoff: (initial: TimeAmount, maximum: TimeAmount) = (.milliseconds(25), .milliseconds(500)),
-    logger: Logger = Logger(label: "fleet")
+    plan: FleetPlan, logger: Logger = Logger(label: "fleet"),
+    makeClient: @escaping @Sendable (UpstreamSpec) -> VLLMClient
   ) {
-    self.maximumFailovers = maximumFailovers
-    self.failoverBackoff = failoverBackoff
-    precondition(!upstreams.isEmpty, "a fleet has at least one upstream")
-    self.upstreams = upstreams
-    self.generationPolicy = generationPolicy.make()
-    self.poolingPolicy = poolingPolicy.make()
-    self.health = health
+    precondition(!plan.upstreams.isEmpty, "a fleet has at least one upstream")
+    self.isSingle = false
+    self.makeClient = makeClient
     self.logger = logger
-    self.snapshot = NIOLockedValueBox(FleetSnapshot(upstreams: upstreams))
+    var state = FleetState(plan: plan)
+    state.rebuild(makeClient: makeClient)
+    self.state = NIOLockedValueBox(state)
   }
 
-  /// One upstream: calls go straight to it, with no routing, accounting or health at all, as
-  /// before fleets; vLLM itself answers for an unknown model.
-  public var isSingle: Bool { upstreams.count == 1 }
+  /// The one upstream `client` talks to, on the direct path.
+  public init(single client: VLLMClient, extraHeaders: [String: String] = [:], requestTimeout: TimeAmount? = nil) {
+    self.isSingle = true
+    self.makeClient = { _ in client }
+    self.logger = Logger(label: "fleet")
+    var state = FleetState(
+      plan: FleetPlan(upstreams: [
+        UpstreamSpec(
+          name: client.baseURL, url: client.baseURL, extraHeaders: extraHeaders, requestTimeout: requestTimeout)
+      ]))
+    state.rebuild(makeClient: { _ in client })
+    self.state = NIOLockedValueBox(state)
+  }
+
+  /// The upstreams now, in the plan's order.
+  public var upstreams: [Upstream] { state.withLockedValue { $0.snapshot.all } }
+
+  var plan: FleetPlan { state.withLockedValue { $0.plan } }
+
+  /// Takes a new plan: upstreams that stay keep their connections, health and models; new ones
+  /// start unknown; removed ones take no new call and are let go once their calls have ended.
+  public func apply(_ plan: FleetPlan) {
+    precondition(!isSingle && !plan.upstreams.isEmpty)
+    let summary = state.withLockedValue { state -> String in
+      state.plan = plan
+      state.rebuild(makeClient: makeClient)
+      return state.snapshot.all.map(\.name).joined(separator: ", ")
+    }
+    logger.notice("fleet reconfigured", metadata: ["upstreams": "\(summary)"])
+    publishModelHealth()
+  }
 
   /// Starts a request for `key` on the upstream its policy picks.
   public func start(
@@ -50,15 +70,15 @@ public final class Fleet: Sendable {
     extraHeaders: [(String, String)] = [], deadline: NIODeadline?, eventLoop: any EventLoop,
     handler: any VLLMResponseHandler
   ) -> Result<VLLMCall, FleetRefusal> {
+    let upstream: Upstream
     if isSingle {
-      let upstream = upstreams[0]
+      upstream = state.withLockedValue { $0.snapshot.all[0] }
       return .success(
         upstream.client.start(
           method: method, path: path, body: body, contentType: contentType,
           extraHeaders: upstream.extraHeaders.isEmpty ? extraHeaders : extraHeaders + upstream.extraHeaders,
           deadline: deadline ?? upstream.requestTimeout.map { .now() + $0 }, eventLoop: eventLoop, handler: handler))
     }
-    let upstream: Upstream
     switch choose(for: key, excluding: []) {
     case .success(let chosen): upstream = chosen
     case .failure(let refusal): return .failure(refusal)
@@ -75,7 +95,7 @@ public final class Fleet: Sendable {
   }
 
   private func choose(for key: RoutingKey, excluding tried: [Int]) -> Result<Upstream, FleetRefusal> {
-    let snapshot = self.snapshot.withLockedValue { $0 }
+    let snapshot = state.withLockedValue { $0.snapshot }
     switch snapshot.candidates(for: key.model) {
     case .failure(let refusal):
       return .failure(refusal)
@@ -84,13 +104,7 @@ public final class Fleet: Sendable {
         candidates.removeAll { tried.contains($0.id) }
         if candidates.isEmpty { return .failure(.unknownModel(key.model, served: snapshot.servedModels)) }
       }
-      let policy: any RoutingPolicy
-      switch key.workload {
-      case .generation: policy = generationPolicy
-      case .pooling: policy = poolingPolicy
-      case .other: policy = otherPolicy
-      }
-      return .success(policy.choose(from: candidates, for: key))
+      return .success(snapshot.policy(for: key.workload).choose(from: candidates, for: key))
     }
   }
 
@@ -98,7 +112,7 @@ public final class Fleet: Sendable {
   /// budget allow one.
   func failover(for key: RoutingKey, excluding tried: [Int], deadline: NIODeadline?) -> Upstream? {
     if let deadline, deadline <= .now() { return nil }
-    guard tried.count <= maximumFailovers else { return nil }
+    guard tried.count <= plan.maximumFailovers else { return nil }
     guard case .success(let next) = choose(for: key, excluding: tried), retryBudget.tryRetry() else { return nil }
     logger.debug("failover", metadata: ["to": "\(next.name)", "attempt": "\(tried.count + 1)"])
     return next
@@ -106,8 +120,9 @@ public final class Fleet: Sendable {
 
   /// The wait before failover number `attempt` (1 is the second try of another upstream).
   func failoverBackoff(attempt: Int) -> TimeAmount {
-    let doubled = failoverBackoff.initial.nanoseconds << Int64(min(max(attempt - 1, 0), 20))
-    return .nanoseconds(min(doubled, failoverBackoff.maximum.nanoseconds))
+    let plan = self.plan
+    let doubled = plan.failoverBackoff.nanoseconds << Int64(min(max(attempt - 1, 0), 20))
+    return .nanoseconds(min(doubled, plan.maximumFailoverBackoff.nanoseconds))
   }
 
   /// How an upstream answered a call: passive health.
@@ -122,8 +137,9 @@ public final class Fleet: Sendable {
       return
     }
     let mayEject = hasOtherEligibleUpstream(than: upstream)
+    let policy = plan.health
     let ejected = upstream.state.withLockedValue {
-      $0.health.callFailed(now: .now(), policy: health, mayEject: mayEject)
+      $0.health.callFailed(now: .now(), policy: policy, mayEject: mayEject)
     }
     if ejected {
       logger.warning("upstream ejected after consecutive failures", metadata: ["upstream": "\(upstream.name)"])
@@ -133,16 +149,20 @@ public final class Fleet: Sendable {
 
   /// Whether ejecting `upstream` leaves each of its models with another eligible upstream.
   private func hasOtherEligibleUpstream(than upstream: Upstream) -> Bool {
-    let snapshot = self.snapshot.withLockedValue { $0 }
+    let snapshot = state.withLockedValue { $0.snapshot }
     guard let models = upstream.models else { return snapshot.eligible.contains { $0 !== upstream } }
     return models.allSatisfy { model in
       snapshot.eligibleByModel[model]?.contains { $0 !== upstream } ?? false
     }
   }
 
+  /// Rebuilds who serves what after a change of health or models.
   func refreshSnapshot() {
-    let fresh = FleetSnapshot(upstreams: upstreams)
-    snapshot.withLockedValue { $0 = fresh }
+    state.withLockedValue { $0.refreshSnapshot() }
+    publishModelHealth()
+  }
+
+  private func publishModelHealth() {
     let health = modelHealth()
     for observer in modelHealthObservers.withLockedValue({ $0 }) { observer(health) }
   }
@@ -190,31 +210,71 @@ public final class Fleet: Sendable {
 
   /// The models at least one upstream serves, and whether one eligible upstream serves each.
   public func modelHealth() -> [(model: String, serving: Bool)] {
-    let snapshot = self.snapshot.withLockedValue { $0 }
+    let snapshot = state.withLockedValue { $0.snapshot }
     return snapshot.servedModels.map { ($0, !(snapshot.eligibleByModel[$0]?.isEmpty ?? true)) }
   }
 
   // MARK: Background checks
 
-  /// Starts the health checks and model discovery on `eventLoop`; the returned task stops them.
-  public func startChecks(on eventLoop: any EventLoop, discoveryInterval: TimeAmount = .seconds(10))
-    -> RepeatedTask?
-  {
+  /// Starts the health checks, model discovery and name resolution on `eventLoop`; the returned
+  /// task stops them.
+  public func startChecks(on eventLoop: any EventLoop) -> RepeatedTask? {
     guard !isSingle else { return nil }
     // Made on the loop at the first tick: the checker is the loop's alone.
     let checker = NIOLoopBoundBox.makeEmptyBox(valueType: HealthChecker.self, eventLoop: eventLoop)
-    return eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: health.checkInterval) { _ in
-      if checker.value == nil {
-        checker.value = HealthChecker(fleet: self, eventLoop: eventLoop, discoveryInterval: discoveryInterval)
-      }
+    let interval = plan.health.checkInterval
+    return eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { _ in
+      if checker.value == nil { checker.value = HealthChecker(fleet: self, eventLoop: eventLoop) }
       checker.value?.tick()
     }
   }
 
+  /// The host names to resolve, for upstreams that may stand for several addresses.
+  var hostsToResolve: Set<String> { Set(plan.upstreams.compactMap(\.hostToResolve)) }
+
+  /// A host name's addresses now; the fleet follows them when there are several.
+  func resolved(_ host: String, addresses: [String]) {
+    let changed = state.withLockedValue { state -> Bool in
+      let sorted = addresses.sorted()
+      guard state.resolved[host] != sorted else { return false }
+      let before = state.resolved[host] ?? []
+      state.resolved[host] = sorted
+      // One address or none: the host name itself is the upstream, before and after.
+      guard before.count > 1 || sorted.count > 1 else { return false }
+      state.rebuild(makeClient: makeClient)
+      return true
+    }
+    if changed {
+      logger.notice("upstream addresses changed", metadata: ["host": "\(host)", "addresses": "\(addresses.sorted())"])
+      publishModelHealth()
+    }
+  }
+
+  /// Lets go of removed upstreams whose calls have all ended.
+  func retireIdle() {
+    let clients = state.withLockedValue { $0.takeIdleRetired() }
+    for client in clients {
+      Task { try? await client.shutdown() }
+    }
+  }
+
+  /// Removed upstreams still finishing calls.
+  var retiringCount: Int { state.withLockedValue { $0.retiring.count } }
+
+  /// Every client, for shutdown.
+  public func shutdown() async {
+    let clients = state.withLockedValue { state in
+      var seen = Set<ObjectIdentifier>()
+      return (state.snapshot.all + state.retiring).map(\.client).filter { seen.insert(ObjectIdentifier($0)).inserted }
+    }
+    for client in clients { try? await client.shutdown() }
+  }
+
   func checked(_ upstream: Upstream, healthy: Bool) {
+    let policy = plan.health
     let changed = upstream.state.withLockedValue { state -> Bool in
       let before = state.health.isEligible
-      state.health.checked(healthy: healthy, now: .now(), policy: health)
+      state.health.checked(healthy: healthy, now: .now(), policy: policy)
       return before != state.health.isEligible
     }
     if changed {

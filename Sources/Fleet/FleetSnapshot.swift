@@ -10,9 +10,11 @@ struct FleetSnapshot: Sendable {
   var undiscovered: [Upstream] = []
   var eligible: [Upstream] = []
   var all: [Upstream] = []
+  private var policies: FleetState.Policies?
 
-  init(upstreams: [Upstream]) {
+  init(upstreams: [Upstream], policies: FleetState.Policies? = nil) {
     all = upstreams
+    self.policies = policies
     for upstream in upstreams {
       let (models, eligible) = upstream.state.withLockedValue {
         (upstream.configuredModels ?? $0.discovered?.ids, $0.health.isEligible)
@@ -30,6 +32,15 @@ struct FleetSnapshot: Sendable {
   }
 
   var servedModels: [String] { allByModel.keys.sorted() }
+
+  func policy(for workload: RoutingKey.Workload) -> any RoutingPolicy {
+    guard let policies else { return LeastLoadPolicy() }
+    switch workload {
+    case .generation: return policies.generation
+    case .pooling: return policies.pooling
+    case .other: return policies.other
+    }
+  }
 
   /// The upstreams a call for `model` may go to; never empty when it succeeds.
   func candidates(for model: String) -> Result<[Upstream], FleetRefusal> {

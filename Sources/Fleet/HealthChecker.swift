@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import VLLMClient
 
 /// The fleet's background work, on one event loop, never on a call's path: each upstream's
@@ -7,22 +8,25 @@ import VLLMClient
 final class HealthChecker {
   private let fleet: Fleet
   private let eventLoop: any EventLoop
-  private let discoveryInterval: TimeAmount
   private var lastDiscovery: NIODeadline? = nil
   private var lastDecay = NIODeadline.now()
   /// Probes in flight, so a slow upstream is not asked again before it answered.
   private var probing: Set<Int> = []
 
-  init(fleet: Fleet, eventLoop: any EventLoop, discoveryInterval: TimeAmount) {
+  init(fleet: Fleet, eventLoop: any EventLoop) {
     self.fleet = fleet
     self.eventLoop = eventLoop
-    self.discoveryInterval = discoveryInterval
   }
 
   func tick() {
     let now = NIODeadline.now()
-    let discoverAll = lastDiscovery.map { now - $0 >= discoveryInterval } ?? true
-    if discoverAll { lastDiscovery = now }
+    let plan = fleet.plan
+    let discoverAll = lastDiscovery.map { now - $0 >= plan.discoveryInterval } ?? true
+    if discoverAll {
+      lastDiscovery = now
+      resolveHosts()
+    }
+    fleet.retireIdle()
     for upstream in fleet.upstreams where !probing.contains(upstream.id) {
       probing.insert(upstream.id)
       let needsModels =
@@ -65,9 +69,20 @@ final class HealthChecker {
     }
   }
 
+  /// Resolves the plan's host names off the event loop (getaddrinfo blocks), each on its own.
+  private func resolveHosts() {
+    for host in fleet.hostsToResolve {
+      let fleet = self.fleet
+      NIOThreadPool.singleton.submit { state in
+        guard case .active = state else { return }
+        fleet.resolved(host, addresses: AddressResolver.addresses(of: host))
+      }
+    }
+  }
+
   private func probe(_ upstream: Upstream, path: String, completion: @escaping (VLLMOutcome) -> Void) {
     _ = upstream.client.start(
-      method: .GET, path: path, body: nil, deadline: .now() + fleet.health.checkTimeout, eventLoop: eventLoop,
+      method: .GET, path: path, body: nil, deadline: .now() + fleet.plan.health.checkTimeout, eventLoop: eventLoop,
       handler: ProbeHandler(completion: completion))
   }
 }

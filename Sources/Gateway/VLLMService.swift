@@ -13,9 +13,7 @@ public struct VLLMService: ServiceProvider {
 
   /// One upstream.
   public init(client: VLLMClient, responsesMode: ResponsesMode = .auto) {
-    self.init(
-      fleet: Fleet(upstreams: [Upstream(id: 0, name: client.baseURL, client: client, weight: 1, models: nil)]),
-      responsesMode: responsesMode)
+    self.init(fleet: Fleet(single: client), responsesMode: responsesMode)
   }
 
   static let operations: [Operation] = [

@@ -118,85 +118,68 @@ struct GatewayCommand: AsyncParsableCommand {
     }
   }
 
-  /// The configuration file's settings, with the flags and the environment over them.
-  func effectiveConfiguration(environment: [String: String]) throws -> GatewayConfiguration {
-    var configuration = GatewayConfiguration()
-    if let path = config ?? environment["VLLM_GRPC_GATEWAY_CONFIG"] {
-      let text: String
-      do {
-        text = try String(contentsOfFile: path, encoding: .utf8)
-      } catch {
-        throw ValidationError("cannot read the configuration file \(path): \(error.localizedDescription)")
-      }
-      do {
-        configuration = try GatewayConfiguration.parse(text, environment: environment)
-      } catch {
-        throw ValidationError("the configuration file \(path) is refused: \(error)")
-      }
-    }
-    let key = apiKey ?? environment["VLLM_API_KEY"]
-    if !upstream.isEmpty {
-      configuration.upstreams = upstream.map { .init(name: $0, url: $0, apiKey: key) }
-    } else if configuration.upstreams.isEmpty {
-      let url = environment["VLLM_BASE_URL"] ?? "http://localhost:8000"
-      configuration.upstreams = [.init(name: url, url: url, apiKey: key)]
-    }
-    if let listen { configuration.listen = listen }
-    if let routingPolicy { configuration.generationPolicy = RoutingPolicyName(rawValue: routingPolicy) }
-    if let poolingPolicy { configuration.poolingPolicy = RoutingPolicyName(rawValue: poolingPolicy) }
-    if let maxUpstreamRequests { configuration.limits.maxUpstreamRequests = maxUpstreamRequests }
-    if let maxUpstreamRequestsPerConnection {
-      configuration.limits.maxUpstreamRequestsPerConnection = maxUpstreamRequestsPerConnection
-    }
-    if let upstreamIdleConnections { configuration.limits.upstreamIdleConnections = upstreamIdleConnections }
-    if let upstreamIdleTimeout { configuration.limits.upstreamIdleTimeoutSeconds = upstreamIdleTimeout }
-    if let upstreamStallTimeout { configuration.limits.upstreamStallTimeoutSeconds = upstreamStallTimeout }
-    return configuration
+  /// What the command line says of the configuration, apart from the command: a SIGHUP reads
+  /// the file again under the same flags.
+  var overrides: ConfigurationOverrides {
+    ConfigurationOverrides(
+      config: config, upstream: upstream, apiKey: apiKey, listen: listen, routingPolicy: routingPolicy,
+      poolingPolicy: poolingPolicy, maxUpstreamRequests: maxUpstreamRequests,
+      maxUpstreamRequestsPerConnection: maxUpstreamRequestsPerConnection,
+      upstreamIdleConnections: upstreamIdleConnections, upstreamIdleTimeout: upstreamIdleTimeout,
+      upstreamStallTimeout: upstreamStallTimeout)
   }
 
   func run() async throws {
     server.bootstrapLogging()
     let logger = Logger(label: "vllm-grpc-gateway")
     let environment = ProcessInfo.processInfo.environment
-    let settings = try effectiveConfiguration(environment: environment)
+    let overrides = self.overrides
+    let settings = try overrides.effectiveConfiguration(environment: environment)
     let address = try ListenAddress(settings.listen ?? "0.0.0.0:50051")
     // One set of event loops for both sides: each call's upstream request runs on the loop of
     // its gRPC connection.
     let group = MultiThreadedEventLoopGroup(numberOfThreads: server.threads)
     let limits = settings.limits
     let stall = limits.upstreamStallTimeoutSeconds ?? 300
-    let upstreams = settings.upstreams.enumerated().map { index, definition in
-      Upstream(
-        id: index, name: definition.name,
-        client: VLLMClient(
-          baseURL: definition.url, apiKey: definition.apiKey, eventLoopGroup: group,
-          idleConnectionsPerLoop: limits.upstreamIdleConnections ?? 1024,
-          idleConnectionTimeout: .nanoseconds(Int64((limits.upstreamIdleTimeoutSeconds ?? 4) * 1e9)),
-          stallTimeout: stall > 0 ? .nanoseconds(Int64(stall * 1e9)) : nil),
-        weight: definition.weight, models: definition.models,
-        extraHeaders: definition.extraHeaders.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
-        requestTimeout: definition.requestTimeoutSeconds.map { .nanoseconds(Int64($0 * 1e9)) })
+    let makeClient: @Sendable (UpstreamSpec) -> VLLMClient = { spec in
+      VLLMClient(
+        baseURL: spec.url, apiKey: spec.apiKey, eventLoopGroup: group,
+        idleConnectionsPerLoop: limits.upstreamIdleConnections ?? 1024,
+        idleConnectionTimeout: .nanoseconds(Int64((limits.upstreamIdleTimeoutSeconds ?? 4) * 1e9)),
+        stallTimeout: stall > 0 ? .nanoseconds(Int64(stall * 1e9)) : nil)
     }
-    for upstream in upstreams {
+    let plan = settings.fleetPlan
+    for spec in plan.upstreams {
       logger.info(
         "upstream",
         metadata: [
-          "url": "\(upstream.client.baseURL)", "weight": "\(upstream.weight)",
-          "api-key": "\(settings.upstreams[upstream.id].apiKey == nil ? "none" : "set")",
-          "models": "\(upstream.configuredModels.map { "\($0)" } ?? "discovered")",
+          "url": "\(spec.url)", "weight": "\(spec.weight)", "api-key": "\(spec.apiKey == nil ? "none" : "set")",
+          "models": "\(spec.models.map { "\($0)" } ?? "discovered")",
         ])
     }
-    let failover = settings.failover
-    let fleet = Fleet(
-      upstreams: upstreams, generationPolicy: settings.generationPolicy ?? .prefix,
-      poolingPolicy: settings.poolingPolicy ?? .leastLoad, health: settings.health,
-      maximumFailovers: failover.maxRetries ?? 2,
-      failoverBackoff: (
-        .milliseconds(Int64(failover.backoffInitialMilliseconds ?? 25)),
-        .milliseconds(Int64(failover.backoffMaxMilliseconds ?? 500))
-      ),
-      logger: logger)
+    // One upstream from the command line keeps the direct path; a configuration file or several
+    // upstreams make a fleet, which a SIGHUP can reconfigure.
+    let fleet: Fleet
+    if overrides.configurationPath(environment: environment) == nil && plan.upstreams.count == 1 {
+      let spec = plan.upstreams[0]
+      fleet = Fleet(single: makeClient(spec), extraHeaders: spec.extraHeaders, requestTimeout: spec.requestTimeout)
+    } else {
+      fleet = Fleet(plan: plan, logger: logger, makeClient: makeClient)
+    }
     let checks = fleet.startChecks(on: group.next())
+    let reload = overrides.configurationPath(environment: environment).map { path in
+      ReloadSignal.install {
+        do {
+          let fresh = try overrides.effectiveConfiguration(environment: environment)
+          fleet.apply(fresh.fleetPlan)
+          if fresh.listen != settings.listen || fresh.limits != settings.limits {
+            logger.notice("listen and limits changes in \(path) take effect at the next start")
+          }
+        } catch {
+          logger.error("configuration reload refused; the current one stays", metadata: ["reason": "\(error)"])
+        }
+      }
+    }
     let health = HealthService()
     // Each model is a service name of grpc.health.v1: SERVING while a healthy upstream serves it,
     // NOT_SERVING once none does (or none lists it any more).
@@ -225,8 +208,9 @@ struct GatewayCommand: AsyncParsableCommand {
       logger.info("metrics", metadata: ["address": "\(metricsAddress.host):\(metricsAddress.port)"])
     }
     let shutdownClients = {
+      reload?.cancel()
       checks?.cancel()
-      for upstream in upstreams { try? await upstream.client.shutdown() }
+      await fleet.shutdown()
     }
     do {
       try await StandardServer.run(

@@ -300,3 +300,34 @@ def test_least_load_sees_the_queue_vllm_reports(sims, start_server, tmp_path):
     finally:
         for connection in others:
             connection.close()
+
+
+def test_sighup_reloads_the_configuration_without_dropping_calls(sims, start_server, tmp_path):
+    old, new = sims("old", "--model", "m"), sims("new", "--model", "m")
+    path = write_config(tmp_path, {"upstreams": [{"name": "old", "url": f"http://{old.address}"}],
+                                   "health": fast_health()})
+    gateway = start_gateway(start_server, path)
+    channel, stub = stub_for(gateway)
+    with channel:
+        assert wait_until(lambda: served(stub) == ["m"])
+        # A long stream on the old upstream, in flight across the reload.
+        stream = stub.StreamChatCompletion(chat("m", max_tokens=40, tokens_per_second=40), timeout=20)
+        first = next(stream)
+        path.write_text(json.dumps({"upstreams": [{"name": "new", "url": f"http://{new.address}"}],
+                                    "health": fast_health()}))
+        gateway.signal(signal.SIGHUP)
+        assert gateway.wait_for_log("fleet reconfigured")
+        assert wait_until(lambda: served(stub) == ["m"])
+        for _ in range(5):
+            stub.CreateChatCompletion(chat("m"), timeout=5)
+        rest = list(stream)
+        assert first.choices[0].delta.role == "assistant" and rest[-1].usage.completion_tokens == 40
+        assert new.stats()["requests"] == 5 and old.stats()["requests"] == 1
+        # A bad file is refused and the fleet stays as it was.
+        path.write_text('{"upstreams": [{"url": "http://x:1", "wieght": 1}]}')
+        gateway.signal(signal.SIGHUP)
+        assert gateway.wait_for_log("configuration reload refused")
+        assert "$.upstreams[0].wieght: unknown key" in gateway.log()
+        stub.CreateChatCompletion(chat("m"), timeout=5)
+        assert new.stats()["requests"] == 6
+        gateway.assert_alive()
