@@ -125,6 +125,23 @@ public final class Fleet: Sendable {
     return .nanoseconds(min(doubled, plan.maximumFailoverBackoff.nanoseconds))
   }
 
+  /// `upstream` answered that it does not serve `model`: it is taken off its list until the next
+  /// discovery says otherwise.
+  func modelMissing(_ model: String, on upstream: Upstream) {
+    let changed = upstream.state.withLockedValue { state -> Bool in
+      guard var discovered = state.discovered, let index = discovered.ids.firstIndex(of: model) else { return false }
+      discovered.ids.remove(at: index)
+      discovered.entries.remove(at: index)
+      state.discovered = discovered
+      return true
+    }
+    if changed {
+      logger.notice(
+        "upstream no longer serves a model", metadata: ["upstream": "\(upstream.name)", "model": "\(model)"])
+      refreshSnapshot()
+    }
+  }
+
   /// How an upstream answered a call: passive health.
   func record(_ outcome: VLLMOutcome, of upstream: Upstream) {
     let failed: Bool

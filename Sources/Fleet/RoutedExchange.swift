@@ -72,7 +72,12 @@ final class RoutedExchange: VLLMResponseHandler {
   func vllmFinished(_ outcome: VLLMOutcome) {
     guard let upstream = release() else { return }
     fleet.record(outcome, of: upstream)
-    if case .failed(let error) = outcome, error.neverReachedUpstream, !sawEvent,
+    if case .failed(let error) = outcome, error.isUnknownModel, !sawEvent, !key.model.isEmpty {
+      // The upstream no longer serves the model (restarted with another since it was last
+      // asked): it generated nothing, so the request may go where the model is served.
+      fleet.modelMissing(key.model, on: upstream)
+    }
+    if case .failed(let error) = outcome, error.neverReachedUpstream || error.isUnknownModel, !sawEvent,
       let next = fleet.failover(for: key, excluding: tried, deadline: request.deadline)
     {
       if tried.count == 1 {
@@ -134,6 +139,9 @@ extension VLLMError {
   /// The upstream could not be reached: no byte of the request got to vLLM. (A cancelled call
   /// also carries `connectionFailed`, with 499.)
   var neverReachedUpstream: Bool { kind == .connectionFailed && httpStatus == 503 }
+
+  /// vLLM's answer for a model it does not serve: refused before any work.
+  var isUnknownModel: Bool { kind == .upstream && httpStatus == 404 && type == "NotFoundError" && param == "model" }
 
   /// Whether the failure says something about the upstream's health: unreachable, a 5xx, an
   /// answer cut short or silence. A 4xx is the request's fault.

@@ -17,6 +17,7 @@ extension GatewayConfiguration {
     if let retries = failover.maxRetries { plan.maximumFailovers = retries }
     if let initial = failover.backoffInitialMilliseconds { plan.failoverBackoff = .milliseconds(Int64(initial)) }
     if let maximum = failover.backoffMaxMilliseconds { plan.maximumFailoverBackoff = .milliseconds(Int64(maximum)) }
+    if let seconds = discoveryIntervalSeconds { plan.discoveryInterval = .nanoseconds(Int64(seconds * 1e9)) }
     return plan
   }
 }

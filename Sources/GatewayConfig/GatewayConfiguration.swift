@@ -64,6 +64,8 @@ public struct GatewayConfiguration: Sendable {
   public var health = HealthPolicy()
   public var limits = Limits()
   public var failover = Failover()
+  /// How often each upstream's /v1/models is read and host names resolved again.
+  public var discoveryIntervalSeconds: Double?
 
   public init() {}
 }
@@ -88,6 +90,9 @@ extension GatewayConfiguration {
     if var health = try root.object("health") {
       if let seconds = try health.number("check_interval_seconds", minimum: 0.1) {
         configuration.health.checkInterval = .nanoseconds(Int64(seconds * 1e9))
+      }
+      if let seconds = try health.number("discovery_interval_seconds", minimum: 0.1) {
+        configuration.discoveryIntervalSeconds = seconds
       }
       if let seconds = try health.number("check_timeout_seconds", minimum: 0.1) {
         configuration.health.checkTimeout = .nanoseconds(Int64(seconds * 1e9))

@@ -331,3 +331,46 @@ def test_sighup_reloads_the_configuration_without_dropping_calls(sims, start_ser
         stub.CreateChatCompletion(chat("m"), timeout=5)
         assert new.stats()["requests"] == 6
         gateway.assert_alive()
+
+
+def test_a_model_removed_from_an_upstream_moves_its_traffic(sims, start_server, tmp_path):
+    """An upstream stops serving a model (vLLM restarted with another): within one discovery
+    interval its calls go to the upstream that still serves it, and a model no one serves any
+    more is NOT_FOUND."""
+    both = sims("both", "--models", "m,n")
+    only_m = sims("only-m", "--model", "m")
+    gateway = start_gateway(start_server, write_config(tmp_path, {
+        "upstreams": [{"url": f"http://{both.address}"}, {"url": f"http://{only_m.address}"}],
+        "routing": {"generation": "round_robin"}, "health": {**fast_health(), "discovery_interval_seconds": 0.5}}))
+    channel, stub = stub_for(gateway)
+    with channel:
+        assert wait_until(lambda: served(stub) == ["m", "n"])
+        for _ in range(4):
+            stub.CreateChatCompletion(chat("m"), timeout=5)
+        assert both.stats()["requests"] == 2 and only_m.stats()["requests"] == 2
+        http_post(both, "/admin/models", {"models": ["n"]})
+        removed_at = time.monotonic()
+        assert wait_until(lambda: served(stub) == ["m", "n"] and routed_only_to(stub, only_m, both), timeout=5)
+        moved_after = time.monotonic() - removed_at
+        assert moved_after < 1.5, moved_after
+        http_post(both, "/admin/models", {"models": ["m"]})
+        assert wait_until(lambda: served(stub) == ["m"], timeout=5)
+        with pytest.raises(grpc.RpcError) as error:
+            stub.CreateChatCompletion(chat("n"), timeout=5)
+        assert error.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def http_post(sim, path, body):
+    import urllib.request
+    request = urllib.request.Request(f"http://{sim.address}{path}", data=json.dumps(body).encode(), method="POST",
+                                     headers={"content-type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        return json.loads(answer.read())
+
+
+def routed_only_to(stub, target, other):
+    """Four calls for m, all to `target`."""
+    before = (target.stats()["requests"], other.stats()["requests"])
+    for _ in range(4):
+        stub.CreateChatCompletion(chat("m"), timeout=5)
+    return (target.stats()["requests"] - before[0], other.stats()["requests"] - before[1]) == (4, 0)
