@@ -19,6 +19,7 @@ let package = Package(
     .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
     .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
   ],
   targets: [
     .systemLibrary(
@@ -135,14 +136,16 @@ let package = Package(
     .target(
       name: "GatewayConfig",
       dependencies: [
-        "Fleet", "ProtoJSON",
+        "Fleet", "Gateway", "ProtoJSON",
         .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Yams", package: "Yams"),
       ]),
     .target(
       name: "Gateway",
       dependencies: [
         "GRPCServer", "VLLMClient", "Fleet", "ProtoJSON",
+        .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -189,7 +192,7 @@ let package = Package(
       ]),
     .testTarget(
       name: "GatewayConfigTests",
-      dependencies: ["GatewayConfig", "Fleet", .product(name: "NIOCore", package: "swift-nio")]),
+      dependencies: ["GatewayConfig", "Gateway", "Fleet", .product(name: "NIOCore", package: "swift-nio")]),
     .testTarget(
       name: "ProtoJSONTests",
       dependencies: ["ProtoJSON"]),

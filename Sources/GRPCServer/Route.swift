@@ -48,6 +48,52 @@ public struct Route: Sendable {
   }
 }
 
+extension Route {
+  /// The same method behind a gate: a call the gate refuses (a status) ends with it before the
+  /// method sees anything. The gate runs on the call's event loop once its headers are in.
+  public func gated(by gate: @escaping @Sendable (ServerCall) -> Status?) -> Route {
+    switch kind {
+    case .singleRequest(let body):
+      return Route(
+        path: path,
+        kind: .singleRequest { call, request in
+          if let refusal = gate(call) {
+            call.finish(refusal)
+          } else {
+            body(call, request)
+          }
+        })
+    case .streaming(let makeHandler):
+      return Route(
+        path: path,
+        kind: .streaming { call in
+          if let refusal = gate(call) {
+            call.finish(refusal)
+            return IgnoringHandler()
+          }
+          return makeHandler(call)
+        })
+    }
+  }
+}
+
+/// The handler of a call already finished: it reads and drops what still arrives.
+private final class IgnoringHandler: ServerCallHandler {
+  func didReceive(_ message: [UInt8]) {}
+  func didReceiveEnd() {}
+}
+
+/// A service whose every method is behind the same gate.
+public struct GatedService: ServiceProvider {
+  public let serviceName: String
+  public let routes: [Route]
+
+  public init(_ service: any ServiceProvider, gate: @escaping @Sendable (ServerCall) -> Status?) {
+    self.serviceName = service.serviceName
+    self.routes = service.routes.map { $0.gated(by: gate) }
+  }
+}
+
 /// A gRPC service: a name (`package.Service`) and its methods.
 public protocol ServiceProvider: Sendable {
   var serviceName: String { get }

@@ -25,6 +25,11 @@ public final class ServerCall {
   /// the event loop's turn, where it would wait for the rest of that turn's work: for streams
   /// whose first message is what the client waits for (a first token). Costs a write per call.
   public var sendsFirstMessageAtOnce = false
+  /// Who the call is from, as the service's gate established it (a client key, say).
+  public var clientIdentity: (any Sendable)? = nil
+  /// Called once when the call has ended for the client, with the status it got (CANCELLED when
+  /// its stream closed without one): for accounting that must see every end.
+  public var onEnd: ((Status.Code) -> Void)? = nil
   /// Whether the request message just delivered arrived compressed.
   public internal(set) var lastMessageWasCompressed = false
   /// True once the handler finished the call or it was cancelled.
@@ -123,7 +128,11 @@ public final class ServerCall {
   func countEnd(delivered: Bool) {
     guard let code = uncountedEnd else { return }
     uncountedEnd = nil
-    statistics?.callFinished(delivered ? code : .cancelled)
+    if isCounted { statistics?.callFinished(delivered ? code : .cancelled) }
+    if let onEnd {
+      self.onEnd = nil
+      onEnd(delivered ? code : .cancelled)
+    }
   }
 
   /// Forgets queued response bytes that can no longer reach the client.
@@ -250,7 +259,7 @@ public final class ServerCall {
   /// closures (which breaks their cycles back to this call).
   private func end(counting code: Status.Code) {
     isFinished = true
-    if isCounted { uncountedEnd = code }
+    if isCounted || onEnd != nil { uncountedEnd = code }
     if isAdmitted {
       isAdmitted = false
       connection.admittedCalls -= 1

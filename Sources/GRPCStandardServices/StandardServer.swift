@@ -21,15 +21,18 @@ public enum StandardServer {
   /// The same on event loops the caller owns (and shuts down), shared with its own clients.
   public static func run(
     services: [any ServiceProvider], host: String, port: Int, group: MultiThreadedEventLoopGroup,
-    configuration: ServerConfiguration, health: HealthService = HealthService(), logger: Logger
+    configuration: ServerConfiguration, health: HealthService = HealthService(),
+    standardServicesGate: (@Sendable (ServerCall) -> Status?)? = nil, logger: Logger
   ) async throws {
     let served = services.map(\.serviceName) + [health.serviceName] + ReflectionService.serviceNames
-    var providers: [any ServiceProvider] = services + [health]
     guard
       let reflection = ReflectionService.bothVersions(
         descriptorSet: ReflectionService.bundledDescriptorSet, services: served)
     else { fatalError("the bundled descriptor set does not parse; rerun tools/generate-protos") }
-    providers += reflection as [any ServiceProvider]
+    // Health and reflection are open unless the caller puts them behind a gate too.
+    var standard: [any ServiceProvider] = [health] + (reflection as [any ServiceProvider])
+    if let standardServicesGate { standard = standard.map { GatedService($0, gate: standardServicesGate) } }
+    let providers: [any ServiceProvider] = services + standard
     for service in services { health.setStatus(.serving, for: service.serviceName) }
     // The server (and its quiescing helper, which completes a promise on the group when it goes
     // away) lives only inside `serve`, so the caller may shut the group down right after.

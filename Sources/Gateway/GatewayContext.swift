@@ -50,13 +50,28 @@ extension GatewayContext {
     for call: ServerCall, method: HTTPMethod = .POST, path: String, body: [UInt8]?,
     contentType: String = "application/json", handler: any VLLMResponseHandler, pacedByReader: Bool = false
   ) -> VLLMCall? {
+    // A call that starts a second request (the Responses fallback) was admitted with the first.
+    let admitted = call.clientIdentity as? ClientKeyAdmission
+    let clientKey = admitted?.key ?? call.clientIdentity as? ClientKey
+    let key =
+      fleet.isSingle && clientKey == nil
+      ? RoutingKey(model: "", workload: .other) : RoutingKeyReader.key(path: path, body: body, contentType: contentType)
+    var handler = handler
+    if let clientKey {
+      if admitted == nil {
+        if let refusal = clientKey.admit(model: key.model) {
+          call.finish(refusal)
+          return nil
+        }
+        call.clientIdentity = ClientKeyAdmission(key: clientKey)
+        call.onEnd = { _ in clientKey.release() }
+      }
+      if clientKey.chargesTokens { handler = TokenMeter(handler, key: clientKey) }
+    }
     if let refusal = call.admit() {
       call.finish(UpstreamStatus.refused(refusal))
       return nil
     }
-    let key =
-      fleet.isSingle
-      ? RoutingKey(model: "", workload: .other) : RoutingKeyReader.key(path: path, body: body, contentType: contentType)
     let started = fleet.start(
       key: key, method: method, path: path, body: body, contentType: contentType,
       extraHeaders: ForwardedMetadata.headers(of: call), deadline: call.deadline, eventLoop: call.eventLoop,

@@ -6,9 +6,12 @@ import VLLMClient
 public struct VLLMService: ServiceProvider {
   public let serviceName = "vllmgateway.v1.VLLMService"
   private let context: GatewayContext
+  /// When set, every method needs one of these keys.
+  private let keys: ClientKeys?
 
-  public init(fleet: Fleet, responsesMode: ResponsesMode = .auto) {
+  public init(fleet: Fleet, responsesMode: ResponsesMode = .auto, keys: ClientKeys? = nil) {
     self.context = GatewayContext(fleet: fleet, responsesMode: responsesMode)
+    self.keys = keys
   }
 
   /// One upstream.
@@ -66,6 +69,11 @@ public struct VLLMService: ServiceProvider {
     responseType: "RerankResponse")
 
   public var routes: [Route] {
+    guard let keys else { return openRoutes }
+    return openRoutes.map { $0.gated(by: keys.authenticate) }
+  }
+
+  private var openRoutes: [Route] {
     let context = self.context
     var routes = (Self.operations + Self.audioOperations).map { operation in
       let isResponses = operation.upstreamPath == "/v1/responses"

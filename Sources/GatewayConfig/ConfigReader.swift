@@ -43,6 +43,12 @@ struct ConfigReader {
     return value
   }
 
+  mutating func bool(_ key: String) throws(ConfigError) -> Bool? {
+    guard let node = node(key) else { return nil }
+    guard case .bool(let value) = node else { throw ConfigError(path: path(key), reason: "must be true or false") }
+    return value
+  }
+
   mutating func integer(_ key: String, minimum: Int? = nil) throws(ConfigError) -> Int? {
     guard let value = try number(key, minimum: minimum.map(Double.init)) else { return nil }
     guard value == value.rounded(), abs(value) < 1e15 else {

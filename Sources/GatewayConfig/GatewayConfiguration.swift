@@ -1,4 +1,5 @@
 import Fleet
+import Gateway
 import NIOCore
 
 /// What a configuration file sets: the upstreams of the fleet, how calls are routed among them,
@@ -66,6 +67,10 @@ public struct GatewayConfiguration: Sendable {
   public var failover = Failover()
   /// How often each upstream's /v1/models is read and host names resolved again.
   public var discoveryIntervalSeconds: Double?
+  /// Client keys; empty when the gateway is open.
+  public var keys: [ClientKeyRule] = []
+  /// Whether health and reflection need a key too.
+  public var protectsStandardServices = false
 
   public init() {}
 }
@@ -117,6 +122,18 @@ extension GatewayConfiguration {
         "upstream_idle_timeout_seconds", minimum: 0.001)
       configuration.limits.upstreamStallTimeoutSeconds = try limits.number("upstream_stall_timeout_seconds", minimum: 0)
       try limits.finish()
+    }
+    if var auth = try root.object("auth") {
+      for var key in try auth.objects("keys") ?? [] {
+        configuration.keys.append(try ClientKeyReader.read(&key, environment: environment))
+        try key.finish()
+      }
+      configuration.protectsStandardServices = try auth.bool("protect_health_and_reflection") ?? false
+      try auth.finish()
+      var ids = Set<String>()
+      for (index, key) in configuration.keys.enumerated() where !ids.insert(key.id).inserted {
+        throw ConfigError(path: "$.auth.keys[\(index)].id", reason: "\"\(key.id)\" names two keys")
+      }
     }
     if var providers = try root.object("providers") {
       for name in providers.keys {

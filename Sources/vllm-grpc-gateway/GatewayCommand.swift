@@ -180,6 +180,8 @@ struct GatewayCommand: AsyncParsableCommand {
         }
       }
     }
+    let keys = settings.keys.isEmpty ? nil : ClientKeys(settings.keys)
+    if keys != nil { logger.info("client keys required", metadata: ["keys": "\(settings.keys.map(\.id))"]) }
     let health = HealthService()
     // Each model is a service name of grpc.health.v1: SERVING while a healthy upstream serves it,
     // NOT_SERVING once none does (or none lists it any more).
@@ -214,9 +216,12 @@ struct GatewayCommand: AsyncParsableCommand {
     }
     do {
       try await StandardServer.run(
-        services: [VLLMService(fleet: fleet, responsesMode: ResponsesMode(rawValue: responsesMode) ?? .auto)],
+        services: [
+          VLLMService(fleet: fleet, responsesMode: ResponsesMode(rawValue: responsesMode) ?? .auto, keys: keys)
+        ],
         host: address.host, port: address.port, group: group,
-        configuration: configuration, health: health, logger: logger)
+        configuration: configuration, health: health,
+        standardServicesGate: settings.protectsStandardServices ? keys.map { $0.authenticate } : nil, logger: logger)
     } catch {
       await shutdownClients()
       try? await group.shutdownGracefully()

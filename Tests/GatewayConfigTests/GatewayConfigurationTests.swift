@@ -100,5 +100,25 @@ import Testing
     #expect(refusal(#"{"upstreams": [}"#)?.hasPrefix("$: not valid JSON") == true)
     #expect(refusal("upstreams: [a: b: c]")?.hasPrefix("$: not valid YAML") == true)
     #expect(refusal(#"{"a": 1, "a": 2}"#) == "$.a: given twice")
+    #expect(
+      refusal(#"{"auth": {"keys": [{"id": "k"}]}}"#) == "$.auth.keys[0]: give exactly one of sha256, key and key_file")
+    #expect(
+      refusal(#"{"auth": {"keys": [{"id": "k", "sha256": "abc"}]}}"#)
+        == "$.auth.keys[0].sha256: must be 64 hexadecimal digits")
+    #expect(
+      refusal(#"{"auth": {"keys": [{"id": "k", "key": "a"}, {"id": "k", "key": "b"}]}}"#)
+        == #"$.auth.keys[1].id: "k" names two keys"#)
+  }
+
+  @Test func keysAreKeptOnlyAsTheirDigests() throws {
+    let configuration = try parse(
+      #"{"auth": {"keys": [{"id": "a", "key": "env.KEY", "models": ["m"], "requests_per_minute": 60, "tokens_per_minute": 1000, "max_concurrent_streams": 2}], "protect_health_and_reflection": true}}"#
+    )
+    let key = try #require(configuration.keys.first)
+    #expect(key.id == "a" && key.models == ["m"] && key.requestsPerMinute == 60 && key.tokensPerMinute == 1000)
+    #expect(key.maxConcurrentStreams == 2 && configuration.protectsStandardServices)
+    // SHA-256("sk-1")
+    #expect(
+      key.sha256 == ClientKeyReader.bytes(hex: "0f2c10bf3d128c719c6bfa4ecbae94b7fceebaea6e4438fef38a90e5acc326f3"))
   }
 }

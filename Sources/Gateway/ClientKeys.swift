@@ -1,0 +1,144 @@
+import Crypto
+import GRPCServer
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// The client keys a gateway accepts and what each may spend. A call presents its key as
+/// `authorization: Bearer <key>` or `x-api-key: <key>`; the key's SHA-256 is compared with
+/// every known one in constant time. Limits are this replica's own.
+public final class ClientKeys: Sendable {
+  private let keys: [ClientKey]
+
+  public init(_ rules: [ClientKeyRule]) {
+    let now = NIODeadline.now().uptimeNanoseconds
+    keys = rules.map { ClientKey(rule: $0, now: now) }
+  }
+
+  /// The gate of every protected method: the key the call presents, or UNAUTHENTICATED.
+  public func authenticate(_ call: ServerCall) -> Status? {
+    guard let presented = Self.presentedKey(call.metadata) else {
+      return Status(
+        .unauthenticated, "this gateway needs a client key: send `authorization: Bearer <key>` or `x-api-key: <key>`")
+    }
+    let digest = Array(SHA256.hash(data: Array(presented.utf8)))
+    var found: ClientKey? = nil
+    // Every stored digest is compared in full, whichever matches, so the time taken says nothing
+    // about which key (or how much of one) was close.
+    for key in keys where Self.constantTimeEqual(key.rule.sha256, digest) { found = key }
+    guard let found else { return Status(.unauthenticated, "the client key is not known to this gateway") }
+    call.clientIdentity = found
+    return nil
+  }
+
+  static func presentedKey(_ metadata: Metadata) -> String? {
+    if let authorization = metadata.first("authorization") {
+      let parts = authorization.split(separator: " ", maxSplits: 1)
+      if parts.count == 2, parts[0].lowercased() == "bearer" {
+        let key = parts[1].trimmingCharacters(in: " ")
+        if !key.isEmpty { return key }
+      }
+    }
+    if let key = metadata.first("x-api-key")?.trimmingCharacters(in: " "), !key.isEmpty { return key }
+    return nil
+  }
+
+  static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    guard a.count == b.count else { return false }
+    var difference: UInt8 = 0
+    for index in a.indices { difference |= a[index] ^ b[index] }
+    return difference == 0
+  }
+}
+
+extension Substring {
+  fileprivate func trimmingCharacters(in set: Character) -> String {
+    String(drop { $0 == set }.reversed().drop { $0 == set }.reversed())
+  }
+}
+
+extension String {
+  fileprivate func trimmingCharacters(in set: Character) -> String {
+    Substring(self).trimmingCharacters(in: set)
+  }
+}
+
+/// One known key and what it has spent.
+public final class ClientKey: Sendable {
+  public let rule: ClientKeyRule
+  private let spending: NIOLockedValueBox<Spending>
+
+  struct Spending {
+    var requests: RefillingBucket?
+    var tokens: RefillingBucket?
+    var streams = 0
+  }
+
+  init(rule: ClientKeyRule, now: UInt64) {
+    self.rule = rule
+    self.spending = NIOLockedValueBox(
+      Spending(
+        requests: rule.requestsPerMinute.map { RefillingBucket(perMinute: $0, now: now) },
+        tokens: rule.tokensPerMinute.map { RefillingBucket(perMinute: $0, now: now) }))
+  }
+
+  /// Whether a call for `model` may start now; when it may, it holds one of the key's streams
+  /// until `release()`.
+  func admit(model: String) -> StatusError? {
+    if let allowed = rule.models, !allowed.contains(model) {
+      let named = model.isEmpty ? "the default model" : "the model `\(model)`"
+      return StatusError(
+        .permissionDenied,
+        "the client key \(rule.id) may not use \(named); it may use: \(allowed.joined(separator: ", "))")
+    }
+    let now = NIODeadline.now().uptimeNanoseconds
+    let refusal = spending.withLockedValue { spending -> (String, Double)? in
+      if let limit = rule.maxConcurrentStreams, spending.streams >= limit {
+        return ("the client key \(rule.id) already has \(limit) calls in flight, its limit", 1)
+      }
+      if var tokens = spending.tokens {
+        let wait = tokens.waitForPositive(now: now)
+        spending.tokens = tokens
+        if wait > 0 {
+          return (
+            "the client key \(rule.id) has used its \(Self.format(rule.tokensPerMinute ?? 0)) tokens a minute", wait
+          )
+        }
+      }
+      if var requests = spending.requests {
+        let wait = requests.take(1, now: now)
+        spending.requests = requests
+        if let wait {
+          return (
+            "the client key \(rule.id) has made its \(Self.format(rule.requestsPerMinute ?? 0)) requests a minute", wait
+          )
+        }
+      }
+      spending.streams += 1
+      return nil
+    }
+    guard let (message, wait) = refusal else { return nil }
+    return RetryInfo.resourceExhausted(message, retryAfterSeconds: wait)
+  }
+
+  func release() {
+    spending.withLockedValue { $0.streams -= 1 }
+  }
+
+  /// Charges a finished call's tokens.
+  func charge(tokens: Int) {
+    guard rule.tokensPerMinute != nil, tokens > 0 else { return }
+    let now = NIODeadline.now().uptimeNanoseconds
+    spending.withLockedValue { $0.tokens?.charge(Double(tokens), now: now) }
+  }
+
+  var chargesTokens: Bool { rule.tokensPerMinute != nil }
+
+  private static func format(_ value: Double) -> String {
+    value == value.rounded() ? String(Int(value)) : String(value)
+  }
+}
+
+/// A call's key once the call holds one of its streams.
+struct ClientKeyAdmission: Sendable {
+  let key: ClientKey
+}
