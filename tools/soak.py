@@ -31,7 +31,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RELEASE = ROOT / ".build" / "release"
+# tools/test runs the short soak on the debug build it has just made (SOAK_BIN_DIR); by hand, release.
+RELEASE = Path(os.environ.get("SOAK_BIN_DIR", ROOT / ".build" / "release"))
 
 # What the gateway answers for an upstream HTTP status (Sources/Gateway/UpstreamStatus.swift),
 # for the statuses the soak asks the simulator for.
