@@ -73,6 +73,7 @@ public final class Fleet: Sendable {
     let upstream: Upstream
     if isSingle {
       upstream = state.withLockedValue { $0.snapshot.all[0] }
+      (handler as? any RoutedResponseHandler)?.routed(to: upstream)
       return .success(
         upstream.client.start(
           method: method, path: path, body: body, contentType: contentType,
@@ -304,9 +305,10 @@ public final class Fleet: Sendable {
 
   func discovered(_ upstream: Upstream, models: DiscoveredModels) {
     let changed = upstream.state.withLockedValue { state -> Bool in
-      guard state.discovered != models else { return false }
+      // vLLM stamps each listing anew ("created"): only another set of models is a change.
+      let sameModels = state.discovered?.ids == models.ids
       state.discovered = models
-      return true
+      return !sameModels
     }
     if changed {
       logger.info("upstream models", metadata: ["upstream": "\(upstream.name)", "models": "\(models.ids)"])

@@ -41,6 +41,7 @@ final class RoutedExchange: VLLMResponseHandler {
     self.upstream = upstream
     tried.append(upstream.id)
     upstream.outstanding.wrappingAdd(1, ordering: .relaxed)
+    (handler as? any RoutedResponseHandler)?.routed(to: upstream)
     current = upstream.client.start(
       method: request.method, path: request.path, body: request.body, contentType: request.contentType,
       extraHeaders: upstream.extraHeaders.isEmpty ? request.extraHeaders : request.extraHeaders + upstream.extraHeaders,

@@ -27,6 +27,7 @@ public final class ClientKeys: Sendable {
     for key in keys where Self.constantTimeEqual(key.rule.sha256, digest) { found = key }
     guard let found else { return Status(.unauthenticated, "the client key is not known to this gateway") }
     call.clientIdentity = found
+    (call.serviceContext as? CallRecord)?.keyID = found.rule.id
     return nil
   }
 
@@ -131,14 +132,7 @@ public final class ClientKey: Sendable {
     spending.withLockedValue { $0.tokens?.charge(Double(tokens), now: now) }
   }
 
-  var chargesTokens: Bool { rule.tokensPerMinute != nil }
-
   private static func format(_ value: Double) -> String {
     value == value.rounded() ? String(Int(value)) : String(value)
   }
-}
-
-/// A call's key once the call holds one of its streams.
-struct ClientKeyAdmission: Sendable {
-  let key: ClientKey
 }

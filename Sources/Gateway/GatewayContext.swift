@@ -50,23 +50,23 @@ extension GatewayContext {
     for call: ServerCall, method: HTTPMethod = .POST, path: String, body: [UInt8]?,
     contentType: String = "application/json", handler: any VLLMResponseHandler, pacedByReader: Bool = false
   ) -> VLLMCall? {
-    // A call that starts a second request (the Responses fallback) was admitted with the first.
-    let admitted = call.clientIdentity as? ClientKeyAdmission
-    let clientKey = admitted?.key ?? call.clientIdentity as? ClientKey
+    // Kept only while client keys or the access log are on.
+    let record = call.serviceContext as? CallRecord
     let key =
-      fleet.isSingle && clientKey == nil
+      fleet.isSingle && record == nil
       ? RoutingKey(model: "", workload: .other) : RoutingKeyReader.key(path: path, body: body, contentType: contentType)
     var handler = handler
-    if let clientKey {
-      if admitted == nil {
+    if let record {
+      record.model = key.model
+      // A call that starts a second request (the Responses fallback) was admitted with the first.
+      if let clientKey = call.clientIdentity as? ClientKey, record.admittedKey == nil {
         if let refusal = clientKey.admit(model: key.model) {
           call.finish(refusal)
           return nil
         }
-        call.clientIdentity = ClientKeyAdmission(key: clientKey)
-        call.onEnd = { _ in clientKey.release() }
+        record.admittedKey = clientKey
       }
-      if clientKey.chargesTokens { handler = TokenMeter(handler, key: clientKey) }
+      handler = CallMeter(handler, record: record)
     }
     if let refusal = call.admit() {
       call.finish(UpstreamStatus.refused(refusal))

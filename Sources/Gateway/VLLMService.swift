@@ -8,10 +8,13 @@ public struct VLLMService: ServiceProvider {
   private let context: GatewayContext
   /// When set, every method needs one of these keys.
   private let keys: ClientKeys?
+  private let accessLog: AccessLog?
 
-  public init(fleet: Fleet, responsesMode: ResponsesMode = .auto, keys: ClientKeys? = nil) {
+  public init(fleet: Fleet, responsesMode: ResponsesMode = .auto, keys: ClientKeys? = nil, accessLog: AccessLog? = nil)
+  {
     self.context = GatewayContext(fleet: fleet, responsesMode: responsesMode)
     self.keys = keys
+    self.accessLog = accessLog
   }
 
   /// One upstream.
@@ -69,8 +72,18 @@ public struct VLLMService: ServiceProvider {
     responseType: "RerankResponse")
 
   public var routes: [Route] {
-    guard let keys else { return openRoutes }
-    return openRoutes.map { $0.gated(by: keys.authenticate) }
+    guard keys != nil || accessLog != nil else { return openRoutes }
+    let keys = self.keys
+    let accessLog = self.accessLog
+    // Each call gets its record first (so even a refused call has its log line), then the key gate.
+    return openRoutes.map {
+      $0.gated { call in
+        let record = CallRecord(call: call, accessLog: accessLog)
+        call.serviceContext = record
+        call.onEnd = { code in record.ended(code) }
+        return keys?.authenticate(call)
+      }
+    }
   }
 
   private var openRoutes: [Route] {

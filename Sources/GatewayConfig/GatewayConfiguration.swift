@@ -71,6 +71,8 @@ public struct GatewayConfiguration: Sendable {
   public var keys: [ClientKeyRule] = []
   /// Whether health and reflection need a key too.
   public var protectsStandardServices = false
+  /// Where the access log goes ("-": standard error); nil for none.
+  public var accessLog: String?
 
   public init() {}
 }
@@ -81,6 +83,7 @@ extension GatewayConfiguration {
     var root = try ConfigReader(ConfigNode.parse(text), path: "$", ignoring: ["$schema"])
     var configuration = GatewayConfiguration()
     configuration.listen = try root.string("listen")
+    configuration.accessLog = try root.string("access_log")
     if let upstreams = try root.objects("upstreams") {
       for var upstream in upstreams {
         configuration.upstreams.append(try readUpstream(&upstream, environment: environment))

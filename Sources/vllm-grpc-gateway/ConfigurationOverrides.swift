@@ -17,6 +17,7 @@ struct ConfigurationOverrides: Sendable {
   var upstreamIdleConnections: Int?
   var upstreamIdleTimeout: Double?
   var upstreamStallTimeout: Double?
+  var accessLog: String?
 
   func configurationPath(environment: [String: String]) -> String? {
     config ?? environment["VLLM_GRPC_GATEWAY_CONFIG"]
@@ -46,6 +47,7 @@ struct ConfigurationOverrides: Sendable {
       configuration.upstreams = [.init(name: url, url: url, apiKey: key)]
     }
     if let listen { configuration.listen = listen }
+    if let accessLog { configuration.accessLog = accessLog }
     if let routingPolicy { configuration.generationPolicy = RoutingPolicyName(rawValue: routingPolicy) }
     if let poolingPolicy { configuration.poolingPolicy = RoutingPolicyName(rawValue: poolingPolicy) }
     if let maxUpstreamRequests { configuration.limits.maxUpstreamRequests = maxUpstreamRequests }

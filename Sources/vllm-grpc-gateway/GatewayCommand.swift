@@ -61,6 +61,13 @@ struct GatewayCommand: AsyncParsableCommand {
   @Option(help: "Routing of embeddings, rerank and score among a fleet: least_load (default), round_robin, prefix.")
   var poolingPolicy: String? = nil
 
+  @Option(
+    help: """
+      Write one JSON line per call (time, method, model, key, upstream, status, tokens, duration, \
+      time to first token, trace id) to this file, or to standard error with '-' (off by default).
+      """)
+  var accessLog: String? = nil
+
   @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (off by default).")
   var metricsListen: String? = nil
 
@@ -126,7 +133,7 @@ struct GatewayCommand: AsyncParsableCommand {
       poolingPolicy: poolingPolicy, maxUpstreamRequests: maxUpstreamRequests,
       maxUpstreamRequestsPerConnection: maxUpstreamRequestsPerConnection,
       upstreamIdleConnections: upstreamIdleConnections, upstreamIdleTimeout: upstreamIdleTimeout,
-      upstreamStallTimeout: upstreamStallTimeout)
+      upstreamStallTimeout: upstreamStallTimeout, accessLog: accessLog)
   }
 
   func run() async throws {
@@ -182,6 +189,12 @@ struct GatewayCommand: AsyncParsableCommand {
     }
     let keys = settings.keys.isEmpty ? nil : ClientKeys(settings.keys)
     if keys != nil { logger.info("client keys required", metadata: ["keys": "\(settings.keys.map(\.id))"]) }
+    let accessLogWriter: AccessLog?
+    do {
+      accessLogWriter = try settings.accessLog.map { try AccessLog(path: $0) }
+    } catch {
+      throw ValidationError("cannot open the access log \(settings.accessLog ?? ""): \(error.localizedDescription)")
+    }
     let health = HealthService()
     // Each model is a service name of grpc.health.v1: SERVING while a healthy upstream serves it,
     // NOT_SERVING once none does (or none lists it any more).
@@ -210,6 +223,7 @@ struct GatewayCommand: AsyncParsableCommand {
       logger.info("metrics", metadata: ["address": "\(metricsAddress.host):\(metricsAddress.port)"])
     }
     let shutdownClients = {
+      accessLogWriter?.flush()
       reload?.cancel()
       checks?.cancel()
       await fleet.shutdown()
@@ -217,7 +231,9 @@ struct GatewayCommand: AsyncParsableCommand {
     do {
       try await StandardServer.run(
         services: [
-          VLLMService(fleet: fleet, responsesMode: ResponsesMode(rawValue: responsesMode) ?? .auto, keys: keys)
+          VLLMService(
+            fleet: fleet, responsesMode: ResponsesMode(rawValue: responsesMode) ?? .auto, keys: keys,
+            accessLog: accessLogWriter)
         ],
         host: address.host, port: address.port, group: group,
         configuration: configuration, health: health,

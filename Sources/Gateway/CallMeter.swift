@@ -1,0 +1,50 @@
+import Fleet
+import NIOCore
+import VLLMClient
+
+/// Between a call and its upstream request while its record is kept: notes the upstream, the
+/// first event's time, and the usage vLLM reports (in the body, or a stream's last event), which
+/// the call's key is charged.
+final class CallMeter: RoutedResponseHandler {
+  private let inner: any VLLMResponseHandler
+  private let record: CallRecord
+  private var lastEvent: [UInt8] = []
+
+  init(_ inner: any VLLMResponseHandler, record: CallRecord) {
+    self.inner = inner
+    self.record = record
+  }
+
+  func routed(to upstream: Upstream) {
+    record.upstream = upstream.name
+  }
+
+  func vllmEvent(_ event: ServerSentEvent) {
+    if record.firstEventAt == 0 {
+      record.firstEventAt = event.receivedAt > 0 ? event.receivedAt : NIODeadline.now().uptimeNanoseconds
+    }
+    if !event.isDone { lastEvent = event.data }
+    inner.vllmEvent(event)
+  }
+
+  var vllmWantsMore: Bool { inner.vllmWantsMore }
+
+  func vllmRequestSent(at time: UInt64) {
+    inner.vllmRequestSent(at: time)
+  }
+
+  func vllmFinished(_ outcome: VLLMOutcome) {
+    let usage: TokenUsage
+    switch outcome {
+    case .body(let body, _, let receivedAt):
+      if record.firstEventAt == 0 { record.firstEventAt = receivedAt }
+      usage = TokenUsage(in: body)
+    case .streamEnded: usage = TokenUsage(in: lastEvent)
+    case .failed: usage = TokenUsage()
+    }
+    record.promptTokens += usage.prompt
+    record.completionTokens += usage.completion
+    record.admittedKey?.charge(tokens: usage.total)
+    inner.vllmFinished(outcome)
+  }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import GRPCServer
+import NIOCore
+
+/// What the gateway keeps of one call while client keys or the access log are on: its key (whose
+/// stream it gives back at the end), model, upstream, tokens and timings; at the end it charges
+/// the key and writes the access log line. Lives on the call's event loop.
+final class CallRecord {
+  let method: String
+  let startedAt = NIODeadline.now().uptimeNanoseconds
+  let wallClockStart = Date()
+  let traceID: String?
+  var keyID: String? = nil
+  /// The key whose stream this call holds, once admitted.
+  var admittedKey: ClientKey? = nil
+  var model = ""
+  var upstream: String? = nil
+  var promptTokens = 0
+  var completionTokens = 0
+  var firstEventAt: UInt64 = 0
+  private let accessLog: AccessLog?
+
+  init(call: ServerCall, accessLog: AccessLog?) {
+    method = call.path
+    traceID = call.metadata.first("traceparent").flatMap(Self.traceID(of:))
+    self.accessLog = accessLog
+  }
+
+  func ended(_ code: Status.Code) {
+    admittedKey?.release()
+    admittedKey = nil
+    accessLog?.write(self, status: code.name, endedAt: NIODeadline.now().uptimeNanoseconds)
+  }
+
+  /// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`).
+  static func traceID(of traceparent: String) -> String? {
+    let parts = traceparent.split(separator: "-")
+    guard parts.count >= 4, parts[1].count == 32 else { return nil }
+    return String(parts[1])
+  }
+}

@@ -1,0 +1,74 @@
+"""The access log: one JSON line per call, whatever its end (OK, an upstream error, a refused key,
+a client cancel), with method, model, key, upstream, status, tokens, duration, time to first token
+and trace id, and never the prompt, the answer or a key."""
+
+import hashlib
+import json
+import time
+
+import grpc
+import pytest
+
+from vllmgateway.v1 import chat_pb2, models_pb2, service_pb2_grpc
+
+SECRET_PROMPT = "the launch code is 8128"
+TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def chat(max_tokens=5, sim=None, text=SECRET_PROMPT):
+    request = chat_pb2.ChatCompletionRequest(model="sim-model", max_tokens=max_tokens,
+                                             messages=[chat_pb2.ChatMessage(role="user", text=text)])
+    if sim:
+        request.extra_body.update({"vllm_sim": sim})
+    return request
+
+
+def lines(path, count, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        text = path.read_text() if path.exists() else ""
+        entries = [json.loads(line) for line in text.splitlines() if line]
+        if len(entries) >= count or time.monotonic() > deadline:
+            return entries, text
+        time.sleep(0.05)
+
+
+def test_one_line_per_call_with_what_happened(sim, start_server, tmp_path):
+    log = tmp_path / "access.jsonl"
+    config = tmp_path / "gateway.json"
+    config.write_text(json.dumps({"upstreams": [{"name": "sim-1", "url": f"http://{sim.address}"}],
+                                  "access_log": str(log),
+                                  "auth": {"keys": [{"id": "team-a", "key": "sk-access-log-test"}]}}))
+    gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--config", str(config))
+    key = [("authorization", "Bearer sk-access-log-test"), ("traceparent", TRACE)]
+    with grpc.insecure_channel(gateway.address) as channel:
+        stub = service_pb2_grpc.VLLMServiceStub(channel)
+        reply = stub.CreateChatCompletion(chat(), metadata=key, timeout=5)
+        chunks = list(stub.StreamChatCompletion(chat(max_tokens=3), metadata=key, timeout=5))
+        with pytest.raises(grpc.RpcError):
+            stub.CreateChatCompletion(chat(sim={"fault": "http_error", "status": 503}), metadata=key, timeout=5)
+        with pytest.raises(grpc.RpcError):
+            stub.CreateChatCompletion(chat(), metadata=[("authorization", "Bearer wrong")], timeout=5)
+        stream = stub.StreamChatCompletion(chat(max_tokens=100, sim={"tokens_per_second": 20}), metadata=key,
+                                           timeout=10)
+        next(stream)
+        stream.cancel()
+        stub.ListModels(models_pb2.ListModelsRequest(), metadata=key, timeout=5)
+    entries, text = lines(log, 6)
+    assert len(entries) == 6, text
+    by_order = {(e["method"].rsplit("/", 1)[1], e["status"]): e for e in entries}
+    unary = by_order[("CreateChatCompletion", "OK")]
+    assert unary["model"] == "sim-model" and unary["key"] == "team-a" and unary["upstream"] == "sim-1"
+    assert unary["prompt_tokens"] == reply.usage.prompt_tokens and unary["completion_tokens"] == 5
+    assert unary["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+    assert unary["duration_ms"] >= unary["ttft_ms"] > 0
+    assert unary["time"].endswith("Z") and "T" in unary["time"]
+    stream_entry = by_order[("StreamChatCompletion", "OK")]
+    assert stream_entry["completion_tokens"] == chunks[-1].usage.completion_tokens == 3
+    assert by_order[("CreateChatCompletion", "UNAVAILABLE")]["upstream"] == "sim-1"
+    refused = by_order[("CreateChatCompletion", "UNAUTHENTICATED")]
+    assert "key" not in refused and refused["model"] == "" and "upstream" not in refused
+    assert by_order[("StreamChatCompletion", "CANCELLED")]["ttft_ms"] > 0
+    assert ("ListModels", "OK") in by_order
+    # Nothing of the conversation and no key reaches the log.
+    assert SECRET_PROMPT not in text and "sk-access-log-test" not in text and "wrong" not in text
