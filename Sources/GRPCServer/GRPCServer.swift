@@ -3,9 +3,10 @@ import Logging
 import NIOCore
 import NIOExtras
 import NIOPosix
+import NIOSSL
 
-/// A gRPC server over cleartext HTTP/2 (h2c with prior knowledge), one nghttp2 session per
-/// connection on the connection's event loop.
+/// A gRPC server over HTTP/2, cleartext (h2c with prior knowledge) or TLS with ALPN h2, one
+/// nghttp2 session per connection on the connection's event loop.
 public final class GRPCServer: Sendable {
   public let configuration: ServerConfiguration
   public let router: Router
@@ -52,6 +53,9 @@ public final class GRPCServer: Sendable {
       .childChannelOption(.maxMessagesPerRead, value: 16)
       .childChannelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
+          if let tls = configuration.tls {
+            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
+          }
           try channel.pipeline.syncOperations.addHandler(
             GRPCConnectionHandler(
               configuration: configuration, router: router, logger: logger, sendBudget: sendBudget,

@@ -79,6 +79,8 @@ public struct ServerConfiguration: Sendable {
 
   /// Where calls are counted, if anywhere.
   public var statistics: CallStatistics? = nil
+  /// TLS (with ALPN h2) on every connection; nil serves cleartext h2c.
+  public var tls: ServerTLS? = nil
 
   public init() {}
 }

@@ -73,6 +73,8 @@ public struct GatewayConfiguration: Sendable {
   public var protectsStandardServices = false
   /// Where the access log goes ("-": standard error); nil for none.
   public var accessLog: String?
+  /// TLS files: certificate chain, key, and the CA of client certificates (mTLS).
+  public var tls: (certificate: String, key: String, clientCA: String?)?
 
   public init() {}
 }
@@ -84,6 +86,13 @@ extension GatewayConfiguration {
     var configuration = GatewayConfiguration()
     configuration.listen = try root.string("listen")
     configuration.accessLog = try root.string("access_log")
+    if var tls = try root.object("tls") {
+      guard let certificate = try tls.string("certificate"), let key = try tls.string("key") else {
+        throw ConfigError(path: tls.path, reason: "needs certificate and key (PEM files)")
+      }
+      configuration.tls = (certificate, key, try tls.string("client_ca"))
+      try tls.finish()
+    }
     if let upstreams = try root.objects("upstreams") {
       for var upstream in upstreams {
         configuration.upstreams.append(try readUpstream(&upstream, environment: environment))

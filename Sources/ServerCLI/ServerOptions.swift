@@ -64,6 +64,15 @@ public struct ServerOptions: ParsableArguments {
   @Option(help: "Bytes buffered for slow readers over all connections before their calls pause.")
   public var serverSendBuffer: Int = 256 * 1024 * 1024
 
+  @Option(help: "Serve TLS (ALPN h2) with this PEM certificate chain; with --tls-key. Cleartext h2c without it.")
+  public var tlsCertificate: String? = nil
+
+  @Option(help: "The PEM private key of --tls-certificate.")
+  public var tlsKey: String? = nil
+
+  @Option(help: "Require client certificates signed by this PEM CA (mTLS).")
+  public var tlsClientCa: String? = nil
+
   public init() {}
 
   public func validate() throws {

@@ -95,6 +95,9 @@ struct GatewayCommand: AsyncParsableCommand {
   @OptionGroup var server: ServerOptions
 
   func validate() throws {
+    guard (server.tlsCertificate == nil) == (server.tlsKey == nil) else {
+      throw ValidationError("--tls-certificate and --tls-key go together")
+    }
     if let listen { _ = try ListenAddress(listen) }
     if let metricsListen { _ = try ListenAddress(metricsListen) }
     guard (maxUpstreamRequests ?? 1) > 0, (maxUpstreamRequestsPerConnection ?? 1) > 0 else {
@@ -143,6 +146,31 @@ struct GatewayCommand: AsyncParsableCommand {
     let overrides = self.overrides
     let settings = try overrides.effectiveConfiguration(environment: environment)
     let address = try ListenAddress(settings.listen ?? "0.0.0.0:50051")
+    // Everything that can refuse to start does so before any event loop or client exists.
+    let tlsFiles: ServerTLS.Files? =
+      if let certificate = server.tlsCertificate {
+        ServerTLS.Files(certificateChain: certificate, privateKey: server.tlsKey ?? "", clientCA: server.tlsClientCa)
+      } else {
+        settings.tls.map {
+          ServerTLS.Files(certificateChain: $0.certificate, privateKey: $0.key, clientCA: $0.clientCA)
+        }
+      }
+    var serverTLS: ServerTLS? = nil
+    if let tlsFiles {
+      do {
+        serverTLS = try ServerTLS(files: tlsFiles)
+      } catch {
+        throw ValidationError("TLS is refused: \(error)")
+      }
+      logger.info(
+        "TLS", metadata: ["certificate": "\(tlsFiles.certificateChain)", "client-ca": "\(tlsFiles.clientCA ?? "none")"])
+    }
+    let accessLogWriter: AccessLog?
+    do {
+      accessLogWriter = try settings.accessLog.map { try AccessLog(path: $0) }
+    } catch {
+      throw ValidationError("cannot open the access log \(settings.accessLog ?? ""): \(error.localizedDescription)")
+    }
     // One set of event loops for both sides: each call's upstream request runs on the loop of
     // its gRPC connection.
     let group = MultiThreadedEventLoopGroup(numberOfThreads: server.threads)
@@ -189,12 +217,6 @@ struct GatewayCommand: AsyncParsableCommand {
     }
     let keys = settings.keys.isEmpty ? nil : ClientKeys(settings.keys)
     if keys != nil { logger.info("client keys required", metadata: ["keys": "\(settings.keys.map(\.id))"]) }
-    let accessLogWriter: AccessLog?
-    do {
-      accessLogWriter = try settings.accessLog.map { try AccessLog(path: $0) }
-    } catch {
-      throw ValidationError("cannot open the access log \(settings.accessLog ?? ""): \(error.localizedDescription)")
-    }
     let health = HealthService()
     // Each model is a service name of grpc.health.v1: SERVING while a healthy upstream serves it,
     // NOT_SERVING once none does (or none lists it any more).
@@ -210,6 +232,21 @@ struct GatewayCommand: AsyncParsableCommand {
       for model in gone { health.setStatus(.notServing, for: model) }
     }
     var configuration = server.configuration
+    configuration.tls = serverTLS
+    let tlsReload = configuration.tls.map { tls in
+      // cert-manager rotates the files in place: they are looked at every 5 s, off the event loops.
+      Task.detached {
+        while !Task.isCancelled {
+          try? await Task.sleep(for: .seconds(5))
+          do {
+            if try tls.reloadIfChanged() { logger.notice("TLS certificate reloaded") }
+          } catch {
+            logger.error(
+              "TLS files changed but cannot be used; the current certificate stays", metadata: ["reason": "\(error)"])
+          }
+        }
+      }
+    }
     configuration.maximumAdmittedCalls = limits.maxUpstreamRequests ?? 20_000
     configuration.maximumAdmittedCallsPerConnection = limits.maxUpstreamRequestsPerConnection ?? 1000
     let statistics = CallStatistics()
@@ -223,6 +260,7 @@ struct GatewayCommand: AsyncParsableCommand {
       logger.info("metrics", metadata: ["address": "\(metricsAddress.host):\(metricsAddress.port)"])
     }
     let shutdownClients = {
+      tlsReload?.cancel()
       accessLogWriter?.flush()
       reload?.cancel()
       checks?.cancel()
