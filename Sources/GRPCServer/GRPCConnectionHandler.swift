@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOExtras
+import NIOSSL
 
 /// The channel handler of one accepted connection: hands received bytes to the connection's
 /// nghttp2 session and writes what it produces, one write and flush per read batch.
@@ -64,6 +65,16 @@ final class GRPCConnectionHandler: ChannelInboundHandler, ConnectionOutput {
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     guard let connection else { return }
+    if !connection.peerChecked {
+      // The first bytes through TLS come after its handshake: the client's certificate, if any,
+      // is known now, and stays the connection's.
+      connection.peerChecked = true
+      if let tls = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self),
+        let certificate = tls.peerCertificate
+      {
+        connection.peerCommonName = certificate.subjectName.first { $0.type == .commonName }?.value
+      }
+    }
     connection.beginReadBatch()
     connection.receive(unwrapInboundIn(data))
   }

@@ -6,6 +6,9 @@ import NIOCore
 /// runs on the connection's event loop. nghttp2 does framing, HPACK, flow control and stream
 /// states; this class turns its callbacks into gRPC calls.
 final class HTTP2ServerConnection {
+  /// The common name of the client's TLS certificate (mTLS), once its first bytes arrived.
+  var peerCommonName: String? = nil
+  var peerChecked = false
   let configuration: ServerConfiguration
   let router: Router
   let eventLoop: any EventLoop

@@ -27,6 +27,8 @@ public final class ServerCall {
   public var sendsFirstMessageAtOnce = false
   /// Who the call is from, as the service's gate established it (a client key, say).
   public var clientIdentity: (any Sendable)? = nil
+  /// The common name of the certificate the client presented (mTLS); nil without one.
+  public var peerCertificateCommonName: String? { connection.peerCommonName }
   /// What the service keeps with the call for its own accounting.
   public var serviceContext: AnyObject? = nil
   /// Called once when the call has ended for the client, with the status it got (CANCELLED when

@@ -3,7 +3,10 @@
 public struct ClientKeyRule: Sendable, Equatable {
   /// Names the key in logs and metrics; never the key.
   public var id: String
-  public var sha256: [UInt8]
+  /// The SHA-256 of the key the client presents; nil for a client known by its certificate.
+  public var sha256: [UInt8]?
+  /// A client known by the common name of its TLS client certificate (mTLS) instead of a key.
+  public var certificateCommonName: String?
   /// Models it may use; nil for all.
   public var models: [String]?
   public var requestsPerMinute: Double?
@@ -12,11 +15,13 @@ public struct ClientKeyRule: Sendable, Equatable {
   public var maxConcurrentStreams: Int?
 
   public init(
-    id: String, sha256: [UInt8], models: [String]? = nil, requestsPerMinute: Double? = nil,
+    id: String, sha256: [UInt8]?, certificateCommonName: String? = nil, models: [String]? = nil,
+    requestsPerMinute: Double? = nil,
     tokensPerMinute: Double? = nil, maxConcurrentStreams: Int? = nil
   ) {
     self.id = id
     self.sha256 = sha256
+    self.certificateCommonName = certificateCommonName
     self.models = models
     self.requestsPerMinute = requestsPerMinute
     self.tokensPerMinute = tokensPerMinute

@@ -17,6 +17,14 @@ public final class ClientKeys: Sendable {
   /// The gate of every protected method: the key the call presents, or UNAUTHENTICATED.
   public func authenticate(_ call: ServerCall) -> Status? {
     guard let presented = Self.presentedKey(call.metadata) else {
+      // A client certificate (mTLS) names its client by its common name.
+      if let name = call.peerCertificateCommonName,
+        let known = keys.first(where: { $0.rule.certificateCommonName == name })
+      {
+        call.clientIdentity = known
+        (call.serviceContext as? CallRecord)?.keyID = known.rule.id
+        return nil
+      }
       return Status(
         .unauthenticated, "this gateway needs a client key: send `authorization: Bearer <key>` or `x-api-key: <key>`")
     }
@@ -24,7 +32,9 @@ public final class ClientKeys: Sendable {
     var found: ClientKey? = nil
     // Every stored digest is compared in full, whichever matches, so the time taken says nothing
     // about which key (or how much of one) was close.
-    for key in keys where Self.constantTimeEqual(key.rule.sha256, digest) { found = key }
+    for key in keys {
+      if let stored = key.rule.sha256, Self.constantTimeEqual(stored, digest) { found = key }
+    }
     guard let found else { return Status(.unauthenticated, "the client key is not known to this gateway") }
     call.clientIdentity = found
     (call.serviceContext as? CallRecord)?.keyID = found.rule.id

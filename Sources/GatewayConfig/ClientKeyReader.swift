@@ -30,11 +30,13 @@ enum ClientKeyReader {
       guard !key.isEmpty else { throw ConfigError(path: reader.path("key_file"), reason: "\(file) is empty") }
       digests.append(Array(SHA256.hash(data: Array(key.utf8))))
     }
-    guard digests.count == 1 else {
-      throw ConfigError(path: reader.path, reason: "give exactly one of sha256, key and key_file")
+    let commonName = try reader.string("client_certificate_cn")
+    guard digests.count + (commonName == nil ? 0 : 1) == 1 else {
+      throw ConfigError(
+        path: reader.path, reason: "give exactly one of sha256, key, key_file and client_certificate_cn")
     }
     return ClientKeyRule(
-      id: id, sha256: digests[0], models: try reader.strings("models"),
+      id: id, sha256: digests.first, certificateCommonName: commonName, models: try reader.strings("models"),
       requestsPerMinute: try reader.number("requests_per_minute", minimum: 0.001),
       tokensPerMinute: try reader.number("tokens_per_minute", minimum: 1),
       maxConcurrentStreams: try reader.integer("max_concurrent_streams", minimum: 1))

@@ -101,7 +101,8 @@ import Testing
     #expect(refusal("upstreams: [a: b: c]")?.hasPrefix("$: not valid YAML") == true)
     #expect(refusal(#"{"a": 1, "a": 2}"#) == "$.a: given twice")
     #expect(
-      refusal(#"{"auth": {"keys": [{"id": "k"}]}}"#) == "$.auth.keys[0]: give exactly one of sha256, key and key_file")
+      refusal(#"{"auth": {"keys": [{"id": "k"}]}}"#)
+        == "$.auth.keys[0]: give exactly one of sha256, key, key_file and client_certificate_cn")
     #expect(
       refusal(#"{"auth": {"keys": [{"id": "k", "sha256": "abc"}]}}"#)
         == "$.auth.keys[0].sha256: must be 64 hexadecimal digits")

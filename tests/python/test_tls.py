@@ -129,3 +129,25 @@ def test_unusable_tls_files_are_refused_at_start(tmp_path, sim):
                              f"http://{sim.address}", "--tls-certificate", str(tmp_path / "bad.pem"),
                              "--tls-key", str(tmp_path / "bad.pem")], capture_output=True, text=True, timeout=30)
     assert result.returncode != 0 and "bad.pem: not a PEM certificate chain" in result.stderr, result.stderr
+
+
+def test_a_client_certificate_is_a_client_key(start_server, sim, pki):
+    """With mTLS, a key rule may name its client by the certificate's common name: no bearer key
+    needed, and the rule's models and limits apply."""
+    import json
+    config = pki / "gateway.json"
+    config.write_text(json.dumps({
+        "upstreams": [{"url": f"http://{sim.address}"}],
+        "tls": {"certificate": str(pki / "tls.pem"), "key": str(pki / "tls.key"),
+                "client_ca": str(pki / "client-ca.pem")},
+        "auth": {"keys": [{"id": "by-certificate", "client_certificate_cn": "client", "models": ["sim-model"]}]}}))
+    gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--config", str(config))
+    with channel(gateway, pki, "ca-one", client="client") as chan:
+        assert outcome(chan) == "OK"
+        stub = service_pb2_grpc.VLLMServiceStub(chan)
+        other = chat_pb2.ChatCompletionRequest(model="other-model", messages=[chat_pb2.ChatMessage(role="user",
+                                                                                                     text="x")])
+        with pytest.raises(grpc.RpcError) as error:
+            stub.CreateChatCompletion(other, timeout=5)
+        assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "by-certificate" in error.value.details()
