@@ -120,6 +120,7 @@ let package = Package(
       name: "VLLMClient",
       dependencies: [
         "ProtoJSON",
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -33,11 +33,14 @@ public struct UpstreamSpec: Sendable, Equatable {
   public var extraHeaders: [String: String]
   /// The bound on a request to it when the call has none.
   public var requestTimeout: TimeAmount?
+  /// For an https:// upstream: the PEM CA its certificate must chain to (else the system's).
+  public var caFile: String?
 
   public init(
     name: String, url: String, apiKey: String? = nil, weight: Double = 1, models: [String]? = nil,
-    extraHeaders: [String: String] = [:], requestTimeout: TimeAmount? = nil
+    extraHeaders: [String: String] = [:], requestTimeout: TimeAmount? = nil, caFile: String? = nil
   ) {
+    self.caFile = caFile
     self.name = name
     self.url = url
     self.apiKey = apiKey

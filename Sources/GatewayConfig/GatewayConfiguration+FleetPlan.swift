@@ -9,7 +9,8 @@ extension GatewayConfiguration {
         UpstreamSpec(
           name: definition.name, url: definition.url, apiKey: definition.apiKey, weight: definition.weight,
           models: definition.models, extraHeaders: definition.extraHeaders,
-          requestTimeout: definition.requestTimeoutSeconds.map { .nanoseconds(Int64($0 * 1e9)) })
+          requestTimeout: definition.requestTimeoutSeconds.map { .nanoseconds(Int64($0 * 1e9)) },
+          caFile: definition.caFile)
       })
     plan.generationPolicy = generationPolicy ?? .prefix
     plan.poolingPolicy = poolingPolicy ?? .leastLoad

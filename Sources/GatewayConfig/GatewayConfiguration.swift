@@ -28,6 +28,8 @@ public struct GatewayConfiguration: Sendable {
     /// A bound on each request to it when the call has no deadline (Bifrost's
     /// default_request_timeout_in_seconds).
     public var requestTimeoutSeconds: Double?
+    /// The CA of an https:// upstream's certificate.
+    public var caFile: String?
 
     public init(
       name: String, url: String, apiKey: String? = nil, weight: Double = 1, models: [String]? = nil,
@@ -181,6 +183,7 @@ extension GatewayConfiguration {
     upstream.models = try reader.strings("models")
     upstream.extraHeaders = Dictionary(try reader.stringMap("extra_headers") ?? [], uniquingKeysWith: { $1 })
     upstream.requestTimeoutSeconds = try reader.number("request_timeout_seconds", minimum: 0.001)
+    upstream.caFile = try reader.string("ca_file")
     return upstream
   }
 

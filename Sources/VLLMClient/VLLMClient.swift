@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// A client for vLLM's OpenAI-compatible HTTP API: a keep-alive connection pool, bearer auth,
 /// request deadlines, event streams read as they arrive, and errors in one shape. Each request
@@ -28,7 +29,7 @@ public final class VLLMClient: Sendable {
   public init(
     baseURL: String, apiKey: String?, eventLoopGroup: any EventLoopGroup, maximumBodySize: Int = 64 * 1024 * 1024,
     connectionsPerHost: Int = 1024, idleConnectionsPerLoop: Int = 1024, idleConnectionTimeout: TimeAmount = .seconds(4),
-    stallTimeout: TimeAmount? = .seconds(300)
+    stallTimeout: TimeAmount? = .seconds(300), caFile: String? = nil
   ) {
     var trimmed = baseURL
     while trimmed.hasSuffix("/") { trimmed.removeLast() }
@@ -53,6 +54,12 @@ public final class VLLMClient: Sendable {
     configuration.timeout = .init(connect: .seconds(10), read: stallTimeout)
     configuration.decompression = .disabled
     configuration.httpVersion = .http1Only
+    if let caFile {
+      // An https:// vLLM whose certificate a private CA signed.
+      var tls = TLSConfiguration.makeClientConfiguration()
+      tls.trustRoots = .file(caFile)
+      configuration.tlsConfiguration = tls
+    }
     http = HTTPClient(eventLoopGroupProvider: .shared(eventLoopGroup), configuration: configuration)
   }
 

@@ -181,7 +181,7 @@ struct GatewayCommand: AsyncParsableCommand {
         baseURL: spec.url, apiKey: spec.apiKey, eventLoopGroup: group,
         idleConnectionsPerLoop: limits.upstreamIdleConnections ?? 1024,
         idleConnectionTimeout: .nanoseconds(Int64((limits.upstreamIdleTimeoutSeconds ?? 4) * 1e9)),
-        stallTimeout: stall > 0 ? .nanoseconds(Int64(stall * 1e9)) : nil)
+        stallTimeout: stall > 0 ? .nanoseconds(Int64(stall * 1e9)) : nil, caFile: spec.caFile)
     }
     let plan = settings.fleetPlan
     for spec in plan.upstreams {

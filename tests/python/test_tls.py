@@ -151,3 +151,34 @@ def test_a_client_certificate_is_a_client_key(start_server, sim, pki):
             stub.CreateChatCompletion(other, timeout=5)
         assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert "by-certificate" in error.value.details()
+
+
+@pytest.mark.parametrize("ca,expected", [("ca-one", "OK"), ("ca-two", "UNAVAILABLE")])
+def test_an_https_vllm_with_its_own_ca(start_server, sim, pki, ca, expected):
+    """vLLM behind TLS with a private CA (nghttpx terminating TLS in front of the simulator): the
+    upstream's ca_file decides whom the gateway trusts."""
+    import json
+    from conftest import free_port
+    port = free_port()
+    proxy = subprocess.Popen(["nghttpx", f"-f127.0.0.1,{port}", f"-b127.0.0.1,{sim.port}", "--workers=1",
+                              "--no-ocsp", "--errorlog-file=/dev/null", "--accesslog-file=/dev/null",
+                              str(pki / "server-one.key"), str(pki / "server-one.pem")])
+    try:
+        import socket
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "nghttpx did not start"
+                time.sleep(0.1)
+        config = pki / f"upstream-{ca}.json"
+        config.write_text(json.dumps({"upstreams": [{"url": f"https://localhost:{port}",
+                                                     "ca_file": str(pki / f"{ca}.pem")}]}))
+        gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--config", str(config))
+        with grpc.insecure_channel(gateway.address) as chan:
+            assert outcome(chan) == expected
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=10)
