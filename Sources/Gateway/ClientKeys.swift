@@ -7,12 +7,23 @@ import NIOCore
 /// `authorization: Bearer <key>` or `x-api-key: <key>`; the key's SHA-256 is compared with
 /// every known one in constant time. Limits are this replica's own.
 public final class ClientKeys: Sendable {
-  private let keys: [ClientKey]
+  private let current: NIOLockedValueBox<[ClientKey]>
 
   public init(_ rules: [ClientKeyRule]) {
     let now = NIODeadline.now().uptimeNanoseconds
-    keys = rules.map { ClientKey(rule: $0, now: now) }
+    current = NIOLockedValueBox(rules.map { ClientKey(rule: $0, now: now) })
   }
+
+  /// Takes the rules of a reloaded configuration: a key whose rule is unchanged keeps what it has
+  /// spent; a changed, new or removed one starts afresh or goes (its calls in flight finish).
+  public func replace(with rules: [ClientKeyRule]) {
+    let now = NIODeadline.now().uptimeNanoseconds
+    current.withLockedValue { keys in
+      keys = rules.map { rule in keys.first { $0.rule == rule } ?? ClientKey(rule: rule, now: now) }
+    }
+  }
+
+  private var keys: [ClientKey] { current.withLockedValue { $0 } }
 
   /// The gate of every protected method: the key the call presents, or UNAUTHENTICATED.
   public func authenticate(_ call: ServerCall) -> Status? {

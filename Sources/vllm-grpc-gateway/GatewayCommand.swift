@@ -155,13 +155,13 @@ struct GatewayCommand: AsyncParsableCommand {
           ServerTLS.Files(certificateChain: $0.certificate, privateKey: $0.key, clientCA: $0.clientCA)
         }
       }
-    var serverTLS: ServerTLS? = nil
+    let serverTLS: ServerTLS?
+    do {
+      serverTLS = try tlsFiles.map { try ServerTLS(files: $0) }
+    } catch {
+      throw ValidationError("TLS is refused: \(error)")
+    }
     if let tlsFiles {
-      do {
-        serverTLS = try ServerTLS(files: tlsFiles)
-      } catch {
-        throw ValidationError("TLS is refused: \(error)")
-      }
       logger.info(
         "TLS", metadata: ["certificate": "\(tlsFiles.certificateChain)", "client-ca": "\(tlsFiles.clientCA ?? "none")"])
     }
@@ -202,21 +202,6 @@ struct GatewayCommand: AsyncParsableCommand {
       fleet = Fleet(plan: plan, logger: logger, makeClient: makeClient)
     }
     let checks = fleet.startChecks(on: group.next())
-    let reload = overrides.configurationPath(environment: environment).map { path in
-      ReloadSignal.install {
-        do {
-          let fresh = try overrides.effectiveConfiguration(environment: environment)
-          fleet.apply(fresh.fleetPlan)
-          if fresh.listen != settings.listen || fresh.limits != settings.limits {
-            logger.notice("listen and limits changes in \(path) take effect at the next start")
-          }
-        } catch {
-          logger.error("configuration reload refused; the current one stays", metadata: ["reason": "\(error)"])
-        }
-      }
-    }
-    let keys = settings.keys.isEmpty ? nil : ClientKeys(settings.keys)
-    if keys != nil { logger.info("client keys required", metadata: ["keys": "\(settings.keys.map(\.id))"]) }
     let health = HealthService()
     // Each model is a service name of grpc.health.v1: SERVING while a healthy upstream serves it,
     // NOT_SERVING once none does (or none lists it any more).
@@ -258,6 +243,29 @@ struct GatewayCommand: AsyncParsableCommand {
         host: metricsAddress.host, port: metricsAddress.port, group: group,
         render: { statistics.prometheusText(prefix: "vllm_grpc_gateway") })
       logger.info("metrics", metadata: ["address": "\(metricsAddress.host):\(metricsAddress.port)"])
+    }
+    let keys = settings.keys.isEmpty ? nil : ClientKeys(settings.keys)
+    if keys != nil { logger.info("client keys required", metadata: ["keys": "\(settings.keys.map(\.id))"]) }
+    // SIGHUP reads the configuration file again: upstreams, routing, health, keys, certificates.
+    let reload = overrides.configurationPath(environment: environment).map { path in
+      ReloadSignal.install {
+        do {
+          let fresh = try overrides.effectiveConfiguration(environment: environment)
+          fleet.apply(fresh.fleetPlan)
+          if let keys {
+            keys.replace(with: fresh.keys)
+            logger.notice("client keys reloaded", metadata: ["keys": "\(fresh.keys.map(\.id))"])
+          } else if !fresh.keys.isEmpty {
+            logger.notice("client keys in \(path) take effect at the next start: the gateway started open")
+          }
+          if let tls = serverTLS, try tls.reloadIfChanged() { logger.notice("TLS certificate reloaded") }
+          if fresh.listen != settings.listen || fresh.limits != settings.limits {
+            logger.notice("listen and limits changes in \(path) take effect at the next start")
+          }
+        } catch {
+          logger.error("configuration reload refused; the current one stays", metadata: ["reason": "\(error)"])
+        }
+      }
     }
     let shutdownClients = {
       tlsReload?.cancel()

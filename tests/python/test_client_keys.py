@@ -150,3 +150,24 @@ def test_over_the_concurrent_streams(stub):
         except grpc.RpcError:
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+def test_sighup_reloads_the_keys(sim, start_server, tmp_path):
+    import signal
+    path = tmp_path / "keys.json"
+
+    def write(keys):
+        path.write_text(json.dumps({"upstreams": [{"url": f"http://{sim.address}"}],
+                                    "auth": {"keys": [{"id": name, "key": key} for name, key in keys]}}))
+    write([("first", "sk-first-key")])
+    gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--config", str(path))
+    with grpc.insecure_channel(gateway.address) as channel:
+        stub = service_pb2_grpc.VLLMServiceStub(channel)
+        assert stub.CreateChatCompletion(chat(), metadata=[("x-api-key", "sk-first-key")], timeout=5).choices
+        write([("second", "sk-second-key")])
+        gateway.signal(signal.SIGHUP)
+        assert gateway.wait_for_log("client keys reloaded")
+        error = failure(lambda: stub.CreateChatCompletion(chat(), metadata=[("x-api-key", "sk-first-key")],
+                                                           timeout=5))
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert stub.CreateChatCompletion(chat(), metadata=[("x-api-key", "sk-second-key")], timeout=5).choices
