@@ -1,34 +1,42 @@
 /// Who serves what, as of the last change of health or models: rebuilt off the request path, read
-/// by every call.
-struct FleetSnapshot: Sendable {
+/// by every call. A class, so a call takes it with one retain rather than one per collection.
+final class FleetSnapshot: Sendable {
   /// Eligible upstreams by model.
-  var eligibleByModel: [String: [Upstream]] = [:]
+  let eligibleByModel: [String: [Upstream]]
   /// Every upstream by model, eligible or not: when none of a model's upstreams is eligible, the
   /// call still goes to one of them (Envoy's panic routing) rather than fail here.
-  var allByModel: [String: [Upstream]] = [:]
+  let allByModel: [String: [Upstream]]
   /// Eligible upstreams whose models are not known yet (no good /v1/models so far).
-  var undiscovered: [Upstream] = []
-  var eligible: [Upstream] = []
-  var all: [Upstream] = []
-  private var policies: FleetState.Policies?
+  let undiscovered: [Upstream]
+  let eligible: [Upstream]
+  let all: [Upstream]
+  private let policies: FleetState.Policies?
 
   init(upstreams: [Upstream], policies: FleetState.Policies? = nil) {
     all = upstreams
     self.policies = policies
+    var eligibleByModel: [String: [Upstream]] = [:]
+    var allByModel: [String: [Upstream]] = [:]
+    var undiscovered: [Upstream] = []
+    var eligible: [Upstream] = []
     for upstream in upstreams {
-      let (models, eligible) = upstream.state.withLockedValue {
+      let (models, isEligible) = upstream.state.withLockedValue {
         (upstream.configuredModels ?? $0.discovered?.ids, $0.health.isEligible)
       }
-      if eligible { self.eligible.append(upstream) }
+      if isEligible { eligible.append(upstream) }
       guard let models else {
-        if eligible { undiscovered.append(upstream) }
+        if isEligible { undiscovered.append(upstream) }
         continue
       }
       for model in Set(models) {
         allByModel[model, default: []].append(upstream)
-        if eligible { eligibleByModel[model, default: []].append(upstream) }
+        if isEligible { eligibleByModel[model, default: []].append(upstream) }
       }
     }
+    self.eligibleByModel = eligibleByModel
+    self.allByModel = allByModel
+    self.undiscovered = undiscovered
+    self.eligible = eligible
   }
 
   var servedModels: [String] { allByModel.keys.sorted() }

@@ -14,19 +14,23 @@ enum RoutingKeyReader {
     default: workload = .other
     }
     guard let body, contentType.hasPrefix("application/json") else { return RoutingKey(model: "", workload: workload) }
-    var model = ""
+    var model: String? = nil
     var prompt: Range<Int>? = nil
     var reader = JSONReader(body)
     do {
       try reader.beginObject()
-      while let key = try reader.nextKeySlice() {
+      // The gateway writes fields in the proto's order, model first: reading stops as soon as the
+      // model and the prompt's start are known, so a long prompt is never walked, only hashed.
+      while model == nil || (workload == .generation && prompt == nil), let key = try reader.nextKeySlice() {
         if key.elementsEqual("model".utf8), (try? reader.peekKind()) == .string {
           model = try reader.readString()
         } else if workload == .generation, prompt == nil,
           key.elementsEqual("messages".utf8) || key.elementsEqual("prompt".utf8) || key.elementsEqual("input".utf8)
         {
-          let value = try reader.rawValue()
-          prompt = value.startIndex..<value.endIndex
+          // The prefix is the prompt's first bytes, whatever follows them in the body.
+          _ = try reader.peekKind()
+          prompt = reader.index..<min(body.count, reader.index + PromptPrefix.blockSize * PromptPrefix.maximumBlocks)
+          if model == nil { try reader.skipValue() }
         } else {
           try reader.skipValue()
         }
@@ -35,6 +39,6 @@ enum RoutingKeyReader {
       // A body the gateway wrote is valid JSON; if not, vLLM will say so. Route by what was read.
     }
     let prefix = prompt.map { PromptPrefix(body, range: $0) } ?? .none
-    return RoutingKey(model: model, workload: workload, prefix: prefix)
+    return RoutingKey(model: model ?? "", workload: workload, prefix: prefix)
   }
 }
