@@ -33,11 +33,15 @@ final class PrefixAffinityPolicy: RoutingPolicy {
     if let ownerID, let owner = candidates.first(where: { $0.id == ownerID }), hasRoom(owner) {
       chosen = owner
     } else {
+      // The highest rendezvous score among those with room: one pass, one hash per candidate.
       let first = hashes[0]
-      let ranked = candidates.sorted {
-        PromptPrefix.mix(first ^ UInt64($0.id)) > PromptPrefix.mix(first ^ UInt64($1.id))
+      var best: (upstream: Upstream, score: UInt64)? = nil
+      for upstream in candidates where hasRoom(upstream) {
+        let score = PromptPrefix.mix(first ^ UInt64(upstream.id))
+        if let current = best, current.score >= score { continue }
+        best = (upstream, score)
       }
-      chosen = ranked.first(where: hasRoom)
+      chosen = best?.upstream
     }
     let upstream = chosen ?? LeastLoadPolicy.choose(from: candidates)
     table.withLock { table in
