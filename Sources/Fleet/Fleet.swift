@@ -147,6 +147,8 @@ public final class Fleet: Sendable {
   func record(_ outcome: VLLMOutcome, of upstream: Upstream) {
     let failed: Bool
     if case .failed(let error) = outcome { failed = error.countsAgainstUpstream } else { failed = false }
+    upstream.requestsEnded.wrappingAdd(1, ordering: .relaxed)
+    if failed { upstream.failures.wrappingAdd(1, ordering: .relaxed) }
     if !failed {
       // The common case reads the state without a change to publish.
       upstream.state.withLockedValue { state in

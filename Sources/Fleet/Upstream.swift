@@ -24,6 +24,9 @@ public final class Upstream: Sendable {
   let waiting = Atomic<Int>(0)
   /// Its KV cache's fill, in thousandths, from its /metrics.
   let kvCachePermille = Atomic<Int>(0)
+  /// Calls that ended on it, and those of them that counted against its health.
+  let requestsEnded = Atomic<Int>(0)
+  let failures = Atomic<Int>(0)
   let state: NIOLockedValueBox<UpstreamState>
 
   public init(
@@ -50,6 +53,14 @@ public final class Upstream: Sendable {
     return kvCachePermille.load(ordering: .relaxed) > 900 ? queued * 2 + 1 : queued
   }
 
+  /// What metrics show of it.
+  public var report: UpstreamReport {
+    let (eligible, ejections) = state.withLockedValue { ($0.health.isEligible, $0.health.ejectionsTotal) }
+    return UpstreamReport(
+      eligible: eligible, callsInFlight: callsInFlight, requests: requestsEnded.load(ordering: .relaxed),
+      failures: failures.load(ordering: .relaxed), ejections: ejections, vllmWaiting: waiting.load(ordering: .relaxed))
+  }
+
   func recordLoad(_ load: VLLMLoad?) {
     waiting.store(load?.waiting ?? 0, ordering: .relaxed)
     kvCachePermille.store(Int((load?.kvCacheUsage ?? 0) * 1000), ordering: .relaxed)
@@ -65,4 +76,14 @@ public final class Upstream: Sendable {
 struct UpstreamState: Sendable {
   var discovered: DiscoveredModels? = nil
   var health = UpstreamHealth()
+}
+
+/// An upstream's figures for metrics.
+public struct UpstreamReport: Sendable {
+  public var eligible: Bool
+  public var callsInFlight: Int
+  public var requests: Int
+  public var failures: Int
+  public var ejections: Int
+  public var vllmWaiting: Int
 }

@@ -7,6 +7,8 @@ struct UpstreamHealth: Sendable {
   /// Times ejected in a row without a clean readmission; sets the next backoff.
   var ejections = 0
   var ejectedUntil: NIODeadline? = nil
+  /// Ejections since start, for metrics.
+  var ejectionsTotal = 0
   /// Consecutive failed active checks.
   var failedChecks = 0
 
@@ -27,6 +29,7 @@ struct UpstreamHealth: Sendable {
     let backoff = policy.baseEjection.nanoseconds << Int64(min(ejections, 16))
     ejectedUntil = now + .nanoseconds(min(backoff, policy.maximumEjection.nanoseconds))
     ejections += 1
+    ejectionsTotal += 1
     consecutiveFailures = 0
     return true
   }

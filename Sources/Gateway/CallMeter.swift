@@ -24,6 +24,7 @@ final class CallMeter: RoutedResponseHandler {
       record.firstEventAt = event.receivedAt > 0 ? event.receivedAt : NIODeadline.now().uptimeNanoseconds
     }
     if !event.isDone { lastEvent = event.data }
+    record.lastEventAt = event.receivedAt > 0 ? event.receivedAt : NIODeadline.now().uptimeNanoseconds
     inner.vllmEvent(event)
   }
 

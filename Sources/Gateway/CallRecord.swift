@@ -18,18 +18,24 @@ final class CallRecord {
   var promptTokens = 0
   var completionTokens = 0
   var firstEventAt: UInt64 = 0
+  var lastEventAt: UInt64 = 0
   private let accessLog: AccessLog?
+  private let metrics: GatewayMetrics?
 
-  init(call: ServerCall, accessLog: AccessLog?) {
+  init(call: ServerCall, accessLog: AccessLog?, metrics: GatewayMetrics?) {
     method = call.path
-    traceID = call.metadata.first("traceparent").flatMap(Self.traceID(of:))
+    traceID = accessLog == nil ? nil : call.metadata.first("traceparent").flatMap(Self.traceID(of:))
     self.accessLog = accessLog
+    self.metrics = metrics
+    metrics?.callStarted(method: method)
   }
 
   func ended(_ code: Status.Code) {
     admittedKey?.release()
     admittedKey = nil
-    accessLog?.write(self, status: code.name, endedAt: NIODeadline.now().uptimeNanoseconds)
+    let now = NIODeadline.now().uptimeNanoseconds
+    accessLog?.write(self, status: code.name, endedAt: now)
+    metrics?.callEnded(self, status: code.name, endedAt: now)
   }
 
   /// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`).

@@ -9,12 +9,16 @@ public struct VLLMService: ServiceProvider {
   /// When set, every method needs one of these keys.
   private let keys: ClientKeys?
   private let accessLog: AccessLog?
+  private let metrics: GatewayMetrics?
 
-  public init(fleet: Fleet, responsesMode: ResponsesMode = .auto, keys: ClientKeys? = nil, accessLog: AccessLog? = nil)
-  {
+  public init(
+    fleet: Fleet, responsesMode: ResponsesMode = .auto, keys: ClientKeys? = nil, accessLog: AccessLog? = nil,
+    metrics: GatewayMetrics? = nil
+  ) {
     self.context = GatewayContext(fleet: fleet, responsesMode: responsesMode)
     self.keys = keys
     self.accessLog = accessLog
+    self.metrics = metrics
   }
 
   /// One upstream.
@@ -72,13 +76,14 @@ public struct VLLMService: ServiceProvider {
     responseType: "RerankResponse")
 
   public var routes: [Route] {
-    guard keys != nil || accessLog != nil else { return openRoutes }
+    guard keys != nil || accessLog != nil || metrics != nil else { return openRoutes }
     let keys = self.keys
     let accessLog = self.accessLog
+    let metrics = self.metrics
     // Each call gets its record first (so even a refused call has its log line), then the key gate.
     return openRoutes.map {
       $0.gated { call in
-        let record = CallRecord(call: call, accessLog: accessLog)
+        let record = CallRecord(call: call, accessLog: accessLog, metrics: metrics)
         call.serviceContext = record
         call.onEnd = { code in record.ended(code) }
         return keys?.authenticate(call)

@@ -236,12 +236,18 @@ struct GatewayCommand: AsyncParsableCommand {
     configuration.maximumAdmittedCallsPerConnection = limits.maxUpstreamRequestsPerConnection ?? 1000
     let statistics = CallStatistics()
     configuration.statistics = statistics
+    // Calls by method, model, key and status, with their timings and tokens, only with a metrics
+    // port: without one nothing of it runs.
+    let gatewayMetrics = metricsListen == nil ? nil : GatewayMetrics()
     var metricsChannel: (any Channel)? = nil
     if let metricsListen {
       let metricsAddress = try ListenAddress(metricsListen)
       metricsChannel = try await MetricsEndpoint.start(
         host: metricsAddress.host, port: metricsAddress.port, group: group,
-        render: { statistics.prometheusText(prefix: "vllm_grpc_gateway") })
+        render: {
+          gatewayMetrics?.recordFleet(fleet)
+          return statistics.prometheusText(prefix: "vllm_grpc_gateway") + (gatewayMetrics?.text() ?? "")
+        })
       logger.info("metrics", metadata: ["address": "\(metricsAddress.host):\(metricsAddress.port)"])
     }
     let keys = settings.keys.isEmpty ? nil : ClientKeys(settings.keys)
@@ -279,7 +285,7 @@ struct GatewayCommand: AsyncParsableCommand {
         services: [
           VLLMService(
             fleet: fleet, responsesMode: ResponsesMode(rawValue: responsesMode) ?? .auto, keys: keys,
-            accessLog: accessLogWriter)
+            accessLog: accessLogWriter, metrics: gatewayMetrics)
         ],
         host: address.host, port: address.port, group: group,
         configuration: configuration, health: health,

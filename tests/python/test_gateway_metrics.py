@@ -1,0 +1,87 @@
+"""The metrics page after a known load: calls by method, model, key and status, their duration,
+time to first token and time per output token, tokens by model and key, calls in flight by
+method, and each upstream's requests, failures, health and ejections, all exact."""
+
+import json
+import re
+import urllib.request
+
+import grpc
+import pytest
+
+from conftest import free_port
+from vllmgateway.v1 import chat_pb2, service_pb2_grpc
+
+CHAT = "/vllmgateway.v1.VLLMService/CreateChatCompletion"
+STREAM = "/vllmgateway.v1.VLLMService/StreamChatCompletion"
+
+
+def chat(max_tokens=4, sim=None):
+    request = chat_pb2.ChatCompletionRequest(model="sim-model", max_tokens=max_tokens,
+                                             messages=[chat_pb2.ChatMessage(role="user", text="count me")])
+    if sim:
+        request.extra_body.update({"vllm_sim": sim})
+    return request
+
+
+def samples(text):
+    """{(name, frozenset(labels)): value} of a Prometheus text page."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = re.match(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
+        assert match, f"not a sample line: {line}"
+        labels = frozenset(re.findall(r'(\w+)="([^"]*)"', match.group(3) or ""))
+        out[(match.group(1), labels)] = float(match.group(4))
+    return out
+
+
+def test_metrics_after_a_known_load(sim, start_server, tmp_path):
+    config = tmp_path / "gateway.json"
+    config.write_text(json.dumps({"upstreams": [{"name": "sim-a", "url": f"http://{sim.address}"}],
+                                  "auth": {"keys": [{"id": "team-a", "key": "sk-metrics"}]}}))
+    metrics_port = free_port()
+    gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--config", str(config),
+                           "--metrics-listen", f"127.0.0.1:{metrics_port}")
+    key = [("x-api-key", "sk-metrics")]
+    completion_tokens = 0
+    prompt_tokens = 0
+    with grpc.insecure_channel(gateway.address) as channel:
+        stub = service_pb2_grpc.VLLMServiceStub(channel)
+        for _ in range(3):
+            reply = stub.CreateChatCompletion(chat(), metadata=key, timeout=5)
+            completion_tokens += reply.usage.completion_tokens
+            prompt_tokens += reply.usage.prompt_tokens
+        for _ in range(2):
+            chunks = list(stub.StreamChatCompletion(chat(max_tokens=6), metadata=key, timeout=5))
+            completion_tokens += chunks[-1].usage.completion_tokens
+            prompt_tokens += chunks[-1].usage.prompt_tokens
+        with pytest.raises(grpc.RpcError):
+            stub.CreateChatCompletion(chat(sim={"fault": "http_error", "status": 503}), metadata=key, timeout=5)
+        with pytest.raises(grpc.RpcError):
+            stub.CreateChatCompletion(chat(), timeout=5)
+    page = samples(urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode())
+
+    def value(name, **labels):
+        return page.get((name, frozenset(labels.items())), 0)
+
+    calls = "vllm_grpc_gateway_calls_total"
+    assert value(calls, method=CHAT, model="sim-model", key="team-a", status="OK") == 3
+    assert value(calls, method=STREAM, model="sim-model", key="team-a", status="OK") == 2
+    assert value(calls, method=CHAT, model="sim-model", key="team-a", status="UNAVAILABLE") == 1
+    assert value(calls, method=CHAT, model="", key="", status="UNAUTHENTICATED") == 1
+    tokens = {"model": "sim-model", "key": "team-a"}
+    assert value("vllm_grpc_gateway_completion_tokens_total", **tokens) == completion_tokens == 3 * 4 + 2 * 6
+    assert value("vllm_grpc_gateway_prompt_tokens_total", **tokens) == prompt_tokens > 0
+    labels = {"method": STREAM, "model": "sim-model", "key": "team-a"}
+    assert value("vllm_grpc_gateway_time_to_first_token_seconds_count", **labels) == 2
+    assert value("vllm_grpc_gateway_time_per_output_token_seconds_count", **labels) == 2
+    assert value("vllm_grpc_gateway_call_duration_seconds_count", **labels) == 2
+    assert value("vllm_grpc_gateway_active_calls", method=CHAT) == 0
+    assert value("vllm_grpc_gateway_upstream_healthy", upstream="sim-a") == 1
+    assert value("vllm_grpc_gateway_upstream_requests", upstream="sim-a") == 6
+    assert value("vllm_grpc_gateway_upstream_failures", upstream="sim-a") == 1
+    assert value("vllm_grpc_gateway_upstream_ejections", upstream="sim-a") == 0
+    # The transport's own counters are still there.
+    assert value("vllm_grpc_gateway_calls_started_total") >= 7
