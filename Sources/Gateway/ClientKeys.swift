@@ -23,7 +23,7 @@ public final class ClientKeys: Sendable {
     }
   }
 
-  private var keys: [ClientKey] { current.withLockedValue { $0 } }
+  var keys: [ClientKey] { current.withLockedValue { $0 } }
 
   /// The gate of every protected method: the key the call presents, or UNAUTHENTICATED.
   public func authenticate(_ call: ServerCall) -> Status? {
@@ -140,6 +140,17 @@ public final class ClientKey: Sendable {
     }
     guard let (message, wait) = refusal else { return nil }
     return RetryInfo.resourceExhausted(message, retryAfterSeconds: wait)
+  }
+
+  /// What the key has left now: requests and tokens in its buckets (nil without that limit), and
+  /// its calls in flight.
+  var available: (requests: Double?, tokens: Double?, streams: Int) {
+    let now = NIODeadline.now().uptimeNanoseconds
+    return spending.withLockedValue { spending in
+      spending.requests?.refill(now: now)
+      spending.tokens?.refill(now: now)
+      return (spending.requests?.level, spending.tokens?.level, spending.streams)
+    }
   }
 
   func release() {

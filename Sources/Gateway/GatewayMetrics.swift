@@ -114,6 +114,31 @@ public final class GatewayMetrics: Sendable {
     }
   }
 
+  /// Each client key's limits and what it has left, read as the page is scraped: for alerts on a
+  /// key near its limit.
+  public func recordKeys(_ keys: ClientKeys) {
+    for key in keys.keys {
+      let labels = [("key", key.rule.id)]
+      let available = key.available
+      CoreMetrics.Gauge(label: "vllm_grpc_gateway_key_calls_in_flight", dimensions: labels, factory: factory)
+        .record(available.streams)
+      if let limit = key.rule.requestsPerMinute, let left = available.requests {
+        CoreMetrics.Gauge(
+          label: "vllm_grpc_gateway_key_requests_per_minute_limit", dimensions: labels, factory: factory
+        )
+        .record(limit)
+        CoreMetrics.Gauge(label: "vllm_grpc_gateway_key_requests_available", dimensions: labels, factory: factory)
+          .record(left)
+      }
+      if let limit = key.rule.tokensPerMinute, let left = available.tokens {
+        CoreMetrics.Gauge(label: "vllm_grpc_gateway_key_tokens_per_minute_limit", dimensions: labels, factory: factory)
+          .record(limit)
+        CoreMetrics.Gauge(label: "vllm_grpc_gateway_key_tokens_available", dimensions: labels, factory: factory)
+          .record(left)
+      }
+    }
+  }
+
   /// The Prometheus text of everything here.
   public func text() -> String {
     registry.emitToString()

@@ -236,6 +236,8 @@ struct GatewayCommand: AsyncParsableCommand {
     configuration.maximumAdmittedCallsPerConnection = limits.maxUpstreamRequestsPerConnection ?? 1000
     let statistics = CallStatistics()
     configuration.statistics = statistics
+    let keys = settings.keys.isEmpty ? nil : ClientKeys(settings.keys)
+    if keys != nil { logger.info("client keys required", metadata: ["keys": "\(settings.keys.map(\.id))"]) }
     // Calls by method, model, key and status, with their timings and tokens, only with a metrics
     // port: without one nothing of it runs.
     let gatewayMetrics = metricsListen == nil ? nil : GatewayMetrics()
@@ -246,12 +248,11 @@ struct GatewayCommand: AsyncParsableCommand {
         host: metricsAddress.host, port: metricsAddress.port, group: group,
         render: {
           gatewayMetrics?.recordFleet(fleet)
+          if let keys { gatewayMetrics?.recordKeys(keys) }
           return statistics.prometheusText(prefix: "vllm_grpc_gateway") + (gatewayMetrics?.text() ?? "")
         })
       logger.info("metrics", metadata: ["address": "\(metricsAddress.host):\(metricsAddress.port)"])
     }
-    let keys = settings.keys.isEmpty ? nil : ClientKeys(settings.keys)
-    if keys != nil { logger.info("client keys required", metadata: ["keys": "\(settings.keys.map(\.id))"]) }
     // SIGHUP reads the configuration file again: upstreams, routing, health, keys, certificates.
     let reload = overrides.configurationPath(environment: environment).map { path in
       ReloadSignal.install {

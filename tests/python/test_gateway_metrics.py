@@ -85,3 +85,31 @@ def test_metrics_after_a_known_load(sim, start_server, tmp_path):
     assert value("vllm_grpc_gateway_upstream_ejections", upstream="sim-a") == 0
     # The transport's own counters are still there.
     assert value("vllm_grpc_gateway_calls_started_total") >= 7
+
+
+def test_the_dashboard_and_alerts_use_only_metrics_the_gateway_serves(sim, start_server, tmp_path):
+    """deploy/'s Grafana dashboard and Prometheus rules name metrics (histograms through their
+    _bucket series); every one must be on the page of a gateway with keys, a fleet and traffic."""
+    import yaml
+    from conftest import ROOT
+    config = tmp_path / "gateway.json"
+    config.write_text(json.dumps({"upstreams": [{"name": "sim-a", "url": f"http://{sim.address}"}],
+                                  "auth": {"keys": [{"id": "k", "key": "sk-k", "requests_per_minute": 100,
+                                                     "tokens_per_minute": 10000}]}}))
+    metrics_port = free_port()
+    gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--config", str(config),
+                           "--metrics-listen", f"127.0.0.1:{metrics_port}")
+    with grpc.insecure_channel(gateway.address) as channel:
+        list(service_pb2_grpc.VLLMServiceStub(channel).StreamChatCompletion(chat(), metadata=[("x-api-key", "sk-k")],
+                                                                             timeout=5))
+    served = {name for name, _ in samples(
+        urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode())}
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus-alerts.yaml").read_text())
+    expressions = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    assert len(expressions) >= 6 and all(rule.get("annotations", {}).get("summary")
+                                         for group in rules["groups"] for rule in group["rules"])
+    dashboard = json.loads((ROOT / "deploy" / "grafana-dashboard.json").read_text())
+    expressions += [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    named = set(re.findall(r"\b(vllm_grpc_gateway_[a-z_]+)", "\n".join(expressions)))
+    assert named, "no gateway metric named"
+    assert named <= served, f"not served: {sorted(named - served)}"
