@@ -72,15 +72,14 @@ public final class ClientKeys: Sendable {
   }
 }
 
-extension Substring {
-  fileprivate func trimmingCharacters(in set: Character) -> String {
-    String(drop { $0 == set }.reversed().drop { $0 == set }.reversed())
-  }
-}
-
-extension String {
-  fileprivate func trimmingCharacters(in set: Character) -> String {
-    Substring(self).trimmingCharacters(in: set)
+extension StringProtocol {
+  /// Without leading and trailing spaces, by bytes: a key is ASCII, and Characters cost more.
+  fileprivate func trimmingCharacters(in space: Character) -> String {
+    let bytes = Array(utf8)
+    guard let first = bytes.firstIndex(where: { $0 != UInt8(ascii: " ") }),
+      let last = bytes.lastIndex(where: { $0 != UInt8(ascii: " ") })
+    else { return "" }
+    return String(decoding: bytes[first...last], as: UTF8.self)
   }
 }
 

@@ -293,7 +293,9 @@ public struct JSONReader {
       try beginArray()
       while try nextElement() { try skipValue() }
     case .string:
-      _ = try readStringBytes()
+      // Most strings have no escape: skipped in place, with no copy. The rest are read (and so
+      // checked) as any string is.
+      if try readPlainStringRange() == nil { _ = try readStringBytes() }
     case .number:
       _ = try readNumberText()
     case .bool:

@@ -16,6 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 GENERATED = Path(__file__).resolve().parent / "generated"
 GRPC_PROTOS = Path("/usr/share/grpc-proto")
 BIN_DIR = Path(os.environ.get("GATEWAY_BIN_DIR", ROOT / ".build" / "debug"))
+# tools/sanitize instruments the servers under test, not the simulator playing vLLM: an
+# instrumented vllm-sim is too slow on two cores to play a thousand streams.
+SIM_BIN_DIR = Path(os.environ.get("SIM_BIN_DIR", BIN_DIR))
 
 
 def _generate_stubs():
@@ -66,7 +69,8 @@ class ServerProcess:
         self.address = f"127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "w")
-        command = [str(BIN_DIR / executable)] + [a.format(port=self.port) for a in args]
+        folder = SIM_BIN_DIR if executable == "vllm-sim" else BIN_DIR
+        command = [str(folder / executable)] + [a.format(port=self.port) for a in args]
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=preexec_fn)
         self._wait_until_listening()
 
