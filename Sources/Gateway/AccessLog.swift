@@ -45,34 +45,34 @@ public final class AccessLog: Sendable {
   func write(_ record: CallRecord, status: String, endedAt: UInt64) {
     var json = JSONWriter(capacity: 320)
     json.beginObject()
-    json.key("time")
+    json.key(plain: "time")
     json.string(Self.timestamp(record.wallClockStart))
-    json.key("method")
+    json.key(plain: "method")
     json.string(record.method)
-    json.key("model")
+    json.key(plain: "model")
     json.string(record.model)
     if let key = record.keyID {
-      json.key("key")
+      json.key(plain: "key")
       json.string(key)
     }
     if let upstream = record.upstream {
-      json.key("upstream")
+      json.key(plain: "upstream")
       json.string(upstream)
     }
-    json.key("status")
+    json.key(plain: "status")
     json.string(status)
-    json.key("prompt_tokens")
+    json.key(plain: "prompt_tokens")
     json.int(Int64(record.promptTokens))
-    json.key("completion_tokens")
+    json.key(plain: "completion_tokens")
     json.int(Int64(record.completionTokens))
-    json.key("duration_ms")
+    json.key(plain: "duration_ms")
     json.double(Double(endedAt &- record.startedAt) / 1e6)
     if record.firstEventAt > 0 {
-      json.key("ttft_ms")
+      json.key(plain: "ttft_ms")
       json.double(Double(record.firstEventAt &- record.startedAt) / 1e6)
     }
     if let trace = record.traceID {
-      json.key("trace_id")
+      json.key(plain: "trace_id")
       json.string(trace)
     }
     json.endObject()
@@ -93,7 +93,10 @@ public final class AccessLog: Sendable {
     }
   }
 
+  private static let timestampStyle = Date.ISO8601FormatStyle.iso8601.year().month().day()
+    .timeZone(separator: .omitted).time(includingFractionalSeconds: true)
+
   private static func timestamp(_ date: Date) -> String {
-    date.formatted(.iso8601.year().month().day().timeZone(separator: .omitted).time(includingFractionalSeconds: true))
+    date.formatted(timestampStyle)
   }
 }

@@ -45,6 +45,16 @@ public struct JSONWriter {
     needsComma = false
   }
 
+  /// Writes `"key":` for a key known to need no escaping (plain ASCII letters, digits and `_`).
+  public mutating func key(plain key: StaticString) {
+    separate()
+    bytes.append(UInt8(ascii: "\""))
+    key.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    bytes.append(UInt8(ascii: "\""))
+    bytes.append(UInt8(ascii: ":"))
+    needsComma = false
+  }
+
   /// A key from UTF-8 bytes; invalid UTF-8 is repaired to U+FFFD, as for `string(utf8:)`.
   public mutating func key<Bytes: Collection<UInt8>>(bytes key: Bytes) {
     separate()
