@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from conftest import free_port, http_json
-from hostile import (ENHANCE_YOUR_CALM, PREFACE, STREAM_CHAT, RawConnection, WellBehavedClient, chat_request,
+from hostile import (ENHANCE_YOUR_CALM, PREFACE, STREAM_CHAT, TIME_ALLOWANCE, RawConnection, WellBehavedClient, chat_request,
                      frame, grpc_message, metrics, open_descriptors, report, rss_kib, settings_frame, start_gateway,
                      window_update)
 from vllmgateway.v1 import service_pb2_grpc
@@ -309,7 +309,7 @@ def test_unread_streams_hold_bounded_memory_and_are_reset_when_stuck(start_serve
         held = metrics(metrics_port)
         # Each stuck stream is reset once the timeout has passed since it last moved; resets free
         # buffer room, which lets streams that waited for it move again, so they go in waves.
-        all_reset = connection.read_until(lambda: len(connection.resets()) >= 1000, timeout=45)
+        all_reset = connection.read_until(lambda: len(connection.resets()) >= 1000, timeout=45 * TIME_ALLOWANCE)
         closed, _ = connection.read_until_closed(timeout=0.5)
         time.sleep(0.5)
     after = metrics(metrics_port)
