@@ -1,3 +1,5 @@
+import Fleet
+
 /// Bifrost's provider block for vLLM, read as Bifrost users write it: each key is one upstream
 /// (`vllm_key_config.url`, else the provider's `network_config.base_url`), serving
 /// `vllm_key_config.model_name` (else the key's `models`, where "*" means whatever it lists),
@@ -19,7 +21,7 @@ enum BifrostProvider {
   ]
 
   struct Block {
-    var upstreams: [GatewayConfiguration.UpstreamDefinition] = []
+    var upstreams: [UpstreamSpec] = []
     var failover = GatewayConfiguration.Failover()
   }
 
@@ -61,13 +63,13 @@ enum BifrostProvider {
       if let written = try key.string("value") {
         value = try GatewayConfiguration.resolve(written, environment, path: key.path("value"))
       }
-      var upstream = GatewayConfiguration.UpstreamDefinition(name: "\(name)[\(index)] \(url)", url: url)
+      var upstream = UpstreamSpec(name: "\(name)[\(index)] \(url)", url: url)
       upstream.apiKey = value.flatMap { $0.isEmpty ? nil : $0 }
       upstream.weight = try key.number("weight", minimum: 0) ?? 1
       if upstream.weight == 0 { upstream.weight = 0.001 }
       upstream.models = model.map { [$0] } ?? (listed?.isEmpty == false ? listed : nil)
       upstream.extraHeaders = headers
-      upstream.requestTimeoutSeconds = timeout
+      upstream.requestTimeout = timeout.map(GatewayConfiguration.seconds)
       try key.finish()
       block.upstreams.append(upstream)
     }

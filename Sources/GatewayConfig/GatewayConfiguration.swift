@@ -18,33 +18,6 @@ import NIOCore
 ///     providers:                       # Bifrost's provider blocks, as they are
 ///       vllm: {keys: [...], network_config: {...}}
 public struct GatewayConfiguration: Sendable {
-  public struct UpstreamDefinition: Sendable, Equatable {
-    public var name: String
-    public var url: String
-    public var apiKey: String?
-    public var weight: Double
-    public var models: [String]?
-    public var extraHeaders: [String: String]
-    /// A bound on each request to it when the call has no deadline (Bifrost's
-    /// default_request_timeout_in_seconds).
-    public var requestTimeoutSeconds: Double?
-    /// The CA of an https:// upstream's certificate.
-    public var caFile: String?
-
-    public init(
-      name: String, url: String, apiKey: String? = nil, weight: Double = 1, models: [String]? = nil,
-      extraHeaders: [String: String] = [:], requestTimeoutSeconds: Double? = nil
-    ) {
-      self.name = name
-      self.url = url
-      self.apiKey = apiKey
-      self.weight = weight
-      self.models = models
-      self.extraHeaders = extraHeaders
-      self.requestTimeoutSeconds = requestTimeoutSeconds
-    }
-  }
-
   public struct Limits: Sendable, Equatable {
     public var maxUpstreamRequests: Int?
     public var maxUpstreamRequestsPerConnection: Int?
@@ -61,7 +34,8 @@ public struct GatewayConfiguration: Sendable {
   }
 
   public var listen: String?
-  public var upstreams: [UpstreamDefinition] = []
+  /// The upstreams, as the fleet takes them.
+  public var upstreams: [UpstreamSpec] = []
   public var generationPolicy: RoutingPolicyName?
   public var poolingPolicy: RoutingPolicyName?
   public var health = HealthPolicy()
@@ -108,22 +82,22 @@ extension GatewayConfiguration {
     }
     if var health = try root.object("health") {
       if let seconds = try health.number("check_interval_seconds", minimum: 0.1) {
-        configuration.health.checkInterval = .nanoseconds(Int64(seconds * 1e9))
+        configuration.health.checkInterval = Self.seconds(seconds)
       }
       if let seconds = try health.number("discovery_interval_seconds", minimum: 0.1) {
         configuration.discoveryIntervalSeconds = seconds
       }
       if let seconds = try health.number("check_timeout_seconds", minimum: 0.1) {
-        configuration.health.checkTimeout = .nanoseconds(Int64(seconds * 1e9))
+        configuration.health.checkTimeout = Self.seconds(seconds)
       }
       if let count = try health.integer("consecutive_failures_to_eject", minimum: 1) {
         configuration.health.consecutiveFailuresToEject = count
       }
       if let seconds = try health.number("base_ejection_seconds", minimum: 0.1) {
-        configuration.health.baseEjection = .nanoseconds(Int64(seconds * 1e9))
+        configuration.health.baseEjection = Self.seconds(seconds)
       }
       if let seconds = try health.number("max_ejection_seconds", minimum: 0.1) {
-        configuration.health.maximumEjection = .nanoseconds(Int64(seconds * 1e9))
+        configuration.health.maximumEjection = Self.seconds(seconds)
       }
       try health.finish()
     }
@@ -168,21 +142,21 @@ extension GatewayConfiguration {
   }
 
   private static func readUpstream(_ reader: inout ConfigReader, environment: [String: String]) throws(ConfigError)
-    -> UpstreamDefinition
+    -> UpstreamSpec
   {
     guard let written = try reader.string("url") else {
       throw ConfigError(path: reader.path, reason: "an upstream needs a url")
     }
     let url = try resolve(written, environment, path: reader.path("url"))
     try validateURL(url, path: reader.path("url"))
-    var upstream = UpstreamDefinition(name: try reader.string("name") ?? url, url: url)
+    var upstream = UpstreamSpec(name: try reader.string("name") ?? url, url: url)
     if let key = try reader.string("api_key") {
       upstream.apiKey = try resolve(key, environment, path: reader.path("api_key"))
     }
     upstream.weight = try reader.number("weight", minimum: 0.001) ?? 1
     upstream.models = try reader.strings("models")
     upstream.extraHeaders = Dictionary(try reader.stringMap("extra_headers") ?? [], uniquingKeysWith: { $1 })
-    upstream.requestTimeoutSeconds = try reader.number("request_timeout_seconds", minimum: 0.001)
+    upstream.requestTimeout = try reader.number("request_timeout_seconds", minimum: 0.001).map(Self.seconds)
     upstream.caFile = try reader.string("ca_file")
     return upstream
   }
@@ -194,6 +168,10 @@ extension GatewayConfiguration {
       throw ConfigError(path: reader.path(key), reason: "unknown policy \"\(name)\" (known: \(known))")
     }
     return policy
+  }
+
+  static func seconds(_ value: Double) -> TimeAmount {
+    .nanoseconds(Int64(value * 1e9))
   }
 
   /// "env.NAME" is the environment variable NAME (Bifrost's convention); anything else is itself.

@@ -42,7 +42,7 @@ import Testing
       configuration.upstreams == [
         .init(
           name: "a", url: "http://h1:8000", apiKey: "sk-1", weight: 2, models: ["m1", "m2"],
-          extraHeaders: ["x-team": "t"], requestTimeoutSeconds: 30),
+          extraHeaders: ["x-team": "t"], requestTimeout: .seconds(30)),
         .init(name: "http://10.0.0.9:8000", url: "http://10.0.0.9:8000"),
       ])
     #expect(configuration.generationPolicy == .roundRobin && configuration.poolingPolicy == .prefix)
@@ -72,7 +72,7 @@ import Testing
     #expect(configuration.upstreams[0].apiKey == "sk-1" && configuration.upstreams[1].apiKey == nil)
     #expect(configuration.upstreams[1].weight == 3)
     #expect(configuration.upstreams[0].extraHeaders == ["x-a": "1"])
-    #expect(configuration.upstreams[0].requestTimeoutSeconds == 60)
+    #expect(configuration.upstreams[0].requestTimeout == .seconds(60))
     #expect(
       configuration.failover
         == .init(maxRetries: 4, backoffInitialMilliseconds: 50, backoffMaxMilliseconds: 800))
