@@ -42,6 +42,20 @@ def wait_for_port(port, process, name):
     sys.exit(f"{name} did not start")
 
 
+def generate_stubs(work: Path):
+    """Python messages and gRPC stubs from proto/, as tests/python/conftest.py makes them, in `work`
+    (conftest regenerates its own directory on import, which a concurrent test run would see)."""
+    from grpc_tools import protoc
+    generated = work / "generated"
+    generated.mkdir()
+    well_known = Path(protoc.__file__).resolve().parent / "_proto"
+    files = [str(p.relative_to(ROOT / "proto")) for p in (ROOT / "proto").rglob("*.proto")]
+    if protoc.main(["protoc", f"-I{ROOT / 'proto'}", f"-I{well_known}", f"--python_out={generated}",
+                    f"--grpc_python_out={generated}"] + files) != 0:
+        sys.exit("could not generate stubs")
+    sys.path.insert(0, str(generated))
+
+
 def process_tree(pid):
     """The process and its descendants (nghttpx does its work in a forked worker)."""
     pids = [pid]

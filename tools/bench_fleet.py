@@ -36,7 +36,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
-from bench import RELEASE, cpu_seconds, free_port, grpc_counts, grpc_frame, h2load, wait_for_port  # noqa: E402
+from bench import (RELEASE, cpu_seconds, free_port, generate_stubs, grpc_counts, grpc_frame, h2load,  # noqa: E402
+                   wait_for_port)
 
 GRPC_HEADERS = ["content-type: application/grpc", "te: trailers"]
 UNARY_PATH = "/vllmgateway.v1.VLLMService/CreateChatCompletion"
@@ -47,20 +48,6 @@ WORDS = ("account audit balance billing budget cache calendar cluster compliance
          "schedule security server shipment storage subscription support ticket timezone transfer upgrade vendor "
          "warehouse warranty workflow always never politely briefly carefully first then finally unless only "
          "the a an of to in for with on by from about under over before after during between against").split()
-
-
-def generate_stubs(work: Path):
-    """Python messages and gRPC stubs from proto/, as tests/python/conftest.py makes them, in `work`
-    (conftest regenerates its own directory on import, which a concurrent test run would see)."""
-    from grpc_tools import protoc
-    generated = work / "generated"
-    generated.mkdir()
-    well_known = Path(protoc.__file__).resolve().parent / "_proto"
-    files = [str(p.relative_to(ROOT / "proto")) for p in (ROOT / "proto").rglob("*.proto")]
-    if protoc.main(["protoc", f"-I{ROOT / 'proto'}", f"-I{well_known}", f"--python_out={generated}",
-                    f"--grpc_python_out={generated}"] + files) != 0:
-        sys.exit("could not generate stubs")
-    sys.path.insert(0, str(generated))
 
 
 def text_of(rng, header, size):

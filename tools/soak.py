@@ -22,7 +22,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # tools/test runs the short soak on the debug build it has just made (SOAK_BIN_DIR); by hand, release.
 RELEASE = Path(os.environ.get("SOAK_BIN_DIR", ROOT / ".build" / "release"))
+
+sys.path.insert(0, str(ROOT / "tools"))
+from bench import free_port, generate_stubs, wait_for_port  # noqa: E402
 
 # What the gateway answers for an upstream HTTP status (Sources/Gateway/UpstreamStatus.swift),
 # for the statuses the soak asks the simulator for.
@@ -61,25 +63,6 @@ KINDS = [
 CUT_FAULTS = ("drop", "truncate", "reset", "malformed_json", "truncated_event")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port, process, name):
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"{name} exited early")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"{name} did not start")
-
-
 def rss_kib(pid):
     return int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1))
 
@@ -106,18 +89,6 @@ def gateway_metrics(port):
             name, value = line.rsplit(" ", 1)
             values[name] = float(value)
     return values
-
-
-def generate_stubs(work: Path):
-    from grpc_tools import protoc
-    generated = work / "generated"
-    generated.mkdir()
-    well_known = Path(protoc.__file__).resolve().parent / "_proto"
-    files = [str(p.relative_to(ROOT / "proto")) for p in (ROOT / "proto").rglob("*.proto")]
-    if protoc.main(["protoc", f"-I{ROOT / 'proto'}", f"-I{well_known}", f"--python_out={generated}",
-                    f"--grpc_python_out={generated}"] + files) != 0:
-        sys.exit("could not generate stubs")
-    sys.path.insert(0, str(generated))
 
 
 class Plan:
