@@ -201,6 +201,9 @@ let package = Package(
       name: "GatewayConfigTests",
       dependencies: ["GatewayConfig", "Gateway", "Fleet", .product(name: "NIOCore", package: "swift-nio")]),
     .testTarget(
+      name: "GatewayTests",
+      dependencies: ["Gateway"]),
+    .testTarget(
       name: "ProtoJSONTests",
       dependencies: ["ProtoJSON"]),
     .testTarget(

@@ -42,43 +42,48 @@ public final class AccessLog: Sendable {
     }
   }
 
+  /// The line's keys, made once.
+  private enum Keys {
+    static let time = JSONWriter.Key(plain: "time")
+    static let method = JSONWriter.Key(plain: "method")
+    static let model = JSONWriter.Key(plain: "model")
+    static let key = JSONWriter.Key(plain: "key")
+    static let upstream = JSONWriter.Key(plain: "upstream")
+    static let status = JSONWriter.Key(plain: "status")
+    static let promptTokens = JSONWriter.Key(plain: "prompt_tokens")
+    static let completionTokens = JSONWriter.Key(plain: "completion_tokens")
+    static let duration = JSONWriter.Key(plain: "duration_ms")
+    static let firstToken = JSONWriter.Key(plain: "ttft_ms")
+    static let traceID = JSONWriter.Key(plain: "trace_id")
+  }
+
   func write(_ record: CallRecord, status: String, endedAt: UInt64) {
     var json = JSONWriter(capacity: 320)
     json.beginObject()
-    json.key(plain: "time")
-    json.string(Self.timestamp(record.wallClockStart))
-    json.key(plain: "method")
-    json.string(record.method)
-    json.key(plain: "model")
-    json.string(record.model)
-    if let key = record.keyID {
-      json.key(plain: "key")
-      json.string(key)
-    }
-    if let upstream = record.upstream {
-      json.key(plain: "upstream")
-      json.string(upstream)
-    }
-    json.key(plain: "status")
-    json.string(status)
-    json.key(plain: "prompt_tokens")
+    json.key(Keys.time)
+    json.raw(UTCTimestamp.quotedJSON(millisecondsSince1970: Int64(record.wallClockStart.timeIntervalSince1970 * 1000)))
+    json.member(Keys.method, record.method)
+    json.member(Keys.model, record.model)
+    if let key = record.keyID { json.member(Keys.key, key) }
+    if let upstream = record.upstream { json.member(Keys.upstream, upstream) }
+    json.member(Keys.status, status)
+    json.key(Keys.promptTokens)
     json.int(Int64(record.promptTokens))
-    json.key(plain: "completion_tokens")
+    json.key(Keys.completionTokens)
     json.int(Int64(record.completionTokens))
-    json.key(plain: "duration_ms")
-    json.double(Double(endedAt &- record.startedAt) / 1e6)
+    json.key(Keys.duration)
+    json.thousandths((endedAt &- record.startedAt) / 1000)
     if record.firstEventAt > 0 {
-      json.key(plain: "ttft_ms")
-      json.double(Double(record.firstEventAt &- record.startedAt) / 1e6)
+      json.key(Keys.firstToken)
+      json.thousandths((record.firstEventAt &- record.startedAt) / 1000)
     }
-    if let trace = record.traceID {
-      json.key(plain: "trace_id")
-      json.string(trace)
-    }
+    if let trace = record.traceID { json.member(Keys.traceID, trace) }
     json.endObject()
-    var line = json.bytes
-    line.append(UInt8(ascii: "\n"))
-    pending.withLockedValue { $0.append(contentsOf: line) }
+    let line = json.bytes
+    pending.withLockedValue {
+      $0.append(contentsOf: line)
+      $0.append(UInt8(ascii: "\n"))
+    }
   }
 
   /// Writes out what is pending (at shutdown).
@@ -91,12 +96,5 @@ public final class AccessLog: Sendable {
       }
       if !bytes.isEmpty { output.write(Data(bytes)) }
     }
-  }
-
-  private static let timestampStyle = Date.ISO8601FormatStyle.iso8601.year().month().day()
-    .timeZone(separator: .omitted).time(includingFractionalSeconds: true)
-
-  private static func timestamp(_ date: Date) -> String {
-    date.formatted(timestampStyle)
   }
 }

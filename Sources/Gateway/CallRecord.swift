@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import GRPCServer
 import NIOCore
@@ -21,13 +22,15 @@ final class CallRecord {
   var lastEventAt: UInt64 = 0
   private let accessLog: AccessLog?
   private let metrics: GatewayMetrics?
+  /// The metrics' gauge of this call's method's calls in flight.
+  private(set) var activeCalls: CoreMetrics.Meter? = nil
 
   init(call: ServerCall, accessLog: AccessLog?, metrics: GatewayMetrics?) {
     method = call.path
     traceID = accessLog == nil ? nil : call.metadata.first("traceparent").flatMap(Self.traceID(of:))
     self.accessLog = accessLog
     self.metrics = metrics
-    metrics?.callStarted(method: method)
+    activeCalls = metrics?.callStarted(method: method)
   }
 
   func ended(_ code: Status.Code) {

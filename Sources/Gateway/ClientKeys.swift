@@ -39,53 +39,58 @@ public final class ClientKeys: Sendable {
       return Status(
         .unauthenticated, "this gateway needs a client key: send `authorization: Bearer <key>` or `x-api-key: <key>`")
     }
-    let digest = Array(SHA256.hash(data: Array(presented.utf8)))
+    let digest = SHA256.hash(data: presented)
     var found: ClientKey? = nil
     // Every stored digest is compared in full, whichever matches, so the time taken says nothing
     // about which key (or how much of one) was close.
     for key in keys {
-      if let stored = key.rule.sha256, Self.constantTimeEqual(stored, digest) { found = key }
+      if let stored = key.sha256, Self.constantTimeEqual(stored, digest) { found = key }
     }
     guard let found else { return Status(.unauthenticated, "the client key is not known to this gateway") }
     call.clientIdentity = found
-    (call.serviceContext as? CallRecord)?.keyID = found.rule.id
+    (call.serviceContext as? CallRecord)?.keyID = found.id
     return nil
   }
 
-  static func presentedKey(_ metadata: Metadata) -> String? {
+  /// The key's bytes from `authorization: Bearer <key>` or `x-api-key: <key>`, without the spaces
+  /// around it. Read by bytes: lowercasing and trimming Strings cost a few allocations a call.
+  static func presentedKey(_ metadata: Metadata) -> ArraySlice<UInt8>? {
     if let authorization = metadata.first("authorization") {
-      let parts = authorization.split(separator: " ", maxSplits: 1)
-      if parts.count == 2, parts[0].lowercased() == "bearer" {
-        let key = parts[1].trimmingCharacters(in: " ")
+      let bytes = Array(authorization.utf8)
+      let scheme = "bearer ".utf8
+      if bytes.count > scheme.count,
+        zip(bytes, scheme).allSatisfy({ $1 == UInt8(ascii: " ") ? $0 == $1 : $0 | 0x20 == $1 })
+      {
+        let key = trimmingSpaces(bytes[scheme.count...])
         if !key.isEmpty { return key }
       }
     }
-    if let key = metadata.first("x-api-key")?.trimmingCharacters(in: " "), !key.isEmpty { return key }
+    if let key = metadata.first("x-api-key").map({ trimmingSpaces(Array($0.utf8)[...]) }), !key.isEmpty { return key }
     return nil
   }
 
-  static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-    guard a.count == b.count else { return false }
-    var difference: UInt8 = 0
-    for index in a.indices { difference |= a[index] ^ b[index] }
-    return difference == 0
-  }
-}
-
-extension StringProtocol {
-  /// Without leading and trailing spaces, by bytes: a key is ASCII, and Characters cost more.
-  fileprivate func trimmingCharacters(in space: Character) -> String {
-    let bytes = Array(utf8)
+  private static func trimmingSpaces(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
     guard let first = bytes.firstIndex(where: { $0 != UInt8(ascii: " ") }),
       let last = bytes.lastIndex(where: { $0 != UInt8(ascii: " ") })
-    else { return "" }
-    return String(decoding: bytes[first...last], as: UTF8.self)
+    else { return [] }
+    return bytes[first...last]
+  }
+
+  static func constantTimeEqual(_ stored: [UInt8], _ digest: SHA256.Digest) -> Bool {
+    guard stored.count == SHA256.Digest.byteCount else { return false }
+    var difference: UInt8 = 0
+    for (storedByte, digestByte) in zip(stored, digest) { difference |= storedByte ^ digestByte }
+    return difference == 0
   }
 }
 
 /// One known key and what it has spent.
 public final class ClientKey: Sendable {
   public let rule: ClientKeyRule
+  /// The rule's id and digest, kept apart: reading them through `rule` copied the whole rule,
+  /// a dozen retains and releases on every call.
+  let id: String
+  let sha256: [UInt8]?
   private let spending: NIOLockedValueBox<Spending>
 
   struct Spending {
@@ -96,6 +101,8 @@ public final class ClientKey: Sendable {
 
   init(rule: ClientKeyRule, now: UInt64) {
     self.rule = rule
+    self.id = rule.id
+    self.sha256 = rule.sha256
     self.spending = NIOLockedValueBox(
       Spending(
         requests: rule.requestsPerMinute.map { RefillingBucket(perMinute: $0, now: now) },

@@ -40,13 +40,16 @@ public final class GatewayMetrics: Sendable {
     self.factory = factory
   }
 
-  /// A call began: it is in flight for its method until `callEnded`.
-  func callStarted(method: String) {
-    meter(method).increment()
+  /// A call began: it is in flight for its method until `callEnded` decrements the meter
+  /// returned, which the call keeps rather than looking it up twice.
+  func callStarted(method: String) -> CoreMetrics.Meter {
+    let active = meter(method)
+    active.increment()
+    return active
   }
 
   func callEnded(_ record: CallRecord, status: String, endedAt: UInt64) {
-    meter(record.method).decrement()
+    record.activeCalls?.decrement()
     let labels = CallLabels(method: record.method, model: record.model, key: record.keyID ?? "", status: status)
     let instruments = perCall.withLockedValue { cache in
       if let known = cache[labels] { return known }

@@ -22,10 +22,10 @@ enum RoutingKeyReader {
       // The gateway writes fields in the proto's order, model first: reading stops as soon as the
       // model and the prompt's start are known, so a long prompt is never walked, only hashed.
       while model == nil || (workload == .generation && prompt == nil), let key = try reader.nextKeySlice() {
-        if key.elementsEqual("model".utf8), (try? reader.peekKind()) == .string {
+        if key.equals("model"), (try? reader.peekKind()) == .string {
           model = try reader.readString()
         } else if workload == .generation, prompt == nil,
-          key.elementsEqual("messages".utf8) || key.elementsEqual("prompt".utf8) || key.elementsEqual("input".utf8)
+          key.equals("messages") || key.equals("prompt") || key.equals("input")
         {
           // The prefix is the prompt's first bytes, whatever follows them in the body.
           _ = try reader.peekKind()

@@ -1,0 +1,51 @@
+import Testing
+
+@testable import Gateway
+
+/// Usage is found by searching back from the end of vLLM's answer; these are the answers it
+/// must read right, and the look-alikes it must not be fooled by.
+@Suite struct TokenUsageTests {
+  private func usage(_ json: String) -> TokenUsage { TokenUsage(in: Array(json.utf8)) }
+
+  @Test func chatCompletionUsageAfterTheChoices() {
+    let body = #"""
+      {"id":"chatcmpl-1","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"total_tokens":19,"completion_tokens":7,"prompt_tokens_details":null},"prompt_logprobs":null,"kv_transfer_params":null}
+      """#
+    #expect(usage(body) == TokenUsage(prompt: 12, completion: 7))
+  }
+
+  @Test func spacedJSONAndNestedDetails() {
+    let body =
+      #"{"usage": {"prompt_tokens_details": {"cached_tokens": 3}, "prompt_tokens" : 40, "completion_tokens": 2}}"#
+    #expect(usage(body) == TokenUsage(prompt: 40, completion: 2))
+  }
+
+  @Test func responsesUsageInsideTheCompletedEvent() {
+    let event = #"""
+      {"type":"response.completed","response":{"id":"r","output":[],"usage":{"input_tokens":5,"input_tokens_details":{"cached_tokens":0},"output_tokens":9,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":14}}}
+      """#
+    #expect(usage(event) == TokenUsage(prompt: 5, completion: 9))
+  }
+
+  @Test func generatedTextThatSpellsUsageIsNotUsage() {
+    // The text mentions "usage" in quotes, escaped as JSON requires; the real usage is null.
+    let body = #"""
+      {"choices":[{"text":"say \"usage\":{\"prompt_tokens\":999} and \\\"usage\\\":{}"}],"usage":null}
+      """#
+    #expect(usage(body) == TokenUsage())
+  }
+
+  @Test func aNullUsageAfterARealOneFallsBackToTheRealOne() {
+    #expect(
+      usage(#"{"usage":{"prompt_tokens":1,"completion_tokens":2},"x":{"usage":null}}"#)
+        == TokenUsage(prompt: 1, completion: 2))
+  }
+
+  @Test func nothingToReadIsZero() {
+    for body in [
+      "", "{}", "not json", #"{"usage":"#, #"{"usage":{"prompt_tokens":3"#, #""usage""#, "[DONE]", #"{"usage":[1]}"#,
+    ] {
+      #expect(usage(body) == TokenUsage(), "\(body)")
+    }
+  }
+}
