@@ -22,7 +22,8 @@ public enum StandardServer {
   public static func run(
     services: [any ServiceProvider], host: String, port: Int, group: MultiThreadedEventLoopGroup,
     configuration: ServerConfiguration, health: HealthService = HealthService(),
-    standardServicesGate: (@Sendable (ServerCall) -> Status?)? = nil, logger: Logger
+    standardServicesGate: (@Sendable (ServerCall) -> Status?)? = nil,
+    untilShutdown: @escaping @Sendable () async -> Void = StandardServer.untilTerminationSignal, logger: Logger
   ) async throws {
     let served = services.map(\.serviceName) + [health.serviceName] + ReflectionService.serviceNames
     guard
@@ -38,13 +39,19 @@ public enum StandardServer {
     // away) lives only inside `serve`, so the caller may shut the group down right after.
     try await serve(
       Router(providers), host: host, port: port, group: group, configuration: configuration, health: health,
-      logger: logger)
+      untilShutdown: untilShutdown, logger: logger)
     logger.notice("stopped")
+  }
+
+  /// Waits for SIGTERM or SIGINT (for servers that run no service group of their own).
+  @Sendable public static func untilTerminationSignal() async {
+    _ = await TerminationSignal.wait()
   }
 
   private static func serve(
     _ router: Router, host: String, port: Int, group: MultiThreadedEventLoopGroup,
-    configuration: ServerConfiguration, health: HealthService, logger: Logger
+    configuration: ServerConfiguration, health: HealthService, untilShutdown: @Sendable () async -> Void,
+    logger: Logger
   ) async throws {
     // Each client connection takes a descriptor, and each of its calls may take another upstream.
     let descriptors = FileDescriptorLimit.raiseToHardLimit()
@@ -59,8 +66,8 @@ public enum StandardServer {
     logger.notice(
       "listening",
       metadata: ["address": "\(address)", "threads": "\(group.makeIterator().reduce(0) { count, _ in count + 1 })"])
-    let signalNumber = await TerminationSignal.wait()
-    logger.notice("shutting down", metadata: ["signal": "\(signalNumber)"])
+    await untilShutdown()
+    logger.notice("shutting down")
     health.markAllNotServing()
     try await server.shutdownGracefully()
   }

@@ -17,13 +17,17 @@ final class CallMeter: RoutedResponseHandler {
 
   func routed(to upstream: Upstream) {
     record.upstream = upstream.name
+    record.trace?.routed(to: upstream.name)
   }
 
   func vllmEvent(_ event: ServerSentEvent) {
     if record.firstEventAt == 0 {
       record.firstEventAt = event.receivedAt > 0 ? event.receivedAt : NIODeadline.now().uptimeNanoseconds
     }
-    if !event.isDone { lastEvent = event.data }
+    if !event.isDone {
+      lastEvent = event.data
+      record.trace?.noteFinishReasons(in: event.data)
+    }
     record.lastEventAt = event.receivedAt > 0 ? event.receivedAt : NIODeadline.now().uptimeNanoseconds
     inner.vllmEvent(event)
   }
@@ -40,12 +44,14 @@ final class CallMeter: RoutedResponseHandler {
     case .body(let body, _, let receivedAt):
       if record.firstEventAt == 0 { record.firstEventAt = receivedAt }
       usage = TokenUsage(in: body)
+      record.trace?.noteFinishReasons(in: body)
     case .streamEnded: usage = TokenUsage(in: lastEvent)
     case .failed: usage = TokenUsage()
     }
     record.promptTokens += usage.prompt
     record.completionTokens += usage.completion
     record.admittedKey?.charge(tokens: usage.total)
+    record.trace?.upstreamFinished(outcome, usage: usage)
     inner.vllmFinished(outcome)
   }
 }

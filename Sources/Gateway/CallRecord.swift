@@ -2,8 +2,9 @@ import CoreMetrics
 import Foundation
 import GRPCServer
 import NIOCore
+import Tracing
 
-/// What the gateway keeps of one call while client keys or the access log are on: its key (whose
+/// What the gateway keeps of one call while client keys, the access log, metrics or tracing are on: its key (whose
 /// stream it gives back at the end), model, upstream, tokens and timings; at the end it charges
 /// the key and writes the access log line. Lives on the call's event loop.
 final class CallRecord {
@@ -25,9 +26,16 @@ final class CallRecord {
   /// The metrics' gauge of this call's method's calls in flight.
   private(set) var activeCalls: CoreMetrics.Meter? = nil
 
-  init(call: ServerCall, accessLog: AccessLog?, metrics: GatewayMetrics?) {
+  /// The call's spans, while tracing is on.
+  let trace: CallTrace?
+
+  init(call: ServerCall, accessLog: AccessLog?, metrics: GatewayMetrics?, tracer: (any Tracer)?) {
     method = call.path
-    traceID = accessLog == nil ? nil : call.metadata.first("traceparent").flatMap(Self.traceID(of:))
+    trace = tracer.map { CallTrace(tracer: $0, call: call) }
+    traceID =
+      if let trace { trace.traceID } else if accessLog != nil {
+        call.metadata.first("traceparent").flatMap(Self.traceID(of:))
+      } else { nil }
     self.accessLog = accessLog
     self.metrics = metrics
     activeCalls = metrics?.callStarted(method: method)
@@ -39,6 +47,7 @@ final class CallRecord {
     let now = NIODeadline.now().uptimeNanoseconds
     accessLog?.write(self, status: code.name, endedAt: now)
     metrics?.callEnded(self, status: code.name, endedAt: now)
+    trace?.ended(code)
   }
 
   /// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`).

@@ -6,6 +6,14 @@ import GRPCServer
 enum ForwardedMetadata {
   static let keys = ["x-request-id", "traceparent", "tracestate"]
 
+  /// `x-request-id` from the call, with `traceContext` (the upstream span's) in place of the
+  /// caller's trace context.
+  static func headers(of call: ServerCall, traceContext: [(String, String)]) -> [(String, String)] {
+    var headers = traceContext
+    if let requestID = call.metadata.first("x-request-id") { headers.append(("x-request-id", requestID)) }
+    return headers
+  }
+
   static func headers(of call: ServerCall) -> [(String, String)] {
     var headers: [(String, String)] = []
     for key in keys {

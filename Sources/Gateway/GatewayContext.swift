@@ -72,9 +72,16 @@ extension GatewayContext {
       call.finish(UpstreamStatus.refused(refusal))
       return nil
     }
+    // While tracing, vLLM gets the trace context of the upstream span rather than the caller's.
+    let forwarded =
+      if let trace = record?.trace {
+        ForwardedMetadata.headers(of: call, traceContext: trace.startUpstream(path: path, model: key.model))
+      } else {
+        ForwardedMetadata.headers(of: call)
+      }
     let started = fleet.start(
       key: key, method: method, path: path, body: body, contentType: contentType,
-      extraHeaders: ForwardedMetadata.headers(of: call), deadline: call.deadline, eventLoop: call.eventLoop,
+      extraHeaders: forwarded, deadline: call.deadline, eventLoop: call.eventLoop,
       handler: handler)
     let upstream: VLLMCall
     switch started {

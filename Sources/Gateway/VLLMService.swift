@@ -1,5 +1,6 @@
 import Fleet
 import GRPCServer
+import Tracing
 import VLLMClient
 
 /// vllmgateway.v1.VLLMService: every RPC, each one vLLM operation.
@@ -10,15 +11,18 @@ public struct VLLMService: ServiceProvider {
   private let keys: ClientKeys?
   private let accessLog: AccessLog?
   private let metrics: GatewayMetrics?
+  /// When set, every call is traced; nil (tracing off) costs nothing.
+  private let tracer: (any Tracer)?
 
   public init(
     fleet: Fleet, responsesMode: ResponsesMode = .auto, keys: ClientKeys? = nil, accessLog: AccessLog? = nil,
-    metrics: GatewayMetrics? = nil
+    metrics: GatewayMetrics? = nil, tracer: (any Tracer)? = nil
   ) {
     self.context = GatewayContext(fleet: fleet, responsesMode: responsesMode)
     self.keys = keys
     self.accessLog = accessLog
     self.metrics = metrics
+    self.tracer = tracer
   }
 
   /// One upstream.
@@ -76,14 +80,15 @@ public struct VLLMService: ServiceProvider {
     responseType: "RerankResponse")
 
   public var routes: [Route] {
-    guard keys != nil || accessLog != nil || metrics != nil else { return openRoutes }
+    guard keys != nil || accessLog != nil || metrics != nil || tracer != nil else { return openRoutes }
     let keys = self.keys
     let accessLog = self.accessLog
     let metrics = self.metrics
+    let tracer = self.tracer
     // Each call gets its record first (so even a refused call has its log line), then the key gate.
     return openRoutes.map {
       $0.gated { call in
-        let record = CallRecord(call: call, accessLog: accessLog, metrics: metrics)
+        let record = CallRecord(call: call, accessLog: accessLog, metrics: metrics, tracer: tracer)
         call.serviceContext = record
         call.onEnd = { code in record.ended(code) }
         return keys?.authenticate(call)

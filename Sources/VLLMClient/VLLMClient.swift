@@ -48,6 +48,9 @@ public final class VLLMClient: Sendable {
     // A refused connection fails the call at once (UNAVAILABLE) instead of being retried until
     // the client's deadline: callers and their load balancers decide about retries.
     configuration.connectionPool.retryConnectionEstablishment = false
+    // The gateway makes its own upstream span and sends its context; AsyncHTTPClient's would be
+    // a stray root span per request (its context is the task's, and event loops have none).
+    configuration.tracing.tracer = nil
     // AsyncHTTPClient's read timeout is its stall timeout: the time between two reads once the
     // request is sent. It also runs while a slow reader holds the stream back, which the gRPC
     // side's stream idle timeout (as long by default) ends anyway.

@@ -10,6 +10,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServerCLI
+import ServiceLifecycle
 import VLLMClient
 
 #if canImport(Glibc)
@@ -171,6 +172,8 @@ struct GatewayCommand: AsyncParsableCommand {
     } catch {
       throw ValidationError("cannot open the access log \(settings.accessLog ?? ""): \(error.localizedDescription)")
     }
+    let tracing = try TracingSetup.start(environment: environment, logger: logger)
+    if tracing != nil { logger.info("tracing", metadata: ["export": "OTLP, from the OTEL_* settings"]) }
     // One set of event loops for both sides: each call's upstream request runs on the loop of
     // its gRPC connection.
     let group = MultiThreadedEventLoopGroup(numberOfThreads: server.threads)
@@ -255,7 +258,7 @@ struct GatewayCommand: AsyncParsableCommand {
     }
     // SIGHUP reads the configuration file again: upstreams, routing, health, keys, certificates.
     let reload = overrides.configurationPath(environment: environment).map { path in
-      ReloadSignal.install {
+      ReloadOnHangup {
         do {
           let fresh = try overrides.effectiveConfiguration(environment: environment)
           fleet.apply(fresh.fleetPlan)
@@ -277,21 +280,42 @@ struct GatewayCommand: AsyncParsableCommand {
     let shutdownClients = {
       tlsReload?.cancel()
       accessLogWriter?.flush()
-      reload?.cancel()
       checks?.cancel()
       await fleet.shutdown()
     }
-    do {
+    let service = VLLMService(
+      fleet: fleet, responsesMode: ResponsesMode(rawValue: responsesMode) ?? .auto, keys: keys,
+      accessLog: accessLogWriter, metrics: gatewayMetrics, tracer: tracing?.tracer)
+    let standardServicesGate = settings.protectsStandardServices ? keys.map { $0.authenticate } : nil
+    let serverConfiguration = configuration
+    let gateway = GatewayServerService { untilShutdown in
       try await StandardServer.run(
-        services: [
-          VLLMService(
-            fleet: fleet, responsesMode: ResponsesMode(rawValue: responsesMode) ?? .auto, keys: keys,
-            accessLog: accessLogWriter, metrics: gatewayMetrics)
-        ],
-        host: address.host, port: address.port, group: group,
-        configuration: configuration, health: health,
-        standardServicesGate: settings.protectsStandardServices ? keys.map { $0.authenticate } : nil, logger: logger)
+        services: [service], host: address.host, port: address.port, group: group,
+        configuration: serverConfiguration, health: health, standardServicesGate: standardServicesGate,
+        untilShutdown: untilShutdown, logger: logger)
+    }
+    // SIGTERM and SIGINT shut the group down gracefully, last service first: the reload signal
+    // stops, the server drains, and the trace exporter, first in the list, flushes last.
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+    if let tracing {
+      services.append(
+        .init(service: tracing.exporter, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
+    }
+    services.append(
+      .init(
+        service: gateway, successTerminationBehavior: .gracefullyShutdownGroup,
+        failureTerminationBehavior: .gracefullyShutdownGroup))
+    if let reload {
+      services.append(.init(service: reload, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
+    }
+    var lifecycle = ServiceGroupConfiguration(
+      services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    // An unreachable trace collector must not hold the process past a drain.
+    lifecycle.maximumGracefulShutdownDuration = .seconds(60)
+    do {
+      try await ServiceGroup(configuration: lifecycle).run()
     } catch {
+      try? await metricsChannel?.close()
       await shutdownClients()
       try? await group.shutdownGracefully()
       throw error

@@ -1,17 +1,13 @@
-import Dispatch
+import ServiceLifecycle
+import UnixSignals
 
-#if canImport(Glibc)
-  import Glibc
-#endif
+/// SIGHUP reloads the configuration file: a service of the group that stops with it.
+struct ReloadOnHangup: Service {
+  let reload: @Sendable () -> Void
 
-/// SIGHUP: reload the configuration file.
-enum ReloadSignal {
-  /// Runs `reload` on each SIGHUP until the returned source is cancelled.
-  static func install(_ reload: @escaping @Sendable () -> Void) -> any DispatchSourceSignal {
-    signal(SIGHUP, SIG_IGN)
-    let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "reload"))
-    source.setEventHandler(handler: reload)
-    source.resume()
-    return source
+  func run() async throws {
+    for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+      reload()
+    }
   }
 }

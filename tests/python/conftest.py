@@ -64,14 +64,16 @@ def free_port():
 class ServerProcess:
     """A server executable running on a free port, its log captured to a file."""
 
-    def __init__(self, executable, args, log_path, preexec_fn=None, port=None):
+    def __init__(self, executable, args, log_path, preexec_fn=None, port=None, env=None):
         self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = open(log_path, "w")
         folder = SIM_BIN_DIR if executable == "vllm-sim" else BIN_DIR
         command = [str(folder / executable)] + [a.format(port=self.port) for a in args]
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=preexec_fn)
+        environment = None if env is None else {**os.environ, **env}
+        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=preexec_fn,
+                                        env=environment)
         self._wait_until_listening()
 
     def _wait_until_listening(self):
@@ -120,9 +122,9 @@ def start_server(tmp_path):
     """Starts an executable with extra arguments; `{port}` in them is replaced by its port."""
     started = []
 
-    def start(executable, *args, preexec_fn=None):
+    def start(executable, *args, preexec_fn=None, env=None):
         server = ServerProcess(executable, list(args), tmp_path / f"{executable}-{len(started)}.log",
-                               preexec_fn=preexec_fn)
+                               preexec_fn=preexec_fn, env=env)
         started.append(server)
         return server
 
