@@ -238,6 +238,31 @@ def measure(name, process, metrics_port, run):
     return result
 
 
+def alternate_rounds(row, paths, rounds):
+    """Runs each path `rounds` times, alternating, so a noisy moment of this shared machine hits one
+    round of each rather than one path; each path reports its median round by CPU per call."""
+    results = {name: [] for name in paths}
+    for _ in range(rounds):
+        for name, run in paths.items():
+            results[name].append(run())
+    for name, results_of_path in results.items():
+        ordered = sorted(results_of_path, key=lambda r: r["cpu_us_per_call"] or r["requests_per_second"])
+        chosen = dict(ordered[len(ordered) // 2])
+        chosen["failed"] = sum(r["failed"] for r in results_of_path)
+        chosen["cpu_us_per_call_rounds"] = [r["cpu_us_per_call"] for r in results_of_path]
+        row[name] = chosen
+    return row
+
+
+def self_signed_certificate(work: Path):
+    """A P-256 certificate for 127.0.0.1, for the TLS rows (both servers serve the same one)."""
+    key, certificate = work / "tls-key.pem", work / "tls-cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(certificate)], check=True, capture_output=True)
+    return key, certificate
+
+
 # The stamped request: 20 tokens at 20 per second, so a stream lasts about 1.1 s (role chunk, 20
 # tokens, usage, [DONE]); the ramp spreads the first streams' starts over that much.
 LATENCY_STREAM_SECONDS = 1.1
@@ -345,14 +370,52 @@ def print_latency(row):
               f"{gateway['failed']}")
 
 
+def observability_row(args, work, bodies, sim_port, start, grpc_headers):
+    upstream = {"upstreams": [{"name": "sim", "url": f"http://127.0.0.1:{sim_port}", "models": ["sim-model"]}]}
+    off_config, on_config = work / "all-off.json", work / "all-on.json"
+    off_config.write_text(json.dumps(upstream))
+    on_config.write_text(json.dumps({**upstream, "access_log": str(work / "access.log"), "auth": {"keys": [
+        {"id": "bench", "key": "sk-bench", "models": ["sim-model"], "requests_per_minute": 100_000_000,
+         "tokens_per_minute": 1_000_000_000, "max_concurrent_streams": 100_000}]}}))
+    off_port, on_port, on_metrics = free_port(), free_port(), free_port()
+    common = ["--threads", "1", "--log-level", "error"]
+    off = start([str(RELEASE / "vllm-grpc-gateway"), "--listen", f"127.0.0.1:{off_port}", "--config",
+                 str(off_config)] + common, off_port, "gateway (all off)")
+    on = start([str(RELEASE / "vllm-grpc-gateway"), "--listen", f"127.0.0.1:{on_port}", "--config", str(on_config),
+                "--metrics-listen", f"127.0.0.1:{on_metrics}"] + common, on_port, "gateway (all on)")
+    _, grpc_body = bodies["unary"]
+    log = work / "h2load.log"
+    requests = args.requests
+
+    def url(port):
+        return f"http://127.0.0.1:{port}/vllmgateway.v1.VLLMService/CreateChatCompletion"
+
+    on_headers = grpc_headers + ["x-api-key: sk-bench"]
+    h2load(url(off_port), grpc_body, requests // 10, args.clients, args.streams, grpc_headers, log)
+    h2load(url(on_port), grpc_body, requests // 10, args.clients, args.streams, on_headers, log)
+    row = {"scenario": "keys+limits+metrics+log", "chunks_per_call": 1, "rounds": args.rounds}
+    alternate_rounds(row, {
+        "all off": lambda: measure("all off", off, None, lambda: {
+            "requests": requests, **h2load(url(off_port), grpc_body, requests, args.clients, args.streams,
+                                           grpc_headers, log)}),
+        "all on": lambda: measure("all on", on, on_metrics, lambda: {
+            "requests": requests, **h2load(url(on_port), grpc_body, requests, args.clients, args.streams,
+                                           on_headers, log)}),
+    }, args.rounds)
+    # Every call of the "on" gateway was admitted by its key and written to the log.
+    time.sleep(0.3)
+    row["access_log_lines"] = len((work / "access.log").read_text().splitlines())
+    return row
+
+
 def check_targets(results, latency):
     """Each of the issue's targets, from this run's figures: (met, what was measured)."""
-    rows = {row["scenario"].split(" ")[0]: row for row in results}
+    rows = {row["scenario"]: row for row in results}
     targets = {}
-    unary = rows["unary"]
+    unary = rows["unary chat"]
     ratio = unary["gateway"]["cpu_us_per_call"] / unary["nghttpx"]["cpu_us_per_call"]
     targets["unary chat CPU within 1.5x of nghttpx"] = (ratio <= 1.5, f"{ratio:.2f}x")
-    stream = rows["stream"]
+    stream = rows["stream 128 chunks"]
     beyond = (stream["gateway"]["cpu_us_per_call"] - stream["nghttpx"]["cpu_us_per_call"]) / stream["chunks_per_call"]
     targets["streaming: at most 1 µs per chunk beyond nghttpx"] = (beyond <= 1.0, f"{beyond:.2f} µs per chunk")
     own = latency["gateway_own_us"]["first_message_added_delay"]["p99"]
@@ -362,9 +425,17 @@ def check_targets(results, latency):
     targets["open streams: under 20 KiB each, no failed call"] = (
         many["memory_kib_per_open_stream"] < 20 and many["failed"] == 0,
         f"{many['memory_kib_per_open_stream']:.1f} KiB per stream, {many['failed']} failed")
-    embeddings = rows["embeddings"]
+    embeddings = rows["embeddings 16x1024"]
     smaller = embeddings["direct"]["reply_bytes"] / embeddings["gateway"]["reply_bytes"]
     targets["embeddings reply at least 2x smaller than vLLM's JSON"] = (smaller >= 2, f"{smaller:.2f}x smaller")
+    tls = rows["unary chat TLS"]
+    ratio = tls["gateway"]["cpu_us_per_call"] / tls["nghttpx"]["cpu_us_per_call"]
+    targets["TLS unary chat CPU within 1.5x of nghttpx's TLS"] = (ratio <= 1.5, f"{ratio:.2f}x")
+    everything = rows["keys+limits+metrics+log"]
+    added = everything["all on"]["cpu_us_per_call"] - everything["all off"]["cpu_us_per_call"]
+    targets["keys, limits, metrics and the access log add under 3 µs per call"] = (
+        added < 3 and everything["all on"]["failed"] == 0, f"{added:.1f} µs per call, "
+        f"{everything['all on']['failed']} failed")
     return targets
 
 
@@ -403,7 +474,7 @@ def main():
         gateway = start([str(RELEASE / "vllm-grpc-gateway"), "--listen", f"127.0.0.1:{gateway_port}", "--upstream",
                          f"http://127.0.0.1:{sim_port}", "--threads", "1", "--log-level", "error",
                          "--metrics-listen", f"127.0.0.1:{metrics_port}"], gateway_port, "gateway")
-        proxy = start(["nghttpx", f"--frontend=127.0.0.1,{proxy_port};no-tls", f"--backend=127.0.0.1,{sim_port}",
+        proxy = start(["nghttpx", "--conf=/dev/null", f"--frontend=127.0.0.1,{proxy_port};no-tls", f"--backend=127.0.0.1,{sim_port}",
                        "--workers=1", "--log-level=ERROR", "--errorlog-file=/dev/null",
                        f"--frontend-http2-max-concurrent-streams={max(args.streams, 100)}",
                        "--backend-connections-per-host="
@@ -441,19 +512,46 @@ def main():
             }
             if body == "embeddings":
                 del paths["nghttpx"]
-            # Rounds alternate the paths, so a noisy moment of this shared machine hits one round
-            # of each rather than one path; each path reports its median round by CPU per call.
-            rounds = {name: [] for name in paths}
-            for _ in range(args.rounds):
-                for name, run in paths.items():
-                    rounds[name].append(run())
-            for name, results_of_path in rounds.items():
-                ordered = sorted(results_of_path, key=lambda r: r["cpu_us_per_call"] or r["requests_per_second"])
-                chosen = dict(ordered[len(ordered) // 2])
-                chosen["failed"] = sum(r["failed"] for r in results_of_path)
-                chosen["cpu_us_per_call_rounds"] = [r["cpu_us_per_call"] for r in results_of_path]
-                row[name] = chosen
-            results.append(row)
+            results.append(alternate_rounds(row, paths, args.rounds))
+
+        # TLS on both sides: the gateway (swift-nio-ssl) and nghttpx (OpenSSL) terminate it with
+        # the same certificate; h2load negotiates h2 by ALPN. (Each nghttpx skips the system's
+        # nghttpx.conf, whose own frontend port two of them cannot both bind.)
+        key, certificate = self_signed_certificate(work)
+        tls_gateway_port, tls_proxy_port = free_port(), free_port()
+        tls_gateway = start([str(RELEASE / "vllm-grpc-gateway"), "--listen", f"127.0.0.1:{tls_gateway_port}",
+                             "--upstream", f"http://127.0.0.1:{sim_port}", "--threads", "1", "--log-level", "error",
+                             "--tls-certificate", str(certificate), "--tls-key", str(key)],
+                            tls_gateway_port, "gateway (TLS)")
+        tls_proxy = start(["nghttpx", "--conf=/dev/null", f"--frontend=127.0.0.1,{tls_proxy_port}", f"--backend=127.0.0.1,{sim_port}",
+                           "--workers=1", "--log-level=ERROR", "--errorlog-file=/dev/null",
+                           f"--frontend-http2-max-concurrent-streams={max(args.streams, 100)}",
+                           f"--backend-connections-per-host={args.clients * args.streams}", str(key),
+                           str(certificate)], tls_proxy_port, "nghttpx (TLS)")
+        for title, body, rpc, requests, chunks in [
+            ("unary chat TLS", "unary", "CreateChatCompletion", args.requests, 1),
+            ("stream 128 chunks TLS", "stream", "StreamChatCompletion", args.stream_requests, 128),
+        ]:
+            json_body, grpc_body = bodies[body]
+            log = work / "h2load.log"
+            gateway_url = f"https://127.0.0.1:{tls_gateway_port}/vllmgateway.v1.VLLMService/{rpc}"
+            proxy_url = f"https://127.0.0.1:{tls_proxy_port}/v1/chat/completions"
+            warm_up = max(requests // 10, args.clients * args.streams)
+            h2load(gateway_url, grpc_body, warm_up, args.clients, args.streams, grpc_headers, log)
+            h2load(proxy_url, json_body, warm_up, args.clients, args.streams, json_headers, log)
+            row = {"scenario": title, "chunks_per_call": chunks, "rounds": args.rounds}
+            results.append(alternate_rounds(row, {
+                "nghttpx": lambda: measure("nghttpx", tls_proxy, None, lambda: {
+                    "requests": requests, **h2load(proxy_url, json_body, requests, args.clients, args.streams,
+                                                   json_headers, log)}),
+                "gateway": lambda: measure("gateway", tls_gateway, None, lambda: {
+                    "requests": requests, **h2load(gateway_url, grpc_body, requests, args.clients, args.streams,
+                                                   grpc_headers, log)}),
+            }, args.rounds))
+
+        # Client keys with limits, metrics and the access log, all on against all off: two
+        # gateways with a fleet of one, the same but for those.
+        results.append(observability_row(args, work, bodies, sim_port, start, grpc_headers))
 
         # The delay each path adds to every streamed chunk, under a steady load of open streams.
         latency = latency_scenario(args, work, bodies["stamped"], sim_port, proxy, proxy_port, gateway, gateway_port,
@@ -506,17 +604,17 @@ def main():
     print(f"h2load -c {args.clients} -m {args.streams} (direct: HTTP/1.1, -m 1); one thread each; CPU = the proxy's "
           f"CPU time, user and system; the first three scenarios: median of {args.rounds} alternating rounds "
           f"(failed: all rounds)")
-    header = f"{'scenario':<20}{'path':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/call':>13}{'µs/chunk':>10}" \
+    header = f"{'scenario':<24}{'path':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/call':>13}{'µs/chunk':>10}" \
              f"{'RSS MiB':>9}{'failed':>8}"
     print(header)
     for row in results:
-        for name in ("direct", "nghttpx", "gateway"):
+        for name in ("direct", "nghttpx", "gateway", "all off", "all on"):
             if name not in row:
                 continue
             r = row[name]
             cpu = r.get("cpu_us_per_call")
             per_chunk = cpu / row["chunks_per_call"] if cpu and row["chunks_per_call"] > 1 else None
-            print(f"{row['scenario']:<20}{name:<9}{r['requests_per_second']:>9.0f}{r['p50_ms'] or 0:>9.2f}"
+            print(f"{row['scenario']:<24}{name:<9}{r['requests_per_second']:>9.0f}{r['p50_ms'] or 0:>9.2f}"
                   f"{r['p99_ms'] or 0:>9.2f}{cpu or 0:>13.1f}{per_chunk or 0:>10.2f}{r.get('peak_rss_mib', 0):>9.1f}"
                   f"{r['failed']:>8}")
         if "memory_kib_per_open_stream" in row.get("gateway", {}):
@@ -532,6 +630,13 @@ def main():
             ratio = row["direct"]["reply_bytes"] / row["gateway"]["reply_bytes"]
             print(f"{'':<20}reply on the wire: vLLM's JSON {row['direct']['reply_bytes']:.0f} bytes, the gateway's "
                   f"protobuf {row['gateway']['reply_bytes']:.0f} bytes: {ratio:.2f}x smaller")
+        if "all on" in row:
+            on, off = row["all on"], row["all off"]
+            print(f"{'':<20}all on adds {on['cpu_us_per_call'] - off['cpu_us_per_call']:.1f} µs CPU per call "
+                  f"({on['cpu_us_per_call'] / off['cpu_us_per_call']:.2f}x); rounds on "
+                  f"{[round(x, 1) for x in on['cpu_us_per_call_rounds']]}, off "
+                  f"{[round(x, 1) for x in off['cpu_us_per_call_rounds']]}; access log lines {row['access_log_lines']}")
+            continue
         gateway = row["gateway"]
         ratios = []
         for other in ("direct", "nghttpx"):
@@ -550,7 +655,7 @@ def main():
     print_latency(latency)
     targets = check_targets(results, latency)
     print()
-    print("targets (issue 5):")
+    print("targets (issues 5 and 11):")
     for name, (met, detail) in targets.items():
         print(f"  {'met' if met else 'NOT MET':<8}{name}: {detail}")
     Path(args.output).write_text(json.dumps(results + [latency, {"targets": {

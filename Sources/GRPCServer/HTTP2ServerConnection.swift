@@ -8,6 +8,8 @@ import NIOCore
 final class HTTP2ServerConnection {
   /// The common name of the client's TLS certificate (mTLS), once its first bytes arrived.
   var peerCommonName: String? = nil
+  /// The service's own value for this connection (`ServerCall.connectionContext`).
+  var serviceContext: AnyObject? = nil
   var peerChecked = false
   let configuration: ServerConfiguration
   let router: Router

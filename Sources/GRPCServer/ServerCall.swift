@@ -31,6 +31,12 @@ public final class ServerCall {
   public var peerCertificateCommonName: String? { connection.peerCommonName }
   /// What the service keeps with the call for its own accounting.
   public var serviceContext: AnyObject? = nil
+  /// What the service keeps with the call's connection, shared by all its calls (the client key
+  /// it already checked, say). Read and written on the connection's event loop.
+  public var connectionContext: AnyObject? {
+    get { connection.serviceContext }
+    set { connection.serviceContext = newValue }
+  }
   /// Called once when the call has ended for the client, with the status it got (CANCELLED when
   /// its stream closed without one): for accounting that must see every end.
   public var onEnd: ((Status.Code) -> Void)? = nil

@@ -88,10 +88,7 @@ extension GatewayContext {
     case .success(let started):
       upstream = started
     case .failure(.unknownModel(let model, let served)):
-      call.finish(
-        Status(
-          .notFound,
-          "no upstream serves the model `\(model)`; the models served are: \(served.joined(separator: ", "))"))
+      call.finish(UpstreamStatus.unknownModel(model, served: served))
       return nil
     }
     call.onCancel = { _ in upstream.cancel() }

@@ -54,15 +54,35 @@ enum UpstreamStatus {
     return StatusError(code, message, trailers: trailers)
   }
 
+  /// A model no upstream of the fleet serves: NOT_FOUND with an ErrorInfo (reason
+  /// MODEL_NOT_FOUND, domain vllm-grpc-gateway) naming the model and the ones served.
+  static func unknownModel(_ model: String, served: [String]) -> StatusError {
+    let message = "no upstream serves the model `\(model)`; the models served are: \(served.joined(separator: ", "))"
+    var trailers = Metadata()
+    trailers.add(
+      "grpc-status-details-bin",
+      binary: statusWithErrorInfo(
+        code: .notFound, message: message, reason: "MODEL_NOT_FOUND", domain: "vllm-grpc-gateway",
+        metadata: [("model", model), ("served_models", served.joined(separator: ","))]))
+    return StatusError(.notFound, message, trailers: trailers)
+  }
+
   /// A serialized google.rpc.Status whose one detail is a google.rpc.ErrorInfo.
   static func details(code: Status.Code, message: String, error: VLLMError) -> [UInt8] {
-    var info = ProtoWireWriter()
-    info.lengthDelimited(1, Array(reason(for: error).utf8))
-    info.lengthDelimited(2, Array("vllm".utf8))
     var metadata: [(String, String)] = [("http_status", String(error.httpStatus))]
     if let type = error.type { metadata.append(("type", type)) }
     if let param = error.param { metadata.append(("param", param)) }
     metadata.append(("code", String(error.httpStatus)))
+    return statusWithErrorInfo(
+      code: code, message: message, reason: reason(for: error), domain: "vllm", metadata: metadata)
+  }
+
+  static func statusWithErrorInfo(
+    code: Status.Code, message: String, reason: String, domain: String, metadata: [(String, String)]
+  ) -> [UInt8] {
+    var info = ProtoWireWriter()
+    info.lengthDelimited(1, Array(reason.utf8))
+    info.lengthDelimited(2, Array(domain.utf8))
     for (key, value) in metadata {
       let entry = info.begin(3)
       info.lengthDelimited(1, Array(key.utf8))

@@ -97,6 +97,20 @@ def test_a_known_key_by_either_header(stub):
     assert list(stub.StreamChatCompletion(chat(), metadata=[("x-api-key", KEYS["single"])], timeout=5))
 
 
+def test_each_call_on_one_connection_is_judged_by_its_own_key(stub):
+    # The gateway remembers the key a connection proved; a different key on the same connection,
+    # even one differing in its last character, must still be checked on its own.
+    assert stub.CreateChatCompletion(chat(), metadata=bearer("open"), timeout=5).choices
+    near_miss = KEYS["open"][:-1] + "8"
+    error = failure(lambda: stub.CreateChatCompletion(chat(), metadata=[("x-api-key", near_miss)], timeout=5))
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+    error = failure(lambda: stub.CreateChatCompletion(chat(), metadata=bearer("narrow"), timeout=5))
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert stub.CreateChatCompletion(chat(), metadata=bearer("open"), timeout=5).choices
+    error = failure(lambda: stub.CreateChatCompletion(chat(), timeout=5))
+    assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
 def test_health_and_reflection_stay_open(keyed_gateway):
     from grpc_health.v1 import health_pb2, health_pb2_grpc
     with grpc.insecure_channel(keyed_gateway.address) as channel:

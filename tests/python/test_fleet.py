@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2, status_pb2
 
 from conftest import ServerProcess, Simulator, free_port
 from vllmgateway.v1 import chat_pb2, models_pb2, service_pb2_grpc
@@ -91,6 +92,14 @@ def test_calls_go_to_the_upstream_serving_their_model(sims, start_server, tmp_pa
             stub.CreateChatCompletion(chat("gamma"), timeout=5)
         assert error.value.code() == grpc.StatusCode.NOT_FOUND
         assert error.value.details() == "no upstream serves the model `gamma`; the models served are: alpha, beta"
+        # The rich error says the same for programs: google.rpc.ErrorInfo in grpc-status-details-bin.
+        details = dict(error.value.trailing_metadata())["grpc-status-details-bin"]
+        status = status_pb2.Status.FromString(details)
+        assert status.code == grpc.StatusCode.NOT_FOUND.value[0] and len(status.details) == 1
+        info = error_details_pb2.ErrorInfo()
+        assert status.details[0].Unpack(info)
+        assert (info.reason, info.domain) == ("MODEL_NOT_FOUND", "vllm-grpc-gateway")
+        assert dict(info.metadata) == {"model": "gamma", "served_models": "alpha,beta"}
         # One upstream down: ListModels still answers, with what it listed last.
         beta.stop()
         assert served(stub) == ["alpha", "beta"]
