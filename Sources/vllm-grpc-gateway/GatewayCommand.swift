@@ -26,8 +26,9 @@ struct GatewayCommand: AsyncParsableCommand {
       Serves gRPC over cleartext HTTP/2 (h2c with prior knowledge), with the standard \
       grpc.health.v1.Health and server reflection (v1 and v1alpha) services. SIGTERM or SIGINT \
       starts a graceful shutdown: health turns NOT_SERVING, clients get GOAWAY, and calls in \
-      flight may finish within the grace period.
-      """)
+      flight may finish within the grace period. `vllm-grpc-gateway chat` asks a running gateway       a question.
+      """,
+    subcommands: [ChatCommand.self])
 
   @Option(help: "Address to listen on, HOST:PORT (or just PORT) (default: the config file's, else 0.0.0.0:50051).")
   var listen: String? = nil
