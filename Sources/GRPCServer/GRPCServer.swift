@@ -49,7 +49,7 @@ public final class GRPCServer: Sendable {
           try channel.pipeline.syncOperations.addHandler(quiescer.makeServerChannelHandler(channel: channel))
         }
       }
-      .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+      .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
       .childChannelOption(.maxMessagesPerRead, value: 16)
       .childChannelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {

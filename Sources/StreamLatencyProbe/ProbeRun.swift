@@ -94,7 +94,7 @@ final class ProbeRun {
     // The initializer runs on this same loop; NIOLoopBound carries the run there and checks it.
     let bound = NIOLoopBound((run: self, handler: handler), eventLoop: eventLoop)
     ClientBootstrap(group: eventLoop)
-      .channelOption(.socketOption(.tcp_nodelay), value: 1)
+      .channelOption(.tcpOption(.tcp_nodelay), value: 1)
       .channelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
           try channel.pipeline.syncOperations.addHandler(bound.value.handler(bound.value.run))

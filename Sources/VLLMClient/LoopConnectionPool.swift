@@ -37,7 +37,7 @@ final class LoopConnectionPool {
     }
     let endpoint = self.endpoint
     ClientBootstrap(group: eventLoop)
-      .channelOption(.socketOption(.tcp_nodelay), value: 1)
+      .channelOption(.tcpOption(.tcp_nodelay), value: 1)
       .channelOption(.autoRead, value: false)
       .connectTimeout(.seconds(10))
       .connect(host: endpoint.host, port: endpoint.port)

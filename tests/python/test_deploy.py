@@ -347,11 +347,6 @@ def test_the_gateway_starts_as_the_deployment_starts_it_and_answers_the_probes(s
         gateway.stop()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "as a non-root user the gateway resets every gRPC connection and cannot reach vLLM: GRPCServer.swift "
-    "and LoopConnectionPool.swift set .socketOption(.tcp_nodelay), which is setsockopt(SOL_SOCKET, 1), "
-    "SO_DEBUG: that needs CAP_NET_ADMIN and fails with EACCES (as root it passes, and TCP_NODELAY is never "
-    "set). .tcpOption(.tcp_nodelay) is what was meant; remove this mark once that is fixed"))
 def test_the_gateway_serves_as_the_pod_s_non_root_user(sim):
     """The pod runs as runAsUser/runAsGroup with no capability at all: so does the gateway here."""
     if os.geteuid() != 0:
