@@ -283,11 +283,16 @@ package struct HTTP1ResponseParser {
 /// vLLM's usual content types as constants: a value of more than 15 bytes would otherwise cost a
 /// string allocation on every response.
 private func commonValue(_ bytes: ByteBufferView.SubSequence) -> String? {
-  for known in ["application/json", "text/event-stream; charset=utf-8", "text/event-stream"]
-  where bytes.elementsEqual(known.utf8) {
-    return known
+  // Lengths first: comparing a content-length's digits byte by byte with each constant took
+  // about 320 instructions a header (callgrind).
+  let known: String
+  switch bytes.count {
+  case 16: known = "application/json"
+  case 17: known = "text/event-stream"
+  case 31: known = "text/event-stream; charset=utf-8"
+  default: return nil
   }
-  return nil
+  return bytes.elementsEqual(known.utf8) ? known : nil
 }
 
 /// The text without the spaces and tabs HTTP allows around a header value or list element.
