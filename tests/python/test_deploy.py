@@ -362,7 +362,12 @@ def test_the_gateway_serves_as_the_pod_s_non_root_user(sim):
 
     try:
         args, env, _ = pod_like(folder, sim.address, TEST_KEYS)
-        gateway = ServerProcess("vllm-grpc-gateway", args, folder / "gateway.log", env=env,
+        # The build may sit in a home the pod's user cannot enter (/root on a new machine): run a
+        # copy, as the image does from its own /usr/local/bin.
+        binary = folder / "vllm-grpc-gateway"
+        shutil.copy2(BIN_DIR / "vllm-grpc-gateway", binary)
+        binary.chmod(0o755)
+        gateway = ServerProcess(str(binary), args, folder / "gateway.log", env=env,
                                 preexec_fn=become_the_pod_s_user)
         try:
             service = gateway_container()["readinessProbe"]["grpc"]["service"]
