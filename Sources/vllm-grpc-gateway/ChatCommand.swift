@@ -44,12 +44,7 @@ struct ChatCommand: AsyncParsableCommand {
       try await ask(transport: transport, metadata: metadata)
     } catch let error as RPCError {
       // The gateway's own words, with the status's standard name.
-      let names = [
-        "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
-        "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
-        "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
-      ]
-      let name = names.indices.contains(error.code.rawValue) ? names[error.code.rawValue] : "\(error.code)"
+      let name = ServerStatusCode(rawValue: error.code.rawValue)?.name ?? "\(error.code)"
       FileHandle.standardError.write(Data("\(name): \(error.message)\n".utf8))
       throw ExitCode(1)
     }

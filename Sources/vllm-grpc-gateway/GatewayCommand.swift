@@ -347,3 +347,7 @@ struct ListenAddress {
     self.port = port
   }
 }
+
+/// The gRPC status codes with their standard names (`NOT_FOUND`), for the chat command, where
+/// GRPCCore's `Status` makes the server's ambiguous.
+typealias ServerStatusCode = Status.Code
