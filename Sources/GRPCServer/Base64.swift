@@ -10,6 +10,12 @@ enum Base64 {
   }()
 
   static func encode(_ bytes: [UInt8]) -> String {
+    String(decoding: encodeBytes(bytes, padded: false), as: UTF8.self)
+  }
+
+  /// The base64 digits of `bytes`, with `=` padding when `padded` (gRPC-Web text wants it).
+  static func encodeBytes(_ bytes: some Collection<UInt8>, padded: Bool) -> [UInt8] {
+    let bytes = Array(bytes)
     var out: [UInt8] = []
     out.reserveCapacity((bytes.count + 2) / 3 * 4)
     var index = 0
@@ -29,9 +35,13 @@ enum Base64 {
       out.append(alphabet[Int(chunk >> 18 & 0x3F)])
       out.append(alphabet[Int(chunk >> 12 & 0x3F)])
       if remaining == 2 { out.append(alphabet[Int(chunk >> 6 & 0x3F)]) }
+      if padded { out.append(contentsOf: repeatElement(UInt8(ascii: "="), count: 3 - remaining)) }
     }
-    return String(decoding: out, as: UTF8.self)
+    return out
   }
+
+  /// The value of one base64 digit, 0xFF for anything else.
+  static func digitValue(_ byte: UInt8) -> UInt8 { reverse[Int(byte)] }
 
   /// Nil when the text holds anything but base64 digits and trailing padding.
   static func decode(_ text: some StringProtocol) -> [UInt8]? {

@@ -56,10 +56,24 @@ public final class GRPCServer: Sendable {
           if let tls = configuration.tls {
             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
           }
-          try channel.pipeline.syncOperations.addHandler(
+          let makeHTTP2Handler = {
             GRPCConnectionHandler(
               configuration: configuration, router: router, logger: logger, sendBudget: sendBudget,
-              admission: admission))
+              admission: admission)
+          }
+          guard configuration.web != nil else {
+            try channel.pipeline.syncOperations.addHandler(makeHTTP2Handler())
+            return
+          }
+          // Web clients may come over HTTP/1.1: the first bytes tell which handler serves.
+          try channel.pipeline.syncOperations.addHandler(
+            ProtocolSniffer(
+              timeout: configuration.handshakeTimeout, makeHTTP2Handler: makeHTTP2Handler,
+              makeHTTP1Handler: {
+                HTTP1WebHandler(
+                  configuration: configuration, router: router, logger: logger, sendBudget: sendBudget,
+                  admission: admission)
+              }))
         }
       }
       .bind(host: host, port: port)

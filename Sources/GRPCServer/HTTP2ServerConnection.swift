@@ -224,7 +224,7 @@ final class HTTP2ServerConnection {
     }
   }
 
-  private func submitHeadersEndingStream(_ streamID: Int32, block: inout HeaderBlock) {
+  func submitHeadersEndingStream(_ streamID: Int32, block: inout HeaderBlock) {
     guard let session else { return }
     block.withNameValues { pairs, count in
       _ = nghttp2_submit_response(session, streamID, pairs, count, nil)
@@ -259,7 +259,7 @@ final class HTTP2ServerConnection {
   func requestHeadersComplete(streamID: Int32) {
     guard !isTerminating, let call = call(streamID), !call.isFinished else { return }
     guards.streamsOpened += 1
-    switch call.takeHead().verdict(router: router) {
+    switch call.takeHead().verdict(router: router, web: configuration.web) {
     case .reject(let httpStatus, let status, let headers):
       logger.debug("rejected request", metadata: ["stream": "\(streamID)", "status": "\(status)"])
       call.markRejected(status)
@@ -269,6 +269,11 @@ final class HTTP2ServerConnection {
       for (name, value) in headers { block.add(name, value) }
       block.addStatus(status)
       submitHeadersEndingStream(streamID, block: &block)
+    case .rejectWeb(let request, let status):
+      logger.debug("rejected request", metadata: ["stream": "\(streamID)", "status": "\(status)"])
+      call.rejectWeb(request, status: status)
+    case .preflight(let origin, let requestedHeaders):
+      answerPreflight(call, origin: origin, requestedHeaders: requestedHeaders)
     case .accept(let accepted):
       call.accept(accepted)
       if let deadline = call.deadline {
@@ -287,6 +292,15 @@ final class HTTP2ServerConnection {
   func data(streamID: Int32, bytes: UnsafeRawBufferPointer) {
     guard let call = call(streamID), !call.isFinished else { return }
     call.activityTick = tick
+    if call.wire != .grpc {
+      receiveWebBody(bytes, for: call)
+    } else {
+      feed(bytes, to: call)
+    }
+  }
+
+  /// Request body bytes into the call's deframer, which hands on each whole message.
+  func feed(_ bytes: UnsafeRawBufferPointer, to call: ServerCall) {
     do {
       try call.deframer.feed(bytes) { frame in deliver(frame, to: call) }
     } catch {
@@ -301,11 +315,15 @@ final class HTTP2ServerConnection {
     }
   }
 
-  private func deliver(_ frame: MessageDeframer.Frame, to call: ServerCall) {
+  func deliver(_ frame: MessageDeframer.Frame, to call: ServerCall) {
     guard !call.isFinished else { return }
     call.lastMessageWasCompressed = frame.isCompressed
     guard frame.isCompressed else {
-      call.receive(frame.bytes)
+      if call.wire.isJSON {
+        receiveJSON(frame.bytes, for: call)
+      } else {
+        call.receive(frame.bytes)
+      }
       return
     }
     guard call.requestEncoding != .identity else {
@@ -319,7 +337,11 @@ final class HTTP2ServerConnection {
       let message = try frame.bytes.withUnsafeBytes { bytes throws(Zlib.Failure) in
         try Zlib.decompress(bytes, limit: limit)
       }
-      call.receive(message)
+      if call.wire.isJSON {
+        receiveJSON(message, for: call)
+      } else {
+        call.receive(message)
+      }
     } catch let error as Zlib.Failure {
       switch error {
       case .tooLarge(let limit):
@@ -340,6 +362,7 @@ final class HTTP2ServerConnection {
     guard let call = call(streamID) else { return }
     call.remoteClosed = true
     guard !call.isFinished else { return }
+    if call.wire != .grpc && !finishWebBody(of: call) { return }
     if call.deframer.hasPartialMessage {
       call.abort(Status(.internal, "request ended in the middle of a message"), reason: .protocolViolation)
     } else {
@@ -406,6 +429,8 @@ final class HTTP2ServerConnection {
         block.withNameValues { pairs, count in
           _ = nghttp2_submit_trailer(session, streamID, pairs, count)
         }
+      case .endOfBody:
+        flags.pointee &= ~NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
       }
       return copied
     }

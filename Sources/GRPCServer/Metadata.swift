@@ -54,6 +54,13 @@ public struct Metadata: Sendable, Hashable, Sequence {
     entries.makeIterator()
   }
 
+  /// Takes out every entry under `key`, returning the first text value.
+  mutating func remove(_ key: String) -> String? {
+    let value = first(key)
+    if value != nil || entries.contains(where: { $0.key == key }) { entries.removeAll { $0.key == key } }
+    return value
+  }
+
   /// Whether a key names a binary (`-bin`) header.
   static func isBinaryKey(_ key: String) -> Bool {
     key.hasSuffix("-bin")

@@ -85,7 +85,12 @@ enum NGHTTP2Callbacks {
       let streamID = frame.pointee.hd.stream_id
       switch UInt32(frame.pointee.hd.type) {
       case NGHTTP2_DATA.rawValue:
-        withConnection(userData) { $0.dataSent() }
+        // gRPC-Web and Connect end their streams with the body rather than trailers.
+        let endsStream = frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+        withConnection(userData) { connection in
+          connection.dataSent()
+          if endsStream { connection.sentEndOfStream(streamID: streamID) }
+        }
       case NGHTTP2_HEADERS.rawValue:
         let endsStream = frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
         withConnection(userData) { connection in

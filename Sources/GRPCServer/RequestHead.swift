@@ -14,6 +14,17 @@ struct RequestHead {
     case accept(Accepted)
     /// Refuse with this HTTP status (200 for gRPC-level errors) and gRPC status.
     case reject(httpStatus: Int, status: Status, headers: [(String, String)])
+    /// A gRPC-Web or Connect request refused once its protocol is known: answered in it.
+    case rejectWeb(WebRequest, Status)
+    /// A browser's CORS preflight (`OPTIONS`) for a web call.
+    case preflight(origin: String?, requestedHeaders: String?)
+  }
+
+  /// What a gRPC-Web or Connect request says about itself beyond gRPC's headers.
+  struct WebRequest {
+    var wire: WireProtocol
+    /// The page's origin, when a browser sent one.
+    var origin: String?
   }
 
   struct Accepted {
@@ -24,6 +35,7 @@ struct RequestHead {
     var responseEncoding: CompressionAlgorithm
     var timeout: Timeout?
     var acceptedEncodings: String?
+    var web: WebRequest?
   }
 
   // The common values are recognised from their bytes; Strings are made only for what is kept.
@@ -105,17 +117,25 @@ struct RequestHead {
     }
   }
 
-  func verdict(router: Router) -> Verdict {
+  func verdict(router: Router, web: WebConfiguration? = nil) -> Verdict {
+    if !isPost, web != nil, method == "OPTIONS" {
+      return .preflight(
+        origin: metadata.first("origin"), requestedHeaders: metadata.first("access-control-request-headers"))
+    }
     guard isPost else {
       return .reject(
         httpStatus: 405, status: Status(.internal, "gRPC requires POST; received \(method ?? "no method")"),
         headers: [("allow", "POST")])
     }
-    guard hasGRPCContentType || contentType.map(Self.isGRPCContentType) == true else {
-      return .reject(
-        httpStatus: 415,
-        status: Status(.internal, "content-type must be application/grpc; received \(contentType ?? "none")"),
-        headers: [])
+    if !hasGRPCContentType {
+      let wire = contentType.flatMap(WireProtocol.init(contentType:))
+      guard let wire, wire == .grpc || web != nil else {
+        return .reject(
+          httpStatus: 415,
+          status: Status(.internal, "content-type must be application/grpc; received \(contentType ?? "none")"),
+          headers: [])
+      }
+      if wire != .grpc { return webVerdict(wire, router: router, web: web!) }
     }
     if let firstProblem {
       return .reject(httpStatus: 200, status: firstProblem, headers: [])
@@ -157,17 +177,75 @@ struct RequestHead {
     return .accept(
       Accepted(
         path: path, route: route, metadata: metadata, requestEncoding: requestEncoding,
-        responseEncoding: responseEncoding, timeout: timeout, acceptedEncodings: acceptEncoding))
+        responseEncoding: responseEncoding, timeout: timeout, acceptedEncodings: acceptEncoding, web: nil))
   }
 
-  static func isGRPCContentType(_ value: String) -> Bool {
-    let lowered = value.lowercased()
-    guard lowered.hasPrefix("application/grpc") else { return false }
-    let rest = lowered.dropFirst("application/grpc".count)
-    return rest.isEmpty || rest.hasPrefix(";") || rest == "+proto" || rest.hasPrefix("+proto;")
+  /// The checks for gRPC-Web and Connect: no `te: trailers` (browsers cannot send it), their own
+  /// timeout and compression headers for Connect, and the protocol's own form for every refusal.
+  private func webVerdict(_ wire: WireProtocol, router: Router, web: WebConfiguration) -> Verdict {
+    var metadata = self.metadata
+    let request = WebRequest(wire: wire, origin: metadata.first("origin"))
+    // Headers that only steer the web protocols are not the call's metadata.
+    let connectTimeout = metadata.remove("connect-timeout-ms")
+    let contentEncoding = metadata.remove(wire.isConnectUnary ? "content-encoding" : "connect-content-encoding")
+    let connectAcceptEncoding = metadata.remove("connect-accept-encoding")
+    for key in ["connect-protocol-version", "x-grpc-web", "content-length", "accept-encoding"] {
+      _ = metadata.remove(key)
+    }
+    if let firstProblem { return .rejectWeb(request, firstProblem) }
+    guard let path, let route else {
+      return .rejectWeb(request, Self.unknownMethodStatus(path ?? "", router: router))
+    }
+    if wire.isJSON && web.codec == nil {
+      return .rejectWeb(request, Status(.unimplemented, "this server has no JSON mapping of its messages"))
+    }
+    if wire.isConnectUnary && !route.isUnary {
+      return .rejectWeb(
+        request,
+        Status(
+          .unimplemented,
+          "\(path) streams; call it with application/connect+proto or application/connect+json"))
+    }
+    var requestEncoding = CompressionAlgorithm.identity
+    let encodingHeader = wire.isConnect ? contentEncoding : encoding
+    if let encodingHeader {
+      guard let algorithm = CompressionAlgorithm(headerValue: encodingHeader) else {
+        return .rejectWeb(
+          request,
+          Status(
+            .unimplemented,
+            "encoding '\(encodingHeader)' is not supported; supported: \(CompressionAlgorithm.acceptEncodingHeader)"))
+      }
+      requestEncoding = algorithm
+    }
+    var timeout: Timeout? = nil
+    if wire.isConnect, let connectTimeout {
+      guard connectTimeout.utf8.count <= 10, let milliseconds = Int64(connectTimeout), milliseconds >= 0 else {
+        return .rejectWeb(request, Status(.invalidArgument, "malformed connect-timeout-ms '\(connectTimeout)'"))
+      }
+      timeout = Timeout(.milliseconds(milliseconds))
+    } else if !wire.isConnect, let timeoutHeader {
+      guard let parsed = Timeout(header: timeoutHeader) else {
+        return .rejectWeb(request, Status(.internal, "malformed grpc-timeout '\(timeoutHeader)'"))
+      }
+      timeout = parsed
+    }
+    // gRPC-Web answers compressed as gRPC does; Connect answers uncompressed, which every
+    // client must accept.
+    var responseEncoding = CompressionAlgorithm.identity
+    if wire.isGRPCWeb, requestEncoding != .identity, let acceptEncoding,
+      acceptEncoding.split(separator: ",").contains(where: { CompressionAlgorithm(headerValue: $0) == requestEncoding })
+    {
+      responseEncoding = requestEncoding
+    }
+    return .accept(
+      Accepted(
+        path: path, route: route, metadata: metadata, requestEncoding: requestEncoding,
+        responseEncoding: responseEncoding, timeout: timeout,
+        acceptedEncodings: wire.isConnect ? connectAcceptEncoding : acceptEncoding, web: request))
   }
 
-  private static func unknownMethodStatus(_ path: String, router: Router) -> Status {
+  static func unknownMethodStatus(_ path: String, router: Router) -> Status {
     let parts = path.split(separator: "/", omittingEmptySubsequences: false)
     guard parts.count == 3, parts[0].isEmpty, !parts[1].isEmpty, !parts[2].isEmpty else {
       return Status(.unimplemented, "malformed method path '\(path)'; expected /package.Service/Method")

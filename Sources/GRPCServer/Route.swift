@@ -18,10 +18,14 @@ public struct Route: Sendable {
 
   public let path: String
   public let kind: Kind
+  /// Whether the method answers with exactly one message (Connect calls such methods with a
+  /// bare body rather than a stream).
+  public let isUnary: Bool
 
-  public init(path: String, kind: Kind) {
+  public init(path: String, isUnary: Bool = false, kind: Kind) {
     self.path = path
     self.kind = kind
+    self.isUnary = isUnary
   }
 
   /// A unary method: exactly one request message, then `body` answers with `call.respond` or
@@ -29,7 +33,7 @@ public struct Route: Sendable {
   public static func unary(
     _ path: String, _ body: @escaping @Sendable (ServerCall, [UInt8]) -> Void
   ) -> Route {
-    Route(path: path, kind: .singleRequest(body))
+    Route(path: path, isUnary: true, kind: .singleRequest(body))
   }
 
   /// A server-streaming method: one request message, then `body` sends any number of messages and
@@ -55,7 +59,7 @@ extension Route {
     switch kind {
     case .singleRequest(let body):
       return Route(
-        path: path,
+        path: path, isUnary: isUnary,
         kind: .singleRequest { call, request in
           if let refusal = gate(call) {
             call.finish(refusal)

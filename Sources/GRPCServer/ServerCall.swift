@@ -50,14 +50,22 @@ public final class ServerCall {
 
   let streamID: Int32
   private(set) var requestEncoding = CompressionAlgorithm.identity
+  /// The protocol the call speaks: gRPC, or gRPC-Web or Connect (see ServerCall+Web.swift).
+  var wire = WireProtocol.grpc
+  /// The browser origin allowed to read the response (CORS), for web calls from allowed pages.
+  var corsOrigin: String? = nil
+  /// A Connect unary request's body, gathered until the request ends.
+  var unaryRequestBody: [UInt8] = []
+  /// A gRPC-Web text request's base64 digits not yet decoded.
+  var pendingBase64 = Base64Stream()
   // SAFETY of the C boundary: the connection outlives every unfinished call (closing it cancels
   // them all), and a finished call never touches it, so the reference needs no counting.
   unowned(unsafe) let connection: HTTP2ServerConnection
   private let sendBufferHighWatermark: Int
-  private let statistics: CallStatistics?
+  let statistics: CallStatistics?
   /// Whether the statistics counted this call's start (streams reset before their headers
   /// completed never started a call).
-  private var isCounted = false
+  var isCounted = false
   /// The request headers as they arrive; reset once they have been checked.
   // The hot per-stream state below is touched only on the connection's event loop, one access at
   // a time; the runtime's exclusivity bookkeeping for it cost several percent of a call.
@@ -71,13 +79,15 @@ public final class ServerCall {
   var deadlineTimer: Scheduled<Void>? = nil
 
   // Response side. `outbound` holds framed messages not yet taken by nghttp2's data source.
-  private(set) var responseHeadersSubmitted = false
+  var responseHeadersSubmitted = false
   @exclusivity(unchecked) var outbound: [UInt8] = []
   var outboundReadIndex = 0
   /// Trailers waiting for the queued messages to drain: the shared `grpc-status: 0`, or a block.
   enum PendingTrailers {
     case ok
     case custom(HeaderBlock)
+    /// No trailers: the body ends the stream (gRPC-Web and Connect carry the status in it).
+    case endOfBody
   }
   var pendingTrailers: PendingTrailers? = nil
   var isDataDeferred = false
@@ -96,7 +106,7 @@ public final class ServerCall {
   /// such) or the stream closes without it (then it counts as CANCELLED).
   private var uncountedEnd: Status.Code? = nil
   private var isAdmitted = false
-  private var initialMetadata = Metadata()
+  var initialMetadata = Metadata()
 
   /// A stream whose request headers have begun to arrive.
   init(streamID: Int32, connection: HTTP2ServerConnection) {
@@ -118,6 +128,10 @@ public final class ServerCall {
     responseEncoding = accepted.responseEncoding
     acceptedEncodings = accepted.acceptedEncodings
     deadline = accepted.timeout.map { .now() + $0.duration }
+    if let web = accepted.web {
+      wire = web.wire
+      corsOrigin = connection.configuration.web?.allowedOrigin(web.origin)
+    }
   }
 
   /// Takes one of the places the server's admission limits allow (see `CallAdmission`), held
@@ -159,6 +173,11 @@ public final class ServerCall {
   }
 
   /// The headers failed the checks and the rejection has been sent: nothing more happens here.
+  /// A request that was no call (a CORS preflight) has been answered.
+  func markAnswered() {
+    isFinished = true
+  }
+
   func markRejected(_ status: Status) {
     isFinished = true
     statistics?.callStarted()
@@ -187,7 +206,7 @@ public final class ServerCall {
 
   /// Sends the response headers now, before any message.
   public func sendInitialMetadata() {
-    guard !isFinished, !responseHeadersSubmitted else { return }
+    guard !isFinished, !responseHeadersSubmitted, !wire.isConnectUnary else { return }
     submitResponseHeaders()
   }
 
@@ -200,6 +219,10 @@ public final class ServerCall {
 
   public func send(bytes message: UnsafeRawBufferPointer, compress: Bool = true, inputArrivedAt: UInt64 = 0) {
     guard !isFinished else { return }
+    if wire != .grpc {
+      sendWeb(message, compress: compress, inputArrivedAt: inputArrivedAt)
+      return
+    }
     let isFirstMessage = !hasQueuedMessage
     hasQueuedMessage = true
     if oldestUnsentInputAt == 0 { oldestUnsentInputAt = inputArrivedAt }
@@ -231,6 +254,10 @@ public final class ServerCall {
   public func finish(_ status: Status, trailers: Metadata = Metadata()) {
     guard !isFinished else { return }
     end(counting: status.code)
+    if wire != .grpc {
+      finishWeb(status, trailers: trailers)
+      return
+    }
     if !responseHeadersSubmitted {
       responseHeadersSubmitted = true
       var block = HeaderBlock()
@@ -267,7 +294,7 @@ public final class ServerCall {
 
   /// What every ending does: count it, stop the deadline, and let go of the handler and the
   /// closures (which breaks their cycles back to this call).
-  private func end(counting code: Status.Code) {
+  func end(counting code: Status.Code) {
     isFinished = true
     if isCounted || onEnd != nil { uncountedEnd = code }
     if isAdmitted {
@@ -284,8 +311,12 @@ public final class ServerCall {
     onCancel = nil
   }
 
-  private func submitResponseHeaders() {
+  func submitResponseHeaders() {
     responseHeadersSubmitted = true
+    if wire != .grpc {
+      submitWebResponseHeaders()
+      return
+    }
     if responseEncoding == .identity && initialMetadata.isEmpty {
       connection.submitResponse(for: self, headers: StaticHeaders.response)
       return

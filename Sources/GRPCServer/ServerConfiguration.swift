@@ -81,6 +81,8 @@ public struct ServerConfiguration: Sendable {
   public var statistics: CallStatistics? = nil
   /// TLS (with ALPN h2) on every connection; nil serves cleartext h2c.
   public var tls: ServerTLS? = nil
+  /// gRPC-Web and Connect on the same port (HTTP/2 and HTTP/1.1); nil serves gRPC alone.
+  public var web: WebConfiguration? = WebConfiguration()
 
   public init() {}
 }

@@ -72,7 +72,8 @@ public final class ServerTLS: Sendable {
       configuration = .makeServerConfiguration(
         certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
     }
-    configuration.applicationProtocols = ["h2"]
+    // http/1.1 second: gRPC-Web and Connect clients may speak it (see HTTP1WebHandler).
+    configuration.applicationProtocols = ["h2", "http/1.1"]
     configuration.minimumTLSVersion = .tlsv12
     do {
       return try NIOSSLContext(configuration: configuration)

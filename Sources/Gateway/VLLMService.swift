@@ -101,7 +101,7 @@ public struct VLLMService: ServiceProvider {
     var routes = (Self.operations + Self.audioOperations).map { operation in
       let isResponses = operation.upstreamPath == "/v1/responses"
       return Route(
-        path: operation.rpc,
+        path: operation.rpc, isUnary: operation.kind == .unary,
         kind: .singleRequest { call, request in
           if operation.body == .transcriptionForm && operation.kind == .unary,
             let format = SubtitleTranscriptionCall.requestedFormat(request)

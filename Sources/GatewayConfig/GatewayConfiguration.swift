@@ -15,6 +15,7 @@ import NIOCore
 ///     routing: {generation: prefix, pooling: least_load}
 ///     health: {check_interval_seconds: 2, consecutive_failures_to_eject: 5}
 ///     limits: {max_upstream_requests: 20000, upstream_stall_timeout_seconds: 300}
+///     web: {enabled: true, cors_origins: [https://app.example.com]}   # gRPC-Web and Connect
 ///     providers:                       # Bifrost's provider blocks, as they are
 ///       vllm: {keys: [...], network_config: {...}}
 public struct GatewayConfiguration: Sendable {
@@ -51,6 +52,10 @@ public struct GatewayConfiguration: Sendable {
   public var accessLog: String?
   /// TLS files: certificate chain, key, and the CA of client certificates (mTLS).
   public var tls: (certificate: String, key: String, clientCA: String?)?
+  /// Whether gRPC-Web and Connect are served next to gRPC (on unless the file says otherwise).
+  public var webEnabled = true
+  /// Browser origins allowed to call (CORS); `*` for any.
+  public var corsOrigins: [String] = []
 
   public init() {}
 }
@@ -68,6 +73,11 @@ extension GatewayConfiguration {
       }
       configuration.tls = (certificate, key, try tls.string("client_ca"))
       try tls.finish()
+    }
+    if var web = try root.object("web") {
+      configuration.webEnabled = try web.bool("enabled") ?? true
+      configuration.corsOrigins = try web.strings("cors_origins") ?? []
+      try web.finish()
     }
     if let upstreams = try root.objects("upstreams") {
       for var upstream in upstreams {

@@ -18,6 +18,7 @@ struct ConfigurationOverrides: Sendable {
   var upstreamIdleTimeout: Double?
   var upstreamStallTimeout: Double?
   var accessLog: String?
+  var corsOrigins: [String] = []
 
   func configurationPath(environment: [String: String]) -> String? {
     config ?? environment["VLLM_GRPC_GATEWAY_CONFIG"]
@@ -48,6 +49,7 @@ struct ConfigurationOverrides: Sendable {
     }
     if let listen { configuration.listen = listen }
     if let accessLog { configuration.accessLog = accessLog }
+    configuration.corsOrigins += corsOrigins
     if let routingPolicy { configuration.generationPolicy = RoutingPolicyName(rawValue: routingPolicy) }
     if let poolingPolicy { configuration.poolingPolicy = RoutingPolicyName(rawValue: poolingPolicy) }
     if let maxUpstreamRequests { configuration.limits.maxUpstreamRequests = maxUpstreamRequests }

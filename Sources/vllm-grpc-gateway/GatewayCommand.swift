@@ -70,6 +70,12 @@ struct GatewayCommand: AsyncParsableCommand {
       """)
   var accessLog: String? = nil
 
+  @Option(
+    help: ArgumentHelp(
+      "A browser origin allowed to call over gRPC-Web and Connect (CORS), as https://app.example.com; '*' allows any.",
+      discussion: "Repeat for several. Adds to the configuration file's web.cors_origins."))
+  var corsOrigin: [String] = []
+
   @Option(help: "Serve Prometheus metrics at http://HOST:PORT/metrics (off by default).")
   var metricsListen: String? = nil
 
@@ -138,7 +144,7 @@ struct GatewayCommand: AsyncParsableCommand {
       poolingPolicy: poolingPolicy, maxUpstreamRequests: maxUpstreamRequests,
       maxUpstreamRequestsPerConnection: maxUpstreamRequestsPerConnection,
       upstreamIdleConnections: upstreamIdleConnections, upstreamIdleTimeout: upstreamIdleTimeout,
-      upstreamStallTimeout: upstreamStallTimeout, accessLog: accessLog)
+      upstreamStallTimeout: upstreamStallTimeout, accessLog: accessLog, corsOrigins: corsOrigin)
   }
 
   func run() async throws {
@@ -236,6 +242,9 @@ struct GatewayCommand: AsyncParsableCommand {
         }
       }
     }
+    // gRPC-Web and Connect share the port: same calls, same keys, same limits.
+    configuration.web =
+      settings.webEnabled ? WebConfiguration(allowedOrigins: settings.corsOrigins) : nil
     configuration.maximumAdmittedCalls = limits.maxUpstreamRequests ?? 20_000
     configuration.maximumAdmittedCallsPerConnection = limits.maxUpstreamRequestsPerConnection ?? 1000
     let statistics = CallStatistics()

@@ -78,8 +78,14 @@ def test_connections_beyond_the_limit_are_closed_at_once(start_server, sim):
     opened = [socket.create_connection(("127.0.0.1", gateway.port), timeout=5) for _ in range(51)]
     try:
         # Which one is over the limit depends on the order of accepts; exactly one is closed, and
-        # the others get the server's SETTINGS.
+        # the others get the server's SETTINGS once they have said they speak HTTP/2 (the server
+        # also serves gRPC-Web over HTTP/1.1, so it waits for the client's first bytes).
         closed = 0
+        for s in opened:
+            try:
+                s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
         for s in opened:
             s.settimeout(5)
             try:

@@ -2,6 +2,7 @@
 Trailers-Only, metadata encoding, deadlines, compression, and the errors for each."""
 
 import base64
+import json
 import gzip
 import struct
 import time
@@ -78,13 +79,30 @@ def test_method_must_be_post(client):
     assert response.headers["grpc-status"] == "13"
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/json", "application/grpc-web", None])
+@pytest.mark.parametrize("content_type", ["text/plain", "application/grpc-web+json", "application/xml", None])
 def test_content_type_must_be_grpc(client, content_type):
     stream_id = client.start(EMPTY, content_type=content_type, end_stream=True)
     response = client.finish(stream_id)
     assert response.headers[":status"] == "415"
     assert response.headers["grpc-status"] == "13"
     assert "content-type" in base64_free(response.headers["grpc-message"])
+
+
+def test_web_content_types_are_answered_in_their_own_protocols(client):
+    # application/json is Connect's: a server without a JSON mapping says so in Connect's form.
+    stream_id = client.start(EMPTY, content_type="application/json", end_stream=True)
+    response = client.finish(stream_id)
+    assert response.headers[":status"] == "501"
+    assert response.headers["content-type"] == "application/json"
+    assert json.loads(response.data)["code"] == "unimplemented"
+    # gRPC-Web carries the status in a trailers frame (flag 0x80) at the end of the body.
+    stream_id = client.start(EMPTY, content_type="application/grpc-web", end_stream=True)
+    response = client.finish(stream_id)
+    assert response.headers[":status"] == "200"
+    assert response.headers["content-type"] == "application/grpc-web+proto"
+    assert "grpc-status" not in response.headers
+    assert response.data[0] == 0x80
+    assert b"grpc-status:13\r\n" in response.data
 
 
 @pytest.mark.parametrize("content_type", ["application/grpc+proto", "application/grpc; charset=utf-8"])
