@@ -10,7 +10,7 @@
       for (path, bytes) in inputs {
         guard let control = bytes.first else { continue }
         let written = bytes.dropFirst().withUnsafeBufferPointer { input in
-          FuzzedConnection.run(preface: control & 1 == 1, input: input)
+          FuzzedConnection.run(preface: control & 1 == 1, sniffing: control & 2 == 2, input: input)
         }
         print("\(path): \(bytes.count) bytes in, \(written) bytes out")
       }

@@ -94,6 +94,26 @@ public final class GRPCServer: Sendable {
       admission: CallAdmission(limit: configuration.maximumAdmittedCalls))
   }
 
+  /// The first handler of a connection that may be HTTP/2 or HTTP/1.1 (gRPC-Web and Connect), as
+  /// `start` installs it when `configuration.web` is set: it puts the right handlers in its place
+  /// once the first bytes tell which. For pipelines of your own and fuzzing.
+  public static func makeSniffingConnectionHandler(
+    router: Router, configuration: ServerConfiguration = ServerConfiguration(), logger: Logger
+  ) -> any ChannelHandler {
+    let sendBudget = SendBufferBudget(limit: configuration.serverSendBufferLimit)
+    let admission = CallAdmission(limit: configuration.maximumAdmittedCalls)
+    return ProtocolSniffer(
+      timeout: configuration.handshakeTimeout,
+      makeHTTP2Handler: {
+        GRPCConnectionHandler(
+          configuration: configuration, router: router, logger: logger, sendBudget: sendBudget, admission: admission)
+      },
+      makeHTTP1Handler: {
+        HTTP1WebHandler(
+          configuration: configuration, router: router, logger: logger, sendBudget: sendBudget, admission: admission)
+      })
+  }
+
   /// The address the server listens on (useful with port 0).
   public var localAddress: SocketAddress? { channel.localAddress }
 
