@@ -71,14 +71,18 @@ def chat_json(request):
 
 
 def expected(vllm, request):
-    """The answer and the number of chunks a gRPC client gets for the same request."""
+    """The answer and the chunks a gRPC client gets for the same request."""
     unary = vllm.CreateChatCompletion(request, timeout=30)
     chunks = list(vllm.StreamChatCompletion(request, timeout=30))
-    return unary.choices[0].message.content, len(chunks)
+    return unary.choices[0].message.content, chunks
 
 
 def text_of(chunks):
     return "".join(choice.delta.content for chunk in chunks for choice in chunk.choices)
+
+
+def finish_reasons(chunks):
+    return [choice.finish_reason for chunk in chunks for choice in chunk.choices if choice.HasField("finish_reason")]
 
 
 def error_info_of(details):
@@ -124,11 +128,11 @@ def test_unary_chat(gateway, vllm, codec):
 
 @pytest.mark.parametrize("codec", ["json", "proto"])
 def test_server_streaming_chat(gateway, vllm, codec):
-    answer, count = expected(vllm, chat())
+    answer, grpc_chunks = expected(vllm, chat())
     with client(gateway, codec) as connect:
         chunks = list(connect.stream_chat_completion(chat(), timeout_ms=10_000))
-    assert text_of(chunks) == answer and len(chunks) == count
-    assert chunks[-1].choices[0].finish_reason == "length"
+    assert text_of(chunks) == answer and len(chunks) == len(grpc_chunks)
+    assert finish_reasons(chunks) == finish_reasons(grpc_chunks) and finish_reasons(chunks)[-1] == "length"
 
 
 @pytest.mark.parametrize("codec", ["json", "proto"])
@@ -162,10 +166,10 @@ def test_timeout_ends_the_stream_deadline_exceeded(gateway, vllm, sim):
 
 def test_connectrpc_grpc_web_client_streams_a_chat(gateway, vllm):
     """connectrpc's client speaks gRPC-Web too: a second, independent gRPC-Web implementation."""
-    answer, count = expected(vllm, chat())
+    answer, grpc_chunks = expected(vllm, chat())
     with client(gateway, "proto", ProtocolType.GRPC_WEB) as web:
         chunks = list(web.stream_chat_completion(chat(), timeout_ms=10_000))
-        assert text_of(chunks) == answer and len(chunks) == count
+        assert text_of(chunks) == answer and len(chunks) == len(grpc_chunks)
         with pytest.raises(ConnectError) as error:
             web.create_chat_completion(chat(model="no-such-model"), timeout_ms=10_000)
     assert error.value.code == Code.NOT_FOUND and error.value.message == NOT_FOUND_MESSAGE
@@ -336,8 +340,9 @@ def stream_call(port, request, codec="json", extra=()):
 def test_stream_ends_with_an_end_stream_message(gateway, vllm, codec):
     status, headers, chunks, end = stream_call(gateway.port, chat(), codec)
     assert (status, headers["content-type"]) == (200, f"application/connect+{codec}")
-    answer, count = expected(vllm, chat())
-    assert text_of(chunks) == answer and len(chunks) == count
+    answer, grpc_chunks = expected(vllm, chat())
+    assert text_of(chunks) == answer and len(chunks) == len(grpc_chunks)
+    assert finish_reasons(chunks) == finish_reasons(grpc_chunks)
     assert "error" not in end and set(end) <= {"metadata"}, end
 
 

@@ -50,6 +50,10 @@ def text_of(chunks):
     return "".join(choice.delta.content for chunk in chunks for choice in chunk.choices)
 
 
+def finish_reasons(chunks):
+    return [choice.finish_reason for chunk in chunks for choice in chunk.choices if choice.HasField("finish_reason")]
+
+
 # ---- gRPC-Web bodies ----
 
 def frame(message: bytes, flags: int = 0) -> bytes:
@@ -176,10 +180,30 @@ def wait_for_aborted(sim, count, timeout=5.0):
 
 # ---- sonora: a gRPC-Web client library, with grpcio's generated stubs ----
 
+class SonoraChannel:
+    """sonora's channel as grpcio's generated stubs call it: since grpcio 1.63 they pass
+    `_registered_method` to a channel's factories, a keyword sonora does not take."""
+
+    def __init__(self, channel):
+        self.channel = channel
+
+    def unary_unary(self, path, request_serializer=None, response_deserializer=None, **_):
+        return self.channel.unary_unary(path, request_serializer, response_deserializer)
+
+    def unary_stream(self, path, request_serializer=None, response_deserializer=None, **_):
+        return self.channel.unary_stream(path, request_serializer, response_deserializer)
+
+    def stream_unary(self, path, request_serializer=None, response_deserializer=None, **_):
+        return self.channel.stream_unary(path, request_serializer, response_deserializer)
+
+    def stream_stream(self, path, request_serializer=None, response_deserializer=None, **_):
+        return self.channel.stream_stream(path, request_serializer, response_deserializer)
+
+
 @pytest.fixture
 def web_vllm(gateway):
     with sonora.client.insecure_web_channel(f"http://{gateway.address}") as channel:
-        yield service_pb2_grpc.VLLMServiceStub(channel)
+        yield service_pb2_grpc.VLLMServiceStub(SonoraChannel(channel))
 
 
 def test_sonora_unary_chat(web_vllm, vllm):
@@ -197,7 +221,7 @@ def test_sonora_streaming_chat(web_vllm, vllm):
     assert text_of(chunks) == answer
     assert len(chunks) == len(grpc_chunks)
     assert all(chunk.object == "chat.completion.chunk" for chunk in chunks)
-    assert chunks[-1].choices[0].finish_reason == "length"
+    assert finish_reasons(chunks) == finish_reasons(grpc_chunks) and finish_reasons(chunks)[-1] == "length"
 
 
 def test_sonora_unknown_model_is_not_found(web_vllm):
@@ -426,6 +450,13 @@ def test_preflight_from_an_allowed_origin(cors_gateway, preflight, origin, reque
     assert headers["access-control-allow-origin"] == origin
     assert "POST" in {method.upper() for method in header_set(headers["access-control-allow-methods"])}
     assert header_set(headers["access-control-allow-headers"]) == header_set(requested)
+
+
+@pytest.mark.parametrize("preflight", [preflight_http1, preflight_h2])
+def test_preflight_names_the_exposed_headers(cors_gateway, preflight):
+    """The preflight's answer names the headers pages may read, as the actual answers do."""
+    status, headers, _ = preflight(cors_gateway.port, ALLOWED, GRPC_WEB_REQUEST_HEADERS)
+    assert status == 204
     assert EXPOSED <= header_set(headers.get("access-control-expose-headers"))
 
 
