@@ -149,11 +149,12 @@ def test_unknown_model_is_not_found_with_error_info(gateway, codec):
             assert dict(info.metadata) == ERROR_INFO_METADATA
 
 
-def test_timeout_ends_the_stream_deadline_exceeded(gateway, vllm, sim):
+@pytest.mark.parametrize("codec", ["json", "proto"])
+def test_timeout_ends_the_stream_deadline_exceeded(gateway, vllm, sim, codec):
     aborted = sim.stats()["aborted"]
     received = []
     started = time.monotonic()
-    with client(gateway, "json") as connect, pytest.raises(ConnectError) as error:
+    with client(gateway, codec) as connect, pytest.raises(ConnectError) as error:
         for chunk in connect.stream_chat_completion(chat(max_tokens=100, sim={"tokens_per_second": 20}),
                                                     timeout_ms=500):
             received.append(chunk)
@@ -269,36 +270,49 @@ def test_malformed_json_gets_a_connect_error(gateway, sim):
     assert sim.stats()["by_path"].get("/v1/chat/completions", 0) == before
 
 
-def test_connect_timeout_ms_bounds_a_unary_call(gateway, sim):
+@pytest.mark.parametrize("content_type", ["application/json", "application/proto"])
+def test_connect_timeout_ms_bounds_a_unary_call(gateway, sim, content_type):
     aborted = sim.stats()["aborted"]
-    body = json.dumps(chat_json(chat(max_tokens=100, sim={"tokens_per_second": 20}))).encode()
+    request = chat(max_tokens=100, sim={"tokens_per_second": 20})
+    body = json.dumps(chat_json(request)).encode() if content_type == "application/json" \
+        else request.SerializeToString()
     started = time.monotonic()
-    status, headers, data = post(gateway.port, UNARY, body, "application/json", extra=[("connect-timeout-ms", "300")])
+    status, headers, data = post(gateway.port, UNARY, body, content_type, extra=[("connect-timeout-ms", "300")])
     assert time.monotonic() - started < 2, "100 tokens at 20 a second take 5 s: the timeout did not cut it"
     assert (status, json.loads(data)["code"]) == (504, "deadline_exceeded")
     assert wait_for_aborted(sim, aborted + 1) == aborted + 1
 
 
-def test_connect_over_http2(gateway, vllm):
-    answer = expected(vllm, chat())[0]
-    client = RawClient(gateway.port)
+def h2_call(port, path, body: bytes, content_type):
+    client = RawClient(port)
     try:
-        stream_id = client.start(UNARY, [("connect-protocol-version", "1")], content_type="application/json", te=None)
-        client.send(stream_id, json.dumps(chat_json(chat())).encode(), end_stream=True)
+        # Connect needs no `te: trailers`.
+        stream_id = client.start(path, [("connect-protocol-version", "1")], content_type=content_type, te=None)
+        client.send(stream_id, body, end_stream=True)
         response = client.finish(stream_id)
-        assert response.headers[":status"] == "200" and response.headers["content-type"] == "application/json"
-        assert json.loads(response.data)["choices"][0]["message"]["content"] == answer
-        stream_id = client.start(STREAM, [("connect-protocol-version", "1")], content_type="application/connect+proto",
-                                 te=None)
-        client.send(stream_id, envelope(chat().SerializeToString()), end_stream=True)
-        response = client.finish(stream_id)
-        assert response.headers[":status"] == "200"
-        assert response.headers["content-type"] == "application/connect+proto"
-        messages, end = split_stream(response.data)
-        assert text_of(chat_pb2.ChatCompletionChunk.FromString(m) for m in messages) == answer
-        assert "error" not in end
     finally:
         client.close()
+    assert response.reset is None, f"stream reset with {response.reset}"
+    return response
+
+
+@pytest.mark.parametrize("codec", ["json", "proto"])
+def test_connect_over_http2(gateway, vllm, codec):
+    answer, grpc_chunks = expected(vllm, chat())
+    body = json.dumps(chat_json(chat())).encode() if codec == "json" else chat().SerializeToString()
+    response = h2_call(gateway.port, UNARY, body, f"application/{codec}")
+    assert response.headers[":status"] == "200" and response.headers["content-type"] == f"application/{codec}"
+    reply = json_format.Parse(response.data, chat_pb2.ChatCompletion()) if codec == "json" \
+        else chat_pb2.ChatCompletion.FromString(response.data)
+    assert reply.choices[0].message.content == answer
+    response = h2_call(gateway.port, STREAM, envelope(body), f"application/connect+{codec}")
+    assert response.headers[":status"] == "200"
+    assert response.headers["content-type"] == f"application/connect+{codec}"
+    messages, end = split_stream(response.data)
+    decode = (lambda m: json_format.Parse(m, chat_pb2.ChatCompletionChunk())) if codec == "json" \
+        else chat_pb2.ChatCompletionChunk.FromString
+    assert text_of(decode(m) for m in messages) == answer and len(messages) == len(grpc_chunks)
+    assert "error" not in end
 
 
 # ---- Raw HTTP: streams ----
@@ -355,17 +369,19 @@ def test_stream_error_is_in_the_end_stream_message(gateway, codec):
     assert (info.reason, info.domain) == ("NOT_FOUND_ERROR", "vllm")
 
 
-def test_stream_error_mid_stream_follows_the_chunks_sent(gateway):
+@pytest.mark.parametrize("codec", ["json", "proto"])
+def test_stream_error_mid_stream_follows_the_chunks_sent(gateway, codec):
     status, _, chunks, end = stream_call(gateway.port, chat(max_tokens=8, sim={
-        "fault": "stream_error", "after": 3, "status": 500, "message": "engine died"}))
+        "fault": "stream_error", "after": 3, "status": 500, "message": "engine died"}), codec)
     assert status == 200 and len(chunks) == 3
     assert (end["error"]["code"], end["error"]["message"]) == ("internal", "engine died")
 
 
-def test_connect_timeout_ms_bounds_a_stream(gateway, vllm, sim):
+@pytest.mark.parametrize("codec", ["json", "proto"])
+def test_connect_timeout_ms_bounds_a_stream(gateway, vllm, sim, codec):
     aborted = sim.stats()["aborted"]
     started = time.monotonic()
-    status, _, chunks, end = stream_call(gateway.port, chat(max_tokens=100, sim={"tokens_per_second": 20}),
+    status, _, chunks, end = stream_call(gateway.port, chat(max_tokens=100, sim={"tokens_per_second": 20}), codec,
                                          extra=[("connect-timeout-ms", "400")])
     assert time.monotonic() - started < 2
     assert status == 200 and end["error"]["code"] == "deadline_exceeded"
