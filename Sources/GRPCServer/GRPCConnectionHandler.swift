@@ -31,8 +31,6 @@ final class GRPCConnectionHandler: ChannelInboundHandler, ConnectionOutput {
     self.sendBudget = sendBudget
   }
 
-  var isWritable: Bool { channel?.isWritable ?? false }
-
   func handlerAdded(context: ChannelHandlerContext) {
     self.context = context
     self.channel = context.channel
@@ -85,6 +83,9 @@ final class GRPCConnectionHandler: ChannelInboundHandler, ConnectionOutput {
   }
 
   func channelWritabilityChanged(context: ChannelHandlerContext) {
+    // While the socket's send buffer is full, frames stay queued in nghttp2, whose own limits
+    // then catch a peer that floods us with requests for replies it never reads.
+    connection?.isOutputWritable = context.channel.isWritable
     if context.channel.isWritable { connection?.flush() }
     context.fireChannelWritabilityChanged()
   }

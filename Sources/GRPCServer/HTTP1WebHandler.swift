@@ -111,6 +111,7 @@ final class HTTP1WebHandler: ChannelInboundHandler, ConnectionOutput, LoopbackCl
   }
 
   func channelWritabilityChanged(context: ChannelHandlerContext) {
+    server?.isOutputWritable = context.channel.isWritable
     if context.channel.isWritable {
       server?.flush()
       pump()
@@ -162,8 +163,6 @@ final class HTTP1WebHandler: ChannelInboundHandler, ConnectionOutput, LoopbackCl
   }
 
   // MARK: ConnectionOutput (the server's side of the loopback)
-
-  var isWritable: Bool { context?.channel.isWritable ?? false }
 
   func write(_ bytes: ByteBuffer) {
     guard let client else { return }

@@ -6,26 +6,27 @@ extension HTTP2ServerConnection {
   /// Body bytes of a web call: base64 to decode first for gRPC-Web text, one bare message to
   /// gather for Connect unary, enveloped messages as in gRPC otherwise.
   func receiveWebBody(_ bytes: UnsafeRawBufferPointer, for call: ServerCall) {
+    guard let state = call.web else { return }
     switch call.wire {
     case .grpcWebText:
       var decoded: [UInt8] = []
       do {
-        try call.pendingBase64.decode(bytes, into: &decoded)
+        try state.pendingBase64.decode(bytes, into: &decoded)
       } catch {
-        call.abort(
-          Status(.invalidArgument, "grpc-web-text request body is not base64"), reason: .protocolViolation)
+        // Broken framing, as a bad compression flag is: INTERNAL, as gRPC has it.
+        call.abort(Status(.internal, "grpc-web-text request body is not base64"), reason: .protocolViolation)
         return
       }
       decoded.withUnsafeBytes { feed($0, to: call) }
     case .connectUnaryProto, .connectUnaryJSON:
       let limit = configuration.maximumReceiveMessageSize
-      guard call.unaryRequestBody.count + bytes.count <= limit else {
+      guard state.unaryRequestBody.count + bytes.count <= limit else {
         call.abort(
           Status(.resourceExhausted, "request message exceeds the limit of \(limit) bytes"),
           reason: .protocolViolation)
         return
       }
-      call.unaryRequestBody.append(contentsOf: bytes)
+      state.unaryRequestBody.append(contentsOf: bytes)
     default:
       feed(bytes, to: call)
     }
@@ -34,15 +35,16 @@ extension HTTP2ServerConnection {
   /// The request of a web call ended: a Connect unary body becomes its one message now. False
   /// when the call ended here instead.
   func finishWebBody(of call: ServerCall) -> Bool {
-    if call.wire == .grpcWebText && call.pendingBase64.hasPartialGroup {
+    guard let state = call.web else { return true }
+    if call.wire == .grpcWebText && state.pendingBase64.hasPartialGroup {
       call.abort(
-        Status(.invalidArgument, "grpc-web-text request body ends inside a base64 group"),
+        Status(.internal, "grpc-web-text request body ends inside a base64 group"),
         reason: .protocolViolation)
       return false
     }
     guard call.wire.isConnectUnary else { return true }
-    let body = call.unaryRequestBody
-    call.unaryRequestBody = []
+    let body = state.unaryRequestBody
+    state.unaryRequestBody = []
     // Connect compresses a unary body as a whole: it is delivered as one message would be.
     deliver(MessageDeframer.Frame(isCompressed: call.requestEncoding != .identity, bytes: body), to: call)
     return !call.isFinished
@@ -50,7 +52,7 @@ extension HTTP2ServerConnection {
 
   /// A JSON request message, converted to the protobuf the handler expects.
   func receiveJSON(_ json: [UInt8], for call: ServerCall) {
-    guard let codec = configuration.web?.codec else { return }
+    guard let codec = web?.codec else { return }
     do {
       call.receive(try codec.requestMessage(fromJSON: json, path: call.path))
     } catch {
@@ -62,7 +64,7 @@ extension HTTP2ServerConnection {
   func answerPreflight(_ call: ServerCall, origin: String?, requestedHeaders: String?) {
     call.markAnswered()
     var block = HeaderBlock()
-    guard let web = configuration.web, let allowed = web.allowedOrigin(origin) else {
+    guard let web, let allowed = web.allowedOrigin(origin) else {
       block.add(":status", "403")
       block.add("content-type", "text/plain")
       submitHeadersEndingStream(call.streamID, block: &block)
@@ -75,7 +77,9 @@ extension HTTP2ServerConnection {
       "access-control-allow-headers",
       requestedHeaders
         ?? "content-type, x-grpc-web, x-user-agent, grpc-timeout, connect-protocol-version, connect-timeout-ms")
-    block.add("access-control-max-age", String(web.preflightMaxAgeSeconds))
+    block.add("access-control-max-age", String(web.configuration.preflightMaxAgeSeconds))
+    // Only actual answers need this, but clients that check the preflight find it here too.
+    block.add("access-control-expose-headers", WebTrailers.exposedHeaders)
     block.add("vary", "origin")
     submitHeadersEndingStream(call.streamID, block: &block)
   }

@@ -12,6 +12,11 @@ final class HTTP2ServerConnection {
   var serviceContext: AnyObject? = nil
   var peerChecked = false
   let configuration: ServerConfiguration
+  /// gRPC-Web and Connect, when the server speaks them.
+  let web: WebSupport?
+  /// Whether the socket takes more output now; the channel handler keeps it current (a stored
+  /// flag, read several times per flush, costs less than asking the channel through a protocol).
+  var isOutputWritable = true
   let router: Router
   let eventLoop: any EventLoop
   var logger: Logger
@@ -55,6 +60,7 @@ final class HTTP2ServerConnection {
     output: any ConnectionOutput, sendBudget: SendBufferBudget, admission: CallAdmission
   ) {
     self.configuration = configuration
+    self.web = configuration.web.map(WebSupport.init)
     self.router = router
     self.eventLoop = eventLoop
     self.logger = logger
@@ -145,7 +151,7 @@ final class HTTP2ServerConnection {
     var buffer: ByteBuffer? = nil
     repeat {
       needsAnotherFlush = false
-      while output.isWritable {
+      while isOutputWritable {
         var chunk: UnsafePointer<UInt8>? = nil
         let length = nghttp2_session_mem_send(session, &chunk)
         if length < 0 {
@@ -259,7 +265,7 @@ final class HTTP2ServerConnection {
   func requestHeadersComplete(streamID: Int32) {
     guard !isTerminating, let call = call(streamID), !call.isFinished else { return }
     guards.streamsOpened += 1
-    switch call.takeHead().verdict(router: router, web: configuration.web) {
+    switch call.takeHead().verdict(router: router, web: web) {
     case .reject(let httpStatus, let status, let headers):
       logger.debug("rejected request", metadata: ["stream": "\(streamID)", "status": "\(status)"])
       call.markRejected(status)
@@ -300,6 +306,7 @@ final class HTTP2ServerConnection {
   }
 
   /// Request body bytes into the call's deframer, which hands on each whole message.
+  @inline(__always)
   func feed(_ bytes: UnsafeRawBufferPointer, to call: ServerCall) {
     do {
       try call.deframer.feed(bytes) { frame in deliver(frame, to: call) }

@@ -117,7 +117,7 @@ struct RequestHead {
     }
   }
 
-  func verdict(router: Router, web: WebConfiguration? = nil) -> Verdict {
+  func verdict(router: Router, web: WebSupport? = nil) -> Verdict {
     if !isPost, web != nil, method == "OPTIONS" {
       return .preflight(
         origin: metadata.first("origin"), requestedHeaders: metadata.first("access-control-request-headers"))
@@ -182,7 +182,7 @@ struct RequestHead {
 
   /// The checks for gRPC-Web and Connect: no `te: trailers` (browsers cannot send it), their own
   /// timeout and compression headers for Connect, and the protocol's own form for every refusal.
-  private func webVerdict(_ wire: WireProtocol, router: Router, web: WebConfiguration) -> Verdict {
+  private func webVerdict(_ wire: WireProtocol, router: Router, web: WebSupport) -> Verdict {
     var metadata = self.metadata
     let request = WebRequest(wire: wire, origin: metadata.first("origin"))
     // Headers that only steer the web protocols are not the call's metadata.

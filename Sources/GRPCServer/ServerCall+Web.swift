@@ -1,10 +1,24 @@
+/// What a gRPC-Web or Connect call keeps beyond a gRPC call's state.
+final class WebCallState {
+  /// The browser origin allowed to read the response (CORS), for calls from allowed pages.
+  let corsOrigin: String?
+  /// A Connect unary request's body, gathered until the request ends.
+  var unaryRequestBody: [UInt8] = []
+  /// A gRPC-Web text request's base64 digits not yet decoded.
+  var pendingBase64 = Base64Stream()
+
+  init(corsOrigin: String?) {
+    self.corsOrigin = corsOrigin
+  }
+}
+
 /// How a gRPC-Web or Connect call frames what the handler sends: the handler's protobuf messages
 /// and status are the same as for gRPC; only the bytes on the stream differ.
 extension ServerCall {
   func sendWeb(_ message: UnsafeRawBufferPointer, compress: Bool, inputArrivedAt: UInt64) {
     var json: [UInt8]? = nil
     if wire.isJSON {
-      guard let codec = connection.configuration.web?.codec else { return }
+      guard let codec = connection.web?.codec else { return }
       do {
         json = try codec.responseJSON(fromMessage: Array(message), path: path)
       } catch {
@@ -14,7 +28,9 @@ extension ServerCall {
     }
     if wire.isConnectUnary {
       // The bare message is the whole body; its headers wait for the status (see finishWeb).
+      let before = outbound.count
       if let json { outbound.append(contentsOf: json) } else { outbound.append(contentsOf: message) }
+      connection.queued(outbound.count - before)
       hasQueuedMessage = true
       if oldestUnsentInputAt == 0 { oldestUnsentInputAt = inputArrivedAt }
       return
@@ -66,8 +82,13 @@ extension ServerCall {
         block.add(":status", "200")
         block.add("content-type", wire.responseContentType)
       } else {
+        // An error replaces whatever message the handler sent first.
+        let dropped = bufferedBytes
         outbound.removeAll()
+        outboundReadIndex = 0
+        if dropped > 0 { connection.drained(dropped, by: self) }
         outbound.append(contentsOf: ConnectError.json(status, trailers: trailers))
+        connection.queued(outbound.count)
         block.add(":status", String(ConnectError.httpStatus(status.code)))
         block.add("content-type", "application/json")
       }
@@ -80,7 +101,6 @@ extension ServerCall {
         case .binary(let bytes): block.add("trailer-" + entry.key, Base64.encode(bytes))
         }
       }
-      connection.queued(outbound.count)
       connection.submitResponse(for: self, block: &block)
     }
     pendingTrailers = .endOfBody
@@ -90,7 +110,7 @@ extension ServerCall {
   /// A web request refused before any handler ran: counted as a call, answered in its protocol.
   func rejectWeb(_ request: RequestHead.WebRequest, status: Status) {
     wire = request.wire
-    corsOrigin = connection.configuration.web?.allowedOrigin(request.origin)
+    web = WebCallState(corsOrigin: connection.web?.allowedOrigin(request.origin))
     statistics?.callStarted()
     isCounted = true
     finish(status)
@@ -110,7 +130,7 @@ extension ServerCall {
   }
 
   private func addCORSHeaders(to block: inout HeaderBlock) {
-    guard let corsOrigin else { return }
+    guard let corsOrigin = web?.corsOrigin else { return }
     block.add("access-control-allow-origin", corsOrigin)
     block.add("vary", "origin")
     var exposed = WebTrailers.exposedHeaders

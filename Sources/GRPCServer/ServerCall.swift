@@ -52,12 +52,8 @@ public final class ServerCall {
   private(set) var requestEncoding = CompressionAlgorithm.identity
   /// The protocol the call speaks: gRPC, or gRPC-Web or Connect (see ServerCall+Web.swift).
   var wire = WireProtocol.grpc
-  /// The browser origin allowed to read the response (CORS), for web calls from allowed pages.
-  var corsOrigin: String? = nil
-  /// A Connect unary request's body, gathered until the request ends.
-  var unaryRequestBody: [UInt8] = []
-  /// A gRPC-Web text request's base64 digits not yet decoded.
-  var pendingBase64 = Base64Stream()
+  /// What only gRPC-Web and Connect calls keep; nil for gRPC, whose calls carry one pointer for it.
+  var web: WebCallState? = nil
   // SAFETY of the C boundary: the connection outlives every unfinished call (closing it cancels
   // them all), and a finished call never touches it, so the reference needs no counting.
   unowned(unsafe) let connection: HTTP2ServerConnection
@@ -128,9 +124,9 @@ public final class ServerCall {
     responseEncoding = accepted.responseEncoding
     acceptedEncodings = accepted.acceptedEncodings
     deadline = accepted.timeout.map { .now() + $0.duration }
-    if let web = accepted.web {
-      wire = web.wire
-      corsOrigin = connection.configuration.web?.allowedOrigin(web.origin)
+    if let request = accepted.web {
+      wire = request.wire
+      web = WebCallState(corsOrigin: connection.web?.allowedOrigin(request.origin))
     }
   }
 

@@ -24,6 +24,20 @@ public struct WebConfiguration: Sendable {
   }
 }
 
+/// A connection's hold on the web configuration: one reference, so the checks of every request
+/// pass a pointer rather than copy (and count references to) the struct's array and codec.
+final class WebSupport {
+  let configuration: WebConfiguration
+
+  init(_ configuration: WebConfiguration) {
+    self.configuration = configuration
+  }
+
+  var codec: (any MessageJSONCodec)? { configuration.codec }
+
+  func allowedOrigin(_ origin: String?) -> String? { configuration.allowedOrigin(origin) }
+}
+
 /// The JSON mapping of a server's messages: the server itself knows no message types.
 public protocol MessageJSONCodec: Sendable {
   /// The request message of the method at `path` (`/package.Service/Method`), from its JSON.

@@ -115,7 +115,7 @@ private struct StreamingService: ServiceProvider {
     let verdict = head(
       webRequest(
         "application/connect+proto", [("connect-timeout-ms", "1500"), ("connect-protocol-version", "1"), ("x-a", "b")])
-    ).verdict(router: router, web: WebConfiguration())
+    ).verdict(router: router, web: WebSupport(WebConfiguration()))
     guard case .accept(let accepted) = verdict else {
       Issue.record("refused: \(verdict)")
       return
@@ -127,7 +127,7 @@ private struct StreamingService: ServiceProvider {
   }
 
   @Test func webCallsAreRefusedInTheirOwnProtocol() {
-    func refusal(_ fields: [(String, String)], web: WebConfiguration? = WebConfiguration()) -> Status? {
+    func refusal(_ fields: [(String, String)], web: WebSupport? = WebSupport(WebConfiguration())) -> Status? {
       if case .rejectWeb(_, let status) = head(fields).verdict(router: router, web: web) { return status }
       return nil
     }
@@ -149,7 +149,9 @@ private struct StreamingService: ServiceProvider {
       (":method", "OPTIONS"), (":path", "/test.Web/Say"), ("origin", "https://app.test"),
       ("access-control-request-headers", "content-type,x-grpc-web"),
     ]
-    guard case .preflight(let origin, let headers) = head(fields).verdict(router: router, web: WebConfiguration())
+    guard
+      case .preflight(let origin, let headers) = head(fields).verdict(
+        router: router, web: WebSupport(WebConfiguration()))
     else {
       Issue.record("not a preflight")
       return
