@@ -13,15 +13,35 @@ extension Schema {
     else { return nil }
     defer { ProtobufC.free(set) }
     var messages: [String: MessageSchema] = [:]
+    var enums: [String: EnumSchema] = [:]
+    var methods: [String: (input: String, output: String)] = [:]
     for fileIndex in 0..<set.pointee.n_file {
       guard let file = set.pointee.file[fileIndex] else { continue }
       let package = string(file.pointee.package)
       let scope = package.isEmpty ? "" : package + "."
+      // proto3 fields have implicit presence unless marked `optional`; proto2 (whose descriptors
+      // leave `syntax` empty) and editions track presence for every singular field.
+      let implicitPresence = string(file.pointee.syntax) == "proto3"
       for index in 0..<file.pointee.n_message_type {
-        collect(file.pointee.message_type[index]!, scope: scope, into: &messages)
+        collect(
+          file.pointee.message_type[index]!, scope: scope, implicitPresence: implicitPresence, into: &messages,
+          enums: &enums)
+      }
+      for index in 0..<file.pointee.n_enum_type {
+        collect(file.pointee.enum_type[index]!, scope: scope, into: &enums)
+      }
+      for index in 0..<file.pointee.n_service {
+        let service = file.pointee.service[index]!.pointee
+        let servicePath = "/" + scope + string(service.name) + "/"
+        for methodIndex in 0..<service.n_method {
+          let method = service.method[methodIndex]!.pointee
+          methods[servicePath + string(method.name)] = (
+            input: withoutLeadingDot(string(method.input_type)), output: withoutLeadingDot(string(method.output_type))
+          )
+        }
       }
     }
-    self.init(messages: messages)
+    self.init(messages: messages, enums: enums, methods: methods)
   }
 
   /// The descriptor set generated from this project's protos.
@@ -35,8 +55,8 @@ extension Schema {
 }
 
 private func collect(
-  _ message: UnsafeMutablePointer<Google__Protobuf__DescriptorProto>, scope: String,
-  into messages: inout [String: MessageSchema]
+  _ message: UnsafeMutablePointer<Google__Protobuf__DescriptorProto>, scope: String, implicitPresence: Bool,
+  into messages: inout [String: MessageSchema], enums: inout [String: EnumSchema]
 ) {
   let fullName = scope + string(message.pointee.name)
   var oneofNames = (0..<message.pointee.n_oneof_decl).map { string(message.pointee.oneof_decl[$0]!.pointee.name) }
@@ -45,20 +65,25 @@ private func collect(
   var fields: [MessageSchema.Field] = []
   for index in 0..<message.pointee.n_field {
     let field = message.pointee.field[index]!.pointee
-    var typeName = string(field.type_name)
-    if typeName.hasPrefix(".") { typeName.removeFirst() }
+    let typeName = withoutLeadingDot(string(field.type_name))
     var oneofIndex: Int? = field.has_oneof_index != 0 ? Int(field.oneof_index) : nil
-    if field.has_proto3_optional != 0 && field.proto3_optional != 0, let synthetic = oneofIndex {
+    let isProto3Optional = field.has_proto3_optional != 0 && field.proto3_optional != 0
+    if isProto3Optional, let synthetic = oneofIndex {
       syntheticOneofs.insert(synthetic)
       oneofIndex = nil
     }
     if let oneofIndex { oneofMembers[oneofIndex].append(fields.count) }
+    let type = MessageSchema.FieldType(rawValue: Int32(field.type.rawValue)) ?? .bytes
+    let isRepeated = field.label == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED
+    let name = string(field.name)
+    // protoc fills json_name in every descriptor it writes; other producers may not.
+    let jsonName = field.json_name.map { String(cString: $0) } ?? MessageSchema.Field.jsonName(of: name)
     fields.append(
       MessageSchema.Field(
-        name: string(field.name), number: field.number,
-        type: MessageSchema.FieldType(rawValue: Int32(field.type.rawValue)) ?? .bytes,
-        isRepeated: field.label == GOOGLE__PROTOBUF__FIELD_DESCRIPTOR_PROTO__LABEL__LABEL_REPEATED,
-        typeName: typeName, oneofIndex: oneofIndex))
+        name: name, number: field.number, type: type, isRepeated: isRepeated, typeName: typeName,
+        oneofIndex: oneofIndex, jsonName: jsonName,
+        hasPresence: !isRepeated
+          && (!implicitPresence || isProto3Optional || oneofIndex != nil || type == .message || type == .group)))
   }
   // Drop the synthetic oneofs of proto3 `optional` fields, renumbering the real ones.
   var renumbered: [Int: Int] = [:]
@@ -72,13 +97,34 @@ private func collect(
     guard let old = field.oneofIndex else { return field }
     return MessageSchema.Field(
       name: field.name, number: field.number, type: field.type, isRepeated: field.isRepeated,
-      typeName: field.typeName, oneofIndex: renumbered[old])
+      typeName: field.typeName, oneofIndex: renumbered[old], jsonName: field.jsonName, hasPresence: field.hasPresence)
   }
   let isMapEntry = message.pointee.options.map { $0.pointee.has_map_entry != 0 && $0.pointee.map_entry != 0 } ?? false
   messages[fullName] = MessageSchema(fullName: fullName, fields: fields, oneofs: oneofs, isMapEntry: isMapEntry)
   for index in 0..<message.pointee.n_nested_type {
-    collect(message.pointee.nested_type[index]!, scope: fullName + ".", into: &messages)
+    collect(
+      message.pointee.nested_type[index]!, scope: fullName + ".", implicitPresence: implicitPresence,
+      into: &messages, enums: &enums)
   }
+  for index in 0..<message.pointee.n_enum_type {
+    collect(message.pointee.enum_type[index]!, scope: fullName + ".", into: &enums)
+  }
+}
+
+private func collect(
+  _ enumType: UnsafeMutablePointer<Google__Protobuf__EnumDescriptorProto>, scope: String,
+  into enums: inout [String: EnumSchema]
+) {
+  let fullName = scope + string(enumType.pointee.name)
+  let values = (0..<enumType.pointee.n_value).map { index in
+    let value = enumType.pointee.value[index]!.pointee
+    return (name: string(value.name), number: value.number)
+  }
+  enums[fullName] = EnumSchema(fullName: fullName, values: values)
+}
+
+private func withoutLeadingDot(_ name: String) -> String {
+  name.hasPrefix(".") ? String(name.dropFirst()) : name
 }
 
 /// proto2 leaves absent strings NULL.
