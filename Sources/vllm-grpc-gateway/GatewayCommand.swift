@@ -244,7 +244,7 @@ struct GatewayCommand: AsyncParsableCommand {
     }
     // gRPC-Web and Connect share the port: same calls, same keys, same limits.
     configuration.web =
-      settings.webEnabled ? WebConfiguration(allowedOrigins: settings.corsOrigins) : nil
+      settings.webEnabled ? WebConfiguration(allowedOrigins: settings.corsOrigins, codec: GatewayJSONCodec()) : nil
     configuration.maximumAdmittedCalls = limits.maxUpstreamRequests ?? 20_000
     configuration.maximumAdmittedCallsPerConnection = limits.maxUpstreamRequestsPerConnection ?? 1000
     let statistics = CallStatistics()
