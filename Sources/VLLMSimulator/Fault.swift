@@ -17,7 +17,8 @@
 /// "close_next" (answer normally, then close the connection when the next request arrives on it
 /// without processing that one: a server closing an idle keep-alive connection just as a request
 /// is written on it). The same object may set the pace of one request: "tokens_per_second" and
-/// "ttft_ms".
+/// "ttft_ms". A fault `after` chunks marks a point of the generation: a continuation of the same
+/// answer (see SimulatedRequest.continuedTokens) that starts beyond it does not meet it again.
 struct Fault {
   enum Kind: String {
     case httpError = "http_error"

@@ -6,6 +6,12 @@ struct SimulatedRequest {
   var model: String?
   /// The text the output is derived from, so the same prompt always gets the same answer.
   var promptText: String
+  /// How many tokens of the answer to `promptText` the request already holds, and continues
+  /// after: a chat request whose final assistant message is a start of that answer, sent with
+  /// `continue_final_message`, or a completions prompt that ends with the start of its own
+  /// answer. This is how a gateway resumes a generation on another replica, and the simulator
+  /// answers it as vLLM at temperature 0 would: with the rest of the same answer.
+  var continuedTokens = 0
   var maxTokens: Int?
   var choices: Int
   var stream: Bool
@@ -24,6 +30,19 @@ struct SimulatedRequest {
     self.object = object
     model = object["model"] as? String
     promptText = Self.text(of: object["messages"] ?? object["prompt"] ?? object["input"] ?? "")
+    if object["continue_final_message"] as? Bool == true, let messages = object["messages"] as? [Any],
+      let last = messages.last as? [String: Any], last["role"] as? String == "assistant"
+    {
+      let base = Self.text(of: Array(messages.dropLast()))
+      let partial = Self.text(of: last)
+      continuedTokens = Generation.leadingTokens(of: partial, answering: base) ?? 0
+      if continuedTokens > 0 || partial.isEmpty { promptText = base }
+    } else if let prompt = object["prompt"] as? String,
+      let split = Generation.continuation(in: prompt)
+    {
+      promptText = split.base
+      continuedTokens = split.tokens
+    }
     maxTokens = (object["max_completion_tokens"] ?? object["max_tokens"] ?? object["max_output_tokens"]) as? Int
     choices = max(1, object["n"] as? Int ?? 1)
     stream = object["stream"] as? Bool ?? false
@@ -62,6 +81,37 @@ enum Generation {
     return (0..<count).map { index in
       vocabulary[Int((hash >> 8 &+ UInt64(index) &* 7) % UInt64(vocabulary.count))]
     }
+  }
+
+  /// How many tokens `text` holds when it is exactly the first tokens of the answer to `prompt`
+  /// (choice 0); nil when it is not.
+  static func leadingTokens(of text: String, answering prompt: String) -> Int? {
+    var rest = Substring(text)
+    var count = 0
+    while !rest.isEmpty {
+      let next = tokens(for: prompt, count: count + 1)[count]
+      guard rest.hasPrefix(next) else { return nil }
+      rest = rest.dropFirst(next.count)
+      count += 1
+    }
+    return count
+  }
+
+  /// A completions prompt that ends with the start of its own answer: the prompt before it and
+  /// how many tokens of the answer follow. The longest such ending wins; nil when there is none.
+  /// Only the last 2 KiB are searched, which covers the tests' continuations.
+  static func continuation(in prompt: String) -> (base: String, tokens: Int)? {
+    let characters = Array(prompt)
+    let first = max(0, characters.count - 2048)
+    for split in first..<characters.count {
+      // Every vocabulary token starts with a space or a punctuation mark.
+      guard characters[split] == " " || characters[split] == "." || characters[split] == "," else { continue }
+      let base = String(characters[..<split])
+      if let count = leadingTokens(of: String(characters[split...]), answering: base), count > 0 {
+        return (base, count)
+      }
+    }
+    return nil
   }
 
   /// A rough token count for a prompt, like a tokenizer would give.

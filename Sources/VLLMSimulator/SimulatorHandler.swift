@@ -241,13 +241,16 @@ final class SimulatorHandler: ChannelInboundHandler {
     }
     let count = min(request.maxTokens ?? configuration.defaultMaxTokens, configuration.maxModelLength)
     let finishReason = request.maxTokens != nil ? "length" : "stop"
+    // A continuation answers with the rest of the same answer, and its prompt holds the tokens
+    // it continues after.
+    let skipped = request.continuedTokens
     let choices = (0..<request.choices).map { choice in
       request.stamp
         ? Array(repeating: TokenStamp.placeholder, count: count)
-        : Generation.tokens(for: request.promptText, count: count, choice: choice)
+        : Array(Generation.tokens(for: request.promptText, count: skipped + count, choice: choice).dropFirst(skipped))
     }
     let created = Int64(Date().timeIntervalSince1970)
-    let promptTokens = Generation.promptTokens(request.promptText)
+    let promptTokens = Generation.promptTokens(request.promptText) + skipped
     let model = request.model.flatMap { $0.isEmpty ? nil : $0 } ?? models[0]
     let job = SimulatorEngine.Job(
       model: model, promptTokens: promptTokens,
@@ -316,8 +319,11 @@ final class SimulatorHandler: ChannelInboundHandler {
       }
     }
     var ending = Ending.end
-    if let fault = request.fault {
-      let cut = min(fault.after, events.count)
+    // A fault `after` chunks stands for a replica failing at that point of the generation: a
+    // continuation that starts beyond it has already passed it.
+    let leadingEvents = path == "/v1/chat/completions" ? request.choices : 0  // role chunks
+    if let fault = request.fault, skipped == 0 || fault.after > skipped + leadingEvents {
+      let cut = min(fault.after - skipped, events.count)
       switch fault.kind {
       case .streamError, .error200:
         events = Array(events.prefix(cut)) + [sse(ErrorBody.streamEvent(status: fault.status, message: fault.message))]
