@@ -64,11 +64,12 @@ public final class Fleet: Sendable {
     publishModelHealth()
   }
 
-  /// Starts a request for `key` on the upstream its policy picks.
+  /// Starts a request for `key` on the upstream its policy picks, among those not in `excluding`
+  /// (upstream ids: where a stream that is moving failed).
   public func start(
     key: RoutingKey, method: HTTPMethod, path: String, body: [UInt8]?, contentType: String = "application/json",
     extraHeaders: [(String, String)] = [], deadline: NIODeadline?, eventLoop: any EventLoop,
-    handler: any VLLMResponseHandler
+    handler: any VLLMResponseHandler, excluding: [Int] = []
   ) -> Result<VLLMCall, FleetRefusal> {
     let upstream: Upstream
     if isSingle {
@@ -80,7 +81,7 @@ public final class Fleet: Sendable {
           extraHeaders: upstream.extraHeaders.isEmpty ? extraHeaders : extraHeaders + upstream.extraHeaders,
           deadline: deadline ?? upstream.requestTimeout.map { .now() + $0 }, eventLoop: eventLoop, handler: handler))
     }
-    switch choose(for: key, excluding: []) {
+    switch choose(for: key, excluding: excluding) {
     case .success(let chosen): upstream = chosen
     case .failure(let refusal): return .failure(refusal)
     }
@@ -90,9 +91,17 @@ public final class Fleet: Sendable {
       request: .init(
         method: method, path: path, body: body, contentType: contentType, extraHeaders: extraHeaders,
         deadline: deadline),
-      eventLoop: eventLoop, handler: handler)
+      eventLoop: eventLoop, handler: handler, excluded: excluding)
     exchange.start(on: upstream)
     return .success(VLLMCall(control: RoutedCallControl(exchange: NIOLoopBound(exchange, eventLoop: eventLoop))))
+  }
+
+  /// Whether an upstream other than those in `excluding` serves `model` now.
+  public func serves(_ model: String, excluding: [Int]) -> Bool {
+    guard !isSingle else { return false }
+    let snapshot = state.withLockedValue { $0.snapshot }
+    guard case .success(let candidates) = snapshot.candidates(for: model) else { return false }
+    return candidates.contains { !excluding.contains($0.id) }
   }
 
   private func choose(for key: RoutingKey, excluding tried: [Int]) -> Result<Upstream, FleetRefusal> {

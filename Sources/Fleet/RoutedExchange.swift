@@ -25,10 +25,16 @@ final class RoutedExchange: VLLMResponseHandler {
   private var upstream: Upstream? = nil
   private var current: VLLMCall? = nil
   private var tried: [Int] = []
+  /// Upstreams this request must not go to (where the stream it continues failed).
+  private let excluded: [Int]
   private var backoffTimer: Scheduled<Void>? = nil
   private var sawEvent = false
 
-  init(fleet: Fleet, key: RoutingKey, request: Request, eventLoop: any EventLoop, handler: any VLLMResponseHandler) {
+  init(
+    fleet: Fleet, key: RoutingKey, request: Request, eventLoop: any EventLoop, handler: any VLLMResponseHandler,
+    excluded: [Int] = []
+  ) {
+    self.excluded = excluded
     self.fleet = fleet
     self.key = key
     self.request = request
@@ -79,7 +85,8 @@ final class RoutedExchange: VLLMResponseHandler {
       fleet.modelMissing(key.model, on: upstream)
     }
     if case .failed(let error) = outcome, error.neverReachedUpstream || error.isUnknownModel, !sawEvent,
-      let next = fleet.failover(for: key, excluding: tried, deadline: request.deadline)
+      let next = fleet.failover(
+        for: key, excluding: excluded.isEmpty ? tried : tried + excluded, deadline: request.deadline)
     {
       if tried.count == 1 {
         start(on: next)
@@ -146,7 +153,7 @@ extension VLLMError {
 
   /// Whether the failure says something about the upstream's health: unreachable, a 5xx, an
   /// answer cut short or silence. A 4xx is the request's fault.
-  var countsAgainstUpstream: Bool {
+  public var countsAgainstUpstream: Bool {
     switch kind {
     case .connectionFailed: httpStatus == 503
     case .malformed, .stalled: true

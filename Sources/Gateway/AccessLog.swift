@@ -49,6 +49,7 @@ public final class AccessLog: Sendable {
     static let model = JSONWriter.Key(plain: "model")
     static let key = JSONWriter.Key(plain: "key")
     static let upstream = JSONWriter.Key(plain: "upstream")
+    static let migrations = JSONWriter.Key(plain: "migrations")
     static let status = JSONWriter.Key(plain: "status")
     static let promptTokens = JSONWriter.Key(plain: "prompt_tokens")
     static let completionTokens = JSONWriter.Key(plain: "completion_tokens")
@@ -66,6 +67,10 @@ public final class AccessLog: Sendable {
     json.member(Keys.model, record.model)
     if let key = record.keyID { json.member(Keys.key, key) }
     if let upstream = record.upstream { json.member(Keys.upstream, upstream) }
+    if record.migrations > 0 {
+      json.key(Keys.migrations)
+      json.int(Int64(record.migrations))
+    }
     json.member(Keys.status, status)
     json.key(Keys.promptTokens)
     json.int(Int64(record.promptTokens))

@@ -18,6 +18,7 @@ final class CallMeter: RoutedResponseHandler {
   func routed(to upstream: Upstream) {
     record.upstream = upstream.name
     record.trace?.routed(to: upstream.name)
+    (inner as? any RoutedResponseHandler)?.routed(to: upstream)
   }
 
   func vllmEvent(_ event: ServerSentEvent) {

@@ -17,6 +17,8 @@ final class CallRecord {
   var admittedKey: ClientKey? = nil
   var model = ""
   var upstream: String? = nil
+  /// Times its stream moved to another upstream part way (StreamingUpstreamCall).
+  var migrations = 0
   var promptTokens = 0
   var completionTokens = 0
   var firstEventAt: UInt64 = 0

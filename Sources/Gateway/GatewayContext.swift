@@ -23,13 +23,18 @@ struct GatewayContext: Sendable {
   let toJSON: ProtoToJSON
   let toProto: JSONToProto
   let responsesMode: ResponsesMode
+  /// Whether streams move to another upstream when theirs fails part way.
+  let migration: StreamMigrationPolicy
   /// Set once the upstream has shown it lacks /v1/responses.
   let responsesMissing = NIOLockedValueBox(false)
   /// The rerank path that worked last: /v1/rerank until the upstream shows it only has /rerank.
   let rerankPath = NIOLockedValueBox("/v1/rerank")
 
-  init(fleet: Fleet, responsesMode: ResponsesMode, schema: Schema = .bundled) {
+  init(
+    fleet: Fleet, responsesMode: ResponsesMode, migration: StreamMigrationPolicy = .off, schema: Schema = .bundled
+  ) {
     self.fleet = fleet
+    self.migration = migration
     self.toJSON = ProtoToJSON(schema: schema)
     self.toProto = JSONToProto(schema: schema)
     self.responsesMode = responsesMode
@@ -48,7 +53,8 @@ extension GatewayContext {
   /// which has then been finished with RESOURCE_EXHAUSTED.
   func startUpstream(
     for call: ServerCall, method: HTTPMethod = .POST, path: String, body: [UInt8]?,
-    contentType: String = "application/json", handler: any VLLMResponseHandler, pacedByReader: Bool = false
+    contentType: String = "application/json", handler: any VLLMResponseHandler, pacedByReader: Bool = false,
+    excluding: [Int] = []
   ) -> VLLMCall? {
     // Kept only while client keys or the access log are on.
     let record = call.serviceContext as? CallRecord
@@ -82,7 +88,7 @@ extension GatewayContext {
     let started = fleet.start(
       key: key, method: method, path: path, body: body, contentType: contentType,
       extraHeaders: forwarded, deadline: call.deadline, eventLoop: call.eventLoop,
-      handler: handler)
+      handler: handler, excluding: excluding)
     let upstream: VLLMCall
     switch started {
     case .success(let started):

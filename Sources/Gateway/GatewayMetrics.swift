@@ -28,6 +28,7 @@ public final class GatewayMetrics: Sendable {
     let perOutputToken: CoreMetrics.Timer
     let promptTokens: CoreMetrics.Counter
     let completionTokens: CoreMetrics.Counter
+    let migrations: CoreMetrics.Counter
   }
 
   public init() {
@@ -68,6 +69,7 @@ public final class GatewayMetrics: Sendable {
     }
     if record.promptTokens > 0 { instruments.promptTokens.increment(by: record.promptTokens) }
     if record.completionTokens > 0 { instruments.completionTokens.increment(by: record.completionTokens) }
+    if record.migrations > 0 { instruments.migrations.increment(by: record.migrations) }
   }
 
   private func meter(_ method: String) -> CoreMetrics.Meter {
@@ -94,7 +96,10 @@ public final class GatewayMetrics: Sendable {
       promptTokens: CoreMetrics.Counter(
         label: "vllm_grpc_gateway_prompt_tokens_total", dimensions: tokens, factory: factory),
       completionTokens: CoreMetrics.Counter(
-        label: "vllm_grpc_gateway_completion_tokens_total", dimensions: tokens, factory: factory))
+        label: "vllm_grpc_gateway_completion_tokens_total", dimensions: tokens, factory: factory),
+      migrations: CoreMetrics.Counter(
+        label: "vllm_grpc_gateway_stream_migrations_total", dimensions: call + [("status", labels.status)],
+        factory: factory))
   }
 
   /// Each upstream's state, read as the page is scraped.

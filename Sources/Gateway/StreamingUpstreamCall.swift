@@ -1,4 +1,6 @@
+import Fleet
 import GRPCServer
+import NIOCore
 import ProtoJSON
 import VLLMClient
 
@@ -6,7 +8,13 @@ import VLLMClient
 /// error event ends the call with its status after the messages already sent; a stream that
 /// stops before its end (`[DONE]` or a terminal event) is never reported as OK. A slow reader
 /// holds vLLM back: reading pauses while the call's send buffer is full.
-final class StreamingUpstreamCall: VLLMResponseHandler {
+///
+/// A streamed chat or text completion whose upstream fails part way (a reset or cut connection,
+/// silence, a 5xx, an error event of vLLM's engine) moves to another upstream serving the model,
+/// when the migration policy allows: the generation goes on there from where it stopped (see
+/// ContinuationRequest) and the client's stream carries on with the same id, no text twice or
+/// missing, and one usage for the whole generation.
+final class StreamingUpstreamCall: RoutedResponseHandler {
   private let call: ServerCall
   private let operation: Operation
   private let context: GatewayContext
@@ -18,6 +26,28 @@ final class StreamingUpstreamCall: VLLMResponseHandler {
   private let chunkSchema: MessageSchema?
   /// Each chunk's protobuf, translated into the same storage every time.
   private var chunk: [UInt8] = []
+  /// What moving the stream needs, for calls that may move; nil for the others, which pay nothing.
+  private var migration: Migration? = nil
+
+  private final class Migration {
+    let request: [UInt8]
+    let model: String
+    let limit: Int
+    var progress: GenerationProgress
+    var rewriter = ContinuedEventRewriter()
+    /// Upstreams this call's stream has been on.
+    var upstreams: [Int] = []
+    var moves = 0
+    /// After a move, the new upstream's opening role chunk is not sent again.
+    var skipsRoleChunk = false
+
+    init(request: [UInt8], model: String, limit: Int, isChat: Bool) {
+      self.request = request
+      self.model = model
+      self.limit = limit
+      self.progress = GenerationProgress(isChat: isChat)
+    }
+  }
 
   init(call: ServerCall, operation: Operation, context: GatewayContext) {
     self.call = call
@@ -36,12 +66,26 @@ final class StreamingUpstreamCall: VLLMResponseHandler {
       call.finish(Status(.internal, "could not read \(operation.requestType): \(error)"))
       return
     }
+    prepareMigration(for: request)
     upstream = context.startUpstream(
       for: call, path: operation.upstreamPath, body: body.bytes, contentType: body.contentType, handler: self,
       pacedByReader: true)
   }
 
+  private func prepareMigration(for request: [UInt8]) {
+    let isChat = operation.upstreamPath == "/v1/chat/completions"
+    guard isChat || operation.upstreamPath == "/v1/completions", !context.fleet.isSingle else { return }
+    let model = (try? UpstreamRequestBody.topLevelString(field: 1, in: request)) ?? ""
+    let limit = context.migration.limit(for: model)
+    guard limit > 0, ContinuationRequest.obstacle(to: request, isChat: isChat) == nil else { return }
+    migration = Migration(request: request, model: model, limit: limit, isChat: isChat)
+  }
+
   var vllmWantsMore: Bool { call.isWritable }
+
+  func routed(to upstream: Upstream) {
+    migration?.upstreams.append(upstream.id)
+  }
 
   func vllmEvent(_ event: ServerSentEvent) {
     guard !call.isFinished, !sawEnd else { return }
@@ -52,6 +96,8 @@ final class StreamingUpstreamCall: VLLMResponseHandler {
     if let error = VLLMError.fromErrorEvent(event.data) {
       upstream?.cancel()
       upstream = nil
+      // An engine that fails part way (vLLM's 5xx error events) is a replica's failure.
+      if error.httpStatus >= 500, move(after: "an error event: \(error.message)") { return }
       call.finish(UpstreamStatus.error(error))
       return
     }
@@ -59,7 +105,21 @@ final class StreamingUpstreamCall: VLLMResponseHandler {
     do {
       guard let chunkSchema else { throw ProtoJSONError("unknown message type \(operation.responseType)") }
       chunk.removeAll(keepingCapacity: true)
-      try context.toProto.append(from: event.data, message: chunkSchema, to: &chunk)
+      if let migration {
+        if migration.moves == 0 {
+          migration.rewriter.learn(from: event.data)
+          try context.toProto.append(from: event.data, message: chunkSchema, to: &chunk)
+        } else {
+          try context.toProto.append(from: migration.rewriter.rewrite(event.data), message: chunkSchema, to: &chunk)
+        }
+        let carried = migration.progress.note(chunk: chunk)
+        if migration.skipsRoleChunk {
+          if carried == .roleOnly { return }
+          migration.skipsRoleChunk = false
+        }
+      } else {
+        try context.toProto.append(from: event.data, message: chunkSchema, to: &chunk)
+      }
       call.send(chunk, inputArrivedAt: event.receivedAt)
     } catch {
       upstream?.cancel()
@@ -81,15 +141,56 @@ final class StreamingUpstreamCall: VLLMResponseHandler {
         onRouteMissing()
         return
       }
+      if error.countsAgainstUpstream, move(after: error.message) { return }
       call.finish(UpstreamStatus.error(error))
     case .body:
       call.finish(Status(.unavailable, "vLLM answered \(operation.upstreamPath) without an event stream"))
     case .streamEnded:
       if sawEnd {
         call.finish(.ok)
-      } else {
+      } else if !move(after: "its event stream ended before it was complete") {
         call.finish(Status(.unavailable, "vLLM's event stream ended before it was complete"))
       }
     }
+  }
+
+  /// Carries the generation on on another upstream; false when it cannot (then the call fails
+  /// as it would without migration).
+  private func move(after failure: String) -> Bool {
+    guard let migration, !call.isFinished, migration.moves < migration.limit,
+      migration.progress.cannotContinue == nil, !migration.progress.isFinished,
+      context.fleet.serves(migration.model, excluding: migration.upstreams)
+    else { return false }
+    if let deadline = call.deadline, deadline <= .now() { return false }
+    let body: [UInt8]
+    do {
+      // Nothing sent yet: the same request again; else the one that continues it.
+      if migration.progress.tokens == 0 {
+        body = try UpstreamRequestBody.json(
+          from: migration.request, operation: operation, converter: context.toJSON, stream: true)
+      } else {
+        guard
+          let continuation = try ContinuationRequest.body(
+            from: migration.request, progress: migration.progress, operation: operation, converter: context.toJSON)
+        else { return false }
+        body = continuation
+      }
+    } catch {
+      return false
+    }
+    migration.moves += 1
+    migration.rewriter.tokensBefore = migration.progress.tokens
+    migration.skipsRoleChunk = true
+    sawEnd = false
+    if let record = call.serviceContext as? CallRecord {
+      record.migrations += 1
+      // The tokens sent so far are completion to the client, though prompt to the next upstream.
+      record.completionTokens += migration.progress.tokens
+      record.promptTokens -= migration.progress.tokens
+    }
+    upstream = context.startUpstream(
+      for: call, path: operation.upstreamPath, body: body, handler: self, pacedByReader: true,
+      excluding: migration.upstreams)
+    return true
   }
 }

@@ -36,9 +36,10 @@ enum UpstreamRequestBody {
   }
 
   static func json(
-    from request: [UInt8], operation: Operation, converter: ProtoToJSON, stream: Bool
+    from request: [UInt8], operation: Operation, converter: ProtoToJSON, stream: Bool,
+    extraOverrides: [(key: String, json: String)] = []
   ) throws -> [UInt8] {
-    var overrides = operation.upstreamOverrides
+    var overrides = operation.upstreamOverrides + extraOverrides
     if let model = try topLevelString(field: 1, in: request), model.hasPrefix(modelPrefix) {
       var writer = JSONWriter()
       writer.string(String(model.dropFirst(modelPrefix.count)))

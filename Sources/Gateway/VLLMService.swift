@@ -16,9 +16,9 @@ public struct VLLMService: ServiceProvider {
 
   public init(
     fleet: Fleet, responsesMode: ResponsesMode = .auto, keys: ClientKeys? = nil, accessLog: AccessLog? = nil,
-    metrics: GatewayMetrics? = nil, tracer: (any Tracer)? = nil
+    metrics: GatewayMetrics? = nil, tracer: (any Tracer)? = nil, migration: StreamMigrationPolicy = .init()
   ) {
-    self.context = GatewayContext(fleet: fleet, responsesMode: responsesMode)
+    self.context = GatewayContext(fleet: fleet, responsesMode: responsesMode, migration: migration)
     self.keys = keys
     self.accessLog = accessLog
     self.metrics = metrics

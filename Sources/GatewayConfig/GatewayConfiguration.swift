@@ -16,6 +16,7 @@ import NIOCore
 ///     health: {check_interval_seconds: 2, consecutive_failures_to_eject: 5}
 ///     limits: {max_upstream_requests: 20000, upstream_stall_timeout_seconds: 300}
 ///     web: {enabled: true, cors_origins: [https://app.example.com]}   # gRPC-Web and Connect
+///     stream_migration: {enabled: true, max_per_call: 3, models: [llama-3.1-8b]}  # models: optional
 ///     providers:                       # Bifrost's provider blocks, as they are
 ///       vllm: {keys: [...], network_config: {...}}
 public struct GatewayConfiguration: Sendable {
@@ -56,6 +57,8 @@ public struct GatewayConfiguration: Sendable {
   public var webEnabled = true
   /// Browser origins allowed to call (CORS); `*` for any.
   public var corsOrigins: [String] = []
+  /// Streams that move to another upstream when theirs fails part way.
+  public var streamMigration = StreamMigrationPolicy()
 
   public init() {}
 }
@@ -73,6 +76,13 @@ extension GatewayConfiguration {
       }
       configuration.tls = (certificate, key, try tls.string("client_ca"))
       try tls.finish()
+    }
+    if var migration = try root.object("stream_migration") {
+      configuration.streamMigration.isEnabled = try migration.bool("enabled") ?? true
+      configuration.streamMigration.maximumPerCall =
+        try migration.integer("max_per_call", minimum: 0) ?? configuration.streamMigration.maximumPerCall
+      configuration.streamMigration.models = try migration.strings("models").map(Set.init)
+      try migration.finish()
     }
     if var web = try root.object("web") {
       configuration.webEnabled = try web.bool("enabled") ?? true

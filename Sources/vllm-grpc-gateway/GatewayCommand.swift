@@ -295,7 +295,8 @@ struct GatewayCommand: AsyncParsableCommand {
     }
     let service = VLLMService(
       fleet: fleet, responsesMode: ResponsesMode(rawValue: responsesMode) ?? .auto, keys: keys,
-      accessLog: accessLogWriter, metrics: gatewayMetrics, tracer: tracing?.tracer)
+      accessLog: accessLogWriter, metrics: gatewayMetrics, tracer: tracing?.tracer,
+      migration: settings.streamMigration)
     let standardServicesGate = settings.protectsStandardServices ? keys.map { $0.authenticate } : nil
     let serverConfiguration = configuration
     let gateway = GatewayServerService { untilShutdown in

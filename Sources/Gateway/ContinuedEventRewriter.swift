@@ -1,0 +1,81 @@
+import ProtoJSON
+
+/// Makes the events of a continued stream read as the first upstream's: the same `id` and
+/// `created` in every chunk, and a final usage that counts the whole generation (the tokens sent
+/// before the switch were prompt to the second upstream and completion to the client). Only
+/// streams that moved pay for this.
+struct ContinuedEventRewriter {
+  /// The first upstream's raw JSON values of `id` and `created`.
+  var id: [UInt8]? = nil
+  var created: [UInt8]? = nil
+  /// Tokens generated before the current upstream took over.
+  var tokensBefore = 0
+
+  /// Remembers the identity of the first upstream's stream from one of its events.
+  mutating func learn(from event: [UInt8]) {
+    guard id == nil else { return }
+    var values: [String: ArraySlice<UInt8>] = [:]
+    _ = Self.rewrite(event) { key, value in
+      if key == "id" || key == "created" { values[key] = value }
+      return nil
+    }
+    id = values["id"].map(Array.init)
+    created = values["created"].map(Array.init)
+  }
+
+  /// The event as the client should see it.
+  func rewrite(_ event: [UInt8]) -> [UInt8] {
+    Self.rewrite(event) { key, value in
+      switch key {
+      case "id": return id
+      case "created": return created
+      case "usage": return adjustedUsage(value)
+      default: return nil
+      }
+    } ?? event
+  }
+
+  private func adjustedUsage(_ value: ArraySlice<UInt8>) -> [UInt8]? {
+    guard tokensBefore > 0 else { return nil }
+    let usage = Array(value)
+    var counts: [String: Int64] = [:]
+    _ = Self.rewrite(usage) { key, number in
+      var reader = JSONReader(Array(number))
+      counts[key] = reader.readPlainInteger()
+      return nil
+    }
+    guard let prompt = counts["prompt_tokens"], let completion = counts["completion_tokens"] else { return nil }
+    let moved = Int64(tokensBefore)
+    return Self.rewrite(usage) { key, _ in
+      switch key {
+      case "prompt_tokens": Array(String(max(0, prompt - moved)).utf8)
+      case "completion_tokens": Array(String(completion + moved).utf8)
+      default: nil
+      }
+    }
+  }
+
+  /// Splices new values into a JSON object's top-level members: `replacement` gets each key and
+  /// its raw value and returns the new raw value, or nil to keep it. Nil when `object` is not a
+  /// JSON object or nothing changed.
+  static func rewrite(_ object: [UInt8], _ replacement: (String, ArraySlice<UInt8>) -> [UInt8]?) -> [UInt8]? {
+    var reader = JSONReader(object)
+    var out: [UInt8] = []
+    var copied = 0
+    do {
+      try reader.beginObject()
+      while let key = try reader.nextKeySlice() {
+        let value = try reader.rawValue()
+        guard let new = replacement(String(decoding: key, as: UTF8.self), value) else { continue }
+        out.append(contentsOf: object[copied..<value.startIndex])
+        out.append(contentsOf: new)
+        copied = value.endIndex
+      }
+    } catch {
+      return nil
+    }
+    guard copied > 0 else { return nil }
+    out.append(contentsOf: object[copied...])
+    return out
+  }
+}

@@ -1,0 +1,101 @@
+import ProtoJSON
+
+/// What a streamed chat or text completion has sent the client so far, read from each chunk as
+/// it leaves: the text of its one choice, how many tokens that was, and whether what was sent can
+/// be continued exactly elsewhere (one choice, no tool calls or reasoning, not yet finished).
+/// Both chunk types share their layout: choices are field 5, each with its index (1) and finish
+/// reason (4); a chat choice's delta (2) holds content (2), reasoning (3) and tool calls (4), a
+/// completion choice's text is field 2.
+struct GenerationProgress {
+  let isChat: Bool
+  /// The text choice 0 has been given, in order.
+  private(set) var text: [UInt8] = []
+  /// Chunks that carried text: one token each, as vLLM streams them.
+  private(set) var tokens = 0
+  /// Set once something was sent that a continuation could not reproduce.
+  private(set) var cannotContinue: String? = nil
+  /// Set once the choice has its finish reason: nothing is left to continue.
+  private(set) var isFinished = false
+
+  init(isChat: Bool) {
+    self.isChat = isChat
+  }
+
+  /// What a chunk carried.
+  enum Carried {
+    /// Text, a finish reason, usage or anything else the client needs.
+    case something
+    /// Only a chat answer's opening `role` (what a continuation starts with too).
+    case roleOnly
+  }
+
+  /// Notes one chunk about to be sent to the client.
+  mutating func note(chunk: [UInt8]) -> Carried {
+    var carried = Carried.something
+    do {
+      var reader = ProtoWireReader(chunk)
+      var sawRoleOnly = false
+      var sawOther = false
+      while let field = try reader.next() {
+        switch field.number {
+        case 5 where field.wireType == .lengthDelimited:
+          if try noteChoice(chunk, field.range) { sawRoleOnly = true } else { sawOther = true }
+        case 6:
+          sawOther = true  // usage
+        default:
+          break
+        }
+      }
+      if sawRoleOnly && !sawOther { carried = .roleOnly }
+    } catch {
+      cannotContinue = "a chunk did not parse"
+    }
+    return carried
+  }
+
+  /// Notes a choice; true when it held nothing but a role.
+  private mutating func noteChoice(_ chunk: [UInt8], _ range: Range<Int>) throws(ProtoWireReader.Failure) -> Bool {
+    var reader = ProtoWireReader(chunk, range: range)
+    var piece: Range<Int>? = nil
+    var hasRole = false
+    var hasOther = false
+    while let field = try reader.next() {
+      switch (field.number, field.wireType) {
+      case (1, .varint) where field.scalar != 0:
+        cannotContinue = "the call asked for several choices"
+        return false
+      case (1, _):
+        break
+      case (4, .lengthDelimited):
+        isFinished = true
+        hasOther = true
+      case (2, .lengthDelimited) where isChat:
+        var delta = ProtoWireReader(chunk, range: field.range)
+        while let member = try delta.next() {
+          switch member.number {
+          case 1: hasRole = true
+          case 2: piece = member.range
+          case 3:
+            cannotContinue = "the answer has reasoning"
+            return false
+          case 4:
+            cannotContinue = "the answer calls tools"
+            return false
+          default: hasOther = true
+          }
+        }
+      case (2, .lengthDelimited):
+        piece = field.range
+      default:
+        hasOther = true
+      }
+    }
+    if let piece, !piece.isEmpty {
+      // Text only while it can still be continued: after that it is not needed.
+      if cannotContinue == nil { text.append(contentsOf: chunk[piece]) }
+      tokens += 1
+      return false
+    }
+    return hasRole && !hasOther
+  }
+}

@@ -1,0 +1,221 @@
+"""Streams that survive a dying replica: a streamed chat or text completion whose vLLM fails part
+way (killed, silent, an engine error event, a cut connection) goes on on another replica serving
+the model, and the client gets exactly the text of an uninterrupted run, one finish reason and one
+usage that counts every token, with the same chunk id throughout. Migrations show in the access
+log and the metrics; with migration off, or for what cannot be continued, the call fails as it
+always did, never an OK with a hole in it."""
+
+import json
+import signal
+import threading
+import time
+import urllib.request
+
+import grpc
+import pytest
+
+from conftest import Simulator, free_port
+from vllmgateway.v1 import chat_pb2, completions_pb2, service_pb2_grpc
+
+QUESTION = "Tell me a long story about a fox and the stars"
+TOKENS = 40
+
+
+@pytest.fixture
+def sims(tmp_path):
+    started = []
+
+    def start(name, *args):
+        sim = Simulator("vllm-sim", ["--port", "{port}", *args], tmp_path / f"{name}.log")
+        started.append(sim)
+        return sim
+    yield start
+    for sim in started:
+        sim.stop()
+
+
+def start_gateway(start_server, tmp_path, sims, migration=None, *flags):
+    config = {
+        "upstreams": [{"name": f"sim{index}", "url": f"http://{sim.address}"} for index, sim in enumerate(sims)],
+        "health": {"check_interval_seconds": 0.2, "base_ejection_seconds": 0.5, "max_ejection_seconds": 2},
+    }
+    if migration is not None:
+        config["stream_migration"] = migration
+    path = tmp_path / "gateway.json"
+    path.write_text(json.dumps(config))
+    metrics_port = free_port()
+    gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--config", str(path),
+                           "--access-log", str(tmp_path / "access.log"), "--metrics-listen",
+                           f"127.0.0.1:{metrics_port}", "--log-level", "debug", *flags)
+    gateway.metrics_port = metrics_port
+    gateway.access_log = tmp_path / "access.log"
+    return gateway
+
+
+def chat(pace=None, fault=None, max_tokens=TOKENS):
+    request = chat_pb2.ChatCompletionRequest(
+        max_tokens=max_tokens, temperature=0, messages=[chat_pb2.ChatMessage(role="user", text=QUESTION)])
+    sim = {}
+    if pace:
+        sim["tokens_per_second"] = pace
+    if fault:
+        sim.update(fault)
+    if sim:
+        request.extra_body.update({"vllm_sim": sim})
+    return request
+
+
+def completion(pace=None, fault=None):
+    request = completions_pb2.CompletionRequest(prompt_text="Once upon a time", max_tokens=TOKENS, temperature=0)
+    sim = {**({"tokens_per_second": pace} if pace else {}), **(fault or {})}
+    if sim:
+        request.extra_body.update({"vllm_sim": sim})
+    return request
+
+
+def text_of(chunks, chat_stream=True):
+    if chat_stream:
+        return "".join(choice.delta.content for chunk in chunks for choice in chunk.choices)
+    return "".join(choice.text for chunk in chunks for choice in chunk.choices)
+
+
+def finish_reasons(chunks):
+    return [choice.finish_reason for chunk in chunks for choice in chunk.choices if choice.HasField("finish_reason")]
+
+
+def usage_of(chunks):
+    with_usage = [chunk.usage for chunk in chunks if chunk.HasField("usage")]
+    assert len(with_usage) == 1, with_usage
+    return with_usage[0]
+
+
+def stub(gateway):
+    return service_pb2_grpc.VLLMServiceStub(grpc.insecure_channel(gateway.address))
+
+
+def serving(sims):
+    """The sim that has a generation in flight."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        for sim in sims:
+            if sim.stats()["in_flight"] > 0:
+                return sim
+        time.sleep(0.01)
+    raise AssertionError("no sim is generating")
+
+
+def uninterrupted(vllm, request, streaming):
+    """What an undisturbed run of the request gives: its chunks."""
+    return list(streaming(vllm)(request, timeout=30))
+
+
+def metric(gateway, name):
+    text = urllib.request.urlopen(f"http://127.0.0.1:{gateway.metrics_port}/metrics", timeout=5).read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
+
+
+def migrated_lines(gateway):
+    """The access log's lines of calls that moved, once the log has written them."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = [json.loads(line) for line in gateway.access_log.read_text().splitlines() if line.strip()]
+        moved = [line for line in lines if line.get("migrations")]
+        if moved:
+            return moved
+        time.sleep(0.05)
+    return []
+
+
+@pytest.mark.parametrize("kind", ["chat", "completion"])
+def test_a_replica_killed_mid_stream_is_invisible_to_the_client(sims, start_server, tmp_path, kind):
+    replicas = [sims("a"), sims("b")]
+    gateway = start_gateway(start_server, tmp_path, replicas)
+    vllm = stub(gateway)
+    make, streaming = (chat, lambda s: s.StreamChatCompletion) if kind == "chat" else \
+        (completion, lambda s: s.StreamCompletion)
+    expected = uninterrupted(vllm, make(), streaming)
+    chunks = []
+    stream = streaming(vllm)(make(pace=40), timeout=30)
+    for chunk in stream:
+        chunks.append(chunk)
+        if len(chunks) == 10:
+            victim = serving(replicas)
+            victim.process.send_signal(signal.SIGKILL)
+            victim.process.wait()
+    assert stream.code() == grpc.StatusCode.OK
+    assert text_of(chunks, kind == "chat") == text_of(expected, kind == "chat")
+    assert finish_reasons(chunks) == ["length"]
+    usage, expected_usage = usage_of(chunks), usage_of(expected)
+    assert usage.completion_tokens == TOKENS
+    assert usage.prompt_tokens == expected_usage.prompt_tokens
+    assert usage.total_tokens == expected_usage.total_tokens
+    assert len({chunk.id for chunk in chunks}) == 1, "the chunk id changed mid-stream"
+    assert metric(gateway, "vllm_grpc_gateway_stream_migrations_total") == 1
+    migrated = migrated_lines(gateway)
+    assert len(migrated) == 1 and migrated[0]["status"] == "OK", migrated
+    assert migrated[0]["completion_tokens"] == TOKENS
+
+
+@pytest.mark.parametrize("fault", [
+    {"fault": "stream_error", "after": 12, "status": 500, "message": "EngineDeadError: engine died"},
+    {"fault": "drop", "after": 12},
+    {"fault": "reset", "after": 12},
+    {"fault": "truncate", "after": 12},
+    {"fault": "stall", "after": 12},
+], ids=lambda fault: fault["fault"])
+def test_each_mid_stream_failure_moves_the_stream(sims, start_server, tmp_path, fault):
+    replicas = [sims("a"), sims("b")]
+    gateway = start_gateway(start_server, tmp_path, replicas, None, "--upstream-stall-timeout", "0.5")
+    vllm = stub(gateway)
+    expected = list(vllm.StreamChatCompletion(chat(), timeout=30))
+    chunks = list(vllm.StreamChatCompletion(chat(fault=fault), timeout=30))
+    assert text_of(chunks) == text_of(expected)
+    assert finish_reasons(chunks) == ["length"]
+    assert usage_of(chunks).completion_tokens == TOKENS
+    assert sum(sim.stats()["by_path"].get("/v1/chat/completions", 0) for sim in replicas) == 3  # 1 + failed + continued
+
+
+def test_with_migration_off_the_call_fails_as_before(sims, start_server, tmp_path):
+    replicas = [sims("a"), sims("b")]
+    gateway = start_gateway(start_server, tmp_path, replicas, {"enabled": False})
+    chunks = []
+    with pytest.raises(grpc.RpcError) as failure:
+        for chunk in stub(gateway).StreamChatCompletion(chat(fault={"fault": "drop", "after": 12}), timeout=30):
+            chunks.append(chunk)
+    assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert 0 < len(chunks) < TOKENS
+
+
+def test_a_model_outside_the_policy_does_not_move(sims, start_server, tmp_path):
+    replicas = [sims("a"), sims("b")]
+    gateway = start_gateway(start_server, tmp_path, replicas, {"models": ["another-model"]})
+    with pytest.raises(grpc.RpcError) as failure:
+        list(stub(gateway).StreamChatCompletion(chat(fault={"fault": "drop", "after": 12}), timeout=30))
+    assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_the_migration_limit_bounds_the_moves(sims, start_server, tmp_path):
+    replicas = [sims("a"), sims("b"), sims("c")]
+    gateway = start_gateway(start_server, tmp_path, replicas, {"max_per_call": 1})
+    vllm = stub(gateway)
+    chunks = []
+    with pytest.raises(grpc.RpcError) as failure:
+        for chunk in vllm.StreamChatCompletion(chat(pace=40), timeout=30):
+            chunks.append(chunk)
+            if len(chunks) in (6, 14):
+                victim = serving(replicas)
+                victim.process.send_signal(signal.SIGKILL)
+                victim.process.wait()
+                replicas.remove(victim)
+    assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert metric(gateway, "vllm_grpc_gateway_stream_migrations_total") == 1
+
+
+def test_several_choices_are_not_continued(sims, start_server, tmp_path):
+    replicas = [sims("a"), sims("b")]
+    gateway = start_gateway(start_server, tmp_path, replicas)
+    request = chat(fault={"fault": "drop", "after": 12})
+    request.n = 2
+    with pytest.raises(grpc.RpcError) as failure:
+        list(stub(gateway).StreamChatCompletion(request, timeout=30))
+    assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
