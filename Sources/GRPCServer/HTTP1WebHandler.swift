@@ -188,15 +188,21 @@ final class HTTP1WebHandler: ChannelInboundHandler, ConnectionOutput, LoopbackCl
     close(after: nil)
   }
 
-  /// Closes once `written` (a response's end) has left, or at once.
+  /// Closes once `written` (a response's end) has left, or at once; either way on a later turn
+  /// of the event loop. This is called from inside nghttp2 (the loopback client's callbacks, the
+  /// server's flush through `write`), and closing the channel fires channelInactive there and
+  /// then (a write completes, and a socket closes, synchronously), whose tearDown frees both
+  /// sessions while nghttp2 is still using them (fuzz: any HTTP/1.0 or `connection: close`
+  /// request whose response ended).
   private func close(after written: EventLoopFuture<Void>?) {
     guard !isClosing, let context else { return }
     isClosing = true
+    let loop = context.eventLoop.assumeIsolated()
     guard let written else {
-      context.close(promise: nil)
+      loop.execute { self.context?.close(promise: nil) }
       return
     }
-    written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    written.assumeIsolated().whenComplete { _ in loop.execute { self.context?.close(promise: nil) } }
   }
 
   // MARK: LoopbackClientDelegate
