@@ -3,7 +3,8 @@ import ProtoJSON
 /// The request that carries on a streamed generation on another replica from where the first
 /// stopped: for chat, the conversation with the text so far as a final assistant message that
 /// vLLM continues (`continue_final_message`, no new generation prompt); for text completions, the
-/// prompt followed by that text. What is left of the token limit shrinks by what was generated;
+/// prompt followed by that text (by token ids when the call asked vLLM for them with
+/// `return_token_ids`, which makes the continuation exact to the token). What is left of the token limit shrinks by what was generated;
 /// sampling, seed and structured-output parameters carry over as the client set them.
 enum ContinuationRequest {
   /// Why a request cannot be continued, or nil when it can.
@@ -65,6 +66,10 @@ enum ContinuationRequest {
       message.append(contentsOf: writer.bytes)
       overrides.append(("continue_final_message", "true"))
       overrides.append(("add_generation_prompt", "false"))
+    } else if let promptIDs = progress.promptTokenIDs {
+      // The tokens themselves: exact, whatever their text would tokenize to.
+      let ids = (promptIDs + progress.tokenIDs).map(String.init).joined(separator: ",")
+      overrides.append(("prompt", "[" + ids + "]"))
     } else {
       var writer = JSONWriter()
       writer.string(String(decoding: prompt + progress.text, as: UTF8.self))

@@ -23,16 +23,46 @@ struct ContinuedEventRewriter {
     created = values["created"].map(Array.init)
   }
 
-  /// The event as the client should see it.
+  /// The event as the client should see it. The prompt token ids a continuation reports are its
+  /// own prompt's, which hold generated tokens: the client had the real prompt's already.
   func rewrite(_ event: [UInt8]) -> [UInt8] {
     Self.rewrite(event) { key, value in
       switch key {
       case "id": return id
       case "created": return created
       case "usage": return adjustedUsage(value)
+      case "prompt_token_ids", "prompt_text": return Self.null
+      case "choices": return Self.rewriteElements(value) { key, _ in key == "prompt_token_ids" ? Self.null : nil }
       default: return nil
       }
     } ?? event
+  }
+
+  private static let null = Array("null".utf8)
+
+  /// The same splice over each object of a JSON array; nil when nothing changed.
+  static func rewriteElements(
+    _ array: ArraySlice<UInt8>, _ replacement: (String, ArraySlice<UInt8>) -> [UInt8]?
+  ) -> [UInt8]? {
+    let bytes = Array(array)
+    var reader = JSONReader(bytes)
+    var out: [UInt8] = []
+    var copied = 0
+    do {
+      try reader.beginArray()
+      while try reader.nextElement() {
+        let element = try reader.rawValue()
+        guard let new = rewrite(Array(element), replacement) else { continue }
+        out.append(contentsOf: bytes[copied..<element.startIndex])
+        out.append(contentsOf: new)
+        copied = element.endIndex
+      }
+    } catch {
+      return nil
+    }
+    guard copied > 0 else { return nil }
+    out.append(contentsOf: bytes[copied...])
+    return out
   }
 
   private func adjustedUsage(_ value: ArraySlice<UInt8>) -> [UInt8]? {

@@ -10,8 +10,14 @@ struct GenerationProgress {
   let isChat: Bool
   /// The text choice 0 has been given, in order.
   private(set) var text: [UInt8] = []
-  /// Chunks that carried text: one token each, as vLLM streams them.
-  private(set) var tokens = 0
+  /// The ids of the tokens generated, when vLLM sends them (the call asked for
+  /// `return_token_ids`), and of the prompt: with both, a continuation is exact to the token.
+  private(set) var tokenIDs: [Int64] = []
+  private(set) var promptTokenIDs: [Int64]? = nil
+  /// Chunks that carried text, which is one token each as vLLM streams most text.
+  private var textChunks = 0
+  /// Tokens generated so far: exact with token ids, else counted by chunks of text.
+  var tokens: Int { promptTokenIDs != nil ? tokenIDs.count : textChunks }
   /// Set once something was sent that a continuation could not reproduce.
   private(set) var cannotContinue: String? = nil
   /// Set once the choice has its finish reason: nothing is left to continue.
@@ -42,6 +48,9 @@ struct GenerationProgress {
           if try noteChoice(chunk, field.range) { sawRoleOnly = true } else { sawOther = true }
         case 6:
           sawOther = true  // usage
+        case 8 where isChat && promptTokenIDs == nil:
+          // The first upstream's: a continuation's prompt holds generated tokens too.
+          promptTokenIDs = try Self.integers(chunk, field)
         default:
           break
         }
@@ -86,6 +95,11 @@ struct GenerationProgress {
         }
       case (2, .lengthDelimited):
         piece = field.range
+      case (7, _):
+        tokenIDs += try Self.integers(chunk, field)
+        hasOther = true
+      case (8, _) where !isChat:
+        if promptTokenIDs == nil { promptTokenIDs = try Self.integers(chunk, field) }
       default:
         hasOther = true
       }
@@ -93,9 +107,18 @@ struct GenerationProgress {
     if let piece, !piece.isEmpty {
       // Text only while it can still be continued: after that it is not needed.
       if cannotContinue == nil { text.append(contentsOf: chunk[piece]) }
-      tokens += 1
+      textChunks += 1
       return false
     }
     return hasRole && !hasOther
+  }
+
+  /// A repeated integer field's values, packed or not.
+  private static func integers(_ bytes: [UInt8], _ field: WireField) throws(ProtoWireReader.Failure) -> [Int64] {
+    guard field.wireType == .lengthDelimited else { return [Int64(truncatingIfNeeded: field.scalar)] }
+    var reader = ProtoWireReader(bytes, range: field.range)
+    var values: [Int64] = []
+    while !reader.isAtEnd { values.append(Int64(truncatingIfNeeded: try reader.readVarint())) }
+    return values
   }
 }

@@ -1,5 +1,6 @@
 import Fleet
 import GRPCServer
+import Logging
 import NIOCore
 import ProtoJSON
 import VLLMClient
@@ -40,6 +41,9 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
     var moves = 0
     /// After a move, the new upstream's opening role chunk is not sent again.
     var skipsRoleChunk = false
+    /// When the last failure was seen (monotonic nanoseconds), until the move's request is sent.
+    var failedAt: UInt64 = 0
+    var failure = ""
 
     init(request: [UInt8], model: String, limit: Int, isChat: Bool) {
       self.request = request
@@ -130,7 +134,21 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
 
   func vllmRequestSent(at time: UInt64) {
     call.requestForwarded(at: time)
+    if let migration, migration.failedAt != 0 {
+      // The gateway's own share of a move: from seeing the failure to the next request written.
+      let micros = time >= migration.failedAt ? (time - migration.failedAt) / 1000 : 0
+      migration.failedAt = 0
+      Self.logger.info(
+        "stream moved to another upstream",
+        metadata: [
+          "path": "\(call.path)", "model": "\(migration.model)", "move": "\(migration.moves)",
+          "tokens_before": "\(migration.progress.tokens)", "failure": "\(migration.failure)",
+          "gateway_us": "\(micros)",
+        ])
+    }
   }
+
+  private static let logger = Logger(label: "vllm-grpc-gateway")
 
   func vllmFinished(_ outcome: VLLMOutcome) {
     upstream = nil
@@ -157,6 +175,7 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
   /// Carries the generation on on another upstream; false when it cannot (then the call fails
   /// as it would without migration).
   private func move(after failure: String) -> Bool {
+    let detectedAt = NIODeadline.now().uptimeNanoseconds
     guard let migration, !call.isFinished, migration.moves < migration.limit,
       migration.progress.cannotContinue == nil, !migration.progress.isFinished,
       context.fleet.serves(migration.model, excluding: migration.upstreams)
@@ -179,6 +198,8 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
       return false
     }
     migration.moves += 1
+    migration.failedAt = detectedAt
+    migration.failure = failure
     migration.rewriter.tokensBefore = migration.progress.tokens
     migration.skipsRoleChunk = true
     sawEnd = false
