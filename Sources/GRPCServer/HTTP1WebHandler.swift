@@ -35,6 +35,9 @@ final class HTTP1WebHandler: ChannelInboundHandler, ConnectionOutput, LoopbackCl
   /// The current request is being refused: its remaining parts are dropped.
   private var isRefusing = false
   private var keepAlive = true
+  /// The request's HTTP version, which its response speaks (an HTTP/1.0 client gets no chunked
+  /// body: its response ends when the connection closes).
+  private var version = HTTPVersion.http1_1
 
   init(
     configuration: ServerConfiguration, router: Router, logger: Logger, sendBudget: SendBufferBudget,
@@ -86,6 +89,7 @@ final class HTTP1WebHandler: ChannelInboundHandler, ConnectionOutput, LoopbackCl
     case .head(let head):
       checkPeer(context)
       keepAlive = head.isKeepAlive
+      version = head.version.minor == 0 ? .http1_0 : .http1_1
       guard isWebRequest(head) else {
         refuse(head, context: context)
         return
@@ -208,7 +212,7 @@ final class HTTP1WebHandler: ChannelInboundHandler, ConnectionOutput, LoopbackCl
   // MARK: LoopbackClientDelegate
 
   func responseHead(status: Int, headers: [(String, String)]) {
-    var head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status))
+    var head = HTTPResponseHead(version: version, status: HTTPResponseStatus(statusCode: status))
     for (name, value) in headers { head.headers.add(name: name, value: value) }
     if !keepAlive { head.headers.replaceOrAdd(name: "connection", value: "close") }
     context?.write(wrapOutboundOut(.head(head)), promise: nil)
@@ -261,7 +265,7 @@ final class HTTP1WebHandler: ChannelInboundHandler, ConnectionOutput, LoopbackCl
   ) {
     logger.debug("refused HTTP/1.1 request", metadata: ["method": "\(head.method)", "uri": "\(head.uri)"])
     isRefusing = true
-    var response = HTTPResponseHead(version: .http1_1, status: status)
+    var response = HTTPResponseHead(version: version, status: status)
     response.headers.add(name: "content-type", value: "text/plain")
     response.headers.add(name: "content-length", value: String(reason.utf8.count))
     response.headers.add(name: "connection", value: "close")

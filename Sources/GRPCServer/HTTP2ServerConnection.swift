@@ -29,6 +29,9 @@ final class HTTP2ServerConnection {
   @exclusivity(unchecked) private(set) var calls: [Int32: ServerCall] = [:]
   private(set) var isReading = false
   private(set) var isFlushing = false
+  /// A session closed while a flush was using it: freed once that flush has unwound (a failed
+  /// socket write closes the channel, and so this connection, from inside the flush).
+  private var sessionAwaitingDelete: OpaquePointer? = nil
   var needsAnotherFlush = false
   private var isFlushScheduled = false
   private(set) var isDraining = false
@@ -147,7 +150,13 @@ final class HTTP2ServerConnection {
       return
     }
     isFlushing = true
-    defer { isFlushing = false }
+    defer {
+      isFlushing = false
+      if let closed = sessionAwaitingDelete {
+        sessionAwaitingDelete = nil
+        nghttp2_session_del(closed)
+      }
+    }
     var buffer: ByteBuffer? = nil
     repeat {
       needsAnotherFlush = false
@@ -166,10 +175,12 @@ final class HTTP2ServerConnection {
         if buffer!.readableBytes >= 256 * 1024 {
           output.write(buffer!)
           buffer = nil
+          guard self.session != nil else { return }  // the write failed and closed the connection
         }
       }
     } while needsAnotherFlush
     if let buffer { output.write(buffer) }
+    guard self.session != nil else { return }  // the write failed and closed the connection
     if isTerminating {
       // The GOAWAY is in the write above; the calls' upstream requests stop now.
       cancelAllCalls(reason: .connectionClosed)
@@ -491,7 +502,11 @@ final class HTTP2ServerConnection {
     sendBudget.release(grants: reservedGrants)
     reservedGrants = 0
     if let session {
-      nghttp2_session_del(session)
+      if isFlushing {
+        sessionAwaitingDelete = session
+      } else {
+        nghttp2_session_del(session)
+      }
       self.session = nil
     }
   }

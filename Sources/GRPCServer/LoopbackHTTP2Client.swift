@@ -24,6 +24,10 @@ final class LoopbackHTTP2Client {
   private var responseStatus = 0
   private var responseHeaders: [(String, String)] = []
   private(set) var isResponding = false
+  /// Calls into nghttp2 under way: a close meanwhile (the channel closing from inside a write the
+  /// callbacks made) frees the session once they have unwound.
+  private var sessionDepth = 0
+  private var closedDuringUse = false
 
   init(delegate: any LoopbackClientDelegate, windowSize: Int) {
     self.delegate = delegate
@@ -88,27 +92,47 @@ final class LoopbackHTTP2Client {
   /// The server's output; false when it is not HTTP/2 the client accepts.
   func receive(_ bytes: UnsafeRawBufferPointer) -> Bool {
     guard let session, let base = bytes.baseAddress else { return session != nil }
+    sessionDepth += 1
+    defer { leaveSession() }
     return nghttp2_session_mem_recv(session, base.assumingMemoryBound(to: UInt8.self), bytes.count) >= 0
+  }
+
+  private func leaveSession() {
+    sessionDepth -= 1
+    if sessionDepth == 0 && closedDuringUse {
+      closedDuringUse = false
+      if let session {
+        nghttp2_session_del(session)
+        self.session = nil
+      }
+    }
   }
 
   /// Calls `body` with each piece of output the client has for the server.
   func drainOutput(_ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
     guard let session else { return false }
-    while true {
+    sessionDepth += 1
+    defer { leaveSession() }
+    while !closedDuringUse {
       var chunk: UnsafePointer<UInt8>? = nil
       let length = nghttp2_session_mem_send(session, &chunk)
       guard length >= 0 else { return false }
       guard length > 0, let chunk else { return true }
       body(UnsafeRawBufferPointer(start: chunk, count: length))
     }
+    return false
   }
 
   func close() {
+    isResponding = false
+    if sessionDepth > 0 {
+      closedDuringUse = true
+      return
+    }
     if let session {
       nghttp2_session_del(session)
       self.session = nil
     }
-    isResponding = false
   }
 
   // MARK: nghttp2 callbacks

@@ -149,3 +149,26 @@ def test_a_client_that_disconnects_mid_stream_aborts_the_upstream_request(gatewa
         time.sleep(0.05)
     assert sim.stats().get("aborted", 0) >= 1, sim.stats()
     gateway.assert_alive()
+
+
+def test_http10_and_connection_close_get_whole_answers_then_a_close(gateway):
+    # HTTP/1.0 has no chunked bodies: the answer ends with the connection. The fuzzer once found
+    # that closing from inside the loopback's nghttp2 freed its sessions in use.
+    for version, extra in (("HTTP/1.0", b""), ("HTTP/1.1", b"connection: close\r\n")):
+        body = framed(request_bytes(3))
+        request = (f"POST {UNARY} {version}\r\nHost: gw\r\ncontent-type: application/grpc-web+proto\r\n"
+                   f"content-length: {len(body)}\r\n").encode() + extra + b"\r\n" + body
+        with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+            sock.sendall(request)
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+        head, answer = received.split(b"\r\n\r\n", 1)
+        assert head.startswith(f"{version} 200".encode()), head
+        if version == "HTTP/1.0":
+            assert b"transfer-encoding" not in head.lower()
+            assert trailers_of(answer)["grpc-status"] == "0"
+        else:
+            assert b"connection: close" in head.lower()
+            assert b"grpc-status:0\r\n" in answer  # inside the last chunk of the chunked body
+    gateway.assert_alive()
