@@ -31,25 +31,42 @@ enum ContinuationRequest {
     }
   }
 
+  /// The continuation's upstream path and body, or nil when nothing is left to generate. A chat
+  /// whose token ids vLLM reports (the call asked for `return_token_ids`) and that asked for no
+  /// logprobs goes on through /v1/completions from its prompt's ids and the generated ones: exact
+  /// to the token, where the answer's text may not tokenize back to the same tokens.
+  static func request(
+    from request: [UInt8], progress: GenerationProgress, operation: Operation, converter: ProtoToJSON
+  ) throws -> (path: String, body: [UInt8])? {
+    if progress.isChat, progress.promptTokenIDs != nil, try !asksForLogprobs(request) {
+      return try chatByTokens(from: request, progress: progress, operation: operation, converter: converter)
+        .map { ("/v1/completions", $0) }
+    }
+    return try body(from: request, progress: progress, operation: operation, converter: converter)
+      .map { (operation.upstreamPath, $0) }
+  }
+
   /// The upstream body for the continuation, or nil when nothing is left to generate.
   static func body(
     from request: [UInt8], progress: GenerationProgress, operation: Operation, converter: ProtoToJSON
   ) throws -> [UInt8]? {
-    let limitFields: [Int32] = progress.isChat ? [8, 7] : [11]
+    // The limit vLLM goes by: a chat's max_completion_tokens (8) before its max_tokens (7).
+    let limitFields: [(number: Int32, key: String)] =
+      progress.isChat ? [(8, "max_completion_tokens"), (7, "max_tokens")] : [(11, "max_tokens")]
     var overrides: [(key: String, json: String)] = []
-    var limitKey: String? = nil
-    var limit: UInt64? = nil
+    var limits: [Int32: UInt64] = [:]
     var prompt: [UInt8] = []
     var reader = ProtoWireReader(request)
     while let field = try reader.next() {
-      if limitKey == nil, field.wireType == .varint, let index = limitFields.firstIndex(of: field.number) {
-        limitKey = progress.isChat ? (index == 0 ? "max_completion_tokens" : "max_tokens") : "max_tokens"
-        limit = field.scalar
+      if field.wireType == .varint, limitFields.contains(where: { $0.number == field.number }) {
+        limits[field.number] = field.scalar
       } else if !progress.isChat, field.number == 2, field.wireType == .lengthDelimited {
         prompt = Array(request[field.range])
       }
     }
-    if let limitKey, let limit {
+    let chosen = limitFields.first { limits[$0.number] != nil }
+    if let chosen, let limit = limits[chosen.number] {
+      let limitKey = chosen.key
       let remaining = Int(truncatingIfNeeded: limit) - progress.tokens
       guard remaining > 0 else { return nil }
       overrides.append((limitKey, String(remaining)))
@@ -77,5 +94,65 @@ enum ContinuationRequest {
     }
     return try UpstreamRequestBody.json(
       from: message, operation: operation, converter: converter, stream: true, extraOverrides: overrides)
+  }
+
+  /// Chat keys /v1/completions does not take, or that mean something else there.
+  private static let chatOnlyKeys: Set<String> = [
+    "messages", "tools", "tool_choice", "parallel_tool_calls", "functions", "function_call", "reasoning_effort",
+    "include_reasoning", "echo", "add_generation_prompt", "continue_final_message", "add_special_tokens",
+    "documents", "chat_template", "chat_template_kwargs", "mm_processor_kwargs", "media_io_kwargs",
+    "return_prompt_text", "logprobs", "top_logprobs", "prompt_logprobs", "max_completion_tokens", "max_tokens", "n",
+    "stream", "return_token_ids",
+  ]
+
+  /// A chat's continuation as a completion of its rendered prompt's token ids and the tokens
+  /// generated so far, with the chat's sampling parameters.
+  private static func chatByTokens(
+    from request: [UInt8], progress: GenerationProgress, operation: Operation, converter: ProtoToJSON
+  ) throws -> [UInt8]? {
+    guard let promptIDs = progress.promptTokenIDs else { return nil }
+    // max_completion_tokens (8) before max_tokens (7), as vLLM reads them.
+    var limits: [Int32: UInt64] = [:]
+    var reader = ProtoWireReader(request)
+    while let field = try reader.next() {
+      if field.wireType == .varint && (field.number == 8 || field.number == 7) { limits[field.number] = field.scalar }
+    }
+    let limit = limits[8] ?? limits[7]
+    var writer = JSONWriter()
+    writer.beginObject()
+    if let limit {
+      let remaining = Int(truncatingIfNeeded: limit) - progress.tokens
+      guard remaining > 0 else { return nil }
+      writer.key("max_tokens")
+      writer.raw(Array(String(remaining).utf8))
+    }
+    let chat = try UpstreamRequestBody.json(from: request, operation: operation, converter: converter, stream: true)
+    var members = JSONReader(chat)
+    try members.beginObject()
+    while let key = try members.nextKeySlice() {
+      let value = try members.rawValue()
+      let name = String(decoding: key, as: UTF8.self)
+      guard !chatOnlyKeys.contains(name) else { continue }
+      writer.key(name)
+      writer.raw(value)
+    }
+    writer.key("prompt")
+    writer.raw(Array(("[" + (promptIDs + progress.tokenIDs).map(String.init).joined(separator: ",") + "]").utf8))
+    writer.key("stream")
+    writer.raw(Array("true".utf8))
+    writer.key("return_token_ids")
+    writer.raw(Array("true".utf8))
+    writer.endObject()
+    return writer.bytes
+  }
+
+  /// Whether a chat request asks for logprobs (field 5), whose shape a completion's differs from.
+  private static func asksForLogprobs(_ request: [UInt8]) throws -> Bool {
+    var reader = ProtoWireReader(request)
+    var asks = false
+    while let field = try reader.next() {
+      if field.number == 5 && field.wireType == .varint { asks = field.scalar != 0 }
+    }
+    return asks
   }
 }

@@ -10,6 +10,9 @@ struct ContinuedEventRewriter {
   var created: [UInt8]? = nil
   /// Tokens generated before the current upstream took over.
   var tokensBefore = 0
+  /// Whether the current upstream continues a chat as a completion of token ids, whose chunks
+  /// are turned back into chat chunks.
+  var completionsAsChat = false
 
   /// Remembers the identity of the first upstream's stream from one of its events.
   mutating func learn(from event: [UInt8]) {
@@ -32,6 +35,8 @@ struct ContinuedEventRewriter {
       case "created": return created
       case "usage": return adjustedUsage(value)
       case "prompt_token_ids", "prompt_text": return Self.null
+      case "object" where completionsAsChat: return Self.chatChunkObject
+      case "choices" where completionsAsChat: return Self.chatChoices(fromCompletionChoices: value)
       case "choices": return Self.rewriteElements(value) { key, _ in key == "prompt_token_ids" ? Self.null : nil }
       default: return nil
       }
@@ -39,6 +44,45 @@ struct ContinuedEventRewriter {
   }
 
   private static let null = Array("null".utf8)
+  private static let chatChunkObject = Array("\"chat.completion.chunk\"".utf8)
+
+  /// A completion chunk's choices as a chat chunk's: each `text` becomes `delta.content`; the
+  /// index, finish and stop reasons and token ids stay; logprobs (shaped otherwise) and prompt
+  /// ids go.
+  static func chatChoices(fromCompletionChoices array: ArraySlice<UInt8>) -> [UInt8]? {
+    var reader = JSONReader(Array(array))
+    var writer = JSONWriter()
+    do {
+      try reader.beginArray()
+      writer.beginArray()
+      while try reader.nextElement() {
+        try reader.beginObject()
+        writer.beginObject()
+        while let key = try reader.nextKeySlice() {
+          let name = String(decoding: key, as: UTF8.self)
+          let value = try reader.rawValue()
+          switch name {
+          case "text":
+            writer.key("delta")
+            writer.beginObject()
+            writer.key("content")
+            writer.raw(value)
+            writer.endObject()
+          case "index", "finish_reason", "stop_reason", "token_ids":
+            writer.key(name)
+            writer.raw(value)
+          default:
+            break
+          }
+        }
+        writer.endObject()
+      }
+      writer.endArray()
+    } catch {
+      return nil
+    }
+    return writer.bytes
+  }
 
   /// The same splice over each object of a JSON array; nil when nothing changed.
   static func rewriteElements(

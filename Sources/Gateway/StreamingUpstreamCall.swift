@@ -181,22 +181,27 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
       context.fleet.serves(migration.model, excluding: migration.upstreams)
     else { return false }
     if let deadline = call.deadline, deadline <= .now() { return false }
-    let body: [UInt8]
+    let next: (path: String, body: [UInt8])
     do {
       // Nothing sent yet: the same request again; else the one that continues it.
       if migration.progress.tokens == 0 {
-        body = try UpstreamRequestBody.json(
-          from: migration.request, operation: operation, converter: context.toJSON, stream: true)
+        next = (
+          operation.upstreamPath,
+          try UpstreamRequestBody.json(
+            from: migration.request, operation: operation, converter: context.toJSON, stream: true)
+        )
       } else {
         guard
-          let continuation = try ContinuationRequest.body(
+          let continuation = try ContinuationRequest.request(
             from: migration.request, progress: migration.progress, operation: operation, converter: context.toJSON)
         else { return false }
-        body = continuation
+        next = continuation
       }
     } catch {
       return false
     }
+    // A chat continued as a completion: its chunks are turned back into chat chunks.
+    migration.rewriter.completionsAsChat = next.path != operation.upstreamPath
     migration.moves += 1
     migration.failedAt = detectedAt
     migration.failure = failure
@@ -210,7 +215,7 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
       record.promptTokens -= migration.progress.tokens
     }
     upstream = context.startUpstream(
-      for: call, path: operation.upstreamPath, body: body, handler: self, pacedByReader: true,
+      for: call, path: next.path, body: next.body, handler: self, pacedByReader: true,
       excluding: migration.upstreams)
     return true
   }

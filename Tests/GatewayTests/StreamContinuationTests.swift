@@ -140,4 +140,45 @@ import Testing
       object(completion)
         == #"{"id":"chatcmpl-first","choices":[{"index":0,"text":"","prompt_token_ids":null,"token_ids":[3]}]}"#)
   }
+
+  @Test func aChatWithTokenIDsContinuesAsACompletionOfThem() throws {
+    let original = try request(
+      #"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_completion_tokens":10,"max_tokens":99,"temperature":0,"tools":[{"type":"function","function":{"name":"f"}}],"return_token_ids":true}"#,
+      type: "ChatCompletionRequest")
+    var progress = GenerationProgress(isChat: true)
+    _ = progress.note(
+      chunk: try chunk(#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""}}],"prompt_token_ids":[1,2]}"#)
+    )
+    _ = progress.note(chunk: try chunk(#"{"choices":[{"index":0,"delta":{"content":"x"},"token_ids":[7,8]}]}"#))
+    let next = try #require(
+      try ContinuationRequest.request(from: original, progress: progress, operation: streamChat, converter: toJSON))
+    #expect(next.path == "/v1/completions")
+    let text = object(next.body)
+    #expect(text.contains(#""prompt":[1,2,7,8]"#) && text.contains(#""max_tokens":8"#), "\(text)")
+    #expect(text.contains(#""temperature":0"#) && text.contains(#""return_token_ids":true"#))
+    for chatOnly in ["messages", "tools", "max_completion_tokens", "\"max_tokens\":99"] {
+      #expect(!text.contains(chatOnly), "\(chatOnly) in \(text)")
+    }
+    // Asking for logprobs keeps the chat path, whose chunks carry them in their own shape.
+    let withLogprobs = try request(
+      #"{"messages":[{"role":"user","content":"hi"}],"logprobs":true,"max_tokens":10}"#, type: "ChatCompletionRequest")
+    let chatPath = try #require(
+      try ContinuationRequest.request(
+        from: withLogprobs, progress: progress, operation: streamChat, converter: toJSON))
+    #expect(chatPath.path == "/v1/chat/completions")
+  }
+
+  @Test func completionChunksComeBackAsChatChunks() {
+    var rewriter = ContinuedEventRewriter()
+    rewriter.learn(from: Array(#"{"id":"chatcmpl-first","object":"chat.completion.chunk","created":1}"#.utf8))
+    rewriter.completionsAsChat = true
+    let event = rewriter.rewrite(
+      Array(
+        #"{"id":"cmpl-2","object":"text_completion","created":2,"choices":[{"index":0,"text":"ab","logprobs":null,"finish_reason":"length","stop_reason":null,"prompt_token_ids":[1],"token_ids":[5]}]}"#
+          .utf8))
+    #expect(
+      object(event)
+        == #"{"id":"chatcmpl-first","object":"chat.completion.chunk","created":1,"choices":[{"index":0,"delta":{"content":"ab"},"finish_reason":"length","stop_reason":null,"token_ids":[5]}]}"#
+    )
+  }
 }

@@ -8,10 +8,14 @@ token. Also measured and appended to .build/migration-ttft.jsonl: the gap the cl
 the last chunk before the failure and the first after it, and vLLM's own time to first token for
 the continuation (the gateway's share is the difference).
 
+The same for a chat that asked for token ids: it moves as a completion of its rendered prompt's
+ids and the ids generated so far, and the client still gets chat chunks.
+
 The tiny model's weights are random, so its tokens are byte fragments whose text does not
 re-tokenize to the same tokens: only a continuation by token ids can be exact here. Chat through
-the text of the answer so far (continue_final_message) is exact only where text round-trips, which
-this model's does not; tests/python/test_stream_migration.py proves chat on vllm-sim."""
+the text of the answer so far (continue_final_message), which calls without token ids get, is exact
+only where text round-trips, which this model's does not; tests/python/test_stream_migration.py
+proves that path on vllm-sim."""
 
 import importlib.util
 import json
@@ -33,7 +37,7 @@ _spec = importlib.util.spec_from_file_location("gateway_servers", ROOT / "tests"
 servers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(servers)
 
-from vllmgateway.v1 import completions_pb2, service_pb2_grpc  # noqa: E402
+from vllmgateway.v1 import chat_pb2, completions_pb2, service_pb2_grpc  # noqa: E402
 
 CHAT = os.environ["REAL_VLLM_CHAT"]
 CHAT_2 = os.environ["REAL_VLLM_CHAT_2"]
@@ -192,6 +196,69 @@ def test_a_completion_continues_exactly_on_another_vllm(tmp_path):
                                   "kill_to_first_after_ms": round(after_kill_ms, 2),
                                   "vllm_continuation_ttft_ms": round(vllm_ms, 2),
                                   "gateway_us": gateway_us}) + "\n")
+    finally:
+        gateway.stop()
+        for relay in relays:
+            relay.kill()
+
+
+def stream_direct_chat(base, request):
+    """An uninterrupted streamed chat answer straight from vLLM: text and token ids."""
+    import http.client
+    host, port = base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=300)
+    connection.request("POST", "/v1/chat/completions", json.dumps({**request, "stream": True}),
+                       {"content-type": "application/json"})
+    text, ids = "", []
+    for line in connection.getresponse().read().decode().split("\n"):
+        if line.startswith("data: {"):
+            for choice in json.loads(line[6:]).get("choices", []):
+                text += choice.get("delta", {}).get("content") or ""
+                ids += choice.get("token_ids") or []
+    return text, ids
+
+
+def test_a_chat_with_token_ids_continues_exactly_on_another_vllm(tmp_path):
+    """A chat that asked for token ids moves as a completion of its rendered prompt's ids and the
+    ids generated so far, and its chunks come back as chat chunks: exact to the token."""
+    relays = [Relay(CHAT), Relay(CHAT_2)]
+    config = tmp_path / "gateway.json"
+    config.write_text(json.dumps({
+        "upstreams": [{"name": f"vllm-{i}", "url": f"http://127.0.0.1:{relay.port}"} for i, relay in enumerate(relays)],
+        "health": {"check_interval_seconds": 0.5}}))
+    gateway = servers.ServerProcess("vllm-grpc-gateway", ["--listen", "127.0.0.1:{port}", "--config", str(config),
+                                                          "--log-level", "info"], tmp_path / "gateway.log")
+    try:
+        stub = service_pb2_grpc.VLLMServiceStub(grpc.insecure_channel(gateway.address))
+        question = "Tell me the history of the fox in folk tales"
+        expected_text, expected_ids = stream_direct_chat(CHAT, {
+            "model": "tiny-llama", "messages": [{"role": "user", "content": question}], "max_tokens": TOKENS,
+            "temperature": 0, "ignore_eos": True, "return_token_ids": True})
+        assert len(expected_ids) == TOKENS
+        request = chat_pb2.ChatCompletionRequest(
+            model="tiny-llama", messages=[chat_pb2.ChatMessage(role="user", text=question)], max_tokens=TOKENS,
+            temperature=0, ignore_eos=True, return_token_ids=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and gateway.log().count("upstream models") < 2:
+            time.sleep(0.1)
+        chunks, killed = [], False
+        for chunk in stub.StreamChatCompletion(request, timeout=300):
+            chunks.append(chunk)
+            generated = sum(len(choice.token_ids) for c in chunks for choice in c.choices)
+            if not killed and generated >= TOKENS // 2:
+                max(relays, key=lambda relay: relay.relayed).kill()
+                killed = True
+        assert killed
+        ids = [token for chunk in chunks for choice in chunk.choices for token in choice.token_ids]
+        text = "".join(choice.delta.content for chunk in chunks for choice in chunk.choices)
+        assert ids == expected_ids, "the continuation's tokens differ from an uninterrupted run"
+        assert text == expected_text
+        assert [c.finish_reason for chunk in chunks for c in chunk.choices if c.HasField("finish_reason")] == ["length"]
+        usage = [chunk.usage for chunk in chunks if chunk.HasField("usage")]
+        assert len(usage) == 1 and usage[0].completion_tokens == TOKENS
+        assert usage[0].prompt_tokens == len(chunks[0].prompt_token_ids)
+        assert len({chunk.id for chunk in chunks}) == 1 and len({chunk.object for chunk in chunks}) == 1
+        assert gateway.wait_for_log("stream moved to another upstream")
     finally:
         gateway.stop()
         for relay in relays:
