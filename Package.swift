@@ -209,7 +209,7 @@ let package = Package(
       path: "Sources/StreamLatencyProbe"),
     .executableTarget(
       name: "translation-bench",
-      dependencies: ["ProtoJSON", "VLLMSimulator"],
+      dependencies: ["ProtoJSON", "VLLMSimulator", "Gateway"],
       path: "Sources/TranslationBench"),
     .testTarget(
       name: "VLLMClientTests",

@@ -6,7 +6,7 @@ import ProtoJSON
 /// Both chunk types share their layout: choices are field 5, each with its index (1) and finish
 /// reason (4); a chat choice's delta (2) holds content (2), reasoning (3) and tool calls (4), a
 /// completion choice's text is field 2.
-struct GenerationProgress {
+package struct GenerationProgress {
   let isChat: Bool
   /// The text choice 0 has been given, in order.
   private(set) var text: [UInt8] = []
@@ -17,18 +17,18 @@ struct GenerationProgress {
   /// Chunks that carried text, which is one token each as vLLM streams most text.
   private var textChunks = 0
   /// Tokens generated so far: exact with token ids, else counted by chunks of text.
-  var tokens: Int { promptTokenIDs != nil ? tokenIDs.count : textChunks }
+  package var tokens: Int { promptTokenIDs != nil ? tokenIDs.count : textChunks }
   /// Set once something was sent that a continuation could not reproduce.
   private(set) var cannotContinue: String? = nil
   /// Set once the choice has its finish reason: nothing is left to continue.
   private(set) var isFinished = false
 
-  init(isChat: Bool) {
+  package init(isChat: Bool) {
     self.isChat = isChat
   }
 
   /// What a chunk carried.
-  enum Carried {
+  package enum Carried {
     /// Text, a finish reason, usage or anything else the client needs.
     case something
     /// Only a chat answer's opening `role` (what a continuation starts with too).
@@ -36,7 +36,7 @@ struct GenerationProgress {
   }
 
   /// Notes one chunk about to be sent to the client.
-  mutating func note(chunk: [UInt8]) -> Carried {
+  package mutating func note(chunk: [UInt8]) -> Carried {
     var carried = Carried.something
     do {
       var reader = ProtoWireReader(chunk)

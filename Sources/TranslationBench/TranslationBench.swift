@@ -1,4 +1,5 @@
 import Dispatch
+import Gateway
 import ProtoJSON
 import VLLMSimulator
 
@@ -10,8 +11,8 @@ struct TranslationBench {
   static func main() throws {
     let arguments = CommandLine.arguments
     let iterations = arguments.count > 1 ? Int(arguments[1]) ?? 200 : 200
-    if arguments.count > 2 && arguments[2] == "chunks" {
-      try chatChunks(iterations)
+    if arguments.count > 2 && (arguments[2] == "chunks" || arguments[2] == "chunks-tracked") {
+      try chatChunks(iterations, tracked: arguments[2] == "chunks-tracked")
       return
     }
     let inputs = (0..<16).map { "embedding input number \($0)" }
@@ -37,8 +38,10 @@ struct TranslationBench {
   }
 
   /// A streamed chat chunk as vLLM sends one per token, translated `iterations` thousand times:
-  /// the per-chunk work of a stream, without the sockets.
-  static func chatChunks(_ iterations: Int) throws {
+  /// the per-chunk work of a stream, without the sockets. `tracked` adds what a stream that may
+  /// move to another upstream does per chunk (GenerationProgress), in streams of 1000 chunks;
+  /// the two modes under callgrind give its cost per chunk.
+  static func chatChunks(_ iterations: Int, tracked: Bool = false) throws {
     let chunk = Array(
       (#"{"id":"chatcmpl-bc0a37ca0aa4398d","object":"chat.completion.chunk","created":1795574578,"#
         + #""model":"sim-model","choices":[{"index":0,"delta":{"content":" stars"},"logprobs":null,"#
@@ -48,7 +51,16 @@ struct TranslationBench {
     let count = iterations * 1000
     let start = DispatchTime.now().uptimeNanoseconds
     var bytes = 0
-    for _ in 0..<count { bytes &+= try toProto.proto(from: chunk, message: message).count }
+    var progress = GenerationProgress(isChat: true)
+    for index in 0..<count {
+      let proto = try toProto.proto(from: chunk, message: message)
+      bytes &+= proto.count
+      if tracked {
+        if index % 1000 == 0 { progress = GenerationProgress(isChat: true) }
+        if progress.note(chunk: proto) == .roleOnly { preconditionFailure("a content chunk read as role only") }
+      }
+    }
+    precondition(!tracked || progress.tokens == (count - 1) % 1000 + 1, "every chunk is one token")
     let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start)
     print("chat chunk, JSON -> protobuf: \(format(elapsed / Double(count))) ns per chunk (\(bytes / count) bytes)")
   }
