@@ -56,24 +56,18 @@ public final class GRPCServer: Sendable {
           if let tls = configuration.tls {
             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
           }
-          let makeHTTP2Handler = {
-            GRPCConnectionHandler(
-              configuration: configuration, router: router, logger: logger, sendBudget: sendBudget,
-              admission: admission)
-          }
           guard configuration.web != nil else {
-            try channel.pipeline.syncOperations.addHandler(makeHTTP2Handler())
+            try channel.pipeline.syncOperations.addHandler(
+              GRPCConnectionHandler(
+                configuration: configuration, router: router, logger: logger, sendBudget: sendBudget,
+                admission: admission))
             return
           }
           // Web clients may come over HTTP/1.1: the first bytes tell which handler serves.
           try channel.pipeline.syncOperations.addHandler(
-            ProtocolSniffer(
-              timeout: configuration.handshakeTimeout, makeHTTP2Handler: makeHTTP2Handler,
-              makeHTTP1Handler: {
-                HTTP1WebHandler(
-                  configuration: configuration, router: router, logger: logger, sendBudget: sendBudget,
-                  admission: admission)
-              }))
+            sniffer(
+              configuration: configuration, router: router, logger: logger, sendBudget: sendBudget,
+              admission: admission))
         }
       }
       .bind(host: host, port: port)
@@ -100,9 +94,17 @@ public final class GRPCServer: Sendable {
   public static func makeSniffingConnectionHandler(
     router: Router, configuration: ServerConfiguration = ServerConfiguration(), logger: Logger
   ) -> any ChannelHandler {
-    let sendBudget = SendBufferBudget(limit: configuration.serverSendBufferLimit)
-    let admission = CallAdmission(limit: configuration.maximumAdmittedCalls)
-    return ProtocolSniffer(
+    sniffer(
+      configuration: configuration, router: router, logger: logger,
+      sendBudget: SendBufferBudget(limit: configuration.serverSendBufferLimit),
+      admission: CallAdmission(limit: configuration.maximumAdmittedCalls))
+  }
+
+  private static func sniffer(
+    configuration: ServerConfiguration, router: Router, logger: Logger, sendBudget: SendBufferBudget,
+    admission: CallAdmission
+  ) -> ProtocolSniffer {
+    ProtocolSniffer(
       timeout: configuration.handshakeTimeout,
       makeHTTP2Handler: {
         GRPCConnectionHandler(

@@ -50,26 +50,18 @@ enum ContinuationRequest {
   static func body(
     from request: [UInt8], progress: GenerationProgress, operation: Operation, converter: ProtoToJSON
   ) throws -> [UInt8]? {
-    // The limit vLLM goes by: a chat's max_completion_tokens (8) before its max_tokens (7).
-    let limitFields: [(number: Int32, key: String)] =
-      progress.isChat ? [(8, "max_completion_tokens"), (7, "max_tokens")] : [(11, "max_tokens")]
     var overrides: [(key: String, json: String)] = []
-    var limits: [Int32: UInt64] = [:]
     var prompt: [UInt8] = []
     var reader = ProtoWireReader(request)
     while let field = try reader.next() {
-      if field.wireType == .varint, limitFields.contains(where: { $0.number == field.number }) {
-        limits[field.number] = field.scalar
-      } else if !progress.isChat, field.number == 2, field.wireType == .lengthDelimited {
+      if !progress.isChat, field.number == 2, field.wireType == .lengthDelimited {
         prompt = Array(request[field.range])
       }
     }
-    let chosen = limitFields.first { limits[$0.number] != nil }
-    if let chosen, let limit = limits[chosen.number] {
-      let limitKey = chosen.key
-      let remaining = Int(truncatingIfNeeded: limit) - progress.tokens
+    if let limit = try tokenLimit(of: request, isChat: progress.isChat) {
+      let remaining = Int(truncatingIfNeeded: limit.value) - progress.tokens
       guard remaining > 0 else { return nil }
-      overrides.append((limitKey, String(remaining)))
+      overrides.append((limit.key, String(remaining)))
     }
     var message = request
     if progress.isChat {
@@ -111,17 +103,10 @@ enum ContinuationRequest {
     from request: [UInt8], progress: GenerationProgress, operation: Operation, converter: ProtoToJSON
   ) throws -> [UInt8]? {
     guard let promptIDs = progress.promptTokenIDs else { return nil }
-    // max_completion_tokens (8) before max_tokens (7), as vLLM reads them.
-    var limits: [Int32: UInt64] = [:]
-    var reader = ProtoWireReader(request)
-    while let field = try reader.next() {
-      if field.wireType == .varint && (field.number == 8 || field.number == 7) { limits[field.number] = field.scalar }
-    }
-    let limit = limits[8] ?? limits[7]
     var writer = JSONWriter()
     writer.beginObject()
-    if let limit {
-      let remaining = Int(truncatingIfNeeded: limit) - progress.tokens
+    if let limit = try tokenLimit(of: request, isChat: true) {
+      let remaining = Int(truncatingIfNeeded: limit.value) - progress.tokens
       guard remaining > 0 else { return nil }
       writer.key("max_tokens")
       writer.raw(Array(String(remaining).utf8))
@@ -144,6 +129,21 @@ enum ContinuationRequest {
     writer.raw(Array("true".utf8))
     writer.endObject()
     return writer.bytes
+  }
+
+  /// The token limit vLLM goes by, and its key: a chat's max_completion_tokens (8) before its
+  /// max_tokens (7); a completion's max_tokens (11).
+  private static func tokenLimit(of request: [UInt8], isChat: Bool) throws -> (key: String, value: UInt64)? {
+    let fields: [(number: Int32, key: String)] =
+      isChat ? [(8, "max_completion_tokens"), (7, "max_tokens")] : [(11, "max_tokens")]
+    var values: [Int32: UInt64] = [:]
+    var reader = ProtoWireReader(request)
+    while let field = try reader.next() {
+      if field.wireType == .varint, fields.contains(where: { $0.number == field.number }) {
+        values[field.number] = field.scalar
+      }
+    }
+    return fields.lazy.compactMap { field in values[field.number].map { (field.key, $0) } }.first
   }
 
   /// Whether a chat request asks for logprobs (field 5), whose shape a completion's differs from.

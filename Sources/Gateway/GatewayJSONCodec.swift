@@ -13,18 +13,20 @@ public struct GatewayJSONCodec: MessageJSONCodec {
   }
 
   public func requestMessage(fromJSON json: [UInt8], path: String) throws(MessageJSONError) -> [UInt8] {
-    guard let types = schema.methodTypes(path: path) else { throw MessageJSONError("\(path) has no JSON mapping") }
-    do {
-      return try codec.message(fromJSON: json, type: types.input)
-    } catch {
-      throw MessageJSONError(error.message)
-    }
+    try convert(path) { types throws(ProtoJSONError) in try codec.message(fromJSON: json, type: types.input) }
   }
 
   public func responseJSON(fromMessage message: [UInt8], path: String) throws(MessageJSONError) -> [UInt8] {
+    try convert(path) { types throws(ProtoJSONError) in try codec.json(fromMessage: message, type: types.output) }
+  }
+
+  /// One conversion with the method's types, its failure in the transport's terms.
+  private func convert(
+    _ path: String, _ body: ((input: String, output: String)) throws(ProtoJSONError) -> [UInt8]
+  ) throws(MessageJSONError) -> [UInt8] {
     guard let types = schema.methodTypes(path: path) else { throw MessageJSONError("\(path) has no JSON mapping") }
     do {
-      return try codec.json(fromMessage: message, type: types.output)
+      return try body(types)
     } catch {
       throw MessageJSONError(error.message)
     }

@@ -102,20 +102,36 @@ class Relay:
                 pass
 
 
-def stream_direct(base, request):
-    """An uninterrupted streamed answer straight from vLLM: text and token ids."""
+def stream_direct(base, request, path="/v1/completions"):
+    """An uninterrupted streamed answer straight from vLLM (a completion, or a chat with
+    path="/v1/chat/completions"): its text and token ids."""
     import http.client
     host, port = base.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=300)
-    connection.request("POST", "/v1/completions", json.dumps({**request, "stream": True}),
-                       {"content-type": "application/json"})
+    connection.request("POST", path, json.dumps({**request, "stream": True}), {"content-type": "application/json"})
     text, ids = "", []
     for line in connection.getresponse().read().decode().split("\n"):
         if line.startswith("data: {"):
             for choice in json.loads(line[6:]).get("choices", []):
-                text += choice.get("text") or ""
+                text += (choice["delta"].get("content") if "delta" in choice else choice.get("text")) or ""
                 ids += choice.get("token_ids") or []
     return text, ids
+
+
+def start_fleet(tmp_path):
+    """Both vLLM servers behind relays, and a gateway routing among the relays once it knows both
+    serve the model (so a move has somewhere to go)."""
+    relays = [Relay(CHAT), Relay(CHAT_2)]
+    config = tmp_path / "gateway.json"
+    config.write_text(json.dumps({
+        "upstreams": [{"name": f"vllm-{i}", "url": f"http://127.0.0.1:{relay.port}"} for i, relay in enumerate(relays)],
+        "health": {"check_interval_seconds": 0.5}}))
+    gateway = servers.ServerProcess("vllm-grpc-gateway", ["--listen", "127.0.0.1:{port}", "--config", str(config),
+                                                          "--log-level", "info"], tmp_path / "gateway.log")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and gateway.log().count("upstream models") < 2:
+        time.sleep(0.1)
+    return relays, gateway
 
 
 def first_token_ms(base, request):
@@ -138,13 +154,7 @@ def first_token_ms(base, request):
 
 
 def test_a_completion_continues_exactly_on_another_vllm(tmp_path):
-    relays = [Relay(CHAT), Relay(CHAT_2)]
-    config = tmp_path / "gateway.json"
-    config.write_text(json.dumps({
-        "upstreams": [{"name": f"vllm-{i}", "url": f"http://127.0.0.1:{relay.port}"} for i, relay in enumerate(relays)],
-        "health": {"check_interval_seconds": 0.5}}))
-    gateway = servers.ServerProcess("vllm-grpc-gateway", ["--listen", "127.0.0.1:{port}", "--config", str(config),
-                                                          "--log-level", "info"], tmp_path / "gateway.log")
+    relays, gateway = start_fleet(tmp_path)
     try:
         stub = service_pb2_grpc.VLLMServiceStub(grpc.insecure_channel(gateway.address))
         direct = {"model": "tiny-llama", "prompt": PROMPT, "max_tokens": TOKENS, "temperature": 0,
@@ -153,10 +163,6 @@ def test_a_completion_continues_exactly_on_another_vllm(tmp_path):
         assert len(expected_ids) == TOKENS
         request = completions_pb2.CompletionRequest(model="tiny-llama", prompt_text=PROMPT, max_tokens=TOKENS,
                                                     temperature=0, ignore_eos=True, return_token_ids=True)
-        # Wait until both upstreams are known to serve the model, so the move has somewhere to go.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and gateway.log().count("upstream models") < 2:
-            time.sleep(0.1)
         chunks, arrivals, killed_at = [], [], None
         for chunk in stub.StreamCompletion(request, timeout=300):
             chunks.append(chunk)
@@ -202,45 +208,20 @@ def test_a_completion_continues_exactly_on_another_vllm(tmp_path):
             relay.kill()
 
 
-def stream_direct_chat(base, request):
-    """An uninterrupted streamed chat answer straight from vLLM: text and token ids."""
-    import http.client
-    host, port = base.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=300)
-    connection.request("POST", "/v1/chat/completions", json.dumps({**request, "stream": True}),
-                       {"content-type": "application/json"})
-    text, ids = "", []
-    for line in connection.getresponse().read().decode().split("\n"):
-        if line.startswith("data: {"):
-            for choice in json.loads(line[6:]).get("choices", []):
-                text += choice.get("delta", {}).get("content") or ""
-                ids += choice.get("token_ids") or []
-    return text, ids
-
-
 def test_a_chat_with_token_ids_continues_exactly_on_another_vllm(tmp_path):
     """A chat that asked for token ids moves as a completion of its rendered prompt's ids and the
     ids generated so far, and its chunks come back as chat chunks: exact to the token."""
-    relays = [Relay(CHAT), Relay(CHAT_2)]
-    config = tmp_path / "gateway.json"
-    config.write_text(json.dumps({
-        "upstreams": [{"name": f"vllm-{i}", "url": f"http://127.0.0.1:{relay.port}"} for i, relay in enumerate(relays)],
-        "health": {"check_interval_seconds": 0.5}}))
-    gateway = servers.ServerProcess("vllm-grpc-gateway", ["--listen", "127.0.0.1:{port}", "--config", str(config),
-                                                          "--log-level", "info"], tmp_path / "gateway.log")
+    relays, gateway = start_fleet(tmp_path)
     try:
         stub = service_pb2_grpc.VLLMServiceStub(grpc.insecure_channel(gateway.address))
         question = "Tell me the history of the fox in folk tales"
-        expected_text, expected_ids = stream_direct_chat(CHAT, {
+        expected_text, expected_ids = stream_direct(CHAT, {
             "model": "tiny-llama", "messages": [{"role": "user", "content": question}], "max_tokens": TOKENS,
-            "temperature": 0, "ignore_eos": True, "return_token_ids": True})
+            "temperature": 0, "ignore_eos": True, "return_token_ids": True}, path="/v1/chat/completions")
         assert len(expected_ids) == TOKENS
         request = chat_pb2.ChatCompletionRequest(
             model="tiny-llama", messages=[chat_pb2.ChatMessage(role="user", text=question)], max_tokens=TOKENS,
             temperature=0, ignore_eos=True, return_token_ids=True)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and gateway.log().count("upstream models") < 2:
-            time.sleep(0.1)
         chunks, killed = [], False
         for chunk in stub.StreamChatCompletion(request, timeout=300):
             chunks.append(chunk)
