@@ -53,15 +53,17 @@ public final class Fleet: Sendable {
 
   /// Takes a new plan: upstreams that stay keep their connections, health and models; new ones
   /// start unknown; removed ones take no new call and are let go once their calls have ended.
+  /// Requests that follow departures (streams that can move) hear of the removal at once.
   public func apply(_ plan: FleetPlan) {
     precondition(!isSingle && !plan.upstreams.isEmpty)
-    let summary = state.withLockedValue { state -> String in
+    let (summary, removed) = state.withLockedValue { state -> (String, [Upstream]) in
       state.plan = plan
-      state.rebuild(makeClient: makeClient)
-      return state.snapshot.all.map(\.name).joined(separator: ", ")
+      let removed = state.rebuild(makeClient: makeClient)
+      return (state.snapshot.all.map(\.name).joined(separator: ", "), removed)
     }
     logger.notice("fleet reconfigured", metadata: ["upstreams": "\(summary)"])
     publishModelHealth()
+    for upstream in removed { upstream.announceDeparture("it was removed from the configuration") }
   }
 
   /// Starts a request for `key` on the upstream its policy picks, among those not in `excluding`
@@ -173,6 +175,7 @@ public final class Fleet: Sendable {
     if ejected {
       logger.warning("upstream ejected after consecutive failures", metadata: ["upstream": "\(upstream.name)"])
       refreshSnapshot()
+      upstream.announceDeparture("it was ejected after consecutive failures")
     }
   }
 
@@ -263,19 +266,19 @@ public final class Fleet: Sendable {
 
   /// A host name's addresses now; the fleet follows them when there are several.
   func resolved(_ host: String, addresses: [String]) {
-    let changed = state.withLockedValue { state -> Bool in
+    let removed = state.withLockedValue { state -> [Upstream]? in
       let sorted = addresses.sorted()
-      guard state.resolved[host] != sorted else { return false }
+      guard state.resolved[host] != sorted else { return nil }
       let before = state.resolved[host] ?? []
       state.resolved[host] = sorted
       // One address or none: the host name itself is the upstream, before and after.
-      guard before.count > 1 || sorted.count > 1 else { return false }
-      state.rebuild(makeClient: makeClient)
-      return true
+      guard before.count > 1 || sorted.count > 1 else { return nil }
+      return state.rebuild(makeClient: makeClient)
     }
-    if changed {
+    if let removed {
       logger.notice("upstream addresses changed", metadata: ["host": "\(host)", "addresses": "\(addresses.sorted())"])
       publishModelHealth()
+      for upstream in removed { upstream.announceDeparture("its address is no longer resolved") }
     }
   }
 
@@ -311,6 +314,7 @@ public final class Fleet: Sendable {
         healthy ? "upstream readmitted" : "upstream marked down by its health checks",
         metadata: ["upstream": "\(upstream.name)"])
       refreshSnapshot()
+      if !healthy { upstream.announceDeparture("its health checks failed") }
     }
   }
 

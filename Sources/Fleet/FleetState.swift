@@ -57,8 +57,9 @@ struct FleetState {
 
   /// Matches the upstreams to the plan: an unchanged spec keeps its upstream (connections, health,
   /// models); a changed or new one gets a new upstream, on the existing client when the URL and
-  /// key are the same; the rest retire.
-  mutating func rebuild(makeClient: (UpstreamSpec) -> VLLMClient) {
+  /// key are the same; the rest retire. Returns the upstreams it retired.
+  @discardableResult
+  mutating func rebuild(makeClient: (UpstreamSpec) -> VLLMClient) -> [Upstream] {
     var remaining = members
     var next: [(spec: UpstreamSpec, upstream: Upstream)] = []
     for spec in desiredSpecs {
@@ -79,6 +80,7 @@ struct FleetState {
     members = next
     policies.follow(plan)
     refreshSnapshot()
+    return remaining.map(\.upstream)
   }
 
   mutating func refreshSnapshot() {

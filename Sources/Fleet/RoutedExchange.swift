@@ -29,6 +29,8 @@ final class RoutedExchange: VLLMResponseHandler {
   private let excluded: [Int]
   private var backoffTimer: Scheduled<Void>? = nil
   private var sawEvent = false
+  /// Whether the upstream has this request among its departure watchers.
+  private var watchesDeparture = false
 
   init(
     fleet: Fleet, key: RoutingKey, request: Request, eventLoop: any EventLoop, handler: any VLLMResponseHandler,
@@ -47,11 +49,29 @@ final class RoutedExchange: VLLMResponseHandler {
     self.upstream = upstream
     tried.append(upstream.id)
     upstream.outstanding.wrappingAdd(1, ordering: .relaxed)
-    (handler as? any RoutedResponseHandler)?.routed(to: upstream)
+    if let routed = handler as? any RoutedResponseHandler {
+      routed.routed(to: upstream)
+      if routed.followsDepartures { watchDeparture(of: upstream) }
+    }
     current = upstream.client.start(
       method: request.method, path: request.path, body: request.body, contentType: request.contentType,
       extraHeaders: upstream.extraHeaders.isEmpty ? request.extraHeaders : request.extraHeaders + upstream.extraHeaders,
       deadline: request.deadline ?? upstream.requestTimeout.map { .now() + $0 }, eventLoop: eventLoop, handler: self)
+  }
+
+  /// Passes on, on the event loop, that `upstream` left the fleet while this request is on it.
+  private func watchDeparture(of upstream: Upstream) {
+    watchesDeparture = true
+    let exchange = NIOLoopBound(self, eventLoop: eventLoop)
+    upstream.watchDeparture(by: ObjectIdentifier(self)) { reason in
+      exchange.eventLoop.execute {
+        let exchange = exchange.value
+        guard exchange.upstream === upstream, let handler = exchange.handler as? any RoutedResponseHandler else {
+          return
+        }
+        handler.upstreamDeparting(upstream, reason: reason)
+      }
+    }
   }
 
   /// Leaves the upstream: its load drops by this call.
@@ -59,6 +79,10 @@ final class RoutedExchange: VLLMResponseHandler {
     guard let upstream else { return nil }
     self.upstream = nil
     current = nil
+    if watchesDeparture {
+      watchesDeparture = false
+      upstream.stopWatchingDeparture(by: ObjectIdentifier(self))
+    }
     upstream.outstanding.wrappingSubtract(1, ordering: .relaxed)
     return upstream
   }

@@ -28,6 +28,8 @@ public final class Upstream: Sendable {
   let requestsEnded = Atomic<Int>(0)
   let failures = Atomic<Int>(0)
   let state: NIOLockedValueBox<UpstreamState>
+  /// Requests that want to hear when it leaves the fleet while they run (streams that can move).
+  private let departureWatchers = NIOLockedValueBox<[ObjectIdentifier: @Sendable (String) -> Void]>([:])
 
   public init(
     id: Int, name: String, client: VLLMClient, weight: Double, models: [String]?,
@@ -51,6 +53,25 @@ public final class Upstream: Sendable {
   var load: Int {
     let queued = outstanding.load(ordering: .relaxed) + waiting.load(ordering: .relaxed)
     return kvCachePermille.load(ordering: .relaxed) > 900 ? queued * 2 + 1 : queued
+  }
+
+  /// Calls `notify` (on any thread) when the upstream leaves the fleet, ejected, marked down or
+  /// removed, unless `stopWatchingDeparture(by:)` came first. Once, at most.
+  func watchDeparture(by watcher: ObjectIdentifier, _ notify: @escaping @Sendable (_ reason: String) -> Void) {
+    departureWatchers.withLockedValue { $0[watcher] = notify }
+  }
+
+  func stopWatchingDeparture(by watcher: ObjectIdentifier) {
+    departureWatchers.withLockedValue { _ = $0.removeValue(forKey: watcher) }
+  }
+
+  /// Tells every watcher that it is leaving, and forgets them.
+  func announceDeparture(_ reason: String) {
+    let watchers = departureWatchers.withLockedValue { watchers in
+      defer { watchers.removeAll() }
+      return Array(watchers.values)
+    }
+    for notify in watchers { notify(reason) }
   }
 
   /// What metrics show of it.

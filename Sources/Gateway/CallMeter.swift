@@ -21,6 +21,12 @@ final class CallMeter: RoutedResponseHandler {
     (inner as? any RoutedResponseHandler)?.routed(to: upstream)
   }
 
+  var followsDepartures: Bool { (inner as? any RoutedResponseHandler)?.followsDepartures ?? false }
+
+  func upstreamDeparting(_ upstream: Upstream, reason: String) {
+    (inner as? any RoutedResponseHandler)?.upstreamDeparting(upstream, reason: reason)
+  }
+
   func vllmEvent(_ event: ServerSentEvent) {
     if record.firstEventAt == 0 {
       record.firstEventAt = event.receivedAt > 0 ? event.receivedAt : NIODeadline.now().uptimeNanoseconds

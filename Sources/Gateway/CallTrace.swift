@@ -36,6 +36,11 @@ final class CallTrace {
 
   /// Starts the span of the request to vLLM and returns the headers that carry it there.
   func startUpstream(path: String, model: String) -> [(String, String)] {
+    if let left = upstream {
+      // A stream that moved off an upstream still running its request (which was leaving the fleet).
+      left.setStatus(SpanStatus(code: .error, message: "the call moved to another upstream"))
+      left.end()
+    }
     let operation = Self.operationName(path: path)
     let span = tracer.startSpan(
       model.isEmpty ? operation : "\(operation) \(model)", context: server.context, ofKind: .client)
@@ -75,6 +80,14 @@ final class CallTrace {
       span.setStatus(SpanStatus(code: .error, message: error.message))
     }
     span.end()
+  }
+
+  /// The stream moved to another upstream after `failure`, with `tokens` generated before.
+  func streamMoved(after failure: String, tokens: Int) {
+    server.addEvent(
+      SpanEvent(
+        name: "vllm_grpc_gateway.stream_moved",
+        attributes: ["error.message": .string(failure), "gen_ai.usage.output_tokens": .int64(Int64(tokens))]))
   }
 
   /// The call ended with `code`: the server span ends (and an upstream span still open with it).

@@ -172,34 +172,53 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
     }
   }
 
+  var followsDepartures: Bool { migration != nil }
+
+  /// The upstream is leaving the fleet (ejected, marked down, removed by a reload): the stream
+  /// moves before it fails there, if it can; else it stays and may well finish.
+  func upstreamDeparting(_ upstream: Upstream, reason: String) {
+    let detectedAt = NIODeadline.now().uptimeNanoseconds
+    guard let migration, migration.upstreams.last == upstream.id, !sawEnd, let next = nextRequest() else { return }
+    self.upstream?.cancel()
+    self.upstream = nil
+    move(to: next, after: "its upstream left the fleet: \(reason)", detectedAt: detectedAt)
+  }
+
   /// Carries the generation on on another upstream; false when it cannot (then the call fails
   /// as it would without migration).
   private func move(after failure: String) -> Bool {
     let detectedAt = NIODeadline.now().uptimeNanoseconds
+    guard let next = nextRequest() else { return false }
+    move(to: next, after: failure, detectedAt: detectedAt)
+    return true
+  }
+
+  /// The request that carries the generation on elsewhere, if the policy, the limit, the
+  /// deadline, the stream so far and the fleet allow one.
+  private func nextRequest() -> (path: String, body: [UInt8])? {
     guard let migration, !call.isFinished, migration.moves < migration.limit,
       migration.progress.cannotContinue == nil, !migration.progress.isFinished,
       context.fleet.serves(migration.model, excluding: migration.upstreams)
-    else { return false }
-    if let deadline = call.deadline, deadline <= .now() { return false }
-    let next: (path: String, body: [UInt8])
+    else { return nil }
+    if let deadline = call.deadline, deadline <= .now() { return nil }
     do {
       // Nothing sent yet: the same request again; else the one that continues it.
       if migration.progress.tokens == 0 {
-        next = (
+        return (
           operation.upstreamPath,
           try UpstreamRequestBody.json(
             from: migration.request, operation: operation, converter: context.toJSON, stream: true)
         )
-      } else {
-        guard
-          let continuation = try ContinuationRequest.request(
-            from: migration.request, progress: migration.progress, operation: operation, converter: context.toJSON)
-        else { return false }
-        next = continuation
       }
+      return try ContinuationRequest.request(
+        from: migration.request, progress: migration.progress, operation: operation, converter: context.toJSON)
     } catch {
-      return false
+      return nil
     }
+  }
+
+  private func move(to next: (path: String, body: [UInt8]), after failure: String, detectedAt: UInt64) {
+    guard let migration else { return }
     // A chat continued as a completion: its chunks are turned back into chat chunks.
     migration.rewriter.completionsAsChat = next.path != operation.upstreamPath
     migration.moves += 1
@@ -213,10 +232,10 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
       // The tokens sent so far are completion to the client, though prompt to the next upstream.
       record.completionTokens += migration.progress.tokens
       record.promptTokens -= migration.progress.tokens
+      record.trace?.streamMoved(after: failure, tokens: migration.progress.tokens)
     }
     upstream = context.startUpstream(
       for: call, path: next.path, body: next.body, handler: self, pacedByReader: true,
       excluding: migration.upstreams)
-    return true
   }
 }

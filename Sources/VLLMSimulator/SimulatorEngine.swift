@@ -38,6 +38,8 @@ final class SimulatorEngine: Sendable {
 
   private struct State {
     var models: [String]
+    /// What /health answers; an admin call turns it off, as an engine that is going bad would.
+    var healthy = true
     var nextID = 0
     var running: [Int: Running] = [:]
     var waiting = CircularBuffer<Waiter>()
@@ -94,6 +96,12 @@ final class SimulatorEngine: Sendable {
       $0.models = models
       $0.addSeries(for: models)
     }
+  }
+
+  /// Whether /health says the engine is well.
+  var isHealthy: Bool {
+    get { state.withLockedValue { $0.healthy } }
+    set { state.withLockedValue { $0.healthy = newValue } }
   }
 
   // MARK: Scheduling

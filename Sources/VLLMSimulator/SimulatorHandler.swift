@@ -115,7 +115,21 @@ final class SimulatorHandler: ChannelInboundHandler {
     let path = String(head.uri.prefix { $0 != "?" })
     switch (head.method, path) {
     case (.GET, "/health"), (.GET, "/ping"):
-      respond(context, status: .ok, body: [], contentType: nil)
+      if engine.isHealthy {
+        respond(context, status: .ok, body: [], contentType: nil)
+      } else {
+        respond(context, status: .serviceUnavailable, body: [], contentType: nil)
+      }
+    case (.POST, "/admin/health"):
+      guard let healthy = AdminHealth.healthy(from: body) else {
+        respond(
+          context, status: .badRequest,
+          body: ErrorBody.standard(
+            status: 400, message: "expected {\"healthy\": true or false}", type: "Bad Request", param: "body.healthy"))
+        return
+      }
+      engine.isHealthy = healthy
+      respond(context, status: .ok, body: Array("{}".utf8))
     case (.GET, "/version"):
       respond(context, status: .ok, body: Array("{\"version\":\"0.32.0-sim\"}".utf8))
     case (.GET, "/stats"):

@@ -52,9 +52,9 @@ def start_gateway(start_server, tmp_path, sims, migration=None, *flags):
     return gateway
 
 
-def chat(pace=None, fault=None, max_tokens=TOKENS):
+def chat(pace=None, fault=None, max_tokens=TOKENS, question=QUESTION):
     request = chat_pb2.ChatCompletionRequest(
-        max_tokens=max_tokens, temperature=0, messages=[chat_pb2.ChatMessage(role="user", text=QUESTION)])
+        max_tokens=max_tokens, temperature=0, messages=[chat_pb2.ChatMessage(role="user", text=question)])
     sim = {}
     if pace:
         sim["tokens_per_second"] = pace
@@ -219,3 +219,94 @@ def test_several_choices_are_not_continued(sims, start_server, tmp_path):
     with pytest.raises(grpc.RpcError) as failure:
         list(stub(gateway).StreamChatCompletion(request, timeout=30))
     assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def set_health(sim, healthy):
+    request = urllib.request.Request(f"http://{sim.address}/admin/health", data=json.dumps({"healthy": healthy}).encode(),
+                                     headers={"content-type": "application/json"})
+    urllib.request.urlopen(request, timeout=5).read()
+
+
+def assert_moved_before_failing(gateway, victim, before, chunks, expected, reason, other_calls=0):
+    """The stream left `victim` while it was still generating (`before`: its stats then; it
+    answered `other_calls` others since), and the client saw nothing of it."""
+    assert text_of(chunks) == text_of(expected)
+    assert finish_reasons(chunks) == ["length"]
+    assert usage_of(chunks).completion_tokens == TOKENS
+    assert len({chunk.id for chunk in chunks}) == 1
+    stats = victim.stats()
+    assert stats["aborted"] == before["aborted"] + 1 and stats["completed"] == before["completed"] + other_calls, (
+        before, stats)
+    assert stats["in_flight"] == 0, stats
+    assert metric(gateway, "vllm_grpc_gateway_stream_migrations_total") == 1
+    gateway.wait_for_log("stream moved to another upstream")
+    assert reason in gateway.log()
+
+
+def test_a_stream_leaves_an_upstream_its_health_checks_mark_down(sims, start_server, tmp_path):
+    """vLLM's /health fails (an engine going bad) while it still generates: the fleet marks it
+    down, and the stream on it moves before anything fails there."""
+    replicas = [sims("a"), sims("b")]
+    gateway = start_gateway(start_server, tmp_path, replicas)
+    vllm = stub(gateway)
+    expected = list(vllm.StreamChatCompletion(chat(), timeout=30))
+    chunks = []
+    for chunk in vllm.StreamChatCompletion(chat(pace=25), timeout=30):
+        chunks.append(chunk)
+        if len(chunks) == 6:
+            victim = serving(replicas)
+            before = victim.stats()
+            set_health(victim, False)
+    assert_moved_before_failing(gateway, victim, before, chunks, expected, "its health checks failed")
+
+
+def test_a_stream_leaves_an_upstream_a_reload_removes(sims, start_server, tmp_path):
+    """A reload that removes an upstream drains it: streams that can move leave it at once."""
+    replicas = [sims("a"), sims("b")]
+    gateway = start_gateway(start_server, tmp_path, replicas)
+    vllm = stub(gateway)
+    expected = list(vllm.StreamChatCompletion(chat(), timeout=30))
+    chunks = []
+    for chunk in vllm.StreamChatCompletion(chat(pace=25), timeout=30):
+        chunks.append(chunk)
+        if len(chunks) == 6:
+            victim = serving(replicas)
+            before = victim.stats()
+            survivor = next(sim for sim in replicas if sim is not victim)
+            config = json.loads((tmp_path / "gateway.json").read_text())
+            config["upstreams"] = [{"name": "survivor", "url": f"http://{survivor.address}"}]
+            (tmp_path / "gateway.json").write_text(json.dumps(config))
+            gateway.signal(signal.SIGHUP)
+    assert_moved_before_failing(gateway, victim, before, chunks, expected, "it was removed from the configuration")
+
+
+def test_a_stream_leaves_an_upstream_ejected_for_failing_other_calls(sims, start_server, tmp_path):
+    """Another call fails on the stream's upstream and ejects it (one failure ejects here): the
+    stream moves rather than wait to fail there too. Prefix affinity sends the failing call,
+    which shares the stream's long prompt, to the stream's upstream."""
+    question = QUESTION + ". " + "Once there was a fox who counted the stars every night. " * 12
+    replicas = [sims("a"), sims("b")]
+    config = {
+        "upstreams": [{"name": f"sim{index}", "url": f"http://{sim.address}"} for index, sim in enumerate(replicas)],
+        "routing": {"generation": "prefix"},
+        "health": {"check_interval_seconds": 5, "consecutive_failures_to_eject": 1},
+    }
+    (tmp_path / "fleet.json").write_text(json.dumps(config))
+    metrics_port = free_port()
+    gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--config",
+                           str(tmp_path / "fleet.json"), "--metrics-listen", f"127.0.0.1:{metrics_port}",
+                           "--log-level", "debug")
+    gateway.metrics_port = metrics_port
+    vllm = stub(gateway)
+    expected = list(vllm.StreamChatCompletion(chat(question=question), timeout=30))
+    chunks = []
+    for chunk in vllm.StreamChatCompletion(chat(pace=25, question=question), timeout=30):
+        chunks.append(chunk)
+        if len(chunks) == 6:
+            victim = serving(replicas)
+            before = victim.stats()
+            with pytest.raises(grpc.RpcError):
+                vllm.CreateChatCompletion(
+                    chat(fault={"fault": "http_error", "status": 500}, question=question), timeout=10)
+    assert_moved_before_failing(gateway, victim, before, chunks, expected, "it was ejected after consecutive failures",
+                                other_calls=1)

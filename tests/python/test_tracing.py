@@ -172,6 +172,38 @@ def test_an_upstream_failure_marks_both_spans(sim, start_server, tmp_path, recei
     assert client.status.code == STATUS_ERROR and attributes(client)["error.type"] == "503"
 
 
+def test_a_stream_that_moves_shows_the_move_and_both_upstream_requests(sim, start_server, tmp_path, receiver):
+    """A stream whose upstream drops it part way moves to the other: the call's span has an event for
+    the move, and each upstream request its own client span, the failed one marked as an error."""
+    from conftest import Simulator
+    other = Simulator("vllm-sim", ["--port", "{port}"], tmp_path / "other-sim.log")
+    try:
+        config = tmp_path / "gateway.json"
+        config.write_text(json.dumps({"upstreams": [{"name": "sim-1", "url": f"http://{sim.address}"},
+                                                    {"name": "sim-2", "url": f"http://{other.address}"}]}))
+        gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--config", str(config),
+                               env=otel_env(receiver))
+        with grpc.insecure_channel(gateway.address) as channel:
+            chunks = list(service_pb2_grpc.VLLMServiceStub(channel).StreamChatCompletion(
+                chat(max_tokens=12, sim={"fault": "drop", "after": 5}), timeout=10))
+    finally:
+        other.stop()
+    assert chunks[-1].usage.completion_tokens == 12
+    spans = receiver.wait_for(3)
+    server = one(spans, SERVER)
+    clients = sorted((s for s in spans if s.kind == CLIENT), key=lambda s: s.start_time_unix_nano)
+    assert len(clients) == 2, spans
+    assert clients[0].status.code == STATUS_ERROR and clients[1].status.code != STATUS_ERROR
+    assert {attributes(c)["server.address"] for c in clients} == {"sim-1", "sim-2"}
+    assert all(c.parent_span_id == server.span_id for c in clients)
+    assert attributes(server)["rpc.grpc.status_code"] == 0
+    moves = [event for event in server.events if event.name == "vllm_grpc_gateway.stream_moved"]
+    assert len(moves) == 1, server.events
+    move = {a.key: attribute_value(a.value) for a in moves[0].attributes}
+    # Five chunks went out before the drop: the role chunk and four tokens.
+    assert move["gen_ai.usage.output_tokens"] == 4 and "closed the connection" in move["error.message"], move
+
+
 def test_an_unsampled_caller_is_not_exported_but_its_trace_still_reaches_vllm(sim, start_server, tmp_path, receiver):
     gateway, _ = traced_gateway(start_server, sim, tmp_path, receiver)
     with grpc.insecure_channel(gateway.address) as channel:
