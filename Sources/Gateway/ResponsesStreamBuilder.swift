@@ -15,6 +15,19 @@ struct ResponsesStreamBuilder {
     self.state = state
   }
 
+  /// A builder that carries on a stream another source opened (a moved stream's first
+  /// upstream): the response's opening events were sent, and so, when `messageOpen`, were its
+  /// message item and text part; the next event has sequence number `nextSequence`.
+  init(resuming state: ResponsesChatTranslation.ResponseState, nextSequence: Int, messageOpen: Bool) {
+    self.state = state
+    sequence = nextSequence
+    started = true
+    if messageOpen {
+      messageIndex = 0
+      outputCount = 1
+    }
+  }
+
   private var reasoningID: String { "rs_" + state.messageID.dropFirst(4) }
 
   mutating func events(forChunk chunk: [String: Any]) -> [[String: Any]] {
