@@ -107,6 +107,7 @@ def test_a_replica_killed_mid_stream_is_invisible_to_the_client(sims, start_serv
     migrated = migrated_lines(gateway)
     assert len(migrated) == 1 and migrated[0]["status"] == "OK", migrated
     assert migrated[0]["completion_tokens"] == TOKENS
+    assert migrated[0]["prompt_tokens"] == of_kind(expected, "response_completed")[0].response.usage.input_tokens
 
 
 # A fault `after` N events cuts the Responses stream after its 4 opening events and N - 4 deltas.
@@ -132,6 +133,11 @@ def test_each_mid_stream_failure_moves_the_stream(sims, start_server, tmp_path, 
     assert sum(path.get("/v1/responses", 0) for path in paths) == 2  # uninterrupted + failed
     assert sum(path.get("/v1/chat/completions", 0) for path in paths) == 2  # failed again + finished
     assert metric(gateway, MIGRATIONS) == 2
+    # The access log counts each token once, though each continuation's prompt held the ones before.
+    migrated = migrated_lines(gateway)
+    assert len(migrated) == 1 and migrated[0]["migrations"] == 2, migrated
+    assert migrated[0]["completion_tokens"] == TOKENS
+    assert migrated[0]["prompt_tokens"] == of_kind(expected, "response_completed")[0].response.usage.input_tokens
 
 
 def test_a_stream_served_through_chat_moves_too(sims, start_server, tmp_path):
