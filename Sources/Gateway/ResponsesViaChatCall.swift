@@ -103,7 +103,8 @@ final class ResponsesViaChatCall: RoutedResponseHandler {
       state.model = response["model"] as? String ?? state.model
       state.base = response
       builder = ResponsesStreamBuilder(
-        resuming: state, nextSequence: progress.nextSequence, messageOpen: progress.itemID != nil)
+        resuming: state, nextSequence: progress.nextSequence, messageOpen: progress.itemID != nil,
+        owesInProgress: !progress.sawInProgress)
     } else {
       // Nothing was sent: the stream starts afresh.
       builder = ResponsesStreamBuilder(state: state)

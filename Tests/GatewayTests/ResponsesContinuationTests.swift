@@ -173,8 +173,19 @@ import Testing
     #expect(response["status"] as? String == "incomplete")
     let usage = try #require(response["usage"] as? [String: Any])
     #expect(usage["input_tokens"] as? Int == 11 && usage["output_tokens"] as? Int == 2)
+    // A source that stopped before response.in_progress: the continuation sends it first.
+    var opened = state
+    opened.text = ""
+    var early = ResponsesStreamBuilder(resuming: opened, nextSequence: 1, messageOpen: false, owesInProgress: true)
+    let first = early.events(forChunk: ["choices": [["index": 0, "delta": ["content": " fox"]]]])
+    #expect(
+      first.map { $0["type"] as? String } == [
+        "response.in_progress", "response.output_item.added", "response.content_part.added",
+        "response.output_text.delta",
+      ])
+    #expect(first.map { $0["sequence_number"] as? Int } == [1, 2, 3, 4])
     // The events are what the client's protobuf holds.
-    for event in end {
+    for event in end + first {
       _ = try proto(String(decoding: ResponsesChatTranslation.data(event), as: UTF8.self), type: "ResponseStreamEvent")
     }
   }
