@@ -5,7 +5,8 @@ import ProtoJSON
 /// /v1/chat/completions: the Responses request as chat (ResponsesChatTranslation), with the text
 /// so far as a final assistant message that vLLM continues (`continue_final_message`, no new
 /// generation prompt). What is left of the token limit shrinks by what was generated; sampling,
-/// seed and every other parameter the translation carries stay as the client set them.
+/// seed and every other parameter the translation carries stay as the client set them. Structured
+/// output is not continued: vLLM would constrain the continuation as a whole new document.
 enum ResponsesContinuation {
   /// Why a ResponseRequest cannot be continued through chat, or nil when it can: what the chat
   /// translation would leave out or change (stored state, logprobs, input the translation drops),
@@ -19,6 +20,9 @@ enum ResponsesContinuation {
           if let reason = try inputObstacle(request, field.range) { return reason }
         case (9, _):
           return "the call continues a stored response"
+        case (14, .lengthDelimited) where isStructuredOutput(request[field.range]):
+          // The continuation's grammar would start from nothing, not from the text so far.
+          return "the call asks for structured output"
         case (12, .varint) where field.scalar != 0:
           return "the call asks for the response to be stored"
         case (18, .varint) where field.scalar != 0:
@@ -36,6 +40,18 @@ enum ResponsesContinuation {
       return nil
     } catch {
       return "the request did not parse"
+    }
+  }
+
+  /// Whether the `text` parameter (a Struct) asks for a JSON format. Its string values are
+  /// plain bytes in the encoding, so looking for the format types is enough: a false positive
+  /// only makes a call one that cannot move.
+  private static func isStructuredOutput(_ text: ArraySlice<UInt8>) -> Bool {
+    let bytes = Array(text)
+    return ["json_schema", "json_object"].contains { name in
+      let needle = Array(name.utf8)
+      guard bytes.count >= needle.count else { return false }
+      return (0...(bytes.count - needle.count)).contains { bytes[$0..<$0 + needle.count].elementsEqual(needle) }
     }
   }
 

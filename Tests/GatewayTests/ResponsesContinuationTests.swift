@@ -107,6 +107,11 @@ import Testing
     #expect(
       ResponsesContinuation.obstacle(to: try request(#"{"input":"hi","include":["message.output_text.logprobs"]}"#))
         != nil)
+    #expect(
+      ResponsesContinuation.obstacle(to: try request(#"{"input":"hi","text":{"format":{"type":"json_object"}}}"#))
+        != nil)
+    #expect(
+      ResponsesContinuation.obstacle(to: try request(#"{"input":"hi","text":{"format":{"type":"text"}}}"#)) == nil)
     let messages = #"{"input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}]}"#
     #expect(ResponsesContinuation.obstacle(to: try request(messages)) == nil)
     let reasoning = #"{"input":[{"type":"reasoning","id":"rs_1","summary":[]},{"role":"user","content":"hi"}]}"#

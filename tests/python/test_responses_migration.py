@@ -32,8 +32,10 @@ def sims(tmp_path):
         sim.stop()
 
 
-def response_request(pace=None, fault=None, **fields):
+def response_request(pace=None, fault=None, text=None, **fields):
     request = responses_pb2.ResponseRequest(input_text=QUESTION, max_output_tokens=TOKENS, temperature=0, **fields)
+    if text:
+        request.text.update(text)
     sim = {**({"tokens_per_second": pace} if pace else {}), **(fault or {})}
     if sim:
         request.extra_body.update({"vllm_sim": sim})
@@ -162,8 +164,10 @@ def test_with_migration_off_the_call_fails_as_before(sims, start_server, tmp_pat
     assert len(events) == 12
 
 
-@pytest.mark.parametrize("fields", [{"top_logprobs": 2}, {"store": True}, {"previous_response_id": "resp_1"}],
-                         ids=["logprobs", "store", "previous_response"])
+@pytest.mark.parametrize("fields", [
+    {"top_logprobs": 2}, {"store": True}, {"previous_response_id": "resp_1"},
+    {"text": {"format": {"type": "json_object"}}},
+], ids=["logprobs", "store", "previous_response", "structured_output"])
 def test_what_cannot_be_continued_fails_as_before(sims, start_server, tmp_path, fields):
     replicas = [sims("a"), sims("b")]
     gateway = start_gateway(start_server, tmp_path, replicas)
