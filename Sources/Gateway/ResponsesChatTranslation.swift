@@ -141,7 +141,10 @@ enum ResponsesChatTranslation {
     var usage: [String: Any]? = nil
     var maxOutputTokens: Any? = nil
 
-    let messageID = "msg_" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+    var messageID = "msg_" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+    /// The response object another source opened the stream with (a moved stream's first
+    /// upstream): the reply keeps its members and changes only what the generation decides.
+    var base: [String: Any]? = nil
 
     var isIncomplete: Bool { finishReason == "length" }
 
@@ -162,12 +165,13 @@ enum ResponsesChatTranslation {
           "arguments": call.arguments, "status": "completed",
         ])
       }
-      var object: [String: Any] = [
-        "id": id, "object": "response", "created_at": created, "model": model,
-        "status": status ?? (isIncomplete ? "incomplete" : "completed"),
-        "output": status == "in_progress" ? [] : output,
-        "parallel_tool_calls": true, "tool_choice": "auto", "tools": [],
-      ]
+      var object = base ?? ["parallel_tool_calls": true, "tool_choice": "auto", "tools": [] as [Any]]
+      object["id"] = id
+      object["object"] = "response"
+      object["created_at"] = created
+      object["model"] = model
+      object["status"] = status ?? (isIncomplete ? "incomplete" : "completed")
+      object["output"] = status == "in_progress" ? [] : output
       if let maxOutputTokens { object["max_output_tokens"] = maxOutputTokens }
       if isIncomplete && status == nil { object["incomplete_details"] = ["reason": "max_output_tokens"] }
       if let usage, status == nil {

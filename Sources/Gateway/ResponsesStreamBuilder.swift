@@ -4,6 +4,8 @@ struct ResponsesStreamBuilder {
   private(set) var state: ResponsesChatTranslation.ResponseState
   private var sequence = 0
   private var started = false
+  /// A resumed stream whose source stopped between response.created and response.in_progress.
+  private var owesInProgress = false
   private var outputCount = 0
   private var messageIndex: Int? = nil
   private var reasoningIndex: Int? = nil
@@ -13,6 +15,24 @@ struct ResponsesStreamBuilder {
 
   init(state: ResponsesChatTranslation.ResponseState) {
     self.state = state
+  }
+
+  /// A builder that carries on a stream another source opened (a moved stream's first
+  /// upstream): the response's opening events were sent, and so, when `messageOpen`, were its
+  /// message item and text part, and unless `owesInProgress`, response.in_progress; the next
+  /// event has sequence number `nextSequence`.
+  init(
+    resuming state: ResponsesChatTranslation.ResponseState, nextSequence: Int, messageOpen: Bool,
+    owesInProgress: Bool = false
+  ) {
+    self.state = state
+    sequence = nextSequence
+    started = true
+    self.owesInProgress = owesInProgress
+    if messageOpen {
+      messageIndex = 0
+      outputCount = 1
+    }
   }
 
   private var reasoningID: String { "rs_" + state.messageID.dropFirst(4) }
@@ -25,6 +45,9 @@ struct ResponsesStreamBuilder {
       if let created = chunk["created"] as? Int { state.created = created }
       if let model = chunk["model"] as? String { state.model = model }
       events.append(event("response.created", ["response": state.object(status: "in_progress")]))
+      events.append(event("response.in_progress", ["response": state.object(status: "in_progress")]))
+    } else if owesInProgress {
+      owesInProgress = false
       events.append(event("response.in_progress", ["response": state.object(status: "in_progress")]))
     }
     if let usage = chunk["usage"] as? [String: Any] { state.usage = usage }
@@ -114,7 +137,7 @@ struct ResponsesStreamBuilder {
   /// The closing events, once the chat stream has ended.
   mutating func finish() -> [[String: Any]] {
     var events: [[String: Any]] = []
-    if !started { events += self.events(forChunk: [:]) }
+    if !started || owesInProgress { events += self.events(forChunk: [:]) }
     if let reasoningIndex {
       events.append(
         event(

@@ -29,6 +29,9 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
   private var chunk: [UInt8] = []
   /// What moving the stream needs, for calls that may move; nil for the others, which pay nothing.
   private var migration: Migration? = nil
+  /// For a Responses stream that may move: what it has sent, which a continuation through chat
+  /// carries on from (see the Responses extension below); nil for the others.
+  private var responsesMigration: ResponsesMigration? = nil
 
   private final class Migration {
     let request: [UInt8]
@@ -71,6 +74,7 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
       return
     }
     prepareMigration(for: request)
+    prepareResponsesMigration(for: request)
     upstream = context.startUpstream(
       for: call, path: operation.upstreamPath, body: body.bytes, contentType: body.contentType, handler: self,
       pacedByReader: true)
@@ -89,6 +93,7 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
 
   func routed(to upstream: Upstream) {
     migration?.upstreams.append(upstream.id)
+    responsesMigration?.upstreams.append(upstream.id)
   }
 
   func vllmEvent(_ event: ServerSentEvent) {
@@ -123,6 +128,7 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
         }
       } else {
         try context.toProto.append(from: event.data, message: chunkSchema, to: &chunk)
+        responsesMigration?.progress.note(event: chunk, json: event.data)
       }
       call.send(chunk, inputArrivedAt: event.receivedAt)
     } catch {
@@ -187,6 +193,7 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
   /// Carries the generation on on another upstream; false when it cannot (then the call fails
   /// as it would without migration).
   private func move(after failure: String) -> Bool {
+    if let responsesMigration { return moveResponses(responsesMigration, after: failure) }
     let detectedAt = NIODeadline.now().uptimeNanoseconds
     guard let next = nextRequest() else { return false }
     move(to: next, after: failure, detectedAt: detectedAt)
@@ -237,5 +244,37 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
     upstream = context.startUpstream(
       for: call, path: next.path, body: next.body, handler: self, pacedByReader: true,
       excluding: migration.upstreams)
+  }
+}
+
+// MARK: Responses streams
+
+extension StreamingUpstreamCall {
+  /// What a Responses stream relayed from /v1/responses needs to move.
+  struct ResponsesMigration {
+    let request: [UInt8]
+    let model: String
+    let limit: Int
+    var progress = ResponsesProgress()
+    /// Upstreams this call's stream has been on.
+    var upstreams: [Int] = []
+  }
+
+  private func prepareResponsesMigration(for request: [UInt8]) {
+    guard operation.upstreamPath == "/v1/responses", !context.fleet.isSingle else { return }
+    let model = (try? UpstreamRequestBody.topLevelString(field: 1, in: request)) ?? ""
+    let limit = context.migration.limit(for: model)
+    guard limit > 0, ResponsesContinuation.obstacle(to: request) == nil else { return }
+    responsesMigration = ResponsesMigration(request: request, model: model, limit: limit)
+  }
+
+  /// vLLM's /v1/responses cannot continue a message: the stream moves to chat completions, where
+  /// ResponsesViaChatCall takes it over from what was sent.
+  private func moveResponses(_ migration: ResponsesMigration, after failure: String) -> Bool {
+    guard !call.isFinished else { return false }
+    responsesMigration = nil
+    return ResponsesViaChatCall(call: call, operation: operation, context: context).resume(
+      request: migration.request, progress: migration.progress, model: migration.model, limit: migration.limit,
+      upstreams: migration.upstreams, after: failure)
   }
 }
