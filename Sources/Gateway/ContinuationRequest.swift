@@ -21,6 +21,11 @@ enum ContinuationRequest {
           if field.scalar > 1 { return "the call asks for best_of" }
         case (false, 3), (false, 4), (false, 5):
           return "the prompt is not a single text"
+        case (true, 58), (false, 52):
+          return Self.structuredOutput
+        case (true, 11), (false, 51):
+          // A response format other than plain text constrains the output by a grammar.
+          if try !isPlainText(format: field.range, in: request) { return Self.structuredOutput }
         default:
           break
         }
@@ -29,6 +34,21 @@ enum ContinuationRequest {
     } catch {
       return "the request did not parse"
     }
+  }
+
+  /// vLLM's grammar would start again at the continuation's first token, as if nothing had been
+  /// generated: the output would not be the one an uninterrupted run gives.
+  static let structuredOutput = "the call asks for structured output"
+
+  /// Whether a ResponseFormat message's type (field 1) is "text" or unset.
+  private static func isPlainText(format range: Range<Int>, in request: [UInt8]) throws -> Bool {
+    var reader = ProtoWireReader(request, range: range)
+    while let field = try reader.next() {
+      if field.number == 1, field.wireType == .lengthDelimited {
+        return request[field.range].elementsEqual("text".utf8)
+      }
+    }
+    return true
   }
 
   /// The continuation's upstream path and body, or nil when nothing is left to generate. A chat

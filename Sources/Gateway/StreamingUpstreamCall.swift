@@ -42,6 +42,8 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
     /// Upstreams this call's stream has been on.
     var upstreams: [Int] = []
     var moves = 0
+    /// Tokens already moved from the call's prompt count to its completion count.
+    var tokensCounted = 0
     /// After a move, the new upstream's opening role chunk is not sent again.
     var skipsRoleChunk = false
     /// When the last failure was seen (monotonic nanoseconds), until the move's request is sent.
@@ -236,9 +238,13 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
     sawEnd = false
     if let record = call.serviceContext as? CallRecord {
       record.migrations += 1
-      // The tokens sent so far are completion to the client, though prompt to the next upstream.
-      record.completionTokens += migration.progress.tokens
-      record.promptTokens -= migration.progress.tokens
+      // The tokens sent so far are completion to the client, though prompt to the next upstream,
+      // whose usage counts them all; each move counts those since the last one (an upstream that
+      // failed reported no usage).
+      let sinceLastMove = migration.progress.tokens - migration.tokensCounted
+      migration.tokensCounted = migration.progress.tokens
+      record.completionTokens += sinceLastMove
+      record.promptTokens -= sinceLastMove
       record.trace?.streamMoved(after: failure, tokens: migration.progress.tokens)
     }
     upstream = context.startUpstream(

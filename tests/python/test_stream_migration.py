@@ -310,3 +310,42 @@ def test_a_stream_leaves_an_upstream_ejected_for_failing_other_calls(sims, start
                     chat(fault={"fault": "http_error", "status": 500}, question=question), timeout=10)
     assert_moved_before_failing(gateway, victim, before, chunks, expected, "it was ejected after consecutive failures",
                                 other_calls=1)
+
+
+@pytest.mark.parametrize("constraint", ["response_format", "structured_outputs"])
+def test_structured_output_is_not_continued(sims, start_server, tmp_path, constraint):
+    """vLLM's grammar would start again at a continuation's first token, so the output would not
+    be what an uninterrupted run gives: such a call fails as before."""
+    replicas = [sims("a"), sims("b")]
+    gateway = start_gateway(start_server, tmp_path, replicas)
+    request = chat(fault={"fault": "drop", "after": 12})
+    if constraint == "response_format":
+        request.response_format.type = "json_object"
+    else:
+        request.structured_outputs.regex = "[a-z ]+"
+    with pytest.raises(grpc.RpcError) as failure:
+        list(stub(gateway).StreamChatCompletion(request, timeout=30))
+    assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+    plain = chat(fault={"fault": "drop", "after": 12})
+    plain.response_format.type = "text"
+    assert usage_of(list(stub(gateway).StreamChatCompletion(plain, timeout=30))).completion_tokens == TOKENS
+
+
+def test_the_access_log_counts_each_token_once_across_two_moves(sims, start_server, tmp_path):
+    replicas = [sims("a"), sims("b"), sims("c")]
+    gateway = start_gateway(start_server, tmp_path, replicas)
+    vllm = stub(gateway)
+    expected = usage_of(list(vllm.StreamChatCompletion(chat(), timeout=30)))
+    chunks = []
+    for chunk in vllm.StreamChatCompletion(chat(pace=40), timeout=30):
+        chunks.append(chunk)
+        if len(chunks) in (6, 14):
+            victim = serving(replicas)
+            victim.process.send_signal(signal.SIGKILL)
+            victim.process.wait()
+            replicas.remove(victim)
+    assert usage_of(chunks).completion_tokens == TOKENS
+    migrated = migrated_lines(gateway)
+    assert len(migrated) == 1 and migrated[0]["migrations"] == 2, migrated
+    assert migrated[0]["completion_tokens"] == TOKENS
+    assert migrated[0]["prompt_tokens"] == expected.prompt_tokens
