@@ -92,6 +92,9 @@ final class UpstreamExchange {
         // runs the receiver's side too, and may switch to it) is not the gateway's own time.
         let handedOverAt = NIODeadline.now().uptimeNanoseconds
         connection.send(request)
+        // Kept only while it may have to go again (see connectionClosed): a long stream would
+        // otherwise hold its request's kilobyte all along.
+        if !isReused { self.request = nil }
         self.handler?.vllmRequestSent(at: handedOverAt)
       case .failure(let error):
         self.fail(VLLMError(kind: .connectionFailed, httpStatus: 503, message: "cannot reach vLLM: \(error)"))
@@ -105,6 +108,7 @@ final class UpstreamExchange {
     guard !isFinished, let handler else { return }
     switch event {
     case .head(let status, let contentType, let keepAlive):
+      request = nil
       self.keepAlive = keepAlive
       reader.head(status: status, contentType: contentType)
     case .body(let buffer):
