@@ -48,6 +48,11 @@ final class HTTP2ServerConnection {
   /// Calls that found themselves not writable and wait for `onWritable`, by stream.
   var writableWaiters: [Int32: ServerCall] = [:]
   var isWakeScheduled = false
+  /// Emptied response buffers, lent to the next call that sends: a call holds one only while it
+  /// has bytes queued, so thousands of open streams waiting for tokens hold none, and a busy
+  /// stream still never allocates one per message.
+  var spareOutbound: [[UInt8]] = []
+  static let maximumSpareOutbound = 16
 
   // Defences (see ServerConfiguration): what the client has done, and the timers that watch it.
   var guards: ConnectionGuards
@@ -430,8 +435,12 @@ final class HTTP2ServerConnection {
       call.outboundReadIndex += copied
       call.activityTick = tick
       if call.outboundReadIndex == call.outbound.count {
-        call.outbound.removeAll(keepingCapacity: call.outbound.count <= 64 * 1024)
         call.outboundReadIndex = 0
+        if call.outbound.count <= 64 * 1024 && spareOutbound.count < Self.maximumSpareOutbound {
+          call.outbound.removeAll(keepingCapacity: true)
+          spareOutbound.append(call.outbound)
+        }
+        call.outbound = []
       }
       drained(copied, by: call)
     }

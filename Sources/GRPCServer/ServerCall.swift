@@ -227,6 +227,7 @@ public final class ServerCall {
       outbound.removeSubrange(0..<outboundReadIndex)
       outboundReadIndex = 0
     }
+    if outbound.capacity == 0, let spare = connection.spareOutbound.popLast() { outbound = spare }
     let queuedBefore = outbound.count
     if compress && responseEncoding != .identity {
       let compressed = Zlib.compress(message, gzip: responseEncoding == .gzip)
