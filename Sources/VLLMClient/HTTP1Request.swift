@@ -4,49 +4,64 @@ import NIOHTTP1
 /// One HTTP/1.1 request to vLLM as bytes: head and body in one buffer, so they leave in one
 /// write and the connection's pipeline needs no encoder.
 enum HTTP1Request {
-  /// The request with a Host and Content-Length, `headers`, then `extraHeaders`; a header whose
-  /// name or value could split the request is left out.
+  /// The request with a Host and Content-Length, `headers` (the client's own, written as they
+  /// are), then `extraHeaders`, of which one whose name or value could split the request is left
+  /// out.
   static func encode(
     method: HTTPMethod, target: String, authority: String, headers: KeyValuePairs<String, String?> = [:],
     extraHeaders: [(String, String)] = [], body: [UInt8]?
   ) -> ByteBuffer {
-    var buffer = ByteBufferAllocator().buffer(capacity: 384 + (body?.count ?? 0))
-    buffer.writeString(method.rawValue)
-    buffer.writeStaticString(" ")
-    buffer.writeString(target)
-    buffer.writeStaticString(" HTTP/1.1\r\nhost: ")
-    buffer.writeString(authority)
-    buffer.writeStaticString("\r\ncontent-length: ")
-    buffer.writeString(String(body?.count ?? 0))
-    buffer.writeStaticString("\r\n")
-    for case (let name, let value?) in headers { write(name, value, to: &buffer) }
-    for (name, value) in extraHeaders { write(name, value, to: &buffer) }
-    buffer.writeStaticString("\r\n")
+    // The head is gathered in an array and enters the buffer in one write: each of the dozen
+    // pieces written to a ByteBuffer cost about 250 instructions (callgrind), the array append a
+    // few dozen.
+    var head: [UInt8] = []
+    head.reserveCapacity(512)
+    head.append(contentsOf: method.rawValue.utf8)
+    head.append(UInt8(ascii: " "))
+    head.append(contentsOf: target.utf8)
+    head.append(contentsOf: " HTTP/1.1\r\nhost: ".utf8)
+    head.append(contentsOf: authority.utf8)
+    head.append(contentsOf: "\r\ncontent-length: ".utf8)
+    appendDecimal(body?.count ?? 0, to: &head)
+    head.append(contentsOf: "\r\n".utf8)
+    for case (let name, let value?) in headers { append(name, value, to: &head) }
+    for (name, value) in extraHeaders where isToken(name) && isFieldValue(value) { append(name, value, to: &head) }
+    head.append(contentsOf: "\r\n".utf8)
+    var buffer = ByteBufferAllocator().buffer(capacity: head.count + (body?.count ?? 0))
+    buffer.writeBytes(head)
     if let body { buffer.writeBytes(body) }
     return buffer
   }
 
-  private static func write(_ name: String, _ value: String, to buffer: inout ByteBuffer) {
-    guard isToken(name) && isFieldValue(value) else { return }
-    buffer.writeString(name)
-    buffer.writeStaticString(": ")
-    buffer.writeString(value)
-    buffer.writeStaticString("\r\n")
+  private static func append(_ name: String, _ value: String, to head: inout [UInt8]) {
+    head.append(contentsOf: name.utf8)
+    head.append(contentsOf: ": ".utf8)
+    head.append(contentsOf: value.utf8)
+    head.append(contentsOf: "\r\n".utf8)
+  }
+
+  private static func appendDecimal(_ value: Int, to head: inout [UInt8]) {
+    if value >= 10 { appendDecimal(value / 10, to: &head) }
+    head.append(UInt8(ascii: "0") + UInt8(value % 10))
+  }
+
+  /// RFC 9110's token characters, by ASCII code.
+  private static let tokenCharacters: [Bool] = (0..<128).map { code in
+    let byte = UInt8(code)
+    switch byte {
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+      UInt8(ascii: "0")...UInt8(ascii: "9"):
+      return true
+    default:
+      return "!#$%&'*+-.^_`|~".utf8.contains(byte)
+    }
   }
 
   /// A header name: RFC 9110's token characters. Anything else is dropped rather than allowed to
   /// split or smuggle a request.
   static func isToken(_ name: String) -> Bool {
-    !name.isEmpty
-      && name.utf8.allSatisfy { byte in
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-          UInt8(ascii: "0")...UInt8(ascii: "9"):
-          true
-        default:
-          "!#$%&'*+-.^_`|~".utf8.contains(byte)
-        }
-      }
+    let table = tokenCharacters
+    return !name.isEmpty && name.utf8.allSatisfy { $0 < 128 && table[Int($0)] }
   }
 
   /// A header value without control characters (so no CR, LF or NUL).

@@ -35,7 +35,8 @@ public final class VLLMClient: Sendable {
     while trimmed.hasSuffix("/") { trimmed.removeLast() }
     self.baseURL = trimmed
     self.apiKey = apiKey
-    self.authorization = apiKey.map { "Bearer \($0)" }
+    // Checked once here: the request encoder trusts the headers the client itself sets.
+    self.authorization = apiKey.map { "Bearer \($0)" }.flatMap { HTTP1Request.isFieldValue($0) ? $0 : nil }
     self.maximumBodySize = maximumBodySize
     self.idleConnectionsPerLoop = idleConnectionsPerLoop
     self.idleConnectionTimeout = idleConnectionTimeout
