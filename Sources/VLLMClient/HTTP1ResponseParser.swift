@@ -153,37 +153,49 @@ package struct HTTP1ResponseParser {
   }
 
   /// A complete status line and header block, or nil (and nothing consumed) when incomplete.
+  /// Read in place over one view: header names are matched by their bytes, and only a value
+  /// that matters and is not one of vLLM's usual ones becomes a string.
   private mutating func readHead(_ buffer: inout ByteBuffer) throws(Malformed) -> Head? {
-    var scan = buffer
-    guard let statusLine = readLine(&scan) else { return nil }
-    var head = try Self.statusLine(statusLine)
+    let view = buffer.readableBytesView
+    guard var lineEnd = view.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+    var head = try Self.statusLine(view[view.startIndex..<Self.trimmingCR(view, lineEnd)])
     var contentLength: Int? = nil
     var chunked = false
     while true {
-      guard let line = readLine(&scan) else { return nil }
-      if line.readableBytes == 0 { break }
-      try Self.header(line) { (name, value) throws(Malformed) in
-        switch name {
-        case "content-type":
-          head.contentType = value
-        case "content-length":
-          guard let length = Int(value), length >= 0, contentLength == nil || contentLength == length else {
-            throw Malformed(description: "invalid content-length \"\(value)\"")
-          }
-          contentLength = length
-        case "transfer-encoding":
-          chunked = value.lowercased().split(separator: ",").last.map(trimmed) == "chunked"
-          if !chunked { throw Malformed(description: "unsupported transfer-encoding \"\(value)\"") }
-        case "connection":
-          let options = value.lowercased().split(separator: ",").map(trimmed)
-          if options.contains("close") { head.keepAlive = false }
-          if options.contains("keep-alive") { head.keepAlive = true }
-        default:
-          break
+      let lineStart = lineEnd + 1
+      guard let end = view[lineStart...].firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+      lineEnd = end
+      let line = view[lineStart..<Self.trimmingCR(view, lineEnd)]
+      if line.isEmpty { break }
+      guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else {
+        throw Malformed(description: "a header line without a name")
+      }
+      // Only these four matter: content-type, content-length, transfer-encoding, connection.
+      guard let name = KnownHeader(line[..<colon]) else { continue }
+      var valueStart = colon + 1
+      var valueEnd = line.endIndex
+      while valueStart < valueEnd && (view[valueStart] == 0x20 || view[valueStart] == 0x09) { valueStart += 1 }
+      while valueEnd > valueStart && (view[valueEnd - 1] == 0x20 || view[valueEnd - 1] == 0x09) { valueEnd -= 1 }
+      let value = view[valueStart..<valueEnd]
+      switch name {
+      case .contentType:
+        head.contentType = commonValue(value) ?? String(decoding: value, as: UTF8.self)
+      case .contentLength:
+        guard let length = Self.decimal(value), contentLength == nil || contentLength == length else {
+          throw Malformed(description: "invalid content-length \"\(String(decoding: value, as: UTF8.self))\"")
         }
+        contentLength = length
+      case .transferEncoding:
+        let text = String(decoding: value, as: UTF8.self)
+        chunked = text.lowercased().split(separator: ",").last.map(trimmed) == "chunked"
+        if !chunked { throw Malformed(description: "unsupported transfer-encoding \"\(text)\"") }
+      case .connection:
+        let options = String(decoding: value, as: UTF8.self).lowercased().split(separator: ",").map(trimmed)
+        if options.contains("close") { head.keepAlive = false }
+        if options.contains("keep-alive") { head.keepAlive = true }
       }
     }
-    buffer = scan
+    buffer.moveReaderIndex(forwardBy: lineEnd + 1 - view.startIndex)
     if (100..<200).contains(head.status) {
       // An interim response (100 Continue and the like): the real one follows.
       return try readHead(&buffer)
@@ -201,8 +213,23 @@ package struct HTTP1ResponseParser {
     return head
   }
 
-  private static func statusLine(_ line: ByteBuffer) throws(Malformed) -> Head {
-    let bytes = line.readableBytesView
+  /// The end of the line that ends with the LF at `lineFeed`, without its CR if it has one.
+  private static func trimmingCR(_ view: ByteBufferView, _ lineFeed: Int) -> Int {
+    lineFeed > view.startIndex && view[lineFeed - 1] == UInt8(ascii: "\r") ? lineFeed - 1 : lineFeed
+  }
+
+  /// A non-negative decimal of at most 18 digits, or nil.
+  private static func decimal(_ digits: ByteBufferView.SubSequence) -> Int? {
+    guard !digits.isEmpty, digits.count <= 18 else { return nil }
+    var value = 0
+    for byte in digits {
+      guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+      value = value * 10 + Int(byte - UInt8(ascii: "0"))
+    }
+    return value
+  }
+
+  private static func statusLine(_ bytes: ByteBufferView.SubSequence) throws(Malformed) -> Head {
     // "HTTP/1.x NNN reason"
     guard bytes.count >= 12, bytes.starts(with: "HTTP/1.".utf8), bytes[bytes.startIndex + 8] == UInt8(ascii: " ")
     else { throw Malformed(description: "not an HTTP/1.1 status line") }
@@ -215,27 +242,6 @@ package struct HTTP1ResponseParser {
       status = status * 10 + Int(byte - UInt8(ascii: "0"))
     }
     return Head(status: status, keepAlive: minor != UInt8(ascii: "0"))
-  }
-
-  /// Reports a header line's lowercased name and trimmed value; ignores names it does not need
-  /// without building strings for them.
-  private static func header(
-    _ line: ByteBuffer, _ body: (String, String) throws(Malformed) -> Void
-  ) throws(Malformed) {
-    let bytes = line.readableBytesView
-    guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), colon > bytes.startIndex else {
-      throw Malformed(description: "a header line without a name")
-    }
-    let nameLength = colon - bytes.startIndex
-    // Only these four matter: content-type, content-length, transfer-encoding, connection.
-    guard nameLength == 12 || nameLength == 14 || nameLength == 17 || nameLength == 10 else { return }
-    let name = String(decoding: bytes[..<colon], as: UTF8.self).lowercased()
-    var valueStart = colon + 1
-    var valueEnd = bytes.endIndex
-    while valueStart < valueEnd && (bytes[valueStart] == 0x20 || bytes[valueStart] == 0x09) { valueStart += 1 }
-    while valueEnd > valueStart && (bytes[valueEnd - 1] == 0x20 || bytes[valueEnd - 1] == 0x09) { valueEnd -= 1 }
-    try body(
-      name, commonValue(bytes[valueStart..<valueEnd]) ?? String(decoding: bytes[valueStart..<valueEnd], as: UTF8.self))
   }
 
   /// A chunk-size line at the start of `buffer`: the size and the line's length with its line
@@ -301,4 +307,32 @@ private func trimmed(_ text: Substring) -> String {
   var text = text.drop(while: isBlank)
   while let last = text.last, isBlank(last) { text = text.dropLast() }
   return String(text)
+}
+
+/// The response headers the parser reads; the others are skipped by their names' bytes.
+private enum KnownHeader {
+  case contentType, contentLength, transferEncoding, connection
+
+  /// The header a name stands for, compared without regard to case.
+  init?(_ name: ByteBufferView.SubSequence) {
+    let known: (KnownHeader, StaticString)
+    switch name.count {
+    case 12: known = (.contentType, "content-type")
+    case 14: known = (.contentLength, "content-length")
+    case 17: known = (.transferEncoding, "transfer-encoding")
+    case 10: known = (.connection, "connection")
+    default: return nil
+    }
+    var index = name.startIndex
+    let matches = known.1.withUTF8Buffer { expected in
+      expected.allSatisfy { byte in
+        defer { index += 1 }
+        let actual = name[index]
+        // An ASCII letter's two cases differ only in bit 0x20.
+        return actual == byte || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") && actual | 0x20 == byte)
+      }
+    }
+    guard matches else { return nil }
+    self = known.0
+  }
 }

@@ -82,6 +82,14 @@ import Testing
       try parse([Array("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\ncontent-length: 0\r\n\r\n".utf8)]).keepAlive)
   }
 
+  @Test func headerNamesMatchWithoutRegardToCaseButByEveryByte() throws {
+    // "content\rlength" and "content_length" are other headers: the body ends with the close.
+    let lookalikes = "HTTP/1.1 200 OK\r\ncontent\rlength: 2\r\ncontent_length: 2\r\n\r\nabcd"
+    #expect(try parse([Array(lookalikes.utf8)]).ended == false)
+    let parsed = try parseSplitEverywhere("HTTP/1.1 200 OK\r\nCONTENT-LENGTH: 4\r\nConnection: Close\r\n\r\nabcd")
+    #expect(parsed.ended && !parsed.keepAlive)
+  }
+
   @Test func interimResponsesAndEmptyBodies() throws {
     let parsed = try parseSplitEverywhere("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n")
     #expect(parsed == Parsed(status: 204, keepAlive: true, ended: true))
