@@ -94,8 +94,21 @@ public struct ProtoWireReader {
   }
 
   /// Reads a varint from a packed run.
-  @inlinable
+  @inlinable @inline(__always)
   public mutating func readVarint() throws(Failure) -> UInt64 {
+    // Tags, most lengths and small numbers take one byte: that case stays inline.
+    if index < end {
+      let byte = bytes[index]
+      if byte < 0x80 {
+        index &+= 1
+        return UInt64(byte)
+      }
+    }
+    return try readMultiByteVarint()
+  }
+
+  @inlinable
+  mutating func readMultiByteVarint() throws(Failure) -> UInt64 {
     var result: UInt64 = 0
     var shift: UInt64 = 0
     while index < end {
