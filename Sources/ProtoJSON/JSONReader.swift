@@ -290,16 +290,23 @@ public struct JSONReader {
   public mutating func readPlainStringRange() throws(Failure) -> Range<Int>? {
     skipWhitespace()
     guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw failure("expected '\"'") }
-    var scan = index + 1
+    // Wrapping arithmetic: positions stay within `bytes.count`, far from overflowing.
+    var scan = index &+ 1
     while scan < bytes.count {
       let byte = bytes[scan]
+      // Above the backslash (lower-case letters, most of what ids and keys hold) nothing ends
+      // the string or needs unescaping: one comparison for those.
+      if byte > UInt8(ascii: "\\") {
+        scan &+= 1
+        continue
+      }
       if byte == UInt8(ascii: "\"") {
-        let range = (index + 1)..<scan
-        index = scan + 1
+        let range = (index &+ 1)..<scan
+        index = scan &+ 1
         return range
       }
       if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
-      scan += 1
+      scan &+= 1
     }
     throw failure("unterminated string")
   }
