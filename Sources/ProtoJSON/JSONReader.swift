@@ -64,6 +64,7 @@ public struct JSONReader {
 
   // MARK: Objects and arrays
 
+  @inline(__always)
   public mutating func beginObject() throws(Failure) {
     try expect(UInt8(ascii: "{"))
     try enter()
@@ -90,9 +91,33 @@ public struct JSONReader {
   public enum Key {
     case plain(Range<Int>)
     case unescaped([UInt8])
+
+    /// Whether the key is "type" (which tags a variant object).
+    func isType(in bytes: [UInt8]) -> Bool {
+      switch self {
+      case .plain(let range): range.count == 4 && bytes[range].elementsEqual("type".utf8)
+      case .unescaped(let copy): copy.elementsEqual("type".utf8)
+      }
+    }
+  }
+
+  /// The key `nextMember` found, as `nextKeySlice` gives it.
+  mutating func nextKeyBytes() throws(Failure) -> ArraySlice<UInt8> {
+    switch try readKey() {
+    case .plain(let range): bytes[range]
+    case .unescaped(let copy): copy[...]
+    }
   }
 
   public mutating func nextKeyRange() throws(Failure) -> Key? {
+    guard try nextMember() else { return nil }
+    return try readKey()
+  }
+
+  /// True when another member of the current object follows, positioned at its key; false at the
+  /// object's end (which is consumed). Read the key with `readKey` or `consumeKey`.
+  @inline(__always)
+  public mutating func nextMember() throws(Failure) -> Bool {
     skipWhitespace()
     guard index < bytes.count else { throw failure("unterminated object") }
     if bytes[index] == UInt8(ascii: "}") {
@@ -100,10 +125,16 @@ public struct JSONReader {
       depth -= 1
       // The object was itself a member of its parent, which is no longer at its first.
       firstMember = false
-      return nil
+      return false
     }
     if !firstMember { try expect(UInt8(ascii: ",")) }
     firstMember = false
+    skipWhitespace()
+    return true
+  }
+
+  /// The key of the member `nextMember` found, and its colon.
+  public mutating func readKey() throws(Failure) -> Key {
     let key: Key
     if let range = try readPlainStringRange() {
       key = .plain(range)
@@ -114,6 +145,24 @@ public struct JSONReader {
     return key
   }
 
+  /// Consumes the key of the member `nextMember` found and its colon, when they are exactly
+  /// `patterns[range]` (a key as a schema spells it, in quotes, then ':'); false, with nothing
+  /// consumed, for anything else, which `readKey` then reads. One pass over the key, with no
+  /// hashing: what a key costs when the caller guesses it right.
+  @inline(__always)
+  public mutating func consumeKey(_ patterns: [UInt8], _ range: Range<Int>) -> Bool {
+    // Wrapping arithmetic: offsets stay within the arrays, whose bounds are checked.
+    let end = index &+ range.count
+    guard end <= bytes.count else { return false }
+    var offset = index
+    for expected in patterns[range] {
+      guard bytes[offset] == expected else { return false }
+      offset &+= 1
+    }
+    index = end
+    return true
+  }
+
   public mutating func beginArray() throws(Failure) {
     try expect(UInt8(ascii: "["))
     try enter()
@@ -121,6 +170,7 @@ public struct JSONReader {
   }
 
   /// True when another element follows (positioned at it); false at the array's end (consumed).
+  @inline(__always)
   public mutating func nextElement() throws(Failure) -> Bool {
     skipWhitespace()
     guard index < bytes.count else { throw failure("unterminated array") }
@@ -137,6 +187,7 @@ public struct JSONReader {
 
   // MARK: Scalars
 
+  @inline(__always)
   public mutating func readNull() throws(Failure) {
     skipWhitespace()
     // The common case, checked byte by byte without the general literal loop.
@@ -151,6 +202,7 @@ public struct JSONReader {
 
   /// A number that is a plain integer of up to 18 digits, read without building text; nil (and
   /// nothing consumed) for anything else, which `readNumberText` then handles.
+  @inline(__always)
   public mutating func readPlainInteger() -> Int64? {
     skipWhitespace()
     var scan = index
@@ -158,9 +210,10 @@ public struct JSONReader {
     if negative { scan += 1 }
     let digitsStart = scan
     var value: Int64 = 0
-    while scan < bytes.count, isDigit(bytes[scan]), scan - digitsStart < 18 {
-      value = value * 10 + Int64(bytes[scan] - UInt8(ascii: "0"))
-      scan += 1
+    // At most 18 digits: no overflow to check for.
+    while scan < bytes.count, isDigit(bytes[scan]), scan &- digitsStart < 18 {
+      value = value &* 10 &+ Int64(bytes[scan] &- UInt8(ascii: "0"))
+      scan &+= 1
     }
     let digits = scan - digitsStart
     guard digits > 0, digits < 18, !(digits > 1 && bytes[digitsStart] == UInt8(ascii: "0")) else { return nil }
@@ -233,19 +286,27 @@ public struct JSONReader {
 
   /// A string's content when it has no escapes: its range in `bytes`, with nothing copied.
   /// Nil (and nothing consumed) when it has escapes; read it with `readStringBytes` then.
+  @inline(__always)
   public mutating func readPlainStringRange() throws(Failure) -> Range<Int>? {
     skipWhitespace()
     guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw failure("expected '\"'") }
-    var scan = index + 1
+    // Wrapping arithmetic: positions stay within `bytes.count`, far from overflowing.
+    var scan = index &+ 1
     while scan < bytes.count {
       let byte = bytes[scan]
+      // Above the backslash (lower-case letters, most of what ids and keys hold) nothing ends
+      // the string or needs unescaping: one comparison for those.
+      if byte > UInt8(ascii: "\\") {
+        scan &+= 1
+        continue
+      }
       if byte == UInt8(ascii: "\"") {
-        let range = (index + 1)..<scan
-        index = scan + 1
+        let range = (index &+ 1)..<scan
+        index = scan &+ 1
         return range
       }
       if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
-      scan += 1
+      scan &+= 1
     }
     throw failure("unterminated string")
   }
@@ -315,6 +376,7 @@ public struct JSONReader {
 
   // MARK: Internals
 
+  @inline(__always)
   private mutating func enter() throws(Failure) {
     depth += 1
     guard depth <= Self.maximumDepth else { throw failure("nested deeper than \(Self.maximumDepth)") }

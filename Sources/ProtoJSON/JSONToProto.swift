@@ -60,49 +60,117 @@ public struct JSONToProto: Sendable {
     of message: MessageSchema, from reader: inout JSONReader, to writer: inout ProtoWireWriter, skippingType: Bool
   ) throws {
     try reader.beginObject()
-    while let key = try reader.nextKeyRange() {
+    // The key number expected next: vLLM writes keys in the order the schema declares them, so
+    // the key after the last one found is compared in place first; any other key is looked up.
+    // A variant's "type" key is looked for before any field, so there each key is read.
+    var expected = skippingType ? message.keyStarts.count : 0
+    while try reader.nextMember() {
+      let keyStart = reader.index
+      var entry: Int? = nil
+      // A key vLLM left out (a null it did not send, an absent role) puts the next one a few
+      // places further: those are compared in place too, each ruled out by its length and first
+      // byte unless it is the one. Further than that, hashing costs less.
+      var candidate = expected
+      while candidate &+ 1 < message.keyStarts.count && candidate &- expected < 4 {
+        if reader.consumeKey(message.keyPatterns, message.keyStarts[candidate]..<message.keyStarts[candidate &+ 1]) {
+          entry = candidate
+          expected = candidate &+ 1
+          break
+        }
+        candidate &+= 1
+      }
+      if entry == nil {
+        let key = try reader.readKey()
+        if skippingType && key.isType(in: reader.bytes) {
+          try reader.skipValue()
+          continue
+        }
+        entry = message.keyEntry(forKey: key, in: reader.bytes)
+        if !skippingType, let entry { expected = entry &+ 1 }
+      }
       let kind = try reader.peekKind()
       if kind == .null {
         try reader.readNull()
         continue
       }
-      let keyTarget: MessageSchema.KeyTarget?
-      switch key {
-      case .plain(let range):
-        if skippingType && range.count == 4 && reader.bytes[range].elementsEqual("type".utf8) {
-          try reader.skipValue()
-          continue
-        }
-        keyTarget = message.target(forKey: range, in: reader.bytes)
-      case .unescaped(let bytes):
-        if skippingType && bytes.elementsEqual("type".utf8) {
-          try reader.skipValue()
-          continue
-        }
-        keyTarget = message.target(forKey: bytes[...])
-      }
       var target: MessageSchema.Slot? = nil
-      switch keyTarget {
-      case .field(let index) where index != message.extraFieldsIndex:
-        target = message.slots[index]
-      case .oneof(let oneof):
-        target = chooseMember(of: message, message.oneofs[oneof], for: kind, at: reader)
-      default:
-        break
+      if let entry {
+        switch message.target(ofKey: entry) {
+        case .field(let index) where index != message.extraFieldsIndex:
+          target = message.slots[index]
+        case .oneof(let oneof):
+          target = chooseMember(of: message, message.oneofs[oneof], for: kind, at: reader)
+        default:
+          break
+        }
       }
       if let field = target, accepts(field, kind) {
+        // What most values are (strings without escapes, plain integers, objects) is written
+        // here, without the calls of the general path; anything else is left unread for it.
+        if field.isRepeated {
+          if field.type == .message, let element = schema.message(of: field), element.isPlainObject,
+            !element.isMapEntry
+          {
+            try writeObjects(field.number, element, from: &reader, to: &writer)
+            continue
+          }
+        } else {
+          switch field.type {
+          case .string:
+            if let range = try reader.readPlainStringRange() {
+              writer.lengthDelimited(field.number, reader.bytes, range)
+              continue
+            }
+          case .int64, .uint64, .int32, .uint32:
+            if let value = reader.readPlainInteger() {
+              writer.tag(field.number, .varint)
+              writer.varint(Self.varintBits(value, as: field.type))
+              continue
+            }
+          case .message:
+            if let nested = schema.message(of: field), nested.isPlainObject {
+              let start = writer.begin(field.number)
+              try writeMembers(of: nested, from: &reader, to: &writer, skippingType: false)
+              writer.end(start)
+              continue
+            }
+          default:
+            break
+          }
+        }
         try writeField(field, in: message, from: &reader, to: &writer)
       } else if let passthrough = message.passthroughField {
+        // The key again, read where it starts: only keys kept this way need their bytes.
+        var keyReader = reader
+        keyReader.rewind(to: keyStart)
+        let keyBytes = try keyReader.nextKeyBytes()
         let start = writer.begin(passthrough.number)
-        let keyBytes: ArraySlice<UInt8>
-        switch key {
-        case .plain(let range): keyBytes = reader.bytes[range]
-        case .unescaped(let bytes): keyBytes = bytes[...]
-        }
         try WellKnownJSON.writeStructEntry(key: keyBytes, from: &reader, to: &writer)
         writer.end(start)
       } else {
         try reader.skipValue()
+      }
+    }
+  }
+
+  /// A JSON array of objects, as the occurrences of repeated message field `number`: what
+  /// `writeRepeated` does for them, without its calls for each element.
+  private func writeObjects(
+    _ number: Int32, _ element: MessageSchema, from reader: inout JSONReader, to writer: inout ProtoWireWriter
+  ) throws {
+    try reader.beginArray()
+    while try reader.nextElement() {
+      switch try reader.peekKind() {
+      case .object:
+        let start = writer.begin(number)
+        try writeMembers(of: element, from: &reader, to: &writer, skippingType: false)
+        writer.end(start)
+      case .null:
+        try reader.readNull()
+        // A null element keeps its place as an empty message.
+        writer.lengthDelimited(number, [UInt8]())
+      default:
+        throw ProtoJSONError("expected an object for \(element.fullName)")
       }
     }
   }
@@ -266,7 +334,7 @@ public struct JSONToProto: Sendable {
     switch field.type {
     case .string:
       if let range = try reader.readPlainStringRange() {
-        writer.lengthDelimited(field.number, reader.bytes[range])
+        writer.lengthDelimited(field.number, reader.bytes, range)
       } else {
         writer.lengthDelimited(field.number, try reader.readStringBytes())
       }
@@ -323,14 +391,21 @@ public struct JSONToProto: Sendable {
     case .sint32, .sint64:
       let value = kind == .null ? 0 : try integer(from: &reader)
       writer.varint(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
-    case .int32:
-      // Negative int32 values take ten bytes on the wire, sign-extended like int64.
-      writer.varint(
-        UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: kind == .null ? 0 : try integer(from: &reader)))))
-    case .uint32:
-      writer.varint(UInt64(UInt32(truncatingIfNeeded: kind == .null ? 0 : try integer(from: &reader))))
+    case .int32, .uint32:
+      writer.varint(Self.varintBits(kind == .null ? 0 : try integer(from: &reader), as: type))
     default:
       writer.varint(UInt64(bitPattern: kind == .null ? 0 : try integer(from: &reader)))
+    }
+  }
+
+  /// An integer as a varint field of `type` holds it (int64, uint64, int32 or uint32).
+  @inline(__always)
+  private static func varintBits(_ value: Int64, as type: MessageSchema.FieldType) -> UInt64 {
+    switch type {
+    // Negative int32 values take ten bytes on the wire, sign-extended like int64.
+    case .int32: UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: value)))
+    case .uint32: UInt64(UInt32(truncatingIfNeeded: value))
+    default: UInt64(bitPattern: value)
     }
   }
 

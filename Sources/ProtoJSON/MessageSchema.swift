@@ -129,6 +129,12 @@ public final class MessageSchema: Sendable {
   private let keySlots: [Int32]
   private let keyNames: [[UInt8]]
   private let keyTargets: [Int]
+  /// The same keys as JSON spells them, in quotes and followed by ':', end to end in the order the
+  /// schema declares them, and where each starts (one more entry than keys): vLLM writes an
+  /// object's keys in that order, so the translator compares the key after the last one found in
+  /// place, before hashing.
+  let keyPatterns: [UInt8]
+  let keyStarts: [Int]
 
   public init(fullName: String, fields: [Field], oneofs: [Oneof], isMapEntry: Bool) {
     self.fullName = fullName
@@ -168,6 +174,8 @@ public final class MessageSchema: Sendable {
     keySlots = slots
     keyNames = names
     keyTargets = targets
+    keyPatterns = names.flatMap { [UInt8(ascii: "\"")] + $0 + Array(#"":"#.utf8) }
+    keyStarts = names.reduce(into: [0]) { starts, name in starts.append(starts[starts.count - 1] + name.count + 3) }
     // The roles the API's conventions give some fields, worked out once.
     func structField(_ name: String) -> Int? {
       guard let index = byName[name], fields[index].typeName == "google.protobuf.Struct" else { return nil }
@@ -178,7 +186,12 @@ public final class MessageSchema: Sendable {
     passthroughField = (structField("extra_fields") ?? structField("extra_body")).map { fields[$0] }
     otherField = structField("other").map { fields[$0] }
     extraFieldsIndex = byName["extra_fields"]
+    isPlainObject = !isWellKnown && listField == nil && variantOneof == nil
   }
+
+  /// Whether the message stands for a JSON object whose keys are its fields (not a list, a
+  /// variant or a well-known type with a JSON form of its own).
+  public let isPlainObject: Bool
 
   /// What a JSON key names: `.field(index)`, `.oneof(index)`, or nil.
   public enum KeyTarget {
@@ -188,27 +201,48 @@ public final class MessageSchema: Sendable {
 
   /// The same for a key held in `bytes` at `range`, without slicing the array (and retaining it).
   public func target(forKey range: Range<Int>, in bytes: [UInt8]) -> KeyTarget? {
-    // Unsafe buffer: the key is looked up where it lies, without slicing (and retaining) the
-    // array; the pointer lives for this call only.
-    bytes.withUnsafeBufferPointer { buffer in
-      target(forKey: UnsafeBufferPointer(rebasing: buffer[range]))
-    }
+    keyEntry(forKey: range, in: bytes).map(target(ofKey:))
   }
 
   public func target(forKey key: ArraySlice<UInt8>) -> KeyTarget? {
-    key.withUnsafeBufferPointer { target(forKey: $0) }
+    keyEntry(forKey: key).map(target(ofKey:))
   }
 
-  private func target(forKey key: UnsafeBufferPointer<UInt8>) -> KeyTarget? {
+  /// What key number `entry` (a position in `keyStarts`) names.
+  @inline(__always)
+  func target(ofKey entry: Int) -> KeyTarget {
+    let target = keyTargets[entry]
+    return target >= 0 ? .field(target) : .oneof(-target - 1)
+  }
+
+  /// The key number of the key held in `bytes` at `range`, if the schema names it.
+  func keyEntry(forKey range: Range<Int>, in bytes: [UInt8]) -> Int? {
+    // Unsafe buffer: the key is looked up where it lies, without slicing (and retaining) the
+    // array; the pointer lives for this call only.
+    bytes.withUnsafeBufferPointer { buffer in
+      keyEntry(forKey: UnsafeBufferPointer(rebasing: buffer[range]))
+    }
+  }
+
+  /// The key number of a key as the reader gave it.
+  func keyEntry(forKey key: JSONReader.Key, in bytes: [UInt8]) -> Int? {
+    switch key {
+    case .plain(let range): keyEntry(forKey: range, in: bytes)
+    case .unescaped(let copy): keyEntry(forKey: copy[...])
+    }
+  }
+
+  func keyEntry(forKey key: ArraySlice<UInt8>) -> Int? {
+    key.withUnsafeBufferPointer { keyEntry(forKey: $0) }
+  }
+
+  private func keyEntry(forKey key: UnsafeBufferPointer<UInt8>) -> Int? {
     let mask = keySlots.count - 1
     var slot = Int(Self.hash(key) & UInt64(mask))
     while true {
       let entry = Int(keySlots[slot])
       if entry < 0 { return nil }
-      if Self.equal(keyNames[entry], key) {
-        let target = keyTargets[entry]
-        return target >= 0 ? .field(target) : .oneof(-target - 1)
-      }
+      if Self.equal(keyNames[entry], key) { return entry }
       slot = (slot + 1) & mask
     }
   }

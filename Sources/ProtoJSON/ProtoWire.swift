@@ -94,8 +94,21 @@ public struct ProtoWireReader {
   }
 
   /// Reads a varint from a packed run.
-  @inlinable
+  @inlinable @inline(__always)
   public mutating func readVarint() throws(Failure) -> UInt64 {
+    // Tags, most lengths and small numbers take one byte: that case stays inline.
+    if index < end {
+      let byte = bytes[index]
+      if byte < 0x80 {
+        index &+= 1
+        return UInt64(byte)
+      }
+    }
+    return try readMultiByteVarint()
+  }
+
+  @inlinable
+  mutating func readMultiByteVarint() throws(Failure) -> UInt64 {
     var result: UInt64 = 0
     var shift: UInt64 = 0
     while index < end {
@@ -190,7 +203,17 @@ public struct ProtoWireWriter {
     bytes.append(contentsOf: value)
   }
 
+  /// The same for `source[range]`, without a slice of `source` (which costs a retain and a
+  /// release of its storage per string of every streamed chunk).
+  @inline(__always)
+  mutating func lengthDelimited(_ number: Int32, _ source: [UInt8], _ range: Range<Int>) {
+    tag(number, .lengthDelimited)
+    varint(UInt64(range.count))
+    bytes.append(contentsOf: source[range])
+  }
+
   /// Starts a nested message (or packed run) for field `number`; pass the result to `end`.
+  @inline(__always)
   public mutating func begin(_ number: Int32) -> Int {
     tag(number, .lengthDelimited)
     bytes.append(0)
@@ -199,12 +222,19 @@ public struct ProtoWireWriter {
 
   /// Ends what `begin` started, writing its length (moving the content when it needs more than
   /// one length byte).
+  @inline(__always)
   public mutating func end(_ start: Int) {
     let length = bytes.count - start
     if length < 0x80 {
       bytes[start - 1] = UInt8(length)
-      return
+    } else {
+      moveForLongLength(start, length)
     }
+  }
+
+  /// The rare length that takes more than one byte: the content moves to make room for it. Kept
+  /// out of `end` so that the common case inlines.
+  private mutating func moveForLongLength(_ start: Int, _ length: Int) {
     var prefix: [UInt8] = []
     var value = UInt64(length)
     while value >= 0x80 {
