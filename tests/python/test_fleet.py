@@ -319,7 +319,8 @@ def test_sighup_reloads_the_configuration_without_dropping_calls(sims, start_ser
     channel, stub = stub_for(gateway)
     with channel:
         assert wait_until(lambda: served(stub) == ["m"])
-        # A long stream on the old upstream, in flight across the reload.
+        # A long stream on the old upstream, in flight across the reload: the old upstream is
+        # drained, so the stream moves to the new one and goes on there (test_stream_migration).
         stream = stub.StreamChatCompletion(chat("m", max_tokens=40, tokens_per_second=40), timeout=20)
         first = next(stream)
         path.write_text(json.dumps({"upstreams": [{"name": "new", "url": f"http://{new.address}"}],
@@ -331,14 +332,14 @@ def test_sighup_reloads_the_configuration_without_dropping_calls(sims, start_ser
             stub.CreateChatCompletion(chat("m"), timeout=5)
         rest = list(stream)
         assert first.choices[0].delta.role == "assistant" and rest[-1].usage.completion_tokens == 40
-        assert new.stats()["requests"] == 5 and old.stats()["requests"] == 1
+        assert new.stats()["requests"] == 6 and old.stats()["requests"] == 1 and old.stats()["aborted"] == 1
         # A bad file is refused and the fleet stays as it was.
         path.write_text('{"upstreams": [{"url": "http://x:1", "wieght": 1}]}')
         gateway.signal(signal.SIGHUP)
         assert gateway.wait_for_log("configuration reload refused")
         assert "$.upstreams[0].wieght: unknown key" in gateway.log()
         stub.CreateChatCompletion(chat("m"), timeout=5)
-        assert new.stats()["requests"] == 6
+        assert new.stats()["requests"] == 7
         gateway.assert_alive()
 
 
