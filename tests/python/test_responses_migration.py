@@ -10,26 +10,13 @@ import signal
 import grpc
 import pytest
 
-from conftest import Simulator
-from test_stream_migration import metric, migrated_lines, serving, start_gateway, stub
+from test_stream_migration import (  # noqa: F401 (sims is a fixture)
+    MID_STREAM_FAULTS, metric, migrated_lines, serving, sims, start_gateway, stub)
 from vllmgateway.v1 import responses_pb2
 
 QUESTION = "Tell me a long story about a fox and the stars"
 TOKENS = 40
 MIGRATIONS = "vllm_grpc_gateway_stream_migrations_total"
-
-
-@pytest.fixture
-def sims(tmp_path):
-    started = []
-
-    def start(name, *args):
-        sim = Simulator("vllm-sim", ["--port", "{port}", *args], tmp_path / f"{name}.log")
-        started.append(sim)
-        return sim
-    yield start
-    for sim in started:
-        sim.stop()
 
 
 def response_request(pace=None, fault=None, text=None, **fields):
@@ -117,13 +104,7 @@ def test_a_replica_killed_mid_stream_is_invisible_to_the_client(sims, start_serv
 # same fault 3 tokens into it, and the second continuation passes it. So each fault moves twice
 # (a stream never goes back to an upstream it was on: three replicas), which also shows the events
 # carrying on across two moves.
-@pytest.mark.parametrize("fault", [
-    {"fault": "stream_error", "after": 12, "status": 500, "message": "EngineDeadError: engine died"},
-    {"fault": "drop", "after": 12},
-    {"fault": "reset", "after": 12},
-    {"fault": "truncate", "after": 12},
-    {"fault": "stall", "after": 12},
-], ids=lambda fault: fault["fault"])
+@pytest.mark.parametrize("fault", MID_STREAM_FAULTS, ids=lambda fault: fault["fault"])
 def test_each_mid_stream_failure_moves_the_stream(sims, start_server, tmp_path, fault):
     replicas = [sims("a"), sims("b"), sims("c")]
     gateway = start_gateway(start_server, tmp_path, replicas, None, "--upstream-stall-timeout", "0.5")

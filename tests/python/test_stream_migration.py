@@ -156,13 +156,31 @@ def test_a_replica_killed_mid_stream_is_invisible_to_the_client(sims, start_serv
     assert migrated[0]["completion_tokens"] == TOKENS
 
 
-@pytest.mark.parametrize("fault", [
+# Each way a replica fails part way, twelve chunks in (stall: with --upstream-stall-timeout 0.5).
+MID_STREAM_FAULTS = [
     {"fault": "stream_error", "after": 12, "status": 500, "message": "EngineDeadError: engine died"},
     {"fault": "drop", "after": 12},
     {"fault": "reset", "after": 12},
     {"fault": "truncate", "after": 12},
     {"fault": "stall", "after": 12},
-], ids=lambda fault: fault["fault"])
+]
+
+
+def stream_killing(vllm, request, replicas, at=(6, 14)):
+    """Streams `request`, killing the replica generating it at each chunk count in `at`; returns the
+    chunks received (and leaves any RpcError to the caller)."""
+    chunks = []
+    for chunk in vllm.StreamChatCompletion(request, timeout=30):
+        chunks.append(chunk)
+        if len(chunks) in at:
+            victim = serving(replicas)
+            victim.process.send_signal(signal.SIGKILL)
+            victim.process.wait()
+            replicas.remove(victim)
+    return chunks
+
+
+@pytest.mark.parametrize("fault", MID_STREAM_FAULTS, ids=lambda fault: fault["fault"])
 def test_each_mid_stream_failure_moves_the_stream(sims, start_server, tmp_path, fault):
     replicas = [sims("a"), sims("b")]
     gateway = start_gateway(start_server, tmp_path, replicas, None, "--upstream-stall-timeout", "0.5")
@@ -197,16 +215,8 @@ def test_a_model_outside_the_policy_does_not_move(sims, start_server, tmp_path):
 def test_the_migration_limit_bounds_the_moves(sims, start_server, tmp_path):
     replicas = [sims("a"), sims("b"), sims("c")]
     gateway = start_gateway(start_server, tmp_path, replicas, {"max_per_call": 1})
-    vllm = stub(gateway)
-    chunks = []
     with pytest.raises(grpc.RpcError) as failure:
-        for chunk in vllm.StreamChatCompletion(chat(pace=40), timeout=30):
-            chunks.append(chunk)
-            if len(chunks) in (6, 14):
-                victim = serving(replicas)
-                victim.process.send_signal(signal.SIGKILL)
-                victim.process.wait()
-                replicas.remove(victim)
+        stream_killing(stub(gateway), chat(pace=40), replicas)
     assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
     assert metric(gateway, "vllm_grpc_gateway_stream_migrations_total") == 1
 
@@ -243,20 +253,26 @@ def assert_moved_before_failing(gateway, victim, before, chunks, expected, reaso
     assert reason in gateway.log()
 
 
+def stream_disturbed(vllm, replicas, disturb, question=QUESTION):
+    """A paced stream whose upstream `disturb(victim)` upsets at its sixth chunk, and an undisturbed
+    run of it: (chunks, expected, victim, victim's stats just before)."""
+    expected = list(vllm.StreamChatCompletion(chat(question=question), timeout=30))
+    chunks, seen = [], {}
+    for chunk in vllm.StreamChatCompletion(chat(pace=25, question=question), timeout=30):
+        chunks.append(chunk)
+        if len(chunks) == 6:
+            seen["victim"] = victim = serving(replicas)
+            seen["before"] = victim.stats()
+            disturb(victim)
+    return chunks, expected, seen["victim"], seen["before"]
+
+
 def test_a_stream_leaves_an_upstream_its_health_checks_mark_down(sims, start_server, tmp_path):
     """vLLM's /health fails (an engine going bad) while it still generates: the fleet marks it
     down, and the stream on it moves before anything fails there."""
     replicas = [sims("a"), sims("b")]
     gateway = start_gateway(start_server, tmp_path, replicas)
-    vllm = stub(gateway)
-    expected = list(vllm.StreamChatCompletion(chat(), timeout=30))
-    chunks = []
-    for chunk in vllm.StreamChatCompletion(chat(pace=25), timeout=30):
-        chunks.append(chunk)
-        if len(chunks) == 6:
-            victim = serving(replicas)
-            before = victim.stats()
-            set_health(victim, False)
+    chunks, expected, victim, before = stream_disturbed(stub(gateway), replicas, lambda victim: set_health(victim, False))
     assert_moved_before_failing(gateway, victim, before, chunks, expected, "its health checks failed")
 
 
@@ -264,19 +280,14 @@ def test_a_stream_leaves_an_upstream_a_reload_removes(sims, start_server, tmp_pa
     """A reload that removes an upstream drains it: streams that can move leave it at once."""
     replicas = [sims("a"), sims("b")]
     gateway = start_gateway(start_server, tmp_path, replicas)
-    vllm = stub(gateway)
-    expected = list(vllm.StreamChatCompletion(chat(), timeout=30))
-    chunks = []
-    for chunk in vllm.StreamChatCompletion(chat(pace=25), timeout=30):
-        chunks.append(chunk)
-        if len(chunks) == 6:
-            victim = serving(replicas)
-            before = victim.stats()
-            survivor = next(sim for sim in replicas if sim is not victim)
-            config = json.loads((tmp_path / "gateway.json").read_text())
-            config["upstreams"] = [{"name": "survivor", "url": f"http://{survivor.address}"}]
-            (tmp_path / "gateway.json").write_text(json.dumps(config))
-            gateway.signal(signal.SIGHUP)
+
+    def remove(victim):
+        survivor = next(sim for sim in replicas if sim is not victim)
+        config = json.loads((tmp_path / "gateway.json").read_text())
+        config["upstreams"] = [{"name": "survivor", "url": f"http://{survivor.address}"}]
+        (tmp_path / "gateway.json").write_text(json.dumps(config))
+        gateway.signal(signal.SIGHUP)
+    chunks, expected, victim, before = stream_disturbed(stub(gateway), replicas, remove)
     assert_moved_before_failing(gateway, victim, before, chunks, expected, "it was removed from the configuration")
 
 
@@ -298,16 +309,11 @@ def test_a_stream_leaves_an_upstream_ejected_for_failing_other_calls(sims, start
                            "--log-level", "debug")
     gateway.metrics_port = metrics_port
     vllm = stub(gateway)
-    expected = list(vllm.StreamChatCompletion(chat(question=question), timeout=30))
-    chunks = []
-    for chunk in vllm.StreamChatCompletion(chat(pace=25, question=question), timeout=30):
-        chunks.append(chunk)
-        if len(chunks) == 6:
-            victim = serving(replicas)
-            before = victim.stats()
-            with pytest.raises(grpc.RpcError):
-                vllm.CreateChatCompletion(
-                    chat(fault={"fault": "http_error", "status": 500}, question=question), timeout=10)
+
+    def fail_a_call_there(victim):
+        with pytest.raises(grpc.RpcError):
+            vllm.CreateChatCompletion(chat(fault={"fault": "http_error", "status": 500}, question=question), timeout=10)
+    chunks, expected, victim, before = stream_disturbed(vllm, replicas, fail_a_call_there, question)
     assert_moved_before_failing(gateway, victim, before, chunks, expected, "it was ejected after consecutive failures",
                                 other_calls=1)
 
@@ -336,14 +342,7 @@ def test_the_access_log_counts_each_token_once_across_two_moves(sims, start_serv
     gateway = start_gateway(start_server, tmp_path, replicas)
     vllm = stub(gateway)
     expected = usage_of(list(vllm.StreamChatCompletion(chat(), timeout=30)))
-    chunks = []
-    for chunk in vllm.StreamChatCompletion(chat(pace=40), timeout=30):
-        chunks.append(chunk)
-        if len(chunks) in (6, 14):
-            victim = serving(replicas)
-            victim.process.send_signal(signal.SIGKILL)
-            victim.process.wait()
-            replicas.remove(victim)
+    chunks = stream_killing(vllm, chat(pace=40), replicas)
     assert usage_of(chunks).completion_tokens == TOKENS
     migrated = migrated_lines(gateway)
     assert len(migrated) == 1 and migrated[0]["migrations"] == 2, migrated
