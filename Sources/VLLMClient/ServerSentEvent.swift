@@ -131,7 +131,11 @@ public struct ServerSentEventParser: Sendable {
     var valueStart = colon < line.count ? colon + 1 : colon
     if valueStart < line.count && line[valueStart] == UInt8(ascii: " ") { valueStart += 1 }
     let value = UnsafeRawBufferPointer(rebasing: line[valueStart...])
-    if field.elementsEqual("data".utf8) {
+    // Byte by byte: the generic comparison with a string's UTF-8 cost about 250 instructions a
+    // line, a tenth of a chunk's relay (callgrind).
+    if field.count == 4 && field[0] == UInt8(ascii: "d") && field[1] == UInt8(ascii: "a")
+      && field[2] == UInt8(ascii: "t") && field[3] == UInt8(ascii: "a")
+    {
       if hasData {
         data.append(0x0A)
         data.append(contentsOf: value)
