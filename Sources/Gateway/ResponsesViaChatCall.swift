@@ -156,6 +156,16 @@ final class ResponsesViaChatCall: RoutedResponseHandler {
     }
   }
 
+  var followsDepartures: Bool { migration != nil }
+
+  /// The upstream is leaving the fleet (ejected, marked down, removed by a reload): the stream
+  /// moves before it fails there, if it can; the continuation starts before the stream leaves.
+  func upstreamDeparting(_ upstream: Upstream, reason: String) {
+    guard let migration, migration.upstreams.last == upstream.id, !sawDone else { return }
+    let leaving = self.upstream
+    if move(after: "its upstream left the fleet: \(reason)") { leaving?.cancel() }
+  }
+
   /// Carries the generation on on another upstream; false when it cannot (then the call fails
   /// as it would without migration).
   private func move(after failure: String) -> Bool {
@@ -176,6 +186,7 @@ final class ResponsesViaChatCall: RoutedResponseHandler {
       // upstream (whose usage the record is given); earlier ones were moved at earlier moves.
       record.completionTokens += migration.tokens - migration.tokensBefore
       record.promptTokens -= migration.tokens - migration.tokensBefore
+      record.trace?.streamMoved(after: failure, tokens: migration.tokens)
     }
     migration.moves += 1
     migration.tokensBefore = migration.tokens

@@ -180,11 +180,21 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
     }
   }
 
-  var followsDepartures: Bool { migration != nil }
+  var followsDepartures: Bool { migration != nil || responsesMigration != nil }
 
   /// The upstream is leaving the fleet (ejected, marked down, removed by a reload): the stream
   /// moves before it fails there, if it can; else it stays and may well finish.
   func upstreamDeparting(_ upstream: Upstream, reason: String) {
+    if let responsesMigration {
+      guard responsesMigration.upstreams.last == upstream.id, !sawEnd else { return }
+      // The continuation starts first, and only once it has does the stream leave the upstream.
+      let leaving = self.upstream
+      if moveResponses(responsesMigration, after: "its upstream left the fleet: \(reason)") {
+        self.upstream = nil
+        leaving?.cancel()
+      }
+      return
+    }
     let detectedAt = NIODeadline.now().uptimeNanoseconds
     guard let migration, migration.upstreams.last == upstream.id, !sawEnd, let next = nextRequest() else { return }
     self.upstream?.cancel()
@@ -278,9 +288,10 @@ extension StreamingUpstreamCall {
   /// ResponsesViaChatCall takes it over from what was sent.
   private func moveResponses(_ migration: ResponsesMigration, after failure: String) -> Bool {
     guard !call.isFinished else { return false }
-    responsesMigration = nil
-    return ResponsesViaChatCall(call: call, operation: operation, context: context).resume(
+    let moved = ResponsesViaChatCall(call: call, operation: operation, context: context).resume(
       request: migration.request, progress: migration.progress, model: migration.model, limit: migration.limit,
       upstreams: migration.upstreams, after: failure)
+    if moved { responsesMigration = nil }
+    return moved
   }
 }

@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from test_stream_migration import (  # noqa: F401 (sims is a fixture)
-    MID_STREAM_FAULTS, metric, migrated_lines, serving, sims, start_gateway, stub)
+    MID_STREAM_FAULTS, metric, migrated_lines, serving, set_health, sims, start_gateway, stub)
 from vllmgateway.v1 import responses_pb2
 
 QUESTION = "Tell me a long story about a fox and the stars"
@@ -161,3 +161,27 @@ def test_what_cannot_be_continued_fails_as_before(sims, start_server, tmp_path, 
     assert len(events) == 12
     assert sum(sim.stats()["by_path"].get("/v1/chat/completions", 0) for sim in replicas) == 0
     assert metric(gateway, MIGRATIONS) == 0
+
+
+@pytest.mark.parametrize("through_chat", [False, True], ids=["native", "through_chat"])
+def test_a_stream_leaves_an_upstream_its_health_checks_mark_down(sims, start_server, tmp_path, through_chat):
+    """The stream's upstream fails its health checks while it still generates: the stream moves
+    before anything fails there, and the client sees one uninterrupted response."""
+    flags = ["--no-responses"] if through_chat else []
+    replicas = [sims("a", *flags), sims("b", *flags)]
+    gateway = start_gateway(start_server, tmp_path, replicas, None,
+                            *(["--responses-mode", "chat"] if through_chat else []))
+    vllm = stub(gateway)
+    expected = list(vllm.StreamResponse(response_request(), timeout=30))
+    events = []
+    for event in vllm.StreamResponse(response_request(pace=25), timeout=30):
+        events.append(event)
+        if len(of_kind(events, "response_output_text_delta")) == 6 and kinds(events)[-1].endswith("delta"):
+            victim = serving(replicas)
+            before = victim.stats()
+            set_health(victim, False)
+    assert_like_uninterrupted(events, expected)
+    stats = victim.stats()
+    assert stats["aborted"] == before["aborted"] + 1 and stats["in_flight"] == 0, (before, stats)
+    assert metric(gateway, MIGRATIONS) == 1
+    assert "its health checks failed" in gateway.log()
