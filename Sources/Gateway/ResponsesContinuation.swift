@@ -47,12 +47,8 @@ enum ResponsesContinuation {
   /// plain bytes in the encoding, so looking for the format types is enough: a false positive
   /// only makes a call one that cannot move.
   private static func isStructuredOutput(_ text: ArraySlice<UInt8>) -> Bool {
-    let bytes = Array(text)
-    return ["json_schema", "json_object"].contains { name in
-      let needle = Array(name.utf8)
-      guard bytes.count >= needle.count else { return false }
-      return (0...(bytes.count - needle.count)).contains { bytes[$0..<$0 + needle.count].elementsEqual(needle) }
-    }
+    let encoded = String(decoding: text, as: UTF8.self)
+    return encoded.contains("json_schema") || encoded.contains("json_object")
   }
 
   /// What in the input items (a ResponseItemList) chat has no place for: reasoning items, items

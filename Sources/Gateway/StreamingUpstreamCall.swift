@@ -183,23 +183,12 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
   var followsDepartures: Bool { migration != nil || responsesMigration != nil }
 
   /// The upstream is leaving the fleet (ejected, marked down, removed by a reload): the stream
-  /// moves before it fails there, if it can; else it stays and may well finish.
+  /// moves before it fails there, if it can; else it stays and may well finish. The continuation
+  /// starts first, and only once it has does the stream let go of the upstream.
   func upstreamDeparting(_ upstream: Upstream, reason: String) {
-    if let responsesMigration {
-      guard responsesMigration.upstreams.last == upstream.id, !sawEnd else { return }
-      // The continuation starts first, and only once it has does the stream leave the upstream.
-      let leaving = self.upstream
-      if moveResponses(responsesMigration, after: "its upstream left the fleet: \(reason)") {
-        self.upstream = nil
-        leaving?.cancel()
-      }
-      return
-    }
-    let detectedAt = NIODeadline.now().uptimeNanoseconds
-    guard let migration, migration.upstreams.last == upstream.id, !sawEnd, let next = nextRequest() else { return }
-    self.upstream?.cancel()
-    self.upstream = nil
-    move(to: next, after: "its upstream left the fleet: \(reason)", detectedAt: detectedAt)
+    guard (migration?.upstreams.last ?? responsesMigration?.upstreams.last) == upstream.id, !sawEnd else { return }
+    let leaving = self.upstream
+    if move(after: "its upstream left the fleet: \(reason)") { leaving?.cancel() }
   }
 
   /// Carries the generation on on another upstream; false when it cannot (then the call fails
@@ -291,7 +280,11 @@ extension StreamingUpstreamCall {
     let moved = ResponsesViaChatCall(call: call, operation: operation, context: context).resume(
       request: migration.request, progress: migration.progress, model: migration.model, limit: migration.limit,
       upstreams: migration.upstreams, after: failure)
-    if moved { responsesMigration = nil }
+    if moved {
+      // The call is ResponsesViaChatCall's now, and so is the request that carries it on.
+      responsesMigration = nil
+      upstream = nil
+    }
     return moved
   }
 }
