@@ -49,27 +49,19 @@ the workload's prompt tokens, so no other traffic and no miscounted call enter t
 """
 
 import http.client
-import importlib.util
 import json
 import os
 import queue
 import random
 import re
-import sys
 import threading
 import time
-from pathlib import Path
 from urllib.parse import urlparse
 
 import grpc
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "python"))
-sys.path.insert(0, str(ROOT / "tests" / "python" / "generated"))
-_spec = importlib.util.spec_from_file_location("gateway_servers", ROOT / "tests" / "python" / "conftest.py")
-servers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(servers)
+from gateway_harness import ROOT, servers
 
 from vllmgateway.v1 import chat_pb2, service_pb2_grpc  # noqa: E402
 

@@ -3,21 +3,14 @@ tools/real-vllm: every RPC of VLLMService that these models can serve, its error
 cancellation reaching vLLM (its log shows the abort; test_cancel_costs_nothing.py shows from vLLM's
 /metrics how soon it stops generating)."""
 
-import importlib.util
 import os
-import sys
 import time
 from pathlib import Path
 
 import grpc
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "python"))
-sys.path.insert(0, str(ROOT / "tests" / "python" / "generated"))
-_spec = importlib.util.spec_from_file_location("gateway_servers", ROOT / "tests" / "python" / "conftest.py")
-servers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(servers)
+from gateway_harness import servers
 
 from vllmgateway.v1 import (chat_pb2, common_pb2, completions_pb2, embeddings_pb2, models_pb2,  # noqa: E402
                             rerank_pb2, responses_pb2, service_pb2_grpc)

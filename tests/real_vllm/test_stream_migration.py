@@ -17,25 +17,17 @@ the text of the answer so far (continue_final_message), which calls without toke
 only where text round-trips, which this model's does not; tests/python/test_stream_migration.py
 proves that path on vllm-sim."""
 
-import importlib.util
 import json
 import os
 import re
 import socket
 import struct
-import sys
 import threading
 import time
-from pathlib import Path
 
 import grpc
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "python"))
-sys.path.insert(0, str(ROOT / "tests" / "python" / "generated"))
-_spec = importlib.util.spec_from_file_location("gateway_servers", ROOT / "tests" / "python" / "conftest.py")
-servers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(servers)
+from gateway_harness import ROOT, servers
 
 from vllmgateway.v1 import chat_pb2, completions_pb2, service_pb2_grpc  # noqa: E402
 

@@ -3,21 +3,14 @@ the OTEL_* variables) continues the caller's traceparent, and vLLM (started by t
 --otlp-traces-endpoint) makes its llm_request span a child of the gateway's upstream span. Both send
 their spans to the same OTLP/gRPC receiver (otlp_receiver.py), which writes them to REAL_VLLM_SPANS."""
 
-import importlib.util
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import grpc
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "python"))
-sys.path.insert(0, str(ROOT / "tests" / "python" / "generated"))
-_spec = importlib.util.spec_from_file_location("gateway_servers", ROOT / "tests" / "python" / "conftest.py")
-servers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(servers)
+from gateway_harness import servers
 
 from vllmgateway.v1 import chat_pb2, service_pb2_grpc  # noqa: E402
 
