@@ -151,15 +151,20 @@ public struct JSONReader {
   /// hashing: what a key costs when the caller guesses it right.
   @inline(__always)
   public mutating func consumeKey(_ patterns: [UInt8], _ range: Range<Int>) -> Bool {
-    // Wrapping arithmetic: offsets stay within the arrays, whose bounds are checked.
+    // Wrapping arithmetic: offsets stay within the arrays, whose bounds the spans check.
     let end = index &+ range.count
     guard end <= bytes.count else { return false }
-    var offset = index
-    for expected in patterns[range] {
-      guard bytes[offset] == expected else { return false }
-      offset &+= 1
-    }
+    guard Self.equal(bytes.span.extracting(index..<end), patterns.span.extracting(range)) else { return false }
     index = end
+    return true
+  }
+
+  /// Two byte runs of the same length compared over spans: the loop checks each span's bounds
+  /// against a count it holds in a register, where the arrays' checks reload it per byte.
+  @inline(__always)
+  static func equal(_ a: Span<UInt8>, _ b: Span<UInt8>) -> Bool {
+    guard a.count == b.count else { return false }
+    for offset in 0..<a.count where a[offset] != b[offset] { return false }
     return true
   }
 
@@ -205,26 +210,36 @@ public struct JSONReader {
   @inline(__always)
   public mutating func readPlainInteger() -> Int64? {
     skipWhitespace()
-    var scan = index
-    let negative = scan < bytes.count && bytes[scan] == UInt8(ascii: "-")
-    if negative { scan += 1 }
+    guard let (value, end) = Self.plainInteger(bytes.span, from: index) else { return nil }
+    index = end
+    return value
+  }
+
+  /// The plain integer starting at `start` and where it ends, read over a span (see `equal`).
+  @inline(__always)
+  static func plainInteger(_ text: Span<UInt8>, from start: Int) -> (Int64, Int)? {
+    var scan = start
+    let negative = scan < text.count && text[scan] == UInt8(ascii: "-")
+    if negative { scan &+= 1 }
     let digitsStart = scan
+    // At most 17 digits: no overflow to check for. An 18th makes it no plain integer.
+    let limit = min(text.count, digitsStart &+ 18)
     var value: Int64 = 0
-    // At most 18 digits: no overflow to check for.
-    while scan < bytes.count, isDigit(bytes[scan]), scan &- digitsStart < 18 {
-      value = value &* 10 &+ Int64(bytes[scan] &- UInt8(ascii: "0"))
+    while scan < limit {
+      let digit = text[scan] &- UInt8(ascii: "0")
+      guard digit < 10 else { break }
+      value = value &* 10 &+ Int64(digit)
       scan &+= 1
     }
-    let digits = scan - digitsStart
-    guard digits > 0, digits < 18, !(digits > 1 && bytes[digitsStart] == UInt8(ascii: "0")) else { return nil }
-    if scan < bytes.count {
-      switch bytes[scan] {
+    let digits = scan &- digitsStart
+    guard digits > 0, digits < 18, !(digits > 1 && text[digitsStart] == UInt8(ascii: "0")) else { return nil }
+    if scan < text.count {
+      switch text[scan] {
       case UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "0")...UInt8(ascii: "9"): return nil
       default: break
       }
     }
-    index = scan
-    return negative ? -value : value
+    return (negative ? -value : value, scan)
   }
 
   public mutating func readBool() throws(Failure) -> Bool {
