@@ -34,13 +34,22 @@ struct TokenUsage: Equatable {
   private static func lastUsageKey(in json: [UInt8], before end: Int) -> Int? {
     var at = end - 7  // the length of "usage" with its quotes
     while at >= 0 {
-      if json[at] == UInt8(ascii: "\""), json[at + 6] == UInt8(ascii: "\""), json[at + 1] == UInt8(ascii: "u"),
-        json[at + 2] == UInt8(ascii: "s"), json[at + 3] == UInt8(ascii: "a"), json[at + 4] == UInt8(ascii: "g"),
-        json[at + 5] == UInt8(ascii: "e"), !isEscaped(json, quoteAt: at)
-      {
-        return at
+      switch json[at] {
+      case UInt8(ascii: "\""):
+        if json[at + 6] == UInt8(ascii: "\""), json[at + 1] == UInt8(ascii: "u"), json[at + 2] == UInt8(ascii: "s"),
+          json[at + 3] == UInt8(ascii: "a"), json[at + 4] == UInt8(ascii: "g"), json[at + 5] == UInt8(ascii: "e"),
+          !isEscaped(json, quoteAt: at)
+        {
+          return at
+        }
+        at -= 1
+      case UInt8(ascii: "u"), UInt8(ascii: "s"), UInt8(ascii: "a"), UInt8(ascii: "g"), UInt8(ascii: "e"):
+        at -= 1
+      default:
+        // A byte that is not in `"usage"` at all: no key that starts up to six places before
+        // it can span it, so those places are skipped (a backwards Horspool search).
+        at -= 7
       }
-      at -= 1
     }
     return nil
   }

@@ -48,4 +48,19 @@ import Testing
       #expect(usage(body) == TokenUsage(), "\(body)")
     }
   }
+
+  /// The backwards search skips seven places past a byte that is not in `"usage"`. Whatever
+  /// the key's object starts with and whatever follows it, so wherever the search lands on its
+  /// way back, the key is found; a key spelled in generated text after it is not taken for it.
+  @Test(arguments: ["", "x", "e", "s\\\"", "usage", "egasu", "0123456789", "zzzzzzzz\\\"usage\\\":{}"])
+  func theKeyIsFoundWhateverSurroundsIt(_ filler: String) {
+    for repeats in 0..<4 {
+      for padding in 0..<15 {
+        let first = String(repeating: "x", count: padding)
+        let tail = String(repeating: filler, count: repeats)
+        let body = #"{"usage":{""# + first + #"":1,"prompt_tokens":3,"completion_tokens":4},"after":""# + tail + #""}"#
+        #expect(usage(body) == TokenUsage(prompt: 3, completion: 4), "\(body)")
+      }
+    }
+  }
 }
