@@ -200,14 +200,24 @@ public struct JSONWriter {
     bytes.append(UInt8(ascii: "\""))
     // Most strings need no escaping at all: copy the plain run before the first byte that does
     // in one go rather than byte by byte.
-    let firstToEscape = value.firstIndex(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") })
-    guard let firstToEscape else {
+    var scan = value.startIndex
+    while scan != value.endIndex {
+      let byte = value[scan]
+      // Above the backslash (lower-case letters, most of what names hold) nothing needs
+      // escaping: one comparison for those.
+      if byte > UInt8(ascii: "\\") || (byte >= 0x20 && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\")) {
+        value.formIndex(after: &scan)
+        continue
+      }
+      break
+    }
+    guard scan != value.endIndex else {
       bytes.append(contentsOf: value)
       bytes.append(UInt8(ascii: "\""))
       return
     }
-    bytes.append(contentsOf: value[..<firstToEscape])
-    for byte in value[firstToEscape...] {
+    bytes.append(contentsOf: value[..<scan])
+    for byte in value[scan...] {
       switch byte {
       case UInt8(ascii: "\""):
         bytes.append(UInt8(ascii: "\\"))
