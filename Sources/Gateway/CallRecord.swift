@@ -1,4 +1,3 @@
-import CoreMetrics
 import Foundation
 import GRPCServer
 import NIOCore
@@ -24,14 +23,13 @@ final class CallRecord {
   var firstEventAt: UInt64 = 0
   var lastEventAt: UInt64 = 0
   private let accessLog: AccessLog?
-  private let metrics: GatewayMetrics?
-  /// The metrics' gauge of this call's method's calls in flight.
-  private(set) var activeCalls: CoreMetrics.Meter? = nil
+  /// The metrics of this call's method, when metrics are on.
+  private let metrics: MethodMetrics?
 
   /// The call's spans, while tracing is on.
   let trace: CallTrace?
 
-  init(call: ServerCall, accessLog: AccessLog?, metrics: GatewayMetrics?, tracer: (any Tracer)?) {
+  init(call: ServerCall, accessLog: AccessLog?, metrics: MethodMetrics?, tracer: (any Tracer)?) {
     method = call.path
     trace = tracer.map { CallTrace(tracer: $0, call: call) }
     traceID =
@@ -40,7 +38,7 @@ final class CallRecord {
       } else { nil }
     self.accessLog = accessLog
     self.metrics = metrics
-    activeCalls = metrics?.callStarted(method: method)
+    metrics?.callStarted()
   }
 
   func ended(_ code: Status.Code) {

@@ -11,25 +11,7 @@ import Prometheus
 public final class GatewayMetrics: Sendable {
   public let registry: PrometheusCollectorRegistry
   private let factory: PrometheusMetricsFactory
-  private let perCall = NIOLockedValueBox<[CallLabels: CallInstruments]>([:])
-  private let perMethod = NIOLockedValueBox<[String: CoreMetrics.Meter]>([:])
-
-  struct CallLabels: Hashable {
-    var method: String
-    var model: String
-    var key: String
-    var status: String
-  }
-
-  struct CallInstruments {
-    let calls: CoreMetrics.Counter
-    let duration: CoreMetrics.Timer
-    let firstToken: CoreMetrics.Timer
-    let perOutputToken: CoreMetrics.Timer
-    let promptTokens: CoreMetrics.Counter
-    let completionTokens: CoreMetrics.Counter
-    let migrations: CoreMetrics.Counter
-  }
+  private let perMethod = NIOLockedValueBox<[String: MethodMetrics]>([:])
 
   public init() {
     registry = PrometheusCollectorRegistry()
@@ -41,65 +23,15 @@ public final class GatewayMetrics: Sendable {
     self.factory = factory
   }
 
-  /// A call began: it is in flight for its method until `callEnded` decrements the meter
-  /// returned, which the call keeps rather than looking it up twice.
-  func callStarted(method: String) -> CoreMetrics.Meter {
-    let active = meter(method)
-    active.increment()
-    return active
-  }
-
-  func callEnded(_ record: CallRecord, status: String, endedAt: UInt64) {
-    record.activeCalls?.decrement()
-    let labels = CallLabels(method: record.method, model: record.model, key: record.keyID ?? "", status: status)
-    let instruments = perCall.withLockedValue { cache in
-      if let known = cache[labels] { return known }
-      let made = make(labels)
-      cache[labels] = made
+  /// The instruments of one RPC method, made once and shared: a route looks them up when it is
+  /// made, so its calls never hash the method's name (about 1,000 instructions a call).
+  func method(_ method: String) -> MethodMetrics {
+    perMethod.withLockedValue { methods in
+      if let known = methods[method] { return known }
+      let made = MethodMetrics(method: method, factory: factory)
+      methods[method] = made
       return made
     }
-    instruments.calls.increment()
-    instruments.duration.recordNanoseconds(Int64(endedAt &- record.startedAt))
-    if record.firstEventAt > 0 {
-      instruments.firstToken.recordNanoseconds(Int64(record.firstEventAt &- record.startedAt))
-      if record.completionTokens > 1, record.lastEventAt >= record.firstEventAt {
-        let perToken = (record.lastEventAt - record.firstEventAt) / UInt64(record.completionTokens - 1)
-        instruments.perOutputToken.recordNanoseconds(Int64(perToken))
-      }
-    }
-    if record.promptTokens > 0 { instruments.promptTokens.increment(by: record.promptTokens) }
-    if record.completionTokens > 0 { instruments.completionTokens.increment(by: record.completionTokens) }
-    if record.migrations > 0 { instruments.migrations.increment(by: record.migrations) }
-  }
-
-  private func meter(_ method: String) -> CoreMetrics.Meter {
-    perMethod.withLockedValue { meters in
-      if let meter = meters[method] { return meter }
-      let meter = CoreMetrics.Meter(
-        label: "vllm_grpc_gateway_active_calls", dimensions: [("method", method)], factory: factory)
-      meters[method] = meter
-      return meter
-    }
-  }
-
-  private func make(_ labels: CallLabels) -> CallInstruments {
-    let call = [("method", labels.method), ("model", labels.model), ("key", labels.key)]
-    let tokens = [("model", labels.model), ("key", labels.key)]
-    return CallInstruments(
-      calls: CoreMetrics.Counter(
-        label: "vllm_grpc_gateway_calls_total", dimensions: call + [("status", labels.status)], factory: factory),
-      duration: CoreMetrics.Timer(label: "vllm_grpc_gateway_call_duration_seconds", dimensions: call, factory: factory),
-      firstToken: CoreMetrics.Timer(
-        label: "vllm_grpc_gateway_time_to_first_token_seconds", dimensions: call, factory: factory),
-      perOutputToken: CoreMetrics.Timer(
-        label: "vllm_grpc_gateway_time_per_output_token_seconds", dimensions: call, factory: factory),
-      promptTokens: CoreMetrics.Counter(
-        label: "vllm_grpc_gateway_prompt_tokens_total", dimensions: tokens, factory: factory),
-      completionTokens: CoreMetrics.Counter(
-        label: "vllm_grpc_gateway_completion_tokens_total", dimensions: tokens, factory: factory),
-      migrations: CoreMetrics.Counter(
-        label: "vllm_grpc_gateway_stream_migrations_total", dimensions: call + [("status", labels.status)],
-        factory: factory))
   }
 
   /// Each upstream's state, read as the page is scraped.

@@ -62,7 +62,7 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
     self.call = call
     self.operation = operation
     self.context = context
-    self.chunkSchema = context.toProto.schema.message(operation.responseType)
+    self.chunkSchema = operation.responseMessage ?? context.toProto.schema.message(operation.responseType)
     // Time to first token is what a streaming client feels most.
     call.sendsFirstMessageAtOnce = true
   }

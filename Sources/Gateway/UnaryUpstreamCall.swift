@@ -66,8 +66,13 @@ final class UnaryUpstreamCall: VLLMResponseHandler {
         return
       }
       do {
-        call.respond(
-          try context.toProto.proto(from: body, typeName: operation.responseType), inputArrivedAt: receivedAt)
+        let reply =
+          if let message = operation.responseMessage {
+            try context.toProto.proto(from: body, message: message)
+          } else {
+            try context.toProto.proto(from: body, typeName: operation.responseType)
+          }
+        call.respond(reply, inputArrivedAt: receivedAt)
       } catch {
         call.finish(Status(.unavailable, "vLLM's reply to \(operation.upstreamPath) is not valid JSON: \(error)"))
       }

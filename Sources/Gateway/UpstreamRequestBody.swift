@@ -9,16 +9,22 @@ enum UpstreamRequestBody {
   static func make(
     from request: [UInt8], operation: Operation, context: GatewayContext, stream: Bool
   ) throws -> (bytes: [UInt8], contentType: String) {
-    try make(from: request, operation: operation, converter: context.toJSON, stream: stream)
+    try make(
+      from: request, operation: operation, converter: context.toJSON, stream: stream,
+      requestMessage: operation.requestMessage)
   }
 
-  /// The same with the converter alone (RequestTranslation has no upstream, so no context).
+  /// The same with the converter alone (RequestTranslation has no upstream, so no context), and
+  /// the request's schema when the caller has it from the converter's schema.
   static func make(
-    from request: [UInt8], operation: Operation, converter: ProtoToJSON, stream: Bool
+    from request: [UInt8], operation: Operation, converter: ProtoToJSON, stream: Bool,
+    requestMessage: MessageSchema? = nil
   ) throws -> (bytes: [UInt8], contentType: String) {
     switch operation.body {
     case .json:
-      return (try json(from: request, operation: operation, converter: converter, stream: stream), "application/json")
+      let json = try json(
+        from: request, operation: operation, converter: converter, stream: stream, requestMessage: requestMessage)
+      return (json, "application/json")
     case .transcriptionForm:
       var overrides: [String: String] = [:]
       if let model = try topLevelString(field: 1, in: request), model.hasPrefix(modelPrefix) {
@@ -37,7 +43,7 @@ enum UpstreamRequestBody {
 
   static func json(
     from request: [UInt8], operation: Operation, converter: ProtoToJSON, stream: Bool,
-    extraOverrides: [(key: String, json: String)] = []
+    extraOverrides: [(key: String, json: String)] = [], requestMessage: MessageSchema? = nil
   ) throws -> [UInt8] {
     var overrides = operation.upstreamOverrides + extraOverrides
     if let model = try topLevelString(field: 1, in: request), model.hasPrefix(modelPrefix) {
@@ -51,6 +57,7 @@ enum UpstreamRequestBody {
         overrides.append(("stream_options", "{\"include_usage\":true}"))
       }
     }
+    if let requestMessage { return try converter.json(from: request, message: requestMessage, overrides: overrides) }
     return try converter.json(from: request, typeName: operation.requestType, overrides: overrides)
   }
 

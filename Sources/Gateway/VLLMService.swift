@@ -86,9 +86,10 @@ public struct VLLMService: ServiceProvider {
     let metrics = self.metrics
     let tracer = self.tracer
     // Each call gets its record first (so even a refused call has its log line), then the key gate.
-    return openRoutes.map {
-      $0.gated { call in
-        let record = CallRecord(call: call, accessLog: accessLog, metrics: metrics, tracer: tracer)
+    return openRoutes.map { route in
+      let methodMetrics = metrics?.method(route.path)
+      return route.gated { call in
+        let record = CallRecord(call: call, accessLog: accessLog, metrics: methodMetrics, tracer: tracer)
         call.serviceContext = record
         call.onEnd = { code in record.ended(code) }
         return keys?.authenticate(call)
@@ -99,6 +100,7 @@ public struct VLLMService: ServiceProvider {
   private var openRoutes: [Route] {
     let context = self.context
     var routes = (Self.operations + Self.audioOperations).map { operation in
+      let operation = operation.resolved(in: context.toJSON.schema)
       let isResponses = operation.upstreamPath == "/v1/responses"
       return Route(
         path: operation.rpc, isUnary: operation.kind == .unary,

@@ -13,6 +13,13 @@ public struct ProtoToJSON: Sendable {
     from bytes: [UInt8], typeName: String, overrides: [(key: String, json: String)] = []
   ) throws -> [UInt8] {
     guard let message = schema.message(typeName) else { throw ProtoJSONError("unknown message type \(typeName)") }
+    return try json(from: bytes, message: message, overrides: overrides)
+  }
+
+  /// The same for a message type already looked up in this converter's schema.
+  public func json(
+    from bytes: [UInt8], message: MessageSchema, overrides: [(key: String, json: String)] = []
+  ) throws -> [UInt8] {
     var writer = JSONWriter(capacity: bytes.count * 2 + 64)
     writer.beginObject()
     try writeMembers(of: message, bytes: bytes, range: 0..<bytes.count, to: &writer, skipping: overrides.map(\.key))

@@ -1,0 +1,85 @@
+import CoreMetrics
+import NIOConcurrencyHelpers
+import Prometheus
+
+/// One RPC method's metrics: its calls in flight, and its calls by model, key and status with
+/// their duration, time to first token and time per output token, tokens and stream moves.
+/// Instruments are made once per label set and kept, so a call ends with one lookup of three
+/// short strings under this method's own lock, not a registry search.
+final class MethodMetrics: Sendable {
+  let method: String
+  private let factory: PrometheusMetricsFactory
+  private let active: CoreMetrics.Meter
+  private let perCall = NIOLockedValueBox<[CallLabels: CallInstruments]>([:])
+
+  struct CallLabels: Hashable {
+    var model: String
+    var key: String
+    var status: String
+  }
+
+  struct CallInstruments {
+    let calls: CoreMetrics.Counter
+    let duration: CoreMetrics.Timer
+    let firstToken: CoreMetrics.Timer
+    let perOutputToken: CoreMetrics.Timer
+    let promptTokens: CoreMetrics.Counter
+    let completionTokens: CoreMetrics.Counter
+    let migrations: CoreMetrics.Counter
+  }
+
+  init(method: String, factory: PrometheusMetricsFactory) {
+    self.method = method
+    self.factory = factory
+    active = CoreMetrics.Meter(
+      label: "vllm_grpc_gateway_active_calls", dimensions: [("method", method)], factory: factory)
+  }
+
+  /// A call began: it is in flight until `callEnded`.
+  func callStarted() {
+    active.increment()
+  }
+
+  func callEnded(_ record: CallRecord, status: String, endedAt: UInt64) {
+    active.decrement()
+    let labels = CallLabels(model: record.model, key: record.keyID ?? "", status: status)
+    let instruments = perCall.withLockedValue { cache in
+      if let known = cache[labels] { return known }
+      let made = make(labels)
+      cache[labels] = made
+      return made
+    }
+    instruments.calls.increment()
+    instruments.duration.recordNanoseconds(Int64(endedAt &- record.startedAt))
+    if record.firstEventAt > 0 {
+      instruments.firstToken.recordNanoseconds(Int64(record.firstEventAt &- record.startedAt))
+      if record.completionTokens > 1, record.lastEventAt >= record.firstEventAt {
+        let perToken = (record.lastEventAt - record.firstEventAt) / UInt64(record.completionTokens - 1)
+        instruments.perOutputToken.recordNanoseconds(Int64(perToken))
+      }
+    }
+    if record.promptTokens > 0 { instruments.promptTokens.increment(by: record.promptTokens) }
+    if record.completionTokens > 0 { instruments.completionTokens.increment(by: record.completionTokens) }
+    if record.migrations > 0 { instruments.migrations.increment(by: record.migrations) }
+  }
+
+  private func make(_ labels: CallLabels) -> CallInstruments {
+    let call = [("method", method), ("model", labels.model), ("key", labels.key)]
+    let tokens = [("model", labels.model), ("key", labels.key)]
+    return CallInstruments(
+      calls: CoreMetrics.Counter(
+        label: "vllm_grpc_gateway_calls_total", dimensions: call + [("status", labels.status)], factory: factory),
+      duration: CoreMetrics.Timer(label: "vllm_grpc_gateway_call_duration_seconds", dimensions: call, factory: factory),
+      firstToken: CoreMetrics.Timer(
+        label: "vllm_grpc_gateway_time_to_first_token_seconds", dimensions: call, factory: factory),
+      perOutputToken: CoreMetrics.Timer(
+        label: "vllm_grpc_gateway_time_per_output_token_seconds", dimensions: call, factory: factory),
+      promptTokens: CoreMetrics.Counter(
+        label: "vllm_grpc_gateway_prompt_tokens_total", dimensions: tokens, factory: factory),
+      completionTokens: CoreMetrics.Counter(
+        label: "vllm_grpc_gateway_completion_tokens_total", dimensions: tokens, factory: factory),
+      migrations: CoreMetrics.Counter(
+        label: "vllm_grpc_gateway_stream_migrations_total", dimensions: call + [("status", labels.status)],
+        factory: factory))
+  }
+}
