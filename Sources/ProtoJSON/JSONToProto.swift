@@ -85,6 +85,12 @@ public struct JSONToProto: Sendable {
           try reader.skipValue()
           continue
         }
+        // A null is dropped whatever its key: it is not looked up. vLLM sends many keys the
+        // schema orders differently or does not have, and most of those are null.
+        if try reader.peekKind() == .null {
+          try reader.readNull()
+          continue
+        }
         entry = message.keyEntry(forKey: key, in: reader.bytes)
         if !skippingType, let entry { expected = entry &+ 1 }
       }
