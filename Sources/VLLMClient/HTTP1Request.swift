@@ -4,27 +4,37 @@ import NIOHTTP1
 /// One HTTP/1.1 request to vLLM as bytes: head and body in one buffer, so they leave in one
 /// write and the connection's pipeline needs no encoder.
 enum HTTP1Request {
-  /// The request with a Host and Content-Length, `headers` (the client's own, written as they
-  /// are), then `extraHeaders`, of which one whose name or value could split the request is left
-  /// out.
+  /// The request for `path` (after the template's base path) with a Host and Content-Length, the
+  /// client's own headers (the content type when there is a body, accept, authorization), then
+  /// `extraHeaders`, of which one whose name or value could split the request is left out.
   static func encode(
-    method: HTTPMethod, target: String, authority: String, headers: KeyValuePairs<String, String?> = [:],
+    method: HTTPMethod, path: String, template: HTTP1HeadTemplate, contentType: String = "application/json",
     extraHeaders: [(String, String)] = [], body: [UInt8]?
   ) -> ByteBuffer {
     // The head is gathered in an array and enters the buffer in one write: each of the dozen
     // pieces written to a ByteBuffer cost about 250 instructions (callgrind), the array append a
-    // few dozen.
+    // few dozen. What is the same for every request to the upstream comes from the template.
     var head: [UInt8] = []
     head.reserveCapacity(512)
-    head.append(contentsOf: method.rawValue.utf8)
-    head.append(UInt8(ascii: " "))
-    head.append(contentsOf: target.utf8)
-    head.append(contentsOf: " HTTP/1.1\r\nhost: ".utf8)
-    head.append(contentsOf: authority.utf8)
-    head.append(contentsOf: "\r\ncontent-length: ".utf8)
+    if method == .POST {
+      head.append(contentsOf: "POST ".utf8)
+    } else {
+      head.append(contentsOf: method.rawValue.utf8)
+      head.append(UInt8(ascii: " "))
+    }
+    head.append(contentsOf: template.basePath)
+    head.append(contentsOf: path.utf8)
+    head.append(contentsOf: template.afterTarget)
     appendDecimal(body?.count ?? 0, to: &head)
-    head.append(contentsOf: "\r\n".utf8)
-    for case (let name, let value?) in headers { append(name, value, to: &head) }
+    if body == nil {
+      head.append(contentsOf: template.bodilessHeaders)
+    } else if contentType == "application/json" {
+      head.append(contentsOf: template.jsonHeaders)
+    } else {
+      head.append(contentsOf: "\r\ncontent-type: ".utf8)
+      head.append(contentsOf: contentType.utf8)
+      head.append(contentsOf: template.bodilessHeaders)
+    }
     for (name, value) in extraHeaders where isToken(name) && isFieldValue(value) { append(name, value, to: &head) }
     head.append(contentsOf: "\r\n".utf8)
     var buffer = ByteBufferAllocator().buffer(capacity: head.count + (body?.count ?? 0))

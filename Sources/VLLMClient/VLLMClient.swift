@@ -18,13 +18,13 @@ public final class VLLMClient: Sendable {
   /// upstream request runs on its own loop with no lock or hop. https:// goes through
   /// AsyncHTTPClient, which brings TLS.
   private let endpoint: UpstreamEndpoint?
+  /// The request heads' parts that are the same for every request there.
+  private let headTemplate: HTTP1HeadTemplate?
   private let pools = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<LoopConnectionPool>]>([:])
   private let idleConnectionsPerLoop: Int
   private let idleConnectionTimeout: TimeAmount
   /// How long vLLM may send nothing while a response is due (nil: no limit but the deadline).
   private let stallTimeout: TimeAmount?
-  /// "Bearer <key>", built once.
-  private let authorization: String?
 
   public init(
     baseURL: String, apiKey: String?, eventLoopGroup: any EventLoopGroup, maximumBodySize: Int = 64 * 1024 * 1024,
@@ -36,13 +36,16 @@ public final class VLLMClient: Sendable {
     self.baseURL = trimmed
     self.apiKey = apiKey
     // Checked once here: the request encoder trusts the headers the client itself sets.
-    self.authorization = apiKey.map { "Bearer \($0)" }.flatMap { HTTP1Request.isFieldValue($0) ? $0 : nil }
+    let authorization = apiKey.map { "Bearer \($0)" }.flatMap { HTTP1Request.isFieldValue($0) ? $0 : nil }
     self.maximumBodySize = maximumBodySize
     self.idleConnectionsPerLoop = idleConnectionsPerLoop
     self.idleConnectionTimeout = idleConnectionTimeout
     self.stallTimeout = stallTimeout
     let endpoint = UpstreamEndpoint(trimmed)
     self.endpoint = endpoint?.isTLS == false ? endpoint : nil
+    self.headTemplate = self.endpoint.map {
+      HTTP1HeadTemplate(authority: $0.authority, basePath: $0.basePath, authorization: authorization)
+    }
     var configuration = HTTPClient.Configuration()
     configuration.connectionPool = .init(
       idleTimeout: idleConnectionTimeout, concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerHost)
@@ -90,16 +93,13 @@ public final class VLLMClient: Sendable {
     extraHeaders: [(String, String)] = [], deadline: NIODeadline?, eventLoop: any EventLoop,
     handler: any VLLMResponseHandler
   ) -> VLLMCall {
-    if let endpoint, eventLoop.inEventLoop {
+    if let endpoint, let headTemplate, eventLoop.inEventLoop {
       let pool = self.pool(for: eventLoop, endpoint: endpoint)
       let exchange = UpstreamExchange(
         handler: handler, maximumBodySize: maximumBodySize, stallTimeout: stallTimeout, pool: pool)
       let request = HTTP1Request.encode(
-        method: method, target: endpoint.basePath + path, authority: endpoint.authority,
-        headers: [
-          "content-type": body != nil ? contentType : nil, "accept": "application/json, text/event-stream",
-          "authorization": authorization,
-        ], extraHeaders: extraHeaders, body: body)
+        method: method, path: path, template: headTemplate, contentType: contentType, extraHeaders: extraHeaders,
+        body: body)
       exchange.start(request: request, deadline: deadline)
       return VLLMCall(storage: .direct(NIOLoopBound(exchange, eventLoop: eventLoop)))
     }
