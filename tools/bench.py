@@ -459,6 +459,33 @@ def thread_cpu(pid):
     return threads
 
 
+def context_switches(pid):
+    """Context switches of the process tree's threads so far, voluntary (a thread waiting, as an
+    event loop in epoll_wait) and not."""
+    total = 0
+    for member in process_tree(pid):
+        for task in Path(f"/proc/{member}/task").iterdir():
+            try:
+                for line in (task / "status").read_text().splitlines():
+                    if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                        total += int(line.split()[1])
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return total
+
+
+def socket_syscalls(pid):
+    """Read and write system calls of the process tree so far (/proc/PID/io's syscr and syscw, which
+    count read, readv, write and writev, as NIO and nghttpx use on sockets): fewer per call means
+    more bytes moved per call, more coalescing."""
+    total = 0
+    for member in process_tree(pid):
+        for line in Path(f"/proc/{member}/io").read_text().splitlines():
+            if line.startswith(("syscr:", "syscw:")):
+                total += int(line.split()[1])
+    return total
+
+
 def machine_jiffies():
     """(busy, all) clock ticks of every core together, from /proc/stat."""
     fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -557,8 +584,15 @@ def threads_scenario(args, work, bodies, start, grpc_headers, json_headers):
     spare (see `projected_scaling`): CPU per call at 2 threads against 1 (what working on two
     threads costs: cross-thread traffic, locks, less batching per wake-up) and how evenly the work
     splits over the two threads (the gateway's NIO event loop threads, named NIO-ELT-*, from
-    /proc/PID/task/*/schedstat over all rounds; nghttpx's two busiest threads, its workers), and
-    how busy the machine was and with what."""
+    /proc/PID/task/*/schedstat over all rounds; nghttpx's two busiest threads, its workers); and,
+    to read those by, context switches and socket reads and writes per call (an event loop with
+    less to do per wake-up sleeps and wakes more often, and coalesces fewer chunks into one
+    write, which costs CPU), how busy the machine was and with what, and which
+    event loop watches which connections (`connections_by_loop`).
+
+    CPU per call depends on how saturated the proxy is (a busy loop handles more events per
+    wake-up), and here the proxy shares two cores with h2load, the sim and whatever else runs,
+    so the projection is an estimate: repeat it, and trust it more when "other" is near zero."""
     sim_port = free_port()
     sim = start([str(RELEASE / "vllm-sim"), "--port", str(sim_port), "--threads", "2"], sim_port, "vllm-sim (threads)")
     connections, streams = args.threads_connections, args.streams
@@ -595,9 +629,12 @@ def threads_scenario(args, work, bodies, start, grpc_headers, json_headers):
         def round_of(name):
             process, _, metrics = proxies[name]
             threads_before, sim_before = thread_cpu(process.pid), cpu_seconds(sim.pid)
+            switches_before, syscalls_before = context_switches(process.pid), socket_syscalls(process.pid)
             machine_before, h2load_before = machine_jiffies(), children_cpu_seconds()
             result = measure(name, process, metrics, lambda: {"requests": requests, **load(name, requests)})
             threads_after, machine_after = thread_cpu(process.pid), machine_jiffies()
+            result["context_switches_per_call"] = (context_switches(process.pid) - switches_before) / requests
+            result["syscalls_per_call"] = (socket_syscalls(process.pid) - syscalls_before) / requests
             seconds = requests / result["requests_per_second"] if result["requests_per_second"] else 0
             result["thread_ns"] = {tid: (label, ns - threads_before[tid][1] if tid in threads_before else ns)
                                    for tid, (label, ns) in threads_after.items()}
@@ -629,6 +666,8 @@ def threads_scenario(args, work, bodies, start, grpc_headers, json_headers):
             chosen["requests_per_second_rounds"] = [round(r["requests_per_second"]) for r in results]
             chosen["cpu_us_per_call_rounds"] = [round(r["cpu_us_per_call"], 1) for r in results]
             chosen["cpu_us_per_call"] = statistics.median(r["cpu_us_per_call"] for r in results)
+            for key in ("context_switches_per_call", "syscalls_per_call"):
+                chosen[key] = statistics.median(r[key] for r in results)
             # Each thread's CPU over all rounds, by name, the busiest first.
             total = {}
             for r in results:
@@ -646,11 +685,13 @@ def threads_scenario(args, work, bodies, start, grpc_headers, json_headers):
                 chosen["event_loop_shares"] = busiest_share(total, int(name.split()[1]))
             row[name] = chosen
         # Which event loop serves which connections: one more unmeasured run of the 2-thread
-        # gateway, sampled while it runs. Calls that took their upstream connection from one
-        # shared place would leave the vLLM connections on one loop.
+        # gateway (half a second at least, for the sampler), sampled while it runs. Calls that
+        # took their upstream connection from one shared place would leave the vLLM connections
+        # on one loop.
         process, port, _ = proxies["gateway 2"]
+        count = max(requests, int(row["gateway 2"]["requests_per_second"] / 2))
         row["gateway 2"]["connections_by_loop"] = sample_connections_by_loop(
-            process.pid, port, sim_port, lambda: load("gateway 2", requests))
+            process.pid, port, sim_port, lambda: load("gateway 2", count))
         row["scaling"] = {}
         for proxy in ("gateway", "nghttpx"):
             one, two = row[f"{proxy} 1"], row[f"{proxy} 2"]
@@ -671,8 +712,8 @@ def print_threads(rows):
     print(f"threads 1 vs 2 (issue 14): h2load -c {first['connections']} -m {first['streams_per_connection']}, "
           f"vllm-sim with 2 threads, {first['cores']} cores in all; median round of {first['rounds']} by req/s "
           "(CPU: median of the rounds; failed: all rounds); thread shares over all rounds")
-    print(f"{'scenario':<24}{'path':<11}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/call':>13}{'thread shares':>16}"
-          f"{'machine':>9}{'cores: proxy/sim/h2load/other':>31}{'failed':>8}")
+    print(f"{'scenario':<24}{'path':<11}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/call':>13}{'switches/call':>15}"
+          f"{'syscalls/call':>15}{'thread shares':>15}{'machine':>9}{'cores: proxy/sim/h2load/other':>31}{'failed':>8}")
     for row in rows:
         title = row["scenario"].split(",")[0]
         for name in ("gateway 1", "gateway 2", "nghttpx 1", "nghttpx 2"):
@@ -681,8 +722,8 @@ def print_threads(rows):
             cores = r.get("cores_used") or {}
             used = "/".join(f"{cores.get(k, 0):.2f}" for k in ("proxy", "vllm-sim", "h2load", "other"))
             print(f"{title:<24}{name:<11}{r['requests_per_second']:>9.0f}{r['p50_ms'] or 0:>9.2f}"
-                  f"{r['p99_ms'] or 0:>9.2f}{r['cpu_us_per_call']:>13.1f}{shares:>16}"
-                  f"{(r['machine_busy'] or 0) * 100:>8.0f}%{used:>31}{r['failed']:>8}")
+                  f"{r['p99_ms'] or 0:>9.2f}{r['cpu_us_per_call']:>13.1f}{r['context_switches_per_call']:>15.2f}"
+                  f"{r['syscalls_per_call']:>15.2f}{shares:>15}{(r['machine_busy'] or 0) * 100:>8.0f}%{used:>31}{r['failed']:>8}")
         for proxy, s in row["scaling"].items():
             projected = f"{s['projected_scaling']:.2f}x" if s["projected_scaling"] else "-"
             print(f"{'':<24}{proxy}: 2 threads / 1 thread req/s {s['throughput_ratio']:.2f}x; CPU per call "
