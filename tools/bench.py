@@ -4,17 +4,23 @@ For each scenario: requests/s, p50/p99 latency (h2load's per-request log), the p
 per call (utime + stime from /proc) and per streamed chunk, its peak RSS, and the ratios. A gRPC
 call counts as failed unless the gateway's own counters (its /metrics) say it ended OK: h2load
 only sees HTTP statuses.
+
+The threads rows (issue 14; `--only threads` runs just them, `--skip-threads` leaves them out) set
+the gateway with --threads 1 and 2 beside nghttpx with --workers=1 and 2, and project how two
+threads would scale on a machine with cores to spare (see `threads_scenario`).
 """
 
 import argparse
 import json
 import os
 import re
+import resource
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -439,6 +445,315 @@ def check_targets(results, latency):
     return targets
 
 
+def thread_cpu(pid):
+    """Each thread of the process tree: {tid: (name, CPU nanoseconds)}, from /proc/.../task/*/comm
+    and schedstat. A thread that ends while it is read is left out."""
+    threads = {}
+    for member in process_tree(pid):
+        for task in Path(f"/proc/{member}/task").iterdir():
+            try:
+                threads[int(task.name)] = ((task / "comm").read_text().strip(),
+                                           int((task / "schedstat").read_text().split()[0]))
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return threads
+
+
+def context_switches(pid):
+    """Context switches of the process tree's threads so far, voluntary (a thread waiting, as an
+    event loop in epoll_wait) and not."""
+    total = 0
+    for member in process_tree(pid):
+        for task in Path(f"/proc/{member}/task").iterdir():
+            try:
+                for line in (task / "status").read_text().splitlines():
+                    if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                        total += int(line.split()[1])
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return total
+
+
+def socket_syscalls(pid):
+    """Read and write system calls of the process tree so far (/proc/PID/io's syscr and syscw, which
+    count read, readv, write and writev, as NIO and nghttpx use on sockets): fewer per call means
+    more bytes moved per call, more coalescing."""
+    total = 0
+    for member in process_tree(pid):
+        for line in Path(f"/proc/{member}/io").read_text().splitlines():
+            if line.startswith(("syscr:", "syscw:")):
+                total += int(line.split()[1])
+    return total
+
+
+def machine_jiffies():
+    """(busy, all) clock ticks of every core together, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def children_cpu_seconds():
+    """CPU time of this script's waited-for children (h2load, once it has ended)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def busiest_share(thread_ns, count):
+    """Among the `count` busiest threads of `thread_ns` ({tid: (name, ns)}): each one's share of
+    their CPU, the busiest first."""
+    busiest = sorted((ns for _, ns in thread_ns.values()), reverse=True)[:count]
+    total = sum(busiest)
+    return [ns / total for ns in busiest] if total else []
+
+
+def projected_scaling(shares, cpu_per_call_1, cpu_per_call_2):
+    """What 2 threads would give over 1 on a machine with cores to spare, where the proxy's own
+    CPU is the limit: the busiest thread saturates first, so the proxy serves at most
+    1 / (max_share × cpu_per_call_2) calls per CPU-second against 1 / cpu_per_call_1 with one
+    thread, that is 2 × balance × (cpu_per_call_1 / cpu_per_call_2) with balance = mean share /
+    max share (1 for an even split; the mean of two shares is 1/2). min/max would overstate an
+    imbalance: shares 0.55/0.45 cap the gain at 1/0.55 = 1.82x, which mean/max gives and min/max
+    (0.82, so 1.64x) does not."""
+    if not shares or not cpu_per_call_1 or not cpu_per_call_2:
+        return None, None
+    balance = (1 / len(shares)) / max(shares)
+    return balance, len(shares) * balance * cpu_per_call_1 / cpu_per_call_2
+
+
+def connections_by_loop(pid, listen_port, upstream_port):
+    """For each epoll instance of the process (a NIO event loop has one) that watches any TCP
+    connection: how many accepted connections (local port `listen_port`) and how many connections
+    to `upstream_port` it watches, the larger first. /proc/PID/fdinfo of an epoll descriptor lists
+    the inode of each descriptor it watches; /proc/PID/net/tcp gives each socket inode's ports."""
+    ports = {}
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] != "0A":  # not a listening socket
+                ports[int(fields[9])] = (int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16))
+    loops = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            if os.readlink(fd) != "anon_inode:[eventpoll]":
+                continue
+            watched = [int(line.split("ino:")[1].split()[0], 16)
+                       for line in (Path(f"/proc/{pid}/fdinfo") / fd.name).read_text().splitlines()
+                       if line.startswith("tfd:")]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        accepted = sum(1 for inode in watched if ports.get(inode, (0, 0))[0] == listen_port)
+        upstream = sum(1 for inode in watched if ports.get(inode, (0, 0))[1] == upstream_port)
+        if accepted or upstream:
+            loops.append((accepted, upstream))
+    return sorted(loops, reverse=True)
+
+
+def sample_connections_by_loop(pid, listen_port, upstream_port, run):
+    """`connections_by_loop` while `run` runs: the sample that saw the most accepted connections."""
+    best, done = [], threading.Event()
+
+    def sample():
+        while not done.wait(0.02):
+            loops = connections_by_loop(pid, listen_port, upstream_port)
+            if sum(a for a, _ in loops) > sum(a for a, _ in best):
+                best[:] = loops
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        run()
+    finally:
+        done.set()
+        sampler.join()
+    return best
+
+
+THREAD_COUNTS = (1, 2)
+
+
+def threads_scenario(args, work, bodies, start, grpc_headers, json_headers):
+    """Issue 14: the gateway with --threads 1 and --threads 2, and nghttpx with --workers=1 and
+    --workers=2, in front of one vllm-sim (two threads of its own), unary chat and streaming chat
+    in alternating rounds, h2load with --threads-connections connections so that both of a
+    proxy's threads get some (NIO hands accepted connections to its event loops in turn).
+
+    Throughput: the median round's requests/s of each, and 2 threads over 1. On a machine of two
+    cores shared with h2load and the sim that ratio cannot show scaling (the machine is busy with
+    one thread already), so each row also reports what predicts it where there are cores to
+    spare (see `projected_scaling`): CPU per call at 2 threads against 1 (what working on two
+    threads costs: cross-thread traffic, locks, less batching per wake-up) and how evenly the work
+    splits over the two threads (the gateway's NIO event loop threads, named NIO-ELT-*, from
+    /proc/PID/task/*/schedstat over all rounds; nghttpx's two busiest threads, its workers); and,
+    to read those by, context switches and socket reads and writes per call (an event loop with
+    less to do per wake-up sleeps and wakes more often, and coalesces fewer chunks into one
+    write, which costs CPU), how busy the machine was and with what, and which
+    event loop watches which connections (`connections_by_loop`).
+
+    CPU per call depends on how saturated the proxy is (a busy loop handles more events per
+    wake-up), and here the proxy shares two cores with h2load, the sim and whatever else runs,
+    so the projection is an estimate: repeat it, and trust it more when "other" is near zero."""
+    sim_port = free_port()
+    sim = start([str(RELEASE / "vllm-sim"), "--port", str(sim_port), "--threads", "2"], sim_port, "vllm-sim (threads)")
+    connections, streams = args.threads_connections, args.streams
+    proxies = {}
+    for threads in THREAD_COUNTS:
+        port, metrics = free_port(), free_port()
+        proxies[f"gateway {threads}"] = (start(
+            [str(RELEASE / "vllm-grpc-gateway"), "--listen", f"127.0.0.1:{port}", "--upstream",
+             f"http://127.0.0.1:{sim_port}", "--threads", str(threads), "--log-level", "error",
+             "--metrics-listen", f"127.0.0.1:{metrics}"], port, f"gateway (--threads {threads})"), port, metrics)
+        port = free_port()
+        proxies[f"nghttpx {threads}"] = (start(
+            ["nghttpx", "--conf=/dev/null", f"--frontend=127.0.0.1,{port};no-tls", f"--backend=127.0.0.1,{sim_port}",
+             f"--workers={threads}", "--log-level=ERROR", "--errorlog-file=/dev/null",
+             f"--frontend-http2-max-concurrent-streams={max(streams, 100)}",
+             f"--backend-connections-per-host={connections * streams}"], port, f"nghttpx (--workers={threads})"),
+            port, None)
+    log = work / "h2load.log"
+    rows = []
+    for title, body, rpc, requests, chunks in [
+        ("unary chat", "unary", "CreateChatCompletion", args.requests, 1),
+        ("stream 128 chunks", "stream", "StreamChatCompletion", args.stream_requests, 128),
+    ]:
+        json_body, grpc_body = bodies[body]
+
+        def load(name, count):
+            _, port, _ = proxies[name]
+            if name.startswith("gateway"):
+                return h2load(f"http://127.0.0.1:{port}/vllmgateway.v1.VLLMService/{rpc}", grpc_body, count,
+                              connections, streams, grpc_headers, log)
+            return h2load(f"http://127.0.0.1:{port}/v1/chat/completions", json_body, count, connections, streams,
+                          json_headers, log)
+
+        def round_of(name):
+            process, _, metrics = proxies[name]
+            threads_before, sim_before = thread_cpu(process.pid), cpu_seconds(sim.pid)
+            switches_before, syscalls_before = context_switches(process.pid), socket_syscalls(process.pid)
+            machine_before, h2load_before = machine_jiffies(), children_cpu_seconds()
+            result = measure(name, process, metrics, lambda: {"requests": requests, **load(name, requests)})
+            threads_after, machine_after = thread_cpu(process.pid), machine_jiffies()
+            result["context_switches_per_call"] = (context_switches(process.pid) - switches_before) / requests
+            result["syscalls_per_call"] = (socket_syscalls(process.pid) - syscalls_before) / requests
+            seconds = requests / result["requests_per_second"] if result["requests_per_second"] else 0
+            result["thread_ns"] = {tid: (label, ns - threads_before[tid][1] if tid in threads_before else ns)
+                                   for tid, (label, ns) in threads_after.items()}
+            busy, every = machine_after[0] - machine_before[0], machine_after[1] - machine_before[1]
+            result["machine_busy"] = busy / every if every else None
+            if seconds:
+                proxy_seconds = result["cpu_us_per_call"] * requests / 1e6
+                used = {"proxy": proxy_seconds / seconds, "vllm-sim": (cpu_seconds(sim.pid) - sim_before) / seconds,
+                        "h2load": (children_cpu_seconds() - h2load_before) / seconds}
+                # Whatever else ran on the machine meanwhile (this script, other work).
+                if result["machine_busy"] is not None:
+                    used["other"] = max(0.0, result["machine_busy"] * os.cpu_count() - sum(used.values()))
+                result["cores_used"] = used
+            return result
+
+        # Warm up each at the measured concurrency: upstream connections open before any round.
+        for name in proxies:
+            load(name, max(requests // 10, connections * streams))
+        rounds = {name: [] for name in proxies}
+        for _ in range(args.rounds):
+            for name in proxies:
+                rounds[name].append(round_of(name))
+        row = {"scenario": f"{title}, threads 1 vs 2", "chunks_per_call": chunks, "rounds": args.rounds,
+               "connections": connections, "streams_per_connection": streams, "cores": os.cpu_count()}
+        for name, results in rounds.items():
+            by_rate = sorted(results, key=lambda r: r["requests_per_second"])
+            chosen = {k: v for k, v in by_rate[len(by_rate) // 2].items() if k != "thread_ns"}
+            chosen["failed"] = sum(r["failed"] for r in results)
+            chosen["requests_per_second_rounds"] = [round(r["requests_per_second"]) for r in results]
+            chosen["cpu_us_per_call_rounds"] = [round(r["cpu_us_per_call"], 1) for r in results]
+            chosen["cpu_us_per_call"] = statistics.median(r["cpu_us_per_call"] for r in results)
+            for key in ("context_switches_per_call", "syscalls_per_call"):
+                chosen[key] = statistics.median(r[key] for r in results)
+            # Each thread's CPU over all rounds, by name, the busiest first.
+            total = {}
+            for r in results:
+                for tid, (label, ns) in r["thread_ns"].items():
+                    total[tid] = (label, total.get(tid, (label, 0))[1] + ns)
+            chosen["thread_cpu_ms"] = [(label, round(ns / 1e6, 1)) for label, ns in
+                                       sorted(total.values(), key=lambda t: -t[1])]
+            if name.startswith("gateway"):
+                loops = {tid: t for tid, t in total.items() if t[0].startswith("NIO-ELT-")}
+                chosen["event_loop_shares"] = busiest_share(loops, len(loops))
+                everything = sum(ns for _, ns in total.values())
+                chosen["outside_event_loops_share"] = \
+                    1 - sum(ns for _, ns in loops.values()) / everything if everything else None
+            else:
+                chosen["event_loop_shares"] = busiest_share(total, int(name.split()[1]))
+            row[name] = chosen
+        # Which event loop serves which connections: one more unmeasured run of the 2-thread
+        # gateway (half a second at least, for the sampler), sampled while it runs. Calls that
+        # took their upstream connection from one shared place would leave the vLLM connections
+        # on one loop.
+        process, port, _ = proxies["gateway 2"]
+        count = max(requests, int(row["gateway 2"]["requests_per_second"] / 2))
+        row["gateway 2"]["connections_by_loop"] = sample_connections_by_loop(
+            process.pid, port, sim_port, lambda: load("gateway 2", count))
+        row["scaling"] = {}
+        for proxy in ("gateway", "nghttpx"):
+            one, two = row[f"{proxy} 1"], row[f"{proxy} 2"]
+            balance, projected = projected_scaling(two["event_loop_shares"], one["cpu_us_per_call"],
+                                                   two["cpu_us_per_call"])
+            row["scaling"][proxy] = {
+                "throughput_ratio": two["requests_per_second"] / one["requests_per_second"]
+                if one["requests_per_second"] else None,
+                "cpu_per_call_ratio": two["cpu_us_per_call"] / one["cpu_us_per_call"],
+                "balance": balance, "projected_scaling": projected}
+        rows.append(row)
+    return rows
+
+
+def print_threads(rows):
+    print()
+    first = rows[0]
+    print(f"threads 1 vs 2 (issue 14): h2load -c {first['connections']} -m {first['streams_per_connection']}, "
+          f"vllm-sim with 2 threads, {first['cores']} cores in all; median round of {first['rounds']} by req/s "
+          "(CPU: median of the rounds; failed: all rounds); thread shares over all rounds")
+    print(f"{'scenario':<24}{'path':<11}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/call':>13}{'switches/call':>15}"
+          f"{'syscalls/call':>15}{'thread shares':>15}{'machine':>9}{'cores: proxy/sim/h2load/other':>31}{'failed':>8}")
+    for row in rows:
+        title = row["scenario"].split(",")[0]
+        for name in ("gateway 1", "gateway 2", "nghttpx 1", "nghttpx 2"):
+            r = row[name]
+            shares = "/".join(f"{s:.2f}" for s in r["event_loop_shares"])
+            cores = r.get("cores_used") or {}
+            used = "/".join(f"{cores.get(k, 0):.2f}" for k in ("proxy", "vllm-sim", "h2load", "other"))
+            print(f"{title:<24}{name:<11}{r['requests_per_second']:>9.0f}{r['p50_ms'] or 0:>9.2f}"
+                  f"{r['p99_ms'] or 0:>9.2f}{r['cpu_us_per_call']:>13.1f}{r['context_switches_per_call']:>15.2f}"
+                  f"{r['syscalls_per_call']:>15.2f}{shares:>15}{(r['machine_busy'] or 0) * 100:>8.0f}%{used:>31}{r['failed']:>8}")
+        for proxy, s in row["scaling"].items():
+            projected = f"{s['projected_scaling']:.2f}x" if s["projected_scaling"] else "-"
+            print(f"{'':<24}{proxy}: 2 threads / 1 thread req/s {s['throughput_ratio']:.2f}x; CPU per call "
+                  f"{s['cpu_per_call_ratio']:.2f}x, balance {s['balance'] or 0:.2f}, projected with spare cores "
+                  f"{projected}")
+        outside = row["gateway 2"].get("outside_event_loops_share")
+        loops = row["gateway 2"].get("connections_by_loop") or []
+        print(f"{'':<24}gateway --threads 2: {(outside or 0) * 100:.1f}% of its CPU outside its event loops; "
+              f"connections per event loop (gRPC in / to vLLM): "
+              f"{', '.join(f'{a} / {u}' for a, u in loops) or 'none seen'}")
+
+
+def threads_targets(rows):
+    """Issue 14's target, as measured here and as projected for a machine with cores to spare."""
+    measured = {row["scenario"].split(",")[0]: row["scaling"] for row in rows}
+    detail = "; ".join(f"{title}: gateway {s['gateway']['throughput_ratio']:.2f}x, nghttpx "
+                       f"{s['nghttpx']['throughput_ratio']:.2f}x" for title, s in measured.items())
+    projected = "; ".join(f"{title}: gateway {s['gateway']['projected_scaling'] or 0:.2f}x, nghttpx "
+                          f"{s['nghttpx']['projected_scaling'] or 0:.2f}x" for title, s in measured.items())
+    failed = sum(row[name]["failed"] for row in rows for name in ("gateway 1", "gateway 2"))
+    return {
+        "--threads 2: unary and streaming at least 1.8x one thread's req/s (measured here)": (
+            all(s["gateway"]["throughput_ratio"] >= 1.8 for s in measured.values()) and failed == 0,
+            f"{detail}; {failed} failed; {os.cpu_count()} cores shared with h2load and the sim"),
+        "--threads 2: at least 1.8x projected where cores are spare (balance x CPU per call)": (
+            all((s["gateway"]["projected_scaling"] or 0) >= 1.8 for s in measured.values()) and failed == 0,
+            projected),
+    }
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20000)
@@ -452,9 +767,22 @@ def main():
     parser.add_argument("--latency-seconds", type=float, default=5.0,
                         help="how long that load is held and measured, after a ramp of one stream's length")
     parser.add_argument("--rounds", type=int, default=5,
-                        help="rounds of the unary, streaming and embeddings scenarios (each path's median is reported)")
-    parser.add_argument("--output", default=str(ROOT / "bench-results" / "bench.json"))
+                        help="rounds of the unary, streaming, embeddings and threads scenarios (each path's median "
+                        "is reported)")
+    parser.add_argument("--threads-connections", type=int, default=8,
+                        help="h2load connections of the threads 1 vs 2 rows (at least 4, to feed both threads)")
+    parser.add_argument("--only", choices=["threads"],
+                        help="run only these rows (threads: gateway --threads 1 vs 2 against nghttpx --workers=1 vs 2)")
+    parser.add_argument("--skip-threads", action="store_true", help="leave out the threads 1 vs 2 rows")
+    parser.add_argument("--output", help="where the JSON goes (default: bench-results/bench.json, with --only "
+                        "threads bench-results/bench-threads.json)")
     args = parser.parse_args()
+    if args.threads_connections < 4:
+        parser.error("--threads-connections must be at least 4")
+    if args.only == "threads" and args.skip_threads:
+        parser.error("--only threads and --skip-threads leave nothing to run")
+    if args.output is None:
+        args.output = str(ROOT / "bench-results" / ("bench-threads.json" if args.only == "threads" else "bench.json"))
 
     work = Path(tempfile.mkdtemp(prefix="vllm-grpc-bench-"))
     bodies = make_bodies(work)
@@ -467,198 +795,207 @@ def main():
         wait_for_port(port, process, name)
         return process
 
-    results = []
+    grpc_headers = ["content-type: application/grpc", "te: trailers"]
+    json_headers = ["content-type: application/json"]
+    results, latency, threads_rows = [], None, []
     try:
-        sim = start([str(RELEASE / "vllm-sim"), "--port", str(sim_port), "--embedding-dimensions", "1024",
-                     "--threads", "1"], sim_port, "vllm-sim")
-        gateway = start([str(RELEASE / "vllm-grpc-gateway"), "--listen", f"127.0.0.1:{gateway_port}", "--upstream",
-                         f"http://127.0.0.1:{sim_port}", "--threads", "1", "--log-level", "error",
-                         "--metrics-listen", f"127.0.0.1:{metrics_port}"], gateway_port, "gateway")
-        proxy = start(["nghttpx", "--conf=/dev/null", f"--frontend=127.0.0.1,{proxy_port};no-tls", f"--backend=127.0.0.1,{sim_port}",
-                       "--workers=1", "--log-level=ERROR", "--errorlog-file=/dev/null",
-                       f"--frontend-http2-max-concurrent-streams={max(args.streams, 100)}",
-                       "--backend-connections-per-host="
-                       f"{max(args.clients * args.streams, args.concurrent_streams, args.latency_streams)}"],
-                      proxy_port, "nghttpx")
-        grpc_headers = ["content-type: application/grpc", "te: trailers"]
-        json_headers = ["content-type: application/json"]
-        scenarios = [
-            ("unary chat", "unary", "/v1/chat/completions", "CreateChatCompletion", args.requests, 1),
-            ("stream 128 chunks", "stream", "/v1/chat/completions", "StreamChatCompletion", args.stream_requests, 128),
-            ("embeddings 16x1024", "embeddings", "/v1/embeddings", "CreateEmbedding", args.stream_requests, 1),
-        ]
-        for title, body, path, rpc, requests, chunks in scenarios:
-            json_body, grpc_body = bodies[body]
-            log = work / "h2load.log"
-            # Warm up the proxies at the measured concurrency, so that their upstream connection
-            # pools are full before any round counts.
-            warm_up = max(requests // 10, args.clients * args.streams)
-            h2load(f"http://127.0.0.1:{gateway_port}/vllmgateway.v1.VLLMService/{rpc}", grpc_body, warm_up,
-                   args.clients, args.streams, grpc_headers, log)
-            if body != "embeddings":
-                h2load(f"http://127.0.0.1:{proxy_port}{path}", json_body, warm_up, args.clients, args.streams,
-                       json_headers, log)
-            row = {"scenario": title, "chunks_per_call": chunks, "rounds": args.rounds}
-            paths = {
-                "direct": lambda: measure("direct", None, None, lambda: {
-                    "requests": requests, **h2load(f"http://127.0.0.1:{sim_port}{path}", json_body, requests,
-                                                   args.clients, 1, json_headers, log, h1=True)}),
-                "nghttpx": lambda: measure("nghttpx", proxy, None, lambda: {
-                    "requests": requests, **h2load(f"http://127.0.0.1:{proxy_port}{path}", json_body, requests,
-                                                   args.clients, args.streams, json_headers, log)}),
-                "gateway": lambda: measure("gateway", gateway, metrics_port, lambda: {
-                    "requests": requests, **h2load(f"http://127.0.0.1:{gateway_port}/vllmgateway.v1.VLLMService/{rpc}",
-                                                   grpc_body, requests, args.clients, args.streams, grpc_headers, log)}),
-            }
-            if body == "embeddings":
-                del paths["nghttpx"]
-            results.append(alternate_rounds(row, paths, args.rounds))
-
-        # TLS on both sides: the gateway (swift-nio-ssl) and nghttpx (OpenSSL) terminate it with
-        # the same certificate; h2load negotiates h2 by ALPN. (Each nghttpx skips the system's
-        # nghttpx.conf, whose own frontend port two of them cannot both bind.)
-        key, certificate = self_signed_certificate(work)
-        tls_gateway_port, tls_proxy_port = free_port(), free_port()
-        tls_gateway = start([str(RELEASE / "vllm-grpc-gateway"), "--listen", f"127.0.0.1:{tls_gateway_port}",
-                             "--upstream", f"http://127.0.0.1:{sim_port}", "--threads", "1", "--log-level", "error",
-                             "--tls-certificate", str(certificate), "--tls-key", str(key)],
-                            tls_gateway_port, "gateway (TLS)")
-        tls_proxy = start(["nghttpx", "--conf=/dev/null", f"--frontend=127.0.0.1,{tls_proxy_port}", f"--backend=127.0.0.1,{sim_port}",
+        if args.only != "threads":
+            sim = start([str(RELEASE / "vllm-sim"), "--port", str(sim_port), "--embedding-dimensions", "1024",
+                         "--threads", "1"], sim_port, "vllm-sim")
+            gateway = start([str(RELEASE / "vllm-grpc-gateway"), "--listen", f"127.0.0.1:{gateway_port}", "--upstream",
+                             f"http://127.0.0.1:{sim_port}", "--threads", "1", "--log-level", "error",
+                             "--metrics-listen", f"127.0.0.1:{metrics_port}"], gateway_port, "gateway")
+            proxy = start(["nghttpx", "--conf=/dev/null", f"--frontend=127.0.0.1,{proxy_port};no-tls", f"--backend=127.0.0.1,{sim_port}",
                            "--workers=1", "--log-level=ERROR", "--errorlog-file=/dev/null",
                            f"--frontend-http2-max-concurrent-streams={max(args.streams, 100)}",
-                           f"--backend-connections-per-host={args.clients * args.streams}", str(key),
-                           str(certificate)], tls_proxy_port, "nghttpx (TLS)")
-        for title, body, rpc, requests, chunks in [
-            ("unary chat TLS", "unary", "CreateChatCompletion", args.requests, 1),
-            ("stream 128 chunks TLS", "stream", "StreamChatCompletion", args.stream_requests, 128),
-        ]:
-            json_body, grpc_body = bodies[body]
-            log = work / "h2load.log"
-            gateway_url = f"https://127.0.0.1:{tls_gateway_port}/vllmgateway.v1.VLLMService/{rpc}"
-            proxy_url = f"https://127.0.0.1:{tls_proxy_port}/v1/chat/completions"
-            warm_up = max(requests // 10, args.clients * args.streams)
-            h2load(gateway_url, grpc_body, warm_up, args.clients, args.streams, grpc_headers, log)
-            h2load(proxy_url, json_body, warm_up, args.clients, args.streams, json_headers, log)
-            row = {"scenario": title, "chunks_per_call": chunks, "rounds": args.rounds}
-            results.append(alternate_rounds(row, {
-                "nghttpx": lambda: measure("nghttpx", tls_proxy, None, lambda: {
-                    "requests": requests, **h2load(proxy_url, json_body, requests, args.clients, args.streams,
-                                                   json_headers, log)}),
-                "gateway": lambda: measure("gateway", tls_gateway, None, lambda: {
-                    "requests": requests, **h2load(gateway_url, grpc_body, requests, args.clients, args.streams,
-                                                   grpc_headers, log)}),
-            }, args.rounds))
+                           "--backend-connections-per-host="
+                           f"{max(args.clients * args.streams, args.concurrent_streams, args.latency_streams)}"],
+                          proxy_port, "nghttpx")
+            scenarios = [
+                ("unary chat", "unary", "/v1/chat/completions", "CreateChatCompletion", args.requests, 1),
+                ("stream 128 chunks", "stream", "/v1/chat/completions", "StreamChatCompletion", args.stream_requests, 128),
+                ("embeddings 16x1024", "embeddings", "/v1/embeddings", "CreateEmbedding", args.stream_requests, 1),
+            ]
+            for title, body, path, rpc, requests, chunks in scenarios:
+                json_body, grpc_body = bodies[body]
+                log = work / "h2load.log"
+                # Warm up the proxies at the measured concurrency, so that their upstream connection
+                # pools are full before any round counts.
+                warm_up = max(requests // 10, args.clients * args.streams)
+                h2load(f"http://127.0.0.1:{gateway_port}/vllmgateway.v1.VLLMService/{rpc}", grpc_body, warm_up,
+                       args.clients, args.streams, grpc_headers, log)
+                if body != "embeddings":
+                    h2load(f"http://127.0.0.1:{proxy_port}{path}", json_body, warm_up, args.clients, args.streams,
+                           json_headers, log)
+                row = {"scenario": title, "chunks_per_call": chunks, "rounds": args.rounds}
+                paths = {
+                    "direct": lambda: measure("direct", None, None, lambda: {
+                        "requests": requests, **h2load(f"http://127.0.0.1:{sim_port}{path}", json_body, requests,
+                                                       args.clients, 1, json_headers, log, h1=True)}),
+                    "nghttpx": lambda: measure("nghttpx", proxy, None, lambda: {
+                        "requests": requests, **h2load(f"http://127.0.0.1:{proxy_port}{path}", json_body, requests,
+                                                       args.clients, args.streams, json_headers, log)}),
+                    "gateway": lambda: measure("gateway", gateway, metrics_port, lambda: {
+                        "requests": requests, **h2load(f"http://127.0.0.1:{gateway_port}/vllmgateway.v1.VLLMService/{rpc}",
+                                                       grpc_body, requests, args.clients, args.streams, grpc_headers, log)}),
+                }
+                if body == "embeddings":
+                    del paths["nghttpx"]
+                results.append(alternate_rounds(row, paths, args.rounds))
 
-        # Client keys with limits, metrics and the access log, all on against all off: two
-        # gateways with a fleet of one, the same but for those.
-        results.append(observability_row(args, work, bodies, sim_port, start, grpc_headers))
+            # TLS on both sides: the gateway (swift-nio-ssl) and nghttpx (OpenSSL) terminate it with
+            # the same certificate; h2load negotiates h2 by ALPN. (Each nghttpx skips the system's
+            # nghttpx.conf, whose own frontend port two of them cannot both bind.)
+            key, certificate = self_signed_certificate(work)
+            tls_gateway_port, tls_proxy_port = free_port(), free_port()
+            tls_gateway = start([str(RELEASE / "vllm-grpc-gateway"), "--listen", f"127.0.0.1:{tls_gateway_port}",
+                                 "--upstream", f"http://127.0.0.1:{sim_port}", "--threads", "1", "--log-level", "error",
+                                 "--tls-certificate", str(certificate), "--tls-key", str(key)],
+                                tls_gateway_port, "gateway (TLS)")
+            tls_proxy = start(["nghttpx", "--conf=/dev/null", f"--frontend=127.0.0.1,{tls_proxy_port}", f"--backend=127.0.0.1,{sim_port}",
+                               "--workers=1", "--log-level=ERROR", "--errorlog-file=/dev/null",
+                               f"--frontend-http2-max-concurrent-streams={max(args.streams, 100)}",
+                               f"--backend-connections-per-host={args.clients * args.streams}", str(key),
+                               str(certificate)], tls_proxy_port, "nghttpx (TLS)")
+            for title, body, rpc, requests, chunks in [
+                ("unary chat TLS", "unary", "CreateChatCompletion", args.requests, 1),
+                ("stream 128 chunks TLS", "stream", "StreamChatCompletion", args.stream_requests, 128),
+            ]:
+                json_body, grpc_body = bodies[body]
+                log = work / "h2load.log"
+                gateway_url = f"https://127.0.0.1:{tls_gateway_port}/vllmgateway.v1.VLLMService/{rpc}"
+                proxy_url = f"https://127.0.0.1:{tls_proxy_port}/v1/chat/completions"
+                warm_up = max(requests // 10, args.clients * args.streams)
+                h2load(gateway_url, grpc_body, warm_up, args.clients, args.streams, grpc_headers, log)
+                h2load(proxy_url, json_body, warm_up, args.clients, args.streams, json_headers, log)
+                row = {"scenario": title, "chunks_per_call": chunks, "rounds": args.rounds}
+                results.append(alternate_rounds(row, {
+                    "nghttpx": lambda: measure("nghttpx", tls_proxy, None, lambda: {
+                        "requests": requests, **h2load(proxy_url, json_body, requests, args.clients, args.streams,
+                                                       json_headers, log)}),
+                    "gateway": lambda: measure("gateway", tls_gateway, None, lambda: {
+                        "requests": requests, **h2load(gateway_url, grpc_body, requests, args.clients, args.streams,
+                                                       grpc_headers, log)}),
+                }, args.rounds))
 
-        # The delay each path adds to every streamed chunk, under a steady load of open streams.
-        latency = latency_scenario(args, work, bodies["stamped"], sim_port, proxy, proxy_port, gateway, gateway_port,
-                                   metrics_port, grpc_headers, json_headers)
+            # Client keys with limits, metrics and the access log, all on against all off: two
+            # gateways with a fleet of one, the same but for those.
+            results.append(observability_row(args, work, bodies, sim_port, start, grpc_headers))
 
-        # Many streams open at once, the sim pacing 20 tokens at 20 per second (about 1 s each).
-        json_body, grpc_body = bodies["paced"]
-        row = {"scenario": f"{args.concurrent_streams} open streams", "chunks_per_call": 22}
-        for name, process, url, body, headers, metrics in [
-            ("nghttpx", proxy, f"http://127.0.0.1:{proxy_port}/v1/chat/completions", json_body, json_headers, None),
-            ("gateway", gateway, f"http://127.0.0.1:{gateway_port}/vllmgateway.v1.VLLMService/StreamChatCompletion",
-             grpc_body, grpc_headers, metrics_port),
-        ]:
-            baseline = memory_kib(process.pid, "VmRSS")
-            peak = [baseline]
-            import threading
-            done = threading.Event()
+            # The delay each path adds to every streamed chunk, under a steady load of open streams.
+            latency = latency_scenario(args, work, bodies["stamped"], sim_port, proxy, proxy_port, gateway, gateway_port,
+                                       metrics_port, grpc_headers, json_headers)
 
-            def sample():
-                while not done.is_set():
-                    peak[0] = max(peak[0], memory_kib(process.pid, "VmRSS"))
-                    time.sleep(0.05)
+            # Many streams open at once, the sim pacing 20 tokens at 20 per second (about 1 s each).
+            json_body, grpc_body = bodies["paced"]
+            row = {"scenario": f"{args.concurrent_streams} open streams", "chunks_per_call": 22}
+            for name, process, url, body, headers, metrics in [
+                ("nghttpx", proxy, f"http://127.0.0.1:{proxy_port}/v1/chat/completions", json_body, json_headers, None),
+                ("gateway", gateway, f"http://127.0.0.1:{gateway_port}/vllmgateway.v1.VLLMService/StreamChatCompletion",
+                 grpc_body, grpc_headers, metrics_port),
+            ]:
+                baseline = memory_kib(process.pid, "VmRSS")
+                peak = [baseline]
+                import threading
+                done = threading.Event()
 
-            sampler = threading.Thread(target=sample)
-            sampler.start()
-            per_connection = args.concurrent_streams // args.concurrent_connections
-            own_before = own_delay_buckets(metrics) if metrics else None
-            result = measure(name, process, metrics, lambda: {
-                "requests": args.concurrent_streams,
-                **h2load(url, body, args.concurrent_streams, args.concurrent_connections, per_connection, headers,
-                         work / "h2load.log")})
-            done.set()
-            sampler.join()
-            result["memory_kib_per_open_stream"] = (peak[0] - baseline) / args.concurrent_streams
-            if own_before:
-                # The delay the gateway adds to each chunk with all these streams open, by its own
-                # histograms (h2load cannot time chunks).
-                own_after = own_delay_buckets(metrics)
-                result["own_message_delay_us"] = {
-                    p: bucket_quantile(own_before["message_delay"], own_after["message_delay"], q)
-                    for p, q in (("p50", 0.5), ("p99", 0.99))}
-            row[name] = result
-        results.append(row)
+                def sample():
+                    while not done.is_set():
+                        peak[0] = max(peak[0], memory_kib(process.pid, "VmRSS"))
+                        time.sleep(0.05)
+
+                sampler = threading.Thread(target=sample)
+                sampler.start()
+                per_connection = args.concurrent_streams // args.concurrent_connections
+                own_before = own_delay_buckets(metrics) if metrics else None
+                result = measure(name, process, metrics, lambda: {
+                    "requests": args.concurrent_streams,
+                    **h2load(url, body, args.concurrent_streams, args.concurrent_connections, per_connection, headers,
+                             work / "h2load.log")})
+                done.set()
+                sampler.join()
+                result["memory_kib_per_open_stream"] = (peak[0] - baseline) / args.concurrent_streams
+                if own_before:
+                    # The delay the gateway adds to each chunk with all these streams open, by its own
+                    # histograms (h2load cannot time chunks).
+                    own_after = own_delay_buckets(metrics)
+                    result["own_message_delay_us"] = {
+                        p: bucket_quantile(own_before["message_delay"], own_after["message_delay"], q)
+                        for p, q in (("p50", 0.5), ("p99", 0.99))}
+                row[name] = result
+            results.append(row)
+        if not args.skip_threads:
+            # Issue 14: two threads against one, the gateway and nghttpx side by side.
+            threads_rows = threads_scenario(args, work, bodies, start, grpc_headers, json_headers)
     finally:
         for process in processes:
             process.terminate()
             process.wait()
 
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    print(f"h2load -c {args.clients} -m {args.streams} (direct: HTTP/1.1, -m 1); one thread each; CPU = the proxy's "
-          f"CPU time, user and system; the first three scenarios: median of {args.rounds} alternating rounds "
-          f"(failed: all rounds)")
-    header = f"{'scenario':<24}{'path':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/call':>13}{'µs/chunk':>10}" \
-             f"{'RSS MiB':>9}{'failed':>8}"
-    print(header)
-    for row in results:
-        for name in ("direct", "nghttpx", "gateway", "all off", "all on"):
-            if name not in row:
+    targets = {}
+    if results:
+        print(f"h2load -c {args.clients} -m {args.streams} (direct: HTTP/1.1, -m 1); one thread each; CPU = the proxy's "
+              f"CPU time, user and system; the first three scenarios: median of {args.rounds} alternating rounds "
+              f"(failed: all rounds)")
+        header = f"{'scenario':<24}{'path':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/call':>13}{'µs/chunk':>10}" \
+                 f"{'RSS MiB':>9}{'failed':>8}"
+        print(header)
+        for row in results:
+            for name in ("direct", "nghttpx", "gateway", "all off", "all on"):
+                if name not in row:
+                    continue
+                r = row[name]
+                cpu = r.get("cpu_us_per_call")
+                per_chunk = cpu / row["chunks_per_call"] if cpu and row["chunks_per_call"] > 1 else None
+                print(f"{row['scenario']:<24}{name:<9}{r['requests_per_second']:>9.0f}{r['p50_ms'] or 0:>9.2f}"
+                      f"{r['p99_ms'] or 0:>9.2f}{cpu or 0:>13.1f}{per_chunk or 0:>10.2f}{r.get('peak_rss_mib', 0):>9.1f}"
+                      f"{r['failed']:>8}")
+            if "memory_kib_per_open_stream" in row.get("gateway", {}):
+                print(f"{'':<20}memory per open stream: gateway {row['gateway']['memory_kib_per_open_stream']:.1f} KiB, "
+                      f"nghttpx {row['nghttpx']['memory_kib_per_open_stream']:.1f} KiB; p99 stream time: gateway "
+                      f"{row['gateway']['p99_ms']:.0f} ms, nghttpx {row['nghttpx']['p99_ms']:.0f} ms "
+                      f"(ideal about 950 ms)")
+                own = row["gateway"].get("own_message_delay_us") or {}
+                if own.get("p99") is not None:
+                    print(f"{'':<20}delay the gateway adds to each chunk (its own histograms): p50 {own['p50']:.1f} µs, "
+                          f"p99 {own['p99']:.1f} µs")
+            if row["scenario"].startswith("embeddings") and row["gateway"]["reply_bytes"]:
+                ratio = row["direct"]["reply_bytes"] / row["gateway"]["reply_bytes"]
+                print(f"{'':<20}reply on the wire: vLLM's JSON {row['direct']['reply_bytes']:.0f} bytes, the gateway's "
+                      f"protobuf {row['gateway']['reply_bytes']:.0f} bytes: {ratio:.2f}x smaller")
+            if "all on" in row:
+                on, off = row["all on"], row["all off"]
+                print(f"{'':<20}all on adds {on['cpu_us_per_call'] - off['cpu_us_per_call']:.1f} µs CPU per call "
+                      f"({on['cpu_us_per_call'] / off['cpu_us_per_call']:.2f}x); rounds on "
+                      f"{[round(x, 1) for x in on['cpu_us_per_call_rounds']]}, off "
+                      f"{[round(x, 1) for x in off['cpu_us_per_call_rounds']]}; access log lines {row['access_log_lines']}")
                 continue
-            r = row[name]
-            cpu = r.get("cpu_us_per_call")
-            per_chunk = cpu / row["chunks_per_call"] if cpu and row["chunks_per_call"] > 1 else None
-            print(f"{row['scenario']:<24}{name:<9}{r['requests_per_second']:>9.0f}{r['p50_ms'] or 0:>9.2f}"
-                  f"{r['p99_ms'] or 0:>9.2f}{cpu or 0:>13.1f}{per_chunk or 0:>10.2f}{r.get('peak_rss_mib', 0):>9.1f}"
-                  f"{r['failed']:>8}")
-        if "memory_kib_per_open_stream" in row.get("gateway", {}):
-            print(f"{'':<20}memory per open stream: gateway {row['gateway']['memory_kib_per_open_stream']:.1f} KiB, "
-                  f"nghttpx {row['nghttpx']['memory_kib_per_open_stream']:.1f} KiB; p99 stream time: gateway "
-                  f"{row['gateway']['p99_ms']:.0f} ms, nghttpx {row['nghttpx']['p99_ms']:.0f} ms "
-                  f"(ideal about 950 ms)")
-            own = row["gateway"].get("own_message_delay_us") or {}
-            if own.get("p99") is not None:
-                print(f"{'':<20}delay the gateway adds to each chunk (its own histograms): p50 {own['p50']:.1f} µs, "
-                      f"p99 {own['p99']:.1f} µs")
-        if row["scenario"].startswith("embeddings") and row["gateway"]["reply_bytes"]:
-            ratio = row["direct"]["reply_bytes"] / row["gateway"]["reply_bytes"]
-            print(f"{'':<20}reply on the wire: vLLM's JSON {row['direct']['reply_bytes']:.0f} bytes, the gateway's "
-                  f"protobuf {row['gateway']['reply_bytes']:.0f} bytes: {ratio:.2f}x smaller")
-        if "all on" in row:
-            on, off = row["all on"], row["all off"]
-            print(f"{'':<20}all on adds {on['cpu_us_per_call'] - off['cpu_us_per_call']:.1f} µs CPU per call "
-                  f"({on['cpu_us_per_call'] / off['cpu_us_per_call']:.2f}x); rounds on "
-                  f"{[round(x, 1) for x in on['cpu_us_per_call_rounds']]}, off "
-                  f"{[round(x, 1) for x in off['cpu_us_per_call_rounds']]}; access log lines {row['access_log_lines']}")
-            continue
-        gateway = row["gateway"]
-        ratios = []
-        for other in ("direct", "nghttpx"):
-            if other not in row or not row[other]["requests_per_second"] or not row[other]["p50_ms"]:
-                continue
-            text = f"vs {other}: req/s {gateway['requests_per_second'] / row[other]['requests_per_second']:.2f}x"
-            # Direct runs one request per connection at a time, so its latencies are not comparable.
-            if other != "direct":
-                text += f", p50 {gateway['p50_ms'] / row[other]['p50_ms']:.2f}x, " \
-                        f"p99 {gateway['p99_ms'] / row[other]['p99_ms']:.2f}x"
-            if row[other].get("cpu_us_per_call"):
-                text += f", CPU per call {gateway['cpu_us_per_call'] / row[other]['cpu_us_per_call']:.2f}x"
-            ratios.append(text)
-        if ratios:
-            print(f"{'':<20}gateway {'; '.join(ratios)}")
-    print_latency(latency)
-    targets = check_targets(results, latency)
+            gateway = row["gateway"]
+            ratios = []
+            for other in ("direct", "nghttpx"):
+                if other not in row or not row[other]["requests_per_second"] or not row[other]["p50_ms"]:
+                    continue
+                text = f"vs {other}: req/s {gateway['requests_per_second'] / row[other]['requests_per_second']:.2f}x"
+                # Direct runs one request per connection at a time, so its latencies are not comparable.
+                if other != "direct":
+                    text += f", p50 {gateway['p50_ms'] / row[other]['p50_ms']:.2f}x, " \
+                            f"p99 {gateway['p99_ms'] / row[other]['p99_ms']:.2f}x"
+                if row[other].get("cpu_us_per_call"):
+                    text += f", CPU per call {gateway['cpu_us_per_call'] / row[other]['cpu_us_per_call']:.2f}x"
+                ratios.append(text)
+            if ratios:
+                print(f"{'':<20}gateway {'; '.join(ratios)}")
+        print_latency(latency)
+        targets = check_targets(results, latency)
+    if threads_rows:
+        print_threads(threads_rows)
+        targets.update(threads_targets(threads_rows))
     print()
-    print("targets (issues 5 and 11):")
+    print("targets (issues 5, 11 and 14):")
     for name, (met, detail) in targets.items():
         print(f"  {'met' if met else 'NOT MET':<8}{name}: {detail}")
-    Path(args.output).write_text(json.dumps(results + [latency, {"targets": {
+    Path(args.output).write_text(json.dumps(results + ([latency] if latency else []) + threads_rows + [{"targets": {
         name: {"met": met, "detail": detail} for name, (met, detail) in targets.items()}}], indent=2))
     print(f"results: {args.output}")
 

@@ -12,6 +12,8 @@ public final class Fleet: Sendable {
   /// One upstream given on the command line: calls go straight to it, with no routing,
   /// accounting or health at all, as before fleets; vLLM itself answers for an unknown model.
   public let isSingle: Bool
+  /// That one upstream, which never changes: each call reads it without the state's lock.
+  private let single: Upstream?
   private let makeClient: @Sendable (UpstreamSpec) -> VLLMClient
   private let state: NIOLockedValueBox<FleetState>
   private let retryBudget = RetryBudget()
@@ -25,6 +27,7 @@ public final class Fleet: Sendable {
   ) {
     precondition(!plan.upstreams.isEmpty, "a fleet has at least one upstream")
     self.isSingle = false
+    self.single = nil
     self.makeClient = makeClient
     self.logger = logger
     var state = FleetState(plan: plan)
@@ -43,6 +46,7 @@ public final class Fleet: Sendable {
           name: client.baseURL, url: client.baseURL, extraHeaders: extraHeaders, requestTimeout: requestTimeout)
       ]))
     state.rebuild(makeClient: { _ in client })
+    self.single = state.snapshot.all[0]
     self.state = NIOLockedValueBox(state)
   }
 
@@ -73,9 +77,7 @@ public final class Fleet: Sendable {
     extraHeaders: [(String, String)] = [], deadline: NIODeadline?, eventLoop: any EventLoop,
     handler: any VLLMResponseHandler, excluding: [Int] = []
   ) -> Result<VLLMCall, FleetRefusal> {
-    let upstream: Upstream
-    if isSingle {
-      upstream = state.withLockedValue { $0.snapshot.all[0] }
+    if let upstream = single {
       (handler as? any RoutedResponseHandler)?.routed(to: upstream)
       return .success(
         upstream.client.start(
@@ -83,6 +85,7 @@ public final class Fleet: Sendable {
           extraHeaders: upstream.extraHeaders.isEmpty ? extraHeaders : extraHeaders + upstream.extraHeaders,
           deadline: deadline ?? upstream.requestTimeout.map { .now() + $0 }, eventLoop: eventLoop, handler: handler))
     }
+    let upstream: Upstream
     switch choose(for: key, excluding: excluding) {
     case .success(let chosen): upstream = chosen
     case .failure(let refusal): return .failure(refusal)

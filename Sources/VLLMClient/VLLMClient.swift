@@ -20,7 +20,12 @@ public final class VLLMClient: Sendable {
   private let endpoint: UpstreamEndpoint?
   /// The request heads' parts that are the same for every request there.
   private let headTemplate: HTTP1HeadTemplate?
-  private let pools = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<LoopConnectionPool>]>([:])
+  /// A box for the pool of each loop of the group, made up front: finding a call's pool takes no
+  /// lock, which every thread's every call would otherwise share. Each pool is made on its loop,
+  /// at the loop's first request.
+  private let loopPools: [ObjectIdentifier: NIOLoopBoundBox<LoopConnectionPool?>]
+  /// The pools of loops outside the group (a caller's own), found under a lock.
+  private let otherPools = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<LoopConnectionPool>]>([:])
   private let idleConnectionsPerLoop: Int
   private let idleConnectionTimeout: TimeAmount
   /// How long vLLM may send nothing while a response is due (nil: no limit but the deadline).
@@ -46,6 +51,13 @@ public final class VLLMClient: Sendable {
     self.headTemplate = self.endpoint.map {
       HTTP1HeadTemplate(authority: $0.authority, basePath: $0.basePath, authorization: authorization)
     }
+    var loopPools: [ObjectIdentifier: NIOLoopBoundBox<LoopConnectionPool?>] = [:]
+    if self.endpoint != nil {
+      for loop in eventLoopGroup.makeIterator() {
+        loopPools[ObjectIdentifier(loop)] = .makeEmptyBox(valueType: LoopConnectionPool.self, eventLoop: loop)
+      }
+    }
+    self.loopPools = loopPools
     var configuration = HTTPClient.Configuration()
     configuration.connectionPool = .init(
       idleTimeout: idleConnectionTimeout, concurrentHTTP1ConnectionsPerHostSoftLimit: connectionsPerHost)
@@ -71,20 +83,34 @@ public final class VLLMClient: Sendable {
   }
 
   public func shutdown() async throws {
-    let pools = self.pools.withLockedValue { $0 }
+    for box in loopPools.values {
+      try? await box.eventLoop.submit { box.value?.closeAll() }.get()
+    }
+    let pools = self.otherPools.withLockedValue { $0 }
     for pool in pools.values {
       try? await pool.eventLoop.submit { pool.value.closeAll() }.get()
     }
     try await http.shutdown()
   }
 
+  /// The pool of `eventLoop`, which the caller is on.
   private func pool(for eventLoop: any EventLoop, endpoint: UpstreamEndpoint) -> LoopConnectionPool {
     let key = ObjectIdentifier(eventLoop)
-    if let pool = pools.withLockedValue({ $0[key] }) { return pool.value }
-    let pool = LoopConnectionPool(
-      eventLoop: eventLoop, endpoint: endpoint, maximumIdle: idleConnectionsPerLoop, idleTimeout: idleConnectionTimeout)
-    pools.withLockedValue { $0[key] = NIOLoopBound(pool, eventLoop: eventLoop) }
+    if let box = loopPools[key] {
+      if let pool = box.value { return pool }
+      let pool = makePool(on: eventLoop, endpoint: endpoint)
+      box.value = pool
+      return pool
+    }
+    if let pool = otherPools.withLockedValue({ $0[key] }) { return pool.value }
+    let pool = makePool(on: eventLoop, endpoint: endpoint)
+    otherPools.withLockedValue { $0[key] = NIOLoopBound(pool, eventLoop: eventLoop) }
     return pool
+  }
+
+  private func makePool(on eventLoop: any EventLoop, endpoint: UpstreamEndpoint) -> LoopConnectionPool {
+    LoopConnectionPool(
+      eventLoop: eventLoop, endpoint: endpoint, maximumIdle: idleConnectionsPerLoop, idleTimeout: idleConnectionTimeout)
   }
 
   /// Starts a request whose response goes to `handler` on `eventLoop`.
