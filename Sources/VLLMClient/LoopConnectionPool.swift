@@ -19,9 +19,15 @@ final class LoopConnectionPool {
   /// writes a request onto a connection the server is closing.
   private let idleTimeout: TimeAmount
   private var sweepTimer: Scheduled<Void>? = nil
+  /// The loop's exchanges that a stall timeout applies to (nil: none does).
+  let stallWatch: StallWatch?
 
-  init(eventLoop: any EventLoop, endpoint: UpstreamEndpoint, maximumIdle: Int, idleTimeout: TimeAmount) {
+  init(
+    eventLoop: any EventLoop, endpoint: UpstreamEndpoint, maximumIdle: Int, idleTimeout: TimeAmount,
+    stallTimeout: TimeAmount?
+  ) {
     self.eventLoop = eventLoop
+    self.stallWatch = stallTimeout.map { StallWatch(eventLoop: eventLoop, timeout: $0) }
     self.endpoint = endpoint
     self.maximumIdle = maximumIdle
     self.idleTimeout = idleTimeout

@@ -7,11 +7,11 @@ final class UpstreamExchange {
   private var handler: (any VLLMResponseHandler)?
   private let pool: LoopConnectionPool
   private var connection: UpstreamConnection? = nil
-  /// One timer for both limits: the deadline, and the stall timeout counted from the latest sign
-  /// of life. It is moved only when it fires, so a read costs no timer work.
-  private var timer: Scheduled<Void>? = nil
-  private var deadline: NIODeadline? = nil
-  private let stallTimeout: TimeAmount?
+  /// The deadline's timer, when there is a deadline. The stall timeout, counted from the latest
+  /// sign of life, is the loop's StallWatch's to check, so a read costs no timer work.
+  private var deadlineTimer: Scheduled<Void>? = nil
+  /// This exchange's place in its loop's StallWatch, while it is watched.
+  var stallWatchSlot: Int? = nil
   /// When the request went out or the handler last took events again (monotonic nanoseconds):
   /// with `lastReadAt`, the latest moment vLLM was not the one keeping the exchange waiting.
   private var lastProgressAt: UInt64 = 0
@@ -26,52 +26,38 @@ final class UpstreamExchange {
   /// When the connection's latest read arrived (monotonic nanoseconds).
   var lastReadAt: UInt64 = 0
 
-  init(handler: any VLLMResponseHandler, maximumBodySize: Int, stallTimeout: TimeAmount?, pool: LoopConnectionPool) {
+  init(handler: any VLLMResponseHandler, maximumBodySize: Int, pool: LoopConnectionPool) {
     self.handler = handler
-    self.stallTimeout = stallTimeout
     self.pool = pool
     self.reader = UpstreamResponseReader(maximumBodySize: maximumBodySize)
   }
 
   /// Sends `request`, a whole HTTP/1.1 request from `HTTP1Request`.
   func start(request: ByteBuffer, deadline: NIODeadline?) {
-    self.deadline = deadline
     lastProgressAt = NIODeadline.now().uptimeNanoseconds
-    scheduleTimer()
+    if let deadline {
+      // Strong capture: the timer is cancelled (and released) when the exchange finishes; a weak
+      // reference would slow every retain of the exchange.
+      deadlineTimer = pool.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+        self.deadlineTimer = nil
+        self.fail(VLLMError(kind: .timeout, httpStatus: 504, message: "vLLM did not answer before the deadline"))
+      }
+    }
+    pool.stallWatch?.add(self)
     self.request = request
     send()
   }
 
-  private func scheduleTimer() {
-    var fireAt = deadline
-    if let stallTimeout {
-      let stallAt = NIODeadline.uptimeNanoseconds(max(lastReadAt, lastProgressAt)) + stallTimeout
-      fireAt = min(fireAt ?? stallAt, stallAt)
+  /// Whether vLLM has kept this exchange waiting for `limit` nanoseconds by `now`. While the
+  /// handler holds the response back, vLLM is not the one keeping it waiting: the stall clock
+  /// starts again.
+  func hasStalled(at now: UInt64, limit: UInt64) -> Bool {
+    guard !isFinished else { return false }
+    if isPaused {
+      lastProgressAt = now
+      return false
     }
-    guard let fireAt else { return }
-    // Strong capture: the timer is cancelled (and released) when the exchange finishes; a weak
-    // reference would slow every retain of the exchange.
-    timer = pool.eventLoop.assumeIsolated().scheduleTask(deadline: fireAt) { self.timerFired() }
-  }
-
-  private func timerFired() {
-    timer = nil
-    guard !isFinished else { return }
-    let now = NIODeadline.now()
-    if let deadline, now >= deadline {
-      fail(VLLMError(kind: .timeout, httpStatus: 504, message: "vLLM did not answer before the deadline"))
-      return
-    }
-    if let stallTimeout {
-      if isPaused {
-        // The handler holds the response back, not vLLM: the stall clock starts again on resume.
-        lastProgressAt = now.uptimeNanoseconds
-      } else if now.uptimeNanoseconds >= max(lastReadAt, lastProgressAt) + UInt64(stallTimeout.nanoseconds) {
-        fail(VLLMError.stalled(after: stallTimeout))
-        return
-      }
-    }
-    scheduleTimer()
+    return now >= max(lastReadAt, lastProgressAt) &+ limit
   }
 
   private func send() {
@@ -175,8 +161,9 @@ final class UpstreamExchange {
   private func finish(_ outcome: VLLMOutcome?) {
     guard !isFinished else { return }
     isFinished = true
-    timer?.cancel()
-    timer = nil
+    deadlineTimer?.cancel()
+    deadlineTimer = nil
+    pool.stallWatch?.remove(self)
     if let connection {
       self.connection = nil
       connection.exchange = nil

@@ -110,7 +110,8 @@ public final class VLLMClient: Sendable {
 
   private func makePool(on eventLoop: any EventLoop, endpoint: UpstreamEndpoint) -> LoopConnectionPool {
     LoopConnectionPool(
-      eventLoop: eventLoop, endpoint: endpoint, maximumIdle: idleConnectionsPerLoop, idleTimeout: idleConnectionTimeout)
+      eventLoop: eventLoop, endpoint: endpoint, maximumIdle: idleConnectionsPerLoop, idleTimeout: idleConnectionTimeout,
+      stallTimeout: stallTimeout)
   }
 
   /// Starts a request whose response goes to `handler` on `eventLoop`.
@@ -122,7 +123,7 @@ public final class VLLMClient: Sendable {
     if let endpoint, let headTemplate, eventLoop.inEventLoop {
       let pool = self.pool(for: eventLoop, endpoint: endpoint)
       let exchange = UpstreamExchange(
-        handler: handler, maximumBodySize: maximumBodySize, stallTimeout: stallTimeout, pool: pool)
+        handler: handler, maximumBodySize: maximumBodySize, pool: pool)
       let request = HTTP1Request.encode(
         method: method, path: path, template: headTemplate, contentType: contentType, extraHeaders: extraHeaders,
         body: body)
