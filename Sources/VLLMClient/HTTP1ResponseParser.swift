@@ -152,94 +152,128 @@ package struct HTTP1ResponseParser {
     var keepAlive: Bool
   }
 
+  /// How the body of a response is delimited.
+  private enum Framing {
+    case chunked
+    case length(Int)
+    case untilClose
+  }
+
   /// A complete status line and header block, or nil (and nothing consumed) when incomplete.
-  /// Read in place over one view: header names are matched by their bytes, and only a value
-  /// that matters and is not one of vLLM's usual ones becomes a string.
   private mutating func readHead(_ buffer: inout ByteBuffer) throws(Malformed) -> Head? {
-    let view = buffer.readableBytesView
-    guard var lineEnd = view.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
-    var head = try Self.statusLine(view[view.startIndex..<Self.trimmingCR(view, lineEnd)])
-    var contentLength: Int? = nil
-    var chunked = false
-    while true {
-      let lineStart = lineEnd + 1
-      guard let end = view[lineStart...].firstIndex(of: UInt8(ascii: "\n")) else { return nil }
-      lineEnd = end
-      let line = view[lineStart..<Self.trimmingCR(view, lineEnd)]
-      if line.isEmpty { break }
-      guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else {
-        throw Malformed(description: "a header line without a name")
-      }
-      // Only these four matter: content-type, content-length, transfer-encoding, connection.
-      guard let name = KnownHeader(line[..<colon]) else { continue }
-      var valueStart = colon + 1
-      var valueEnd = line.endIndex
-      while valueStart < valueEnd && (view[valueStart] == 0x20 || view[valueStart] == 0x09) { valueStart += 1 }
-      while valueEnd > valueStart && (view[valueEnd - 1] == 0x20 || view[valueEnd - 1] == 0x09) { valueEnd -= 1 }
-      let value = view[valueStart..<valueEnd]
-      switch name {
-      case .contentType:
-        head.contentType = commonValue(value) ?? String(decoding: value, as: UTF8.self)
-      case .contentLength:
-        guard let length = Self.decimal(value), contentLength == nil || contentLength == length else {
-          throw Malformed(description: "invalid content-length \"\(String(decoding: value, as: UTF8.self))\"")
-        }
-        contentLength = length
-      case .transferEncoding:
-        let text = String(decoding: value, as: UTF8.self)
-        chunked = text.lowercased().split(separator: ",").last.map(trimmed) == "chunked"
-        if !chunked { throw Malformed(description: "unsupported transfer-encoding \"\(text)\"") }
-      case .connection:
-        let options = String(decoding: value, as: UTF8.self).lowercased().split(separator: ",").map(trimmed)
-        if options.contains("close") { head.keepAlive = false }
-        if options.contains("keep-alive") { head.keepAlive = true }
-      }
-    }
-    buffer.moveReaderIndex(forwardBy: lineEnd + 1 - view.startIndex)
+    guard let (head, length, framing) = try Self.parseHead(buffer.readableBytesUInt8Span) else { return nil }
+    buffer.moveReaderIndex(forwardBy: length)
     if (100..<200).contains(head.status) {
       // An interim response (100 Continue and the like): the real one follows.
       return try readHead(&buffer)
     }
+    var complete = head
     if head.status == 204 || head.status == 304 {
       state = .ending
-    } else if chunked {
-      state = .chunkSize
-    } else if let contentLength {
-      state = contentLength == 0 ? .ending : .fixedBody(remaining: contentLength)
     } else {
-      state = .bodyUntilClose
-      head.keepAlive = false
+      switch framing {
+      case .chunked: state = .chunkSize
+      case .length(let length): state = length == 0 ? .ending : .fixedBody(remaining: length)
+      case .untilClose:
+        state = .bodyUntilClose
+        complete.keepAlive = false
+      }
     }
-    return head
+    return complete
+  }
+
+  /// The head at the start of `bytes`, its length with its blank line, and the body's framing;
+  /// nil when it is not complete yet. Read in place over a span (whose bounds checks keep its
+  /// count in a register): header names are matched by their bytes, and only a value that
+  /// matters and is not one of vLLM's usual ones becomes a string.
+  private static func parseHead(_ bytes: Span<UInt8>) throws(Malformed) -> (Head, Int, Framing)? {
+    guard var lineEnd = lineFeed(in: bytes, from: 0) else { return nil }
+    var head = try statusLine(bytes, 0..<trimmingCR(bytes, lineEnd))
+    var contentLength: Int? = nil
+    var chunked = false
+    while true {
+      let lineStart = lineEnd + 1
+      guard let end = lineFeed(in: bytes, from: lineStart) else { return nil }
+      lineEnd = end
+      let lineEndWithoutCR = max(trimmingCR(bytes, lineEnd), lineStart)
+      if lineEndWithoutCR == lineStart { break }
+      var colon = lineStart
+      while colon < lineEndWithoutCR && bytes[colon] != UInt8(ascii: ":") { colon += 1 }
+      guard colon < lineEndWithoutCR, colon > lineStart else {
+        throw Malformed(description: "a header line without a name")
+      }
+      // Only these four matter: content-type, content-length, transfer-encoding, connection.
+      guard let name = KnownHeader(bytes, lineStart..<colon) else { continue }
+      var valueStart = colon + 1
+      var valueEnd = lineEndWithoutCR
+      while valueStart < valueEnd && (bytes[valueStart] == 0x20 || bytes[valueStart] == 0x09) { valueStart += 1 }
+      while valueEnd > valueStart && (bytes[valueEnd - 1] == 0x20 || bytes[valueEnd - 1] == 0x09) { valueEnd -= 1 }
+      let value = valueStart..<valueEnd
+      switch name {
+      case .contentType:
+        head.contentType = commonValue(bytes, value) ?? text(bytes, value)
+      case .contentLength:
+        guard let length = decimal(bytes, value), contentLength == nil || contentLength == length else {
+          throw Malformed(description: "invalid content-length \"\(text(bytes, value))\"")
+        }
+        contentLength = length
+      case .transferEncoding:
+        let text = text(bytes, value)
+        chunked = text.lowercased().split(separator: ",").last.map(trimmed) == "chunked"
+        if !chunked { throw Malformed(description: "unsupported transfer-encoding \"\(text)\"") }
+      case .connection:
+        let options = text(bytes, value).lowercased().split(separator: ",").map(trimmed)
+        if options.contains("close") { head.keepAlive = false }
+        if options.contains("keep-alive") { head.keepAlive = true }
+      }
+    }
+    let framing: Framing = chunked ? .chunked : contentLength.map { .length($0) } ?? .untilClose
+    return (head, lineEnd + 1, framing)
+  }
+
+  /// The first line feed at or after `start`.
+  private static func lineFeed(in bytes: Span<UInt8>, from start: Int) -> Int? {
+    var index = start
+    while index < bytes.count {
+      if bytes[index] == UInt8(ascii: "\n") { return index }
+      index += 1
+    }
+    return nil
   }
 
   /// The end of the line that ends with the LF at `lineFeed`, without its CR if it has one.
-  private static func trimmingCR(_ view: ByteBufferView, _ lineFeed: Int) -> Int {
-    lineFeed > view.startIndex && view[lineFeed - 1] == UInt8(ascii: "\r") ? lineFeed - 1 : lineFeed
+  private static func trimmingCR(_ bytes: Span<UInt8>, _ lineFeed: Int) -> Int {
+    lineFeed > 0 && bytes[lineFeed - 1] == UInt8(ascii: "\r") ? lineFeed - 1 : lineFeed
+  }
+
+  /// The bytes in `range` as text, for the values that are not one of the usual ones.
+  private static func text(_ bytes: Span<UInt8>, _ range: Range<Int>) -> String {
+    var copy: [UInt8] = []
+    copy.reserveCapacity(range.count)
+    for index in range { copy.append(bytes[index]) }
+    return String(decoding: copy, as: UTF8.self)
   }
 
   /// A non-negative decimal of at most 18 digits, or nil.
-  private static func decimal(_ digits: ByteBufferView.SubSequence) -> Int? {
+  private static func decimal(_ bytes: Span<UInt8>, _ digits: Range<Int>) -> Int? {
     guard !digits.isEmpty, digits.count <= 18 else { return nil }
     var value = 0
-    for byte in digits {
-      guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
-      value = value * 10 + Int(byte - UInt8(ascii: "0"))
+    for index in digits {
+      let digit = bytes[index] &- UInt8(ascii: "0")
+      guard digit < 10 else { return nil }
+      value = value * 10 + Int(digit)
     }
     return value
   }
 
-  private static func statusLine(_ bytes: ByteBufferView.SubSequence) throws(Malformed) -> Head {
+  private static func statusLine(_ bytes: Span<UInt8>, _ line: Range<Int>) throws(Malformed) -> Head {
     // "HTTP/1.x NNN reason"
-    guard bytes.count >= 12, bytes.starts(with: "HTTP/1.".utf8), bytes[bytes.startIndex + 8] == UInt8(ascii: " ")
+    let start = line.lowerBound
+    guard line.count >= 12, matches(bytes, start..<start + 7, "HTTP/1."), bytes[start + 8] == UInt8(ascii: " ")
     else { throw Malformed(description: "not an HTTP/1.1 status line") }
-    let minor = bytes[bytes.startIndex + 7]
-    var status = 0
-    for byte in bytes[(bytes.startIndex + 9)..<(bytes.startIndex + 12)] {
-      guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else {
-        throw Malformed(description: "not an HTTP/1.1 status line")
-      }
-      status = status * 10 + Int(byte - UInt8(ascii: "0"))
+    let minor = bytes[start + 7]
+    guard let status = decimal(bytes, start + 9..<start + 12) else {
+      throw Malformed(description: "not an HTTP/1.1 status line")
     }
     return Head(status: status, keepAlive: minor != UInt8(ascii: "0"))
   }
@@ -247,12 +281,16 @@ package struct HTTP1ResponseParser {
   /// A chunk-size line at the start of `buffer`: the size and the line's length with its line
   /// end, or nil when the line is not complete yet.
   private static func chunkSizeLine(in buffer: ByteBuffer) throws(Malformed) -> (size: Int, length: Int)? {
-    let view = buffer.readableBytesView
-    var index = view.startIndex
+    try chunkSizeLine(buffer.readableBytesUInt8Span)
+  }
+
+  /// The same over the buffer's readable bytes, as a span (see `parseHead`).
+  private static func chunkSizeLine(_ view: Span<UInt8>) throws(Malformed) -> (size: Int, length: Int)? {
+    var index = 0
     var size = 0
     var digits = 0
     // Hex digits first.
-    while index < view.endIndex {
+    while index < view.count {
       let byte = view[index]
       let value: Int
       switch byte {
@@ -267,19 +305,19 @@ package struct HTTP1ResponseParser {
       size = size * 16 + value
       index += 1
     }
-    guard index < view.endIndex else { return nil }
+    guard index < view.count else { return nil }
     guard digits > 0 else { throw Malformed(description: "invalid chunk size") }
     switch view[index] {
     case UInt8(ascii: "\n"):
-      return (size, index + 1 - view.startIndex)
+      return (size, index + 1)
     case UInt8(ascii: "\r"):
-      guard index + 1 < view.endIndex else { return nil }
+      guard index + 1 < view.count else { return nil }
       guard view[index + 1] == UInt8(ascii: "\n") else { throw Malformed(description: "invalid chunk size") }
-      return (size, index + 2 - view.startIndex)
+      return (size, index + 2)
     case UInt8(ascii: ";"), UInt8(ascii: " "), UInt8(ascii: "\t"):
       // A chunk extension (or padding before one) follows; extensions carry nothing we need.
-      guard let newline = view[index...].firstIndex(of: UInt8(ascii: "\n")) else { return nil }
-      return (size, newline + 1 - view.startIndex)
+      guard let newline = lineFeed(in: view, from: index) else { return nil }
+      return (size, newline + 1)
     default:
       throw Malformed(description: "invalid chunk size")
     }
@@ -288,17 +326,28 @@ package struct HTTP1ResponseParser {
 
 /// vLLM's usual content types as constants: a value of more than 15 bytes would otherwise cost a
 /// string allocation on every response.
-private func commonValue(_ bytes: ByteBufferView.SubSequence) -> String? {
+private func commonValue(_ bytes: Span<UInt8>, _ range: Range<Int>) -> String? {
   // Lengths first: comparing a content-length's digits byte by byte with each constant took
   // about 320 instructions a header (callgrind).
-  let known: String
-  switch bytes.count {
-  case 16: known = "application/json"
-  case 17: known = "text/event-stream"
-  case 31: known = "text/event-stream; charset=utf-8"
-  default: return nil
+  switch range.count {
+  case 16: matches(bytes, range, "application/json") ? "application/json" : nil
+  case 17: matches(bytes, range, "text/event-stream") ? "text/event-stream" : nil
+  case 31: matches(bytes, range, "text/event-stream; charset=utf-8") ? "text/event-stream; charset=utf-8" : nil
+  default: nil
   }
-  return bytes.elementsEqual(known.utf8) ? known : nil
+}
+
+/// Whether the bytes in `range` are exactly `text`'s (of the same length).
+private func matches(_ bytes: Span<UInt8>, _ range: Range<Int>, _ text: StaticString) -> Bool {
+  guard range.count == text.utf8CodeUnitCount else { return false }
+  return text.withUTF8Buffer { expected in
+    var index = range.lowerBound
+    for byte in expected {
+      if bytes[index] != byte { return false }
+      index += 1
+    }
+    return true
+  }
 }
 
 /// The text without the spaces and tabs HTTP allows around a header value or list element.
@@ -314,7 +363,7 @@ private enum KnownHeader {
   case contentType, contentLength, transferEncoding, connection
 
   /// The header a name stands for, compared without regard to case.
-  init?(_ name: ByteBufferView.SubSequence) {
+  init?(_ bytes: Span<UInt8>, _ name: Range<Int>) {
     let known: (KnownHeader, StaticString)
     switch name.count {
     case 12: known = (.contentType, "content-type")
@@ -323,11 +372,11 @@ private enum KnownHeader {
     case 10: known = (.connection, "connection")
     default: return nil
     }
-    var index = name.startIndex
+    var index = name.lowerBound
     let matches = known.1.withUTF8Buffer { expected in
       expected.allSatisfy { byte in
         defer { index += 1 }
-        let actual = name[index]
+        let actual = bytes[index]
         // An ASCII letter's two cases differ only in bit 0x20.
         return actual == byte || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") && actual | 0x20 == byte)
       }
