@@ -241,6 +241,62 @@ public final class ServerCall {
     connection.resumeData(for: self, flushingNow: isFirstMessage && sendsFirstMessageAtOnce)
   }
 
+  /// Queues one response message that `write` appends to the array it is given, framed in
+  /// place: a handler that makes its messages (the gateway's translation) writes them straight
+  /// into the call's output, with no buffer of its own and no copy. The message starts at the
+  /// index `write` is given; it returns false to take back what it wrote (nothing is sent), and
+  /// what it wrote before throwing is taken back too. A compressed message, or one of a call that
+  /// is not plain gRPC, is made apart and then sent as `send` does.
+  /// - Returns: what `write` returned.
+  @discardableResult
+  public func send(
+    inputArrivedAt: UInt64 = 0, writing write: (_ output: inout [UInt8], _ start: Int) throws -> Bool
+  ) rethrows -> Bool {
+    guard !isFinished else { return false }
+    if wire != .grpc || responseEncoding != .identity {
+      var message: [UInt8] = []
+      guard try write(&message, 0) else { return false }
+      send(message, inputArrivedAt: inputArrivedAt)
+      return true
+    }
+    if outboundReadIndex > 0 && outboundReadIndex >= outbound.count / 2 {
+      outbound.removeSubrange(0..<outboundReadIndex)
+      outboundReadIndex = 0
+    }
+    if outbound.capacity == 0, let spare = connection.spareOutbound.popLast() { outbound = spare }
+    let queuedBefore = outbound.count
+    // The frame's header (uncompressed, then the length), its length filled in below.
+    outbound.append(contentsOf: Self.uncompressedFrameHeader)
+    let start = outbound.count
+    let kept: Bool
+    do {
+      kept = try write(&outbound, start)
+    } catch {
+      outbound.removeSubrange(queuedBefore...)
+      throw error
+    }
+    guard kept else {
+      outbound.removeSubrange(queuedBefore...)
+      return false
+    }
+    let length = UInt32(truncatingIfNeeded: outbound.count - start)
+    outbound[queuedBefore + 1] = UInt8(truncatingIfNeeded: length >> 24)
+    outbound[queuedBefore + 2] = UInt8(truncatingIfNeeded: length >> 16)
+    outbound[queuedBefore + 3] = UInt8(truncatingIfNeeded: length >> 8)
+    outbound[queuedBefore + 4] = UInt8(truncatingIfNeeded: length)
+    let isFirstMessage = !hasQueuedMessage
+    hasQueuedMessage = true
+    if oldestUnsentInputAt == 0 { oldestUnsentInputAt = inputArrivedAt }
+    if !responseHeadersSubmitted { submitResponseHeaders() }
+    connection.queued(outbound.count - queuedBefore)
+    activityTick = connection.tick
+    _ = isWritable  // registers for `onWritable` when this send filled the buffer
+    connection.resumeData(for: self, flushingNow: isFirstMessage && sendsFirstMessageAtOnce)
+    return true
+  }
+
+  private static let uncompressedFrameHeader: [UInt8] = [0, 0, 0, 0, 0]
+
   /// Sends one message and finishes with OK: the whole answer of a unary call.
   public func respond(_ message: [UInt8], trailers: Metadata = Metadata(), inputArrivedAt: UInt64 = 0) {
     send(message, inputArrivedAt: inputArrivedAt)

@@ -35,11 +35,11 @@ package struct GenerationProgress {
     case roleOnly
   }
 
-  /// Notes one chunk about to be sent to the client.
-  package mutating func note(chunk: [UInt8]) -> Carried {
+  /// Notes one chunk about to be sent to the client: `chunk[range]` (all of it by default).
+  package mutating func note(chunk: [UInt8], range: Range<Int>? = nil) -> Carried {
     var carried = Carried.something
     do {
-      var reader = ProtoWireReader(chunk)
+      var reader = ProtoWireReader(chunk, range: range)
       var sawRoleOnly = false
       var sawOther = false
       while let field = try reader.next() {

@@ -43,10 +43,10 @@ package struct ResponsesProgress {
 
   /// Notes one event about to be sent to the client: its protobuf, and for the response's
   /// opening events their JSON.
-  package mutating func note(event: [UInt8], json: [UInt8]) {
+  package mutating func note(event: [UInt8], range: Range<Int>? = nil, json: [UInt8]) {
     guard cannotContinue == nil else { return }
     do {
-      var reader = ProtoWireReader(event)
+      var reader = ProtoWireReader(event, range: range)
       while let field = try reader.next() {
         guard field.wireType == .lengthDelimited else { continue }
         try note(variant: field.number, event, field.range, json: json)

@@ -25,8 +25,6 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
   var onRouteMissing: (() -> Void)? = nil
   private var sawEnd = false
   private let chunkSchema: MessageSchema?
-  /// Each chunk's protobuf, translated into the same storage every time.
-  private var chunk: [UInt8] = []
   /// What moving the stream needs, for calls that may move; nil for the others, which pay nothing.
   private var migration: Migration? = nil
   /// For a Responses stream that may move: what it has sent, which a continuation through chat
@@ -115,29 +113,39 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
     if let name = event.event, operation.terminalEvents.contains(name) { sawEnd = true }
     do {
       guard let chunkSchema else { throw ProtoJSONError("unknown message type \(operation.responseType)") }
-      chunk.removeAll(keepingCapacity: true)
-      if let migration {
-        if migration.moves == 0 {
-          migration.rewriter.learn(from: event.data)
-          try context.toProto.append(from: event.data, message: chunkSchema, to: &chunk)
-        } else {
-          try context.toProto.append(from: migration.rewriter.rewrite(event.data), message: chunkSchema, to: &chunk)
-        }
-        let carried = migration.progress.note(chunk: chunk)
-        if migration.skipsRoleChunk {
-          if carried == .roleOnly { return }
-          migration.skipsRoleChunk = false
-        }
-      } else {
-        try context.toProto.append(from: event.data, message: chunkSchema, to: &chunk)
-        responsesMigration?.progress.note(event: chunk, json: event.data)
+      // Translated straight into the call's output: no buffer of the stream's own, no copy.
+      try call.send(inputArrivedAt: event.receivedAt) { output, start in
+        try translate(event, as: chunkSchema, into: &output, from: start)
       }
-      call.send(chunk, inputArrivedAt: event.receivedAt)
     } catch {
       upstream?.cancel()
       upstream = nil
       call.finish(Status(.unavailable, "vLLM sent an event that is not valid JSON: \(error)"))
     }
+  }
+
+  /// Appends the event as a message to `output`, where its message starts at `start`, noting
+  /// what a move would need; false when it is not for the client (a continuation's opening role).
+  private func translate(
+    _ event: ServerSentEvent, as schema: MessageSchema, into output: inout [UInt8], from start: Int
+  ) throws -> Bool {
+    guard let migration else {
+      try context.toProto.append(from: event.data, message: schema, to: &output)
+      responsesMigration?.progress.note(event: output, range: start..<output.count, json: event.data)
+      return true
+    }
+    if migration.moves == 0 {
+      migration.rewriter.learn(from: event.data)
+      try context.toProto.append(from: event.data, message: schema, to: &output)
+    } else {
+      try context.toProto.append(from: migration.rewriter.rewrite(event.data), message: schema, to: &output)
+    }
+    let carried = migration.progress.note(chunk: output, range: start..<output.count)
+    if migration.skipsRoleChunk {
+      if carried == .roleOnly { return false }
+      migration.skipsRoleChunk = false
+    }
+    return true
   }
 
   func vllmRequestSent(at time: UInt64) {
