@@ -219,26 +219,15 @@ public final class ServerCall {
       sendWeb(message, compress: compress, inputArrivedAt: inputArrivedAt)
       return
     }
-    let isFirstMessage = !hasQueuedMessage
-    hasQueuedMessage = true
-    if oldestUnsentInputAt == 0 { oldestUnsentInputAt = inputArrivedAt }
-    if !responseHeadersSubmitted { submitResponseHeaders() }
-    if outboundReadIndex > 0 && outboundReadIndex >= outbound.count / 2 {
-      outbound.removeSubrange(0..<outboundReadIndex)
-      outboundReadIndex = 0
-    }
-    if outbound.capacity == 0, let spare = connection.spareOutbound.popLast() { outbound = spare }
-    let queuedBefore = outbound.count
+    let isFirstMessage = noteMessageQueued(inputArrivedAt: inputArrivedAt)
+    let queuedBefore = outboundForNextMessage()
     if compress && responseEncoding != .identity {
       let compressed = Zlib.compress(message, gzip: responseEncoding == .gzip)
       compressed.withUnsafeBytes { MessageFramer.frame($0, compressed: true, into: &outbound) }
     } else {
       MessageFramer.frame(message, compressed: false, into: &outbound)
     }
-    connection.queued(outbound.count - queuedBefore)
-    activityTick = connection.tick
-    _ = isWritable  // registers for `onWritable` when this send filled the buffer
-    connection.resumeData(for: self, flushingNow: isFirstMessage && sendsFirstMessageAtOnce)
+    didQueue(since: queuedBefore, isFirstMessage: isFirstMessage)
   }
 
   /// Queues one response message that `write` appends to the array it is given, framed in
@@ -259,12 +248,7 @@ public final class ServerCall {
       send(message, inputArrivedAt: inputArrivedAt)
       return true
     }
-    if outboundReadIndex > 0 && outboundReadIndex >= outbound.count / 2 {
-      outbound.removeSubrange(0..<outboundReadIndex)
-      outboundReadIndex = 0
-    }
-    if outbound.capacity == 0, let spare = connection.spareOutbound.popLast() { outbound = spare }
-    let queuedBefore = outbound.count
+    let queuedBefore = outboundForNextMessage()
     // The frame's header (uncompressed, then the length), its length filled in below.
     outbound.append(contentsOf: Self.uncompressedFrameHeader)
     let start = outbound.count
@@ -284,18 +268,40 @@ public final class ServerCall {
     outbound[queuedBefore + 2] = UInt8(truncatingIfNeeded: length >> 16)
     outbound[queuedBefore + 3] = UInt8(truncatingIfNeeded: length >> 8)
     outbound[queuedBefore + 4] = UInt8(truncatingIfNeeded: length)
-    let isFirstMessage = !hasQueuedMessage
-    hasQueuedMessage = true
-    if oldestUnsentInputAt == 0 { oldestUnsentInputAt = inputArrivedAt }
-    if !responseHeadersSubmitted { submitResponseHeaders() }
-    connection.queued(outbound.count - queuedBefore)
-    activityTick = connection.tick
-    _ = isWritable  // registers for `onWritable` when this send filled the buffer
-    connection.resumeData(for: self, flushingNow: isFirstMessage && sendsFirstMessageAtOnce)
+    let isFirstMessage = noteMessageQueued(inputArrivedAt: inputArrivedAt)
+    didQueue(since: queuedBefore, isFirstMessage: isFirstMessage)
     return true
   }
 
   private static let uncompressedFrameHeader: [UInt8] = [0, 0, 0, 0, 0]
+
+  /// Notes a message queued, sending the response headers before the first; true for the first.
+  private func noteMessageQueued(inputArrivedAt: UInt64) -> Bool {
+    let isFirstMessage = !hasQueuedMessage
+    hasQueuedMessage = true
+    if oldestUnsentInputAt == 0 { oldestUnsentInputAt = inputArrivedAt }
+    if !responseHeadersSubmitted { submitResponseHeaders() }
+    return isFirstMessage
+  }
+
+  /// Makes `outbound` ready for another message (dropping what was sent once that is half of
+  /// it, or taking a spare buffer); returns where the message will start.
+  private func outboundForNextMessage() -> Int {
+    if outboundReadIndex > 0 && outboundReadIndex >= outbound.count / 2 {
+      outbound.removeSubrange(0..<outboundReadIndex)
+      outboundReadIndex = 0
+    }
+    if outbound.capacity == 0, let spare = connection.spareOutbound.popLast() { outbound = spare }
+    return outbound.count
+  }
+
+  /// Counts what was queued from `queuedBefore` on and has the connection send it.
+  private func didQueue(since queuedBefore: Int, isFirstMessage: Bool) {
+    connection.queued(outbound.count - queuedBefore)
+    activityTick = connection.tick
+    _ = isWritable  // registers for `onWritable` when this send filled the buffer
+    connection.resumeData(for: self, flushingNow: isFirstMessage && sendsFirstMessageAtOnce)
+  }
 
   /// Sends one message and finishes with OK: the whole answer of a unary call.
   public func respond(_ message: [UInt8], trailers: Metadata = Metadata(), inputArrivedAt: UInt64 = 0) {
