@@ -421,9 +421,12 @@ def check_targets(results, latency):
     unary = rows["unary chat"]
     ratio = unary["gateway"]["cpu_us_per_call"] / unary["nghttpx"]["cpu_us_per_call"]
     targets["unary chat CPU within 1.5x of nghttpx"] = (ratio <= 1.5, f"{ratio:.2f}x")
+    targets["unary chat CPU at most nghttpx's (issue 14)"] = (ratio <= 1.0, f"{ratio:.2f}x")
     stream = rows["stream 128 chunks"]
     beyond = (stream["gateway"]["cpu_us_per_call"] - stream["nghttpx"]["cpu_us_per_call"]) / stream["chunks_per_call"]
     targets["streaming: at most 1 µs per chunk beyond nghttpx"] = (beyond <= 1.0, f"{beyond:.2f} µs per chunk")
+    targets["streaming: at most 0.5 µs per chunk beyond nghttpx (issue 14)"] = (
+        beyond <= 0.5, f"{beyond:.2f} µs per chunk")
     own = latency["gateway_own_us"]["first_message_added_delay"]["p99"]
     targets[f"TTFT added under 100 µs at p99, {latency['open_streams']} streams"] = (
         own is not None and own < 100, f"{own} µs by the gateway's own timing")
@@ -431,6 +434,8 @@ def check_targets(results, latency):
     targets["open streams: under 20 KiB each, no failed call"] = (
         many["memory_kib_per_open_stream"] < 20 and many["failed"] == 0,
         f"{many['memory_kib_per_open_stream']:.1f} KiB per stream, {many['failed']} failed")
+    targets["open streams: under 6 KiB each (issue 14)"] = (
+        many["memory_kib_per_open_stream"] < 6, f"{many['memory_kib_per_open_stream']:.1f} KiB per stream")
     embeddings = rows["embeddings 16x1024"]
     smaller = embeddings["direct"]["reply_bytes"] / embeddings["gateway"]["reply_bytes"]
     targets["embeddings reply at least 2x smaller than vLLM's JSON"] = (smaller >= 2, f"{smaller:.2f}x smaller")
@@ -800,8 +805,8 @@ def main():
     results, latency, threads_rows = [], None, []
     try:
         if args.only != "threads":
-            sim = start([str(RELEASE / "vllm-sim"), "--port", str(sim_port), "--embedding-dimensions", "1024",
-                         "--threads", "1"], sim_port, "vllm-sim")
+            start([str(RELEASE / "vllm-sim"), "--port", str(sim_port), "--embedding-dimensions", "1024",
+                   "--threads", "1"], sim_port, "vllm-sim")
             gateway = start([str(RELEASE / "vllm-grpc-gateway"), "--listen", f"127.0.0.1:{gateway_port}", "--upstream",
                              f"http://127.0.0.1:{sim_port}", "--threads", "1", "--log-level", "error",
                              "--metrics-listen", f"127.0.0.1:{metrics_port}"], gateway_port, "gateway")
@@ -896,7 +901,6 @@ def main():
             ]:
                 baseline = memory_kib(process.pid, "VmRSS")
                 peak = [baseline]
-                import threading
                 done = threading.Event()
 
                 def sample():
