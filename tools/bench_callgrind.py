@@ -1,0 +1,164 @@
+"""Instructions per streamed chunk and per unary call of gateway binaries, counted by callgrind:
+figures that machine noise does not move, for changes too small for tools/bench's timings.
+
+Each binary (a copy stripped with `strip -g`: valgrind 3.19 cannot read Swift's DWARF) runs under
+callgrind in front of a release vllm-sim, twice: with few and with more requests from h2load
+(-c 1 -m 4). The difference divided by the extra requests (or their chunks) is the cost of one,
+without start-up and shutdown. Valgrind needs a shim for sigsuspend (it reads the signal mask
+NIO's threads pass from memory it considers unaddressable); it is compiled here.
+
+  tools/bench-callgrind [--mode stream|unary|both] [--features] [BINARY ...]
+
+With no binary, the release build of this checkout. `--features` serves through a config with
+one upstream, client keys, the access log and metrics, as `tools/bench`'s all-on row does, and
+also counts the same config with them off.
+"""
+
+import argparse
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RELEASE = ROOT / ".build" / "release"
+SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <signal.h>
+#include <string.h>
+int sigsuspend(const sigset_t *mask) {
+  static int (*real)(const sigset_t *) = 0;
+  if (!real) real = dlsym(RTLD_NEXT, "sigsuspend");
+  sigset_t copy;
+  memcpy(&copy, mask, sizeof copy);
+  return real(&copy);
+}
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing listens on port {port}")
+
+
+def grpc_body(work, stream):
+    sys.path.insert(0, str(work / "generated"))
+    from vllmgateway.v1 import chat_pb2, common_pb2
+    message = [chat_pb2.ChatMessage(role="user", text="Tell me a story about a fox.")]
+    if stream:
+        request = chat_pb2.ChatCompletionRequest(model="sim-model", messages=message, max_tokens=128,
+                                                 stream_options=common_pb2.StreamOptions(include_usage=True))
+    else:
+        request = chat_pb2.ChatCompletionRequest(model="sim-model", messages=message, max_tokens=16)
+    data = request.SerializeToString()
+    path = work / ("stream.grpc" if stream else "unary.grpc")
+    path.write_bytes(b"\0" + len(data).to_bytes(4, "big") + data)
+    return path
+
+
+def total_instructions(binary, shim, work, sim_port, body, rpc, requests, config):
+    port = free_port()
+    out = work / f"callgrind.{port}"
+    command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(binary),
+               "--listen", f"127.0.0.1:{port}", "--threads", "1", "--log-level", "error"]
+    command += ["--config", str(config["path"])] if config else ["--upstream", f"http://127.0.0.1:{sim_port}"]
+    if config and config["metrics"]:
+        command += ["--metrics-listen", f"127.0.0.1:{free_port()}"]
+    gateway = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={"LD_PRELOAD": str(shim), "PATH": "/usr/bin:/bin"})
+    try:
+        wait_for_port(port)
+        result = subprocess.run(
+            ["h2load", "-n", str(requests), "-c", "1", "-m", "4", "-d", str(body), "-H", "content-type: application/grpc",
+             "-H", "te: trailers", "-H", "x-api-key: sk-bench",
+             f"http://127.0.0.1:{port}/vllmgateway.v1.VLLMService/{rpc}"], capture_output=True, text=True).stdout
+        succeeded = re.search(r"(\d+) succeeded", result)
+        if not succeeded or int(succeeded.group(1)) != requests:
+            sys.exit(f"h2load: not every request succeeded:\n{result}")
+    finally:
+        gateway.terminate()
+        gateway.wait()
+    summary = subprocess.run(["callgrind_annotate", str(out)], capture_output=True, text=True).stdout
+    return int(re.search(r"([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", summary).group(1).replace(",", ""))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("binaries", nargs="*", help="gateway binaries (default: this checkout's release build)")
+    parser.add_argument("--mode", choices=["stream", "unary", "both"], default="both")
+    parser.add_argument("--features", action="store_true", help="unary with keys, access log and metrics, and without")
+    args = parser.parse_args()
+    binaries = [Path(b) for b in args.binaries] or [RELEASE / "vllm-grpc-gateway"]
+    for tool in ["valgrind", "callgrind_annotate", "h2load", "clang"]:
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is needed (apt-get install valgrind; tools/install-deps brings h2load, Swift clang)")
+    with tempfile.TemporaryDirectory() as directory:
+        work = Path(directory)
+        (work / "shim.c").write_text(SHIM)
+        shim = work / "shim.so"
+        subprocess.run(["clang", "-shared", "-fPIC", "-O2", "-o", str(shim), str(work / "shim.c"), "-ldl"], check=True)
+        from grpc_tools import protoc
+        (work / "generated").mkdir()
+        well_known = Path(protoc.__file__).resolve().parent / "_proto"
+        files = [str(p.relative_to(ROOT / "proto")) for p in (ROOT / "proto").rglob("*.proto")]
+        protoc.main(["protoc", f"-I{ROOT / 'proto'}", f"-I{well_known}", f"--python_out={work / 'generated'}"] + files)
+        sim_port = free_port()
+        sim = subprocess.Popen([str(RELEASE / "vllm-sim"), "--port", str(sim_port), "--threads", "1"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for_port(sim_port)
+            configs = [("", None)]
+            if args.features:
+                configs = []
+                for name, on in [("features off", False), ("features on", True)]:
+                    config = {"upstreams": [{"name": "sim", "url": f"http://127.0.0.1:{sim_port}", "models": ["sim-model"]}]}
+                    if on:
+                        config["access_log"] = str(work / "access.log")
+                        config["auth"] = {"keys": [{"id": "bench", "key": "sk-bench", "models": ["sim-model"],
+                                                    "requests_per_minute": 100_000_000,
+                                                    "tokens_per_minute": 1_000_000_000,
+                                                    "max_concurrent_streams": 100_000}]}
+                    path = work / f"config-{int(on)}.json"
+                    path.write_text(json.dumps(config))
+                    configs.append((name, {"path": path, "metrics": on}))
+            modes = ["unary"] if args.features else (["stream", "unary"] if args.mode == "both" else [args.mode])
+            for binary in binaries:
+                stripped = work / f"gateway-{binaries.index(binary)}"
+                shutil.copy(binary, stripped)
+                subprocess.run(["strip", "-g", str(stripped)], check=True)
+                for mode in modes:
+                    stream = mode == "stream"
+                    body = grpc_body(work, stream)
+                    rpc = "StreamChatCompletion" if stream else "CreateChatCompletion"
+                    few, many = (20, 60) if stream else (500, 2500)
+                    units = (many - few) * (128 if stream else 1)
+                    for name, config in configs:
+                        low = total_instructions(stripped, shim, work, sim_port, body, rpc, few, config)
+                        high = total_instructions(stripped, shim, work, sim_port, body, rpc, many, config)
+                        print(f"{binary}: {(high - low) / units:,.0f} instructions per "
+                              f"{'streamed chunk' if stream else 'unary call'}{' (' + name + ')' if name else ''}",
+                              flush=True)
+        finally:
+            sim.terminate()
+
+
+if __name__ == "__main__":
+    main()
