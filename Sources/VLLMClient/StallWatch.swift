@@ -20,8 +20,6 @@ final class StallWatch {
     period = .nanoseconds(min(max(timeout.nanoseconds / 8, 10_000_000), 1_000_000_000))
   }
 
-  var count: Int { exchanges.count }
-
   func add(_ exchange: UpstreamExchange) {
     exchange.stallWatchSlot = exchanges.count
     exchanges.append(exchange)
