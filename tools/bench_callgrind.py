@@ -18,15 +18,15 @@ import argparse
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RELEASE = ROOT / ".build" / "release"
+sys.path.insert(0, str(ROOT / "tools"))
+from bench import RELEASE, free_port, generate_stubs, wait_for_port  # noqa: E402
+
 SHIM = r"""
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -42,25 +42,7 @@ int sigsuspend(const sigset_t *mask) {
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port, seconds=60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"nothing listens on port {port}")
-
-
 def grpc_body(work, stream):
-    sys.path.insert(0, str(work / "generated"))
     from vllmgateway.v1 import chat_pb2, common_pb2
     message = [chat_pb2.ChatMessage(role="user", text="Tell me a story about a fox.")]
     if stream:
@@ -85,7 +67,8 @@ def total_instructions(binary, shim, work, sim_port, body, rpc, requests, config
     gateway = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env={"LD_PRELOAD": str(shim), "PATH": "/usr/bin:/bin"})
     try:
-        wait_for_port(port)
+        # Under valgrind the gateway takes seconds to start.
+        wait_for_port(port, gateway, "the gateway under callgrind")
         result = subprocess.run(
             ["h2load", "-n", str(requests), "-c", "1", "-m", "4", "-d", str(body), "-H", "content-type: application/grpc",
              "-H", "te: trailers", "-H", "x-api-key: sk-bench",
@@ -115,16 +98,12 @@ def main():
         (work / "shim.c").write_text(SHIM)
         shim = work / "shim.so"
         subprocess.run(["clang", "-shared", "-fPIC", "-O2", "-o", str(shim), str(work / "shim.c"), "-ldl"], check=True)
-        from grpc_tools import protoc
-        (work / "generated").mkdir()
-        well_known = Path(protoc.__file__).resolve().parent / "_proto"
-        files = [str(p.relative_to(ROOT / "proto")) for p in (ROOT / "proto").rglob("*.proto")]
-        protoc.main(["protoc", f"-I{ROOT / 'proto'}", f"-I{well_known}", f"--python_out={work / 'generated'}"] + files)
+        generate_stubs(work)
         sim_port = free_port()
         sim = subprocess.Popen([str(RELEASE / "vllm-sim"), "--port", str(sim_port), "--threads", "1"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            wait_for_port(sim_port)
+            wait_for_port(sim_port, sim, "vllm-sim")
             configs = [("", None)]
             if args.features:
                 configs = []
