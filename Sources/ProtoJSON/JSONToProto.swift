@@ -129,8 +129,7 @@ public struct JSONToProto: Sendable {
             }
           case .int64, .uint64, .int32, .uint32:
             if let value = reader.readPlainInteger() {
-              writer.tag(field.number, .varint)
-              writer.varint(Self.varintBits(value, as: field.type))
+              writer.varintField(field.number, Self.varintBits(value, as: field.type))
               continue
             }
           case .message:
