@@ -167,7 +167,7 @@ public final class MessageSchema: Sendable {
     while capacity < names.count * 2 { capacity *= 2 }
     var slots = [Int32](repeating: -1, count: capacity)
     for (entry, name) in names.enumerated() {
-      var slot = Int(Self.hash(name[...]) & UInt64(capacity - 1))
+      var slot = Int(Self.hash(name.span) & UInt64(capacity - 1))
       while slots[slot] >= 0 { slot = (slot + 1) & (capacity - 1) }
       slots[slot] = Int32(entry)
     }
@@ -215,55 +215,48 @@ public final class MessageSchema: Sendable {
     return target >= 0 ? .field(target) : .oneof(-target - 1)
   }
 
-  /// The key number of the key held in `bytes` at `range`, if the schema names it.
+  /// The key number of the key held in `bytes` at `range`, if the schema names it: looked up
+  /// where it lies, over a span, without slicing (and retaining) the array.
   func keyEntry(forKey range: Range<Int>, in bytes: [UInt8]) -> Int? {
-    // Unsafe buffer: the key is looked up where it lies, without slicing (and retaining) the
-    // array; the pointer lives for this call only.
-    bytes.withUnsafeBufferPointer { buffer in
-      keyEntry(forKey: UnsafeBufferPointer(rebasing: buffer[range]))
-    }
+    keyEntry(forKey: bytes.span.extracting(range))
   }
 
   /// The key number of a key as the reader gave it.
   func keyEntry(forKey key: JSONReader.Key, in bytes: [UInt8]) -> Int? {
     switch key {
     case .plain(let range): keyEntry(forKey: range, in: bytes)
-    case .unescaped(let copy): keyEntry(forKey: copy[...])
+    case .unescaped(let copy): keyEntry(forKey: copy.span)
     }
   }
 
   func keyEntry(forKey key: ArraySlice<UInt8>) -> Int? {
-    key.withUnsafeBufferPointer { keyEntry(forKey: $0) }
+    keyEntry(forKey: key.span)
   }
 
-  private func keyEntry(forKey key: UnsafeBufferPointer<UInt8>) -> Int? {
+  private func keyEntry(forKey key: Span<UInt8>) -> Int? {
     let mask = keySlots.count - 1
     var slot = Int(Self.hash(key) & UInt64(mask))
     while true {
       let entry = Int(keySlots[slot])
       if entry < 0 { return nil }
-      if Self.equal(keyNames[entry], key) { return entry }
+      let name = keyNames[entry]
+      if Self.equal(name.span, key) { return entry }
       slot = (slot + 1) & mask
     }
   }
 
   /// Byte equality without the generic sequence machinery of `elementsEqual`.
   @inline(__always)
-  private static func equal(_ name: [UInt8], _ key: UnsafeBufferPointer<UInt8>) -> Bool {
+  private static func equal(_ name: Span<UInt8>, _ key: Span<UInt8>) -> Bool {
     guard name.count == key.count else { return false }
     for offset in 0..<key.count where name[offset] != key[offset] { return false }
     return true
   }
 
-  private static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+  /// FNV-1a.
+  private static func hash(_ bytes: Span<UInt8>) -> UInt64 {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-    return hash
-  }
-
-  private static func hash(_ bytes: ArraySlice<UInt8>) -> UInt64 {
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+    for offset in 0..<bytes.count { hash = (hash ^ UInt64(bytes[offset])) &* 0x100_0000_01b3 }
     return hash
   }
 
