@@ -56,16 +56,20 @@ def grpc_body(work, stream):
     return path
 
 
-def total_instructions(binary, shim, work, sim_port, body, rpc, requests, config):
+def total_instructions(binary, shim, work, sim_port, body, rpc, requests, config, keep=None):
     port = free_port()
-    out = work / f"callgrind.{port}"
-    command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(binary),
+    out = keep or work / f"callgrind.{port}"
+    command = ["valgrind", "--tool=callgrind", "--dump-instr=yes", f"--callgrind-out-file={out}", str(binary),
                "--listen", f"127.0.0.1:{port}", "--threads", "1", "--log-level", "error"]
     command += ["--config", str(config["path"])] if config else ["--upstream", f"http://127.0.0.1:{sim_port}"]
     if config and config["metrics"]:
         command += ["--metrics-listen", f"127.0.0.1:{free_port()}"]
     gateway = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={"LD_PRELOAD": str(shim), "PATH": "/usr/bin:/bin"})
+                               # Fixed hash seeds: with random ones, start-up's dictionary lookups
+                               # cost differently in each run, which the two runs' difference kept
+                               # as noise (about 300 instructions a chunk).
+                               env={"LD_PRELOAD": str(shim), "PATH": "/usr/bin:/bin",
+                                    "SWIFT_DETERMINISTIC_HASHING": "1"})
     try:
         # Under valgrind the gateway takes seconds to start.
         wait_for_port(port, gateway, "the gateway under callgrind")
@@ -88,6 +92,8 @@ def main():
     parser.add_argument("binaries", nargs="*", help="gateway binaries (default: this checkout's release build)")
     parser.add_argument("--mode", choices=["stream", "unary", "both"], default="both")
     parser.add_argument("--features", action="store_true", help="unary with keys, access log and metrics, and without")
+    parser.add_argument("--keep", type=Path, help="keep the callgrind outputs in this directory, to profile the "
+                        "difference (callgrind.<binary>.<mode>[.<config>].<requests>)")
     args = parser.parse_args()
     binaries = [Path(b) for b in args.binaries] or [RELEASE / "vllm-grpc-gateway"]
     for tool in ["valgrind", "callgrind_annotate", "h2load", "clang"]:
@@ -130,8 +136,14 @@ def main():
                     few, many = (20, 60) if stream else (500, 2500)
                     units = (many - few) * (128 if stream else 1)
                     for name, config in configs:
-                        low = total_instructions(stripped, shim, work, sim_port, body, rpc, few, config)
-                        high = total_instructions(stripped, shim, work, sim_port, body, rpc, many, config)
+                        def kept(requests):
+                            if not args.keep:
+                                return None
+                            args.keep.mkdir(parents=True, exist_ok=True)
+                            label = f".{name.replace(' ', '-')}" if name else ""
+                            return args.keep / f"callgrind.{binaries.index(binary)}.{mode}{label}.{requests}"
+                        low = total_instructions(stripped, shim, work, sim_port, body, rpc, few, config, kept(few))
+                        high = total_instructions(stripped, shim, work, sim_port, body, rpc, many, config, kept(many))
                         print(f"{binary}: {(high - low) / units:,.0f} instructions per "
                               f"{'streamed chunk' if stream else 'unary call'}{' (' + name + ')' if name else ''}",
                               flush=True)
