@@ -60,9 +60,4 @@ public struct Metadata: Sendable, Hashable, Sequence {
     if value != nil || entries.contains(where: { $0.key == key }) { entries.removeAll { $0.key == key } }
     return value
   }
-
-  /// Whether a key names a binary (`-bin`) header.
-  static func isBinaryKey(_ key: String) -> Bool {
-    key.hasSuffix("-bin")
-  }
 }

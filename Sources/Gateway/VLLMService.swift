@@ -101,11 +101,15 @@ public struct VLLMService: ServiceProvider {
     let context = self.context
     var routes = (Self.operations + Self.audioOperations).map { operation in
       let operation = operation.resolved(in: context.toJSON.schema)
+      // What each call asks of its operation, decided once here rather than by comparing
+      // Strings per call.
       let isResponses = operation.upstreamPath == "/v1/responses"
+      let isModelList = operation.upstreamPath == "/v1/models"
+      let isSubtitleCandidate = operation.body == .transcriptionForm && operation.kind == .unary
       return Route(
         path: operation.rpc, isUnary: operation.kind == .unary,
         kind: .singleRequest { call, request in
-          if operation.body == .transcriptionForm && operation.kind == .unary,
+          if isSubtitleCandidate,
             let format = SubtitleTranscriptionCall.requestedFormat(request)
           {
             SubtitleTranscriptionCall(call: call, operation: operation, context: context, format: format)
@@ -124,7 +128,7 @@ public struct VLLMService: ServiceProvider {
               context.responsesMissing.withLockedValue { $0 = true }
               ResponsesViaChatCall(call: call, operation: operation, context: context).start(request: request)
             } : nil
-          if operation.upstreamPath == "/v1/models" && !context.fleet.isSingle {
+          if isModelList && !context.fleet.isSingle {
             // The fleet's models, merged from what each upstream listed last: one upstream down
             // never makes it fail.
             UnaryUpstreamCall(call: call, operation: operation, context: context).vllmFinished(

@@ -186,6 +186,10 @@ public final class MessageSchema: Sendable {
     passthroughField = (structField("extra_fields") ?? structField("extra_body")).map { fields[$0] }
     otherField = structField("other").map { fields[$0] }
     extraFieldsIndex = byName["extra_fields"]
+    fieldsMergedIntoObject = fields.map { field in
+      field.type == .message && field.typeName == WellKnownJSON.structName && !field.isRepeated
+        && (field.name == "extra_body" || field.name == "extra_fields")
+    }
     isPlainObject = !isWellKnown && listField == nil && variantOneof == nil
   }
 
@@ -284,6 +288,10 @@ public final class MessageSchema: Sendable {
 
   /// The index of `extra_fields`, which a JSON key never fills directly.
   public let extraFieldsIndex: Int?
+
+  /// By field index: whether the field is `extra_body` or `extra_fields` as a Struct, whose
+  /// members JSON writes into this object (worked out once, not by comparing names per call).
+  public let fieldsMergedIntoObject: [Bool]
 }
 
 /// Every message the translator may meet, by full name and by position; and, for the canonical

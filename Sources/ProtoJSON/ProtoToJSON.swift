@@ -95,9 +95,7 @@ public struct ProtoToJSON: Sendable {
         try writeSingle(winnerField, occurrences[winner].last!, bytes: bytes, to: &writer)
         continue
       }
-      if field.type == .message && field.typeName == WellKnownJSON.structName && !field.isRepeated
-        && (field.name == "extra_body" || field.name == "extra_fields")
-      {
+      if message.fieldsMergedIntoObject[index] {
         for occurrence in occurrences[index] {
           try WellKnownJSON.writeStructMembers(bytes: bytes, range: occurrence.range, to: &writer)
         }
