@@ -157,12 +157,33 @@ public final class MessageSchema: Sendable {
     }
     indexBySmallNumber = small
     oneofByName = Dictionary(oneofs.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
-    var names: [[UInt8]] = fields.map { Array($0.name.utf8) }
-    var targets = Array(fields.indices)
-    for (index, oneof) in oneofs.enumerated() where byName[oneof.name] == nil {
+    // Keys in the order vLLM writes them: the schema's, except that a oneof vLLM writes under
+    // its own name ("stop_reason") stands where its first member is declared, and its members'
+    // own names come last. The translator compares the next few keys in place, so a member name
+    // in that order (never sent) would push the keys after it out of reach.
+    var names: [[UInt8]] = []
+    var targets: [Int] = []
+    var memberNames: [[UInt8]] = []
+    var memberTargets: [Int] = []
+    for (index, field) in fields.enumerated() {
+      if let oneof = field.oneofIndex, byName[oneofs[oneof].name] == nil {
+        if !targets.contains(-(oneof + 1)) {
+          names.append(Array(oneofs[oneof].name.utf8))
+          targets.append(-(oneof + 1))
+        }
+        memberNames.append(Array(field.name.utf8))
+        memberTargets.append(index)
+      } else {
+        names.append(Array(field.name.utf8))
+        targets.append(index)
+      }
+    }
+    for (index, oneof) in oneofs.enumerated() where byName[oneof.name] == nil && !targets.contains(-(index + 1)) {
       names.append(Array(oneof.name.utf8))
       targets.append(-(index + 1))
     }
+    names += memberNames
+    targets += memberTargets
     var capacity = 8
     while capacity < names.count * 2 { capacity *= 2 }
     var slots = [Int32](repeating: -1, count: capacity)

@@ -15,6 +15,10 @@ struct TranslationBench {
       try chatChunks(iterations, tracked: arguments[2] == "chunks-tracked")
       return
     }
+    if arguments.count > 2 && arguments[2] == "replies" {
+      try chatReplies(iterations)
+      return
+    }
     let inputs = (0..<16).map { "embedding input number \($0)" }
     let decimal = PoolingBodies.embeddings(inputs: inputs, model: "bench", dimensions: 1024, base64: false)
     let base64 = PoolingBodies.embeddings(inputs: inputs, model: "bench", dimensions: 1024, base64: true)
@@ -47,7 +51,9 @@ struct TranslationBench {
         + #""model":"sim-model","choices":[{"index":0,"delta":{"content":" stars"},"logprobs":null,"#
         + #""finish_reason":null,"token_ids":null}]}"#).utf8)
     let toProto = JSONToProto(schema: .bundled)
-    guard let message = toProto.schema.message("vllmgateway.v1.ChatCompletionChunk") else { return }
+    guard let message = toProto.schema.message("vllmgateway.v1.ChatCompletionChunk") else {
+      preconditionFailure("the bundled schema has no ChatCompletionChunk")
+    }
     let count = iterations * 1000
     let start = DispatchTime.now().uptimeNanoseconds
     var bytes = 0
@@ -63,6 +69,31 @@ struct TranslationBench {
     precondition(!tracked || progress.tokens == (count - 1) % 1000 + 1, "every chunk is one token")
     let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start)
     print("chat chunk, JSON -> protobuf: \(format(elapsed / Double(count))) ns per chunk (\(bytes / count) bytes)")
+  }
+
+  /// A whole (unary) chat completion as vLLM 0.32 answers one (tests/fixtures/vllm-recordings/
+  /// chat_nonstream.http, its keys and nulls as sent), translated `iterations` thousand times:
+  /// the reply's share of a unary call.
+  static func chatReplies(_ iterations: Int) throws {
+    let reply = Array(
+      (#"{"id":"chatcmpl-86e24b3f5efaae84","object":"chat.completion","created":1795562984,"model":"tiny-llama","#
+        + #""choices":[{"index":0,"message":{"role":"assistant","content":"ar ra quick exampdefar ra quick Th","#
+        + #""refusal":null,"annotations":null,"audio":null,"function_call":null,"reasoning":null},"logprobs":null,"#
+        + #""finish_reason":"length","stop_reason":null,"token_ids":null,"routed_experts":null}],"service_tier":null,"#
+        + #""system_fingerprint":"vllm-0.32.0-768d6f53","usage":{"prompt_tokens":65,"total_tokens":77,"#
+        + #""completion_tokens":12,"prompt_tokens_details":null,"completion_tokens_details":null},"#
+        + #""prompt_logprobs":null,"prompt_token_ids":null,"prompt_text":null,"kv_transfer_params":null,"#
+        + #""ec_transfer_params":null,"metrics":null}"#).utf8)
+    let toProto = JSONToProto(schema: .bundled)
+    guard let message = toProto.schema.message("vllmgateway.v1.ChatCompletion") else {
+      preconditionFailure("the bundled schema has no ChatCompletion")
+    }
+    let count = iterations * 1000
+    let start = DispatchTime.now().uptimeNanoseconds
+    var bytes = 0
+    for _ in 0..<count { bytes &+= try toProto.proto(from: reply, message: message).count }
+    let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start)
+    print("chat reply, JSON -> protobuf: \(format(elapsed / Double(count))) ns per reply (\(bytes / count) bytes)")
   }
 
   static func median(_ iterations: Int, _ body: () throws -> Void) throws -> Double {
