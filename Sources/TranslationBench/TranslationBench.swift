@@ -51,24 +51,18 @@ struct TranslationBench {
         + #""model":"sim-model","choices":[{"index":0,"delta":{"content":" stars"},"logprobs":null,"#
         + #""finish_reason":null,"token_ids":null}]}"#).utf8)
     let toProto = JSONToProto(schema: .bundled)
-    guard let message = toProto.schema.message("vllmgateway.v1.ChatCompletionChunk") else {
-      preconditionFailure("the bundled schema has no ChatCompletionChunk")
-    }
-    let count = iterations * 1000
-    let start = DispatchTime.now().uptimeNanoseconds
-    var bytes = 0
+    let message = bundledMessage("ChatCompletionChunk", of: toProto)
     var progress = GenerationProgress(isChat: true)
-    for index in 0..<count {
+    let count = iterations * 1000
+    try timeEach(count, "chat chunk") { index in
       let proto = try toProto.proto(from: chunk, message: message)
-      bytes &+= proto.count
       if tracked {
         if index % 1000 == 0 { progress = GenerationProgress(isChat: true) }
         if progress.note(chunk: proto) == .roleOnly { preconditionFailure("a content chunk read as role only") }
       }
+      return proto.count
     }
     precondition(!tracked || progress.tokens == (count - 1) % 1000 + 1, "every chunk is one token")
-    let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start)
-    print("chat chunk, JSON -> protobuf: \(format(elapsed / Double(count))) ns per chunk (\(bytes / count) bytes)")
   }
 
   /// A whole (unary) chat completion as vLLM 0.32 answers one (tests/fixtures/vllm-recordings/
@@ -85,15 +79,24 @@ struct TranslationBench {
         + #""prompt_logprobs":null,"prompt_token_ids":null,"prompt_text":null,"kv_transfer_params":null,"#
         + #""ec_transfer_params":null,"metrics":null}"#).utf8)
     let toProto = JSONToProto(schema: .bundled)
-    guard let message = toProto.schema.message("vllmgateway.v1.ChatCompletion") else {
-      preconditionFailure("the bundled schema has no ChatCompletion")
+    let message = bundledMessage("ChatCompletion", of: toProto)
+    try timeEach(iterations * 1000, "chat reply") { _ in try toProto.proto(from: reply, message: message).count }
+  }
+
+  static func bundledMessage(_ name: String, of toProto: JSONToProto) -> MessageSchema {
+    guard let message = toProto.schema.message("vllmgateway.v1." + name) else {
+      preconditionFailure("the bundled schema has no \(name)")
     }
-    let count = iterations * 1000
+    return message
+  }
+
+  /// Runs `body` `count` times (it returns the bytes it made) and prints the time each took.
+  static func timeEach(_ count: Int, _ what: String, _ body: (Int) throws -> Int) rethrows {
     let start = DispatchTime.now().uptimeNanoseconds
     var bytes = 0
-    for _ in 0..<count { bytes &+= try toProto.proto(from: reply, message: message).count }
+    for index in 0..<count { bytes &+= try body(index) }
     let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start)
-    print("chat reply, JSON -> protobuf: \(format(elapsed / Double(count))) ns per reply (\(bytes / count) bytes)")
+    print("\(what), JSON -> protobuf: \(format(elapsed / Double(count))) ns each (\(bytes / count) bytes)")
   }
 
   static func median(_ iterations: Int, _ body: () throws -> Void) throws -> Double {
