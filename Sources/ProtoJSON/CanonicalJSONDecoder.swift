@@ -35,8 +35,8 @@ struct CanonicalJSONDecoder {
     let keys = codec.info(of: message).fieldsByKey
     // A field given twice (say as "maxTokens" and "max_tokens") or two members of one oneof
     // would leave which value counts to the order of keys: refused, as protobuf's parsers do.
-    var seen = [Bool](repeating: false, count: message.fields.count)
-    var oneofMembers = [Int](repeating: -1, count: message.oneofs.count)
+    var seen = [Bool].filled(with: false, count: message.fields.count)
+    var oneofMembers = [Int].filled(with: -1, count: message.oneofs.count)
     try beginObject()
     while let keyBytes = try nextKey() {
       let key = String(decoding: keyBytes, as: UTF8.self)

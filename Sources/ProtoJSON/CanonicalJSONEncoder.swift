@@ -26,7 +26,7 @@ struct CanonicalJSONEncoder {
   mutating func writeFields(of message: MessageSchema, bytes: [UInt8], range: Range<Int>) throws(ProtoJSONError) {
     let occurrences = try self.occurrences(of: message, bytes: bytes, range: range)
     // Of a oneof's members on the wire, the last one wins, as protobuf's merge rules say.
-    var winners = [Int](repeating: -1, count: message.oneofs.count)
+    var winners = [Int].filled(with: -1, count: message.oneofs.count)
     for (oneofIndex, oneof) in message.oneofs.enumerated() {
       var latest = -1
       for member in oneof.fieldIndices {

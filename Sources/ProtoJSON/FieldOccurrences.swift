@@ -10,7 +10,7 @@ struct FieldOccurrences {
     let fieldCount = message.fields.count
     // Counting sort: count each field's occurrences, turn the counts into start positions, then
     // place each occurrence, which leaves each position at its field's end.
-    var positions = Self.filled(0, count: fieldCount + 1)
+    var positions = [Int].filled(with: 0, count: fieldCount + 1)
     var reader = ProtoWireReader(bytes, range: range)
     var total = 0
     while let field = try reader.next() {
@@ -20,7 +20,8 @@ struct FieldOccurrences {
       }
     }
     for index in 0..<fieldCount { positions[index + 1] += positions[index] }
-    var grouped = Self.filled(WireField(number: 0, wireType: .varint, scalar: 0, range: 0..<0), count: total)
+    var grouped = [WireField].filled(
+      with: WireField(number: 0, wireType: .varint, scalar: 0, range: 0..<0), count: total)
     reader = ProtoWireReader(bytes, range: range)
     while let field = try reader.next() {
       if let index = message.fieldIndex(number: field.number) {
@@ -30,18 +31,6 @@ struct FieldOccurrences {
     }
     self.grouped = grouped
     self.ends = positions
-  }
-
-  /// `Array(repeating:count:)`, made by appending: that initializer allocates through the
-  /// standard library's unspecialized code, which looks up the array storage's type metadata in
-  /// the runtime's hash table on every call (about 1,100 instructions; five a unary chat call,
-  /// callgrind). Appending after reserving capacity is specialized here, with the metadata cached.
-  @inline(__always)
-  private static func filled<Element>(_ value: Element, count: Int) -> [Element] {
-    var array: [Element] = []
-    array.reserveCapacity(count)
-    for _ in 0..<count { array.append(value) }
-    return array
   }
 
   /// The occurrences of the field at `index` in the message's fields, in wire order.
