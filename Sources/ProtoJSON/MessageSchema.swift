@@ -265,17 +265,9 @@ public final class MessageSchema: Sendable {
       let entry = Int(keySlots[slot])
       if entry < 0 { return nil }
       let name = keyNames[entry]
-      if Self.equal(name.span, key) { return entry }
+      if name.span.hasSameBytes(as: key) { return entry }
       slot = (slot + 1) & mask
     }
-  }
-
-  /// Byte equality without the generic sequence machinery of `elementsEqual`.
-  @inline(__always)
-  private static func equal(_ name: Span<UInt8>, _ key: Span<UInt8>) -> Bool {
-    guard name.count == key.count else { return false }
-    for offset in 0..<key.count where name[offset] != key[offset] { return false }
-    return true
   }
 
   /// FNV-1a.
