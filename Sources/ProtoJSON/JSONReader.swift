@@ -146,15 +146,34 @@ public struct JSONReader {
   }
 
   /// Consumes the key of the member `nextMember` found and its colon, when they are exactly
-  /// `patterns[range]` (a key as a schema spells it, in quotes, then ':'); false, with nothing
-  /// consumed, for anything else, which `readKey` then reads. One pass over the key, with no
-  /// hashing: what a key costs when the caller guesses it right.
+  /// `key` (a key as a schema spells it, in quotes, then ':'; its bytes in `patternBytes`);
+  /// false, with nothing consumed, for anything else, which `readKey` then reads. A word or two
+  /// compared, no hashing: what a key costs when the caller guesses it right.
   @inline(__always)
-  public mutating func consumeKey(_ patterns: [UInt8], _ range: Range<Int>) -> Bool {
+  mutating func consumeKey(_ key: KeyPattern, in patternBytes: [UInt8]) -> Bool {
     // Wrapping arithmetic: offsets stay within the arrays, whose bounds the spans check.
-    let end = index &+ range.count
+    guard key.length <= 16, index &+ 16 <= bytes.count else { return consumeLongKey(key, in: patternBytes) }
+    guard Self.startsWith(key, bytes, at: index) else { return false }
+    index &+= key.length
+    return true
+  }
+
+  /// Whether `bytes` holds short `key` at `index`, with 16 bytes there to read.
+  @inline(__always)
+  private static func startsWith(_ key: KeyPattern, _ bytes: [UInt8], at index: Int) -> Bool {
+    let input = bytes.span.bytes
+    return UInt64(littleEndian: input.word(at: index)) & key.headMask == key.head
+      && (key.length <= 8 || UInt64(littleEndian: input.word(at: index &+ key.length &- 8)) == key.tail)
+  }
+
+  /// The same for keys longer than 16 bytes, and near the end of the input: their bytes compared.
+  private mutating func consumeLongKey(_ key: KeyPattern, in patternBytes: [UInt8]) -> Bool {
+    let end = index &+ key.length
     guard end <= bytes.count else { return false }
-    guard bytes.span.extracting(index..<end).hasSameBytes(as: patterns.span.extracting(range)) else { return false }
+    guard
+      bytes.span.extracting(index..<end).hasSameBytes(
+        as: patternBytes.span.extracting(key.start..<(key.start &+ key.length)))
+    else { return false }
     index = end
     return true
   }

@@ -63,7 +63,7 @@ public struct JSONToProto: Sendable {
     // The key number expected next: vLLM writes keys in the order the schema declares them, so
     // the key after the last one found is compared in place first; any other key is looked up.
     // A variant's "type" key is looked for before any field, so there each key is read.
-    var expected = skippingType ? message.keyStarts.count : 0
+    var expected = skippingType ? message.keyPatterns.count : 0
     while try reader.nextMember() {
       let keyStart = reader.index
       var entry: Int? = nil
@@ -71,8 +71,8 @@ public struct JSONToProto: Sendable {
       // places further: those are compared in place too, each ruled out by its length and first
       // byte unless it is the one. Further than that, hashing costs less.
       var candidate = expected
-      while candidate &+ 1 < message.keyStarts.count && candidate &- expected < 4 {
-        if reader.consumeKey(message.keyPatterns, message.keyStarts[candidate]..<message.keyStarts[candidate &+ 1]) {
+      while candidate < message.keyPatterns.count && candidate &- expected < 4 {
+        if reader.consumeKey(message.keyPatterns[candidate], in: message.keyPatternBytes) {
           entry = candidate
           expected = candidate &+ 1
           break

@@ -129,12 +129,11 @@ public final class MessageSchema: Sendable {
   private let keySlots: [Int32]
   private let keyNames: [[UInt8]]
   private let keyTargets: [Int]
-  /// The same keys as JSON spells them, in quotes and followed by ':', end to end in the order the
-  /// schema declares them, and where each starts (one more entry than keys): vLLM writes an
-  /// object's keys in that order, so the translator compares the key after the last one found in
-  /// place, before hashing.
-  let keyPatterns: [UInt8]
-  let keyStarts: [Int]
+  /// The same keys as JSON spells them, in quotes and followed by ':', in the order the schema
+  /// declares them, and their bytes end to end: vLLM writes an object's keys in that order, so
+  /// the translator compares the key after the last one found in place, before hashing.
+  let keyPatterns: [KeyPattern]
+  let keyPatternBytes: [UInt8]
 
   public init(fullName: String, fields: [Field], oneofs: [Oneof], isMapEntry: Bool) {
     self.fullName = fullName
@@ -195,8 +194,7 @@ public final class MessageSchema: Sendable {
     keySlots = slots
     keyNames = names
     keyTargets = targets
-    keyPatterns = names.flatMap { [UInt8(ascii: "\"")] + $0 + Array(#"":"#.utf8) }
-    keyStarts = names.reduce(into: [0]) { starts, name in starts.append(starts[starts.count - 1] + name.count + 3) }
+    (keyPatterns, keyPatternBytes) = KeyPattern.patterns(for: names)
     // The roles the API's conventions give some fields, worked out once.
     func structField(_ name: String) -> Int? {
       guard let index = byName[name], fields[index].typeName == "google.protobuf.Struct" else { return nil }
@@ -233,7 +231,7 @@ public final class MessageSchema: Sendable {
     keyEntry(forKey: key).map(target(ofKey:))
   }
 
-  /// What key number `entry` (a position in `keyStarts`) names.
+  /// What key number `entry` (a position in `keyPatterns`) names.
   @inline(__always)
   func target(ofKey entry: Int) -> KeyTarget {
     let target = keyTargets[entry]

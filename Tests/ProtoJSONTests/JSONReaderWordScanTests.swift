@@ -62,21 +62,34 @@ import Testing
     }
   }
 
+  /// Keys of every length around one and two words, at the end of the input (where no word can
+  /// be loaded) and before more: consumed when every byte matches, untouched when any differs.
   @Test func aKeyIsConsumedOnlyWhenItMatchesExactly() {
-    let patterns = Array("\"finish_reason\":\"id\":".utf8)
-    var reader = JSONReader(Array("\"finish_reason\":null".utf8))
-    let other = reader.consumeKey(patterns, 16..<21)
-    #expect(!other)
-    let itself = reader.consumeKey(patterns, 0..<16)
-    #expect(itself)
-    #expect(reader.index == 16)
-    var near = JSONReader(Array("\"finish_reasom\":null".utf8))
-    let nearMiss = near.consumeKey(patterns, 0..<16)
-    #expect(!nearMiss)
-    #expect(near.index == 0)
-    var short = JSONReader(Array("\"finish".utf8))
-    let truncated = short.consumeKey(patterns, 0..<16)
-    #expect(!truncated)
+    let names = (0...22).map { length in (0..<length).map { UInt8(truncatingIfNeeded: 0x61 &+ $0) } }
+    let (patterns, patternBytes) = KeyPattern.patterns(for: [Array("other".utf8)] + names)
+    for (name, key) in zip(names, patterns.dropFirst()) {
+      let quoted = [UInt8(ascii: "\"")] + name + Array(#"":"#.utf8)
+      for after in [Array("1}".utf8), Array("null,\"next\":1}".utf8)] {
+        var reader = JSONReader(quoted + after)
+        let consumed = reader.consumeKey(key, in: patternBytes)
+        #expect(consumed, "\(name.count) bytes before \(after.count)")
+        #expect(reader.index == quoted.count)
+        var other = JSONReader(quoted + after)
+        let otherConsumed = other.consumeKey(patterns[0], in: patternBytes)
+        #expect(!otherConsumed && other.index == 0)
+        for position in 0..<quoted.count {
+          var differing = quoted
+          differing[position] ^= 0x04
+          var near = JSONReader(differing + after)
+          let nearConsumed = near.consumeKey(key, in: patternBytes)
+          #expect(!nearConsumed, "\(name.count) bytes, differing at \(position)")
+          #expect(near.index == 0)
+        }
+      }
+      var truncated = JSONReader(Array(quoted.dropLast()))
+      let truncatedConsumed = truncated.consumeKey(key, in: patternBytes)
+      #expect(!truncatedConsumed)
+    }
   }
 
   /// The reference: a plain string's content range, or nil when it has an escape or a control
