@@ -99,6 +99,9 @@ public struct JSONToProto: Sendable {
         try reader.readNull()
         continue
       }
+      if let entry, try writePlainValue(message.plainValueWrites[entry], kind, from: &reader, to: &writer) {
+        continue
+      }
       var target: MessageSchema.Slot? = nil
       if let entry {
         switch message.target(ofKey: entry) {
@@ -111,38 +114,6 @@ public struct JSONToProto: Sendable {
         }
       }
       if let field = target, accepts(field, kind) {
-        // What most values are (strings without escapes, plain integers, objects) is written
-        // here, without the calls of the general path; anything else is left unread for it.
-        if field.isRepeated {
-          if field.type == .message, let element = schema.message(of: field), element.isPlainObject,
-            !element.isMapEntry
-          {
-            try writeObjects(field.number, element, from: &reader, to: &writer)
-            continue
-          }
-        } else {
-          switch field.type {
-          case .string:
-            if let range = try reader.readPlainStringRange() {
-              writer.lengthDelimited(field.number, reader.bytes, range)
-              continue
-            }
-          case .int64, .uint64, .int32, .uint32:
-            if let value = reader.readPlainInteger() {
-              writer.varintField(field.number, Self.varintBits(value, as: field.type))
-              continue
-            }
-          case .message:
-            if let nested = schema.message(of: field), nested.isPlainObject {
-              let start = writer.begin(field.number)
-              try writeMembers(of: nested, from: &reader, to: &writer, skippingType: false)
-              writer.end(start)
-              continue
-            }
-          default:
-            break
-          }
-        }
         try writeField(field, in: message, from: &reader, to: &writer)
       } else if let passthrough = message.passthroughField {
         // The key again, read where it starts: only keys kept this way need their bytes.
@@ -156,6 +127,34 @@ public struct JSONToProto: Sendable {
         try reader.skipValue()
       }
     }
+  }
+
+  /// What most values are (strings without escapes, plain integers, objects, arrays of objects),
+  /// written without the calls of the general path; false, with nothing read, for anything else.
+  private func writePlainValue(
+    _ plain: PlainValueWrite, _ kind: JSONReader.Kind, from reader: inout JSONReader, to writer: inout ProtoWireWriter
+  ) throws -> Bool {
+    switch plain.form {
+    case .string where kind == .string:
+      guard let range = try reader.readPlainStringRange() else { return false }
+      writer.lengthDelimited(plain.number, reader.bytes, range)
+    case .integer where kind == .number:
+      guard let value = reader.readPlainInteger() else { return false }
+      writer.varintField(plain.number, Self.varintBits(value, as: plain.type))
+    case .object where kind == .object:
+      let nested = schema.message(at: plain.messageIndex)
+      guard nested.isPlainObject else { return false }
+      let start = writer.begin(plain.number)
+      try writeMembers(of: nested, from: &reader, to: &writer, skippingType: false)
+      writer.end(start)
+    case .objects where kind == .array:
+      let element = schema.message(at: plain.messageIndex)
+      guard element.isPlainObject, !element.isMapEntry else { return false }
+      try writeObjects(plain.number, element, from: &reader, to: &writer)
+    default:
+      return false
+    }
+    return true
   }
 
   /// A JSON array of objects, as the occurrences of repeated message field `number`: what

@@ -134,6 +134,8 @@ public final class MessageSchema: Sendable {
   /// the translator compares the key after the last one found in place, before hashing.
   let keyPatterns: [KeyPattern]
   let keyPatternBytes: [UInt8]
+  /// How each key's value is written in its commonest form, by key number.
+  let plainValueWrites: [PlainValueWrite]
 
   public init(fullName: String, fields: [Field], oneofs: [Oneof], isMapEntry: Bool) {
     self.fullName = fullName
@@ -205,6 +207,11 @@ public final class MessageSchema: Sendable {
     passthroughField = (structField("extra_fields") ?? structField("extra_body")).map { fields[$0] }
     otherField = structField("other").map { fields[$0] }
     extraFieldsIndex = byName["extra_fields"]
+    plainValueWrites = targets.map { [byName] target in
+      // A oneof's member is chosen by the value's kind; extra_fields is the passthrough object.
+      guard target >= 0, target != byName["extra_fields"] else { return .none }
+      return PlainValueWrite(fields[target])
+    }
     fieldsMergedIntoObject = fields.map { field in
       field.type == .message && field.typeName == WellKnownJSON.structName && !field.isRepeated
         && (field.name == "extra_body" || field.name == "extra_fields")
@@ -396,6 +403,12 @@ public struct Schema: Sendable {
   /// ("/package.Service/Method"): what a Connect or gRPC route needs to pick its types.
   public func methodTypes(path: String) -> (input: String, output: String)? {
     byName.methods[path]
+  }
+
+  /// The message at `index` in the schema (a field's `messageIndex`).
+  @inline(__always)
+  func message(at index: Int) -> MessageSchema {
+    ordered[index]
   }
 
   /// The type of a message field.
