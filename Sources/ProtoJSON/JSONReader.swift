@@ -127,9 +127,13 @@ public struct JSONReader {
       firstMember = false
       return false
     }
-    if !firstMember { try expect(UInt8(ascii: ",")) }
+    if !firstMember {
+      // Whitespace is behind and a byte is there: `expect` would check both again.
+      guard bytes[index] == UInt8(ascii: ",") else { throw failure("expected ','") }
+      index += 1
+      skipWhitespace()
+    }
     firstMember = false
-    skipWhitespace()
     return true
   }
 
