@@ -99,8 +99,39 @@ public struct JSONToProto: Sendable {
         try reader.readNull()
         continue
       }
-      if let entry, try writePlainValue(message.plainValueWrites[entry], kind, from: &reader, to: &writer) {
-        continue
+      if let entry {
+        // What most values are (strings without escapes, plain integers, objects, arrays of
+        // objects) is written here, as decided for the key when the schema was built, without
+        // the calls of the general path; anything else is left unread for it.
+        let plain = message.plainValueWrites[entry]
+        switch plain.form {
+        case .string where kind == .string:
+          if let range = try reader.readPlainStringRange() {
+            writer.lengthDelimited(plain.number, reader.bytes, range)
+            continue
+          }
+        case .integer where kind == .number:
+          if let value = reader.readPlainInteger() {
+            writer.varintField(plain.number, Self.varintBits(value, as: plain.type))
+            continue
+          }
+        case .object where kind == .object:
+          let nested = schema.message(at: plain.messageIndex)
+          if nested.isPlainObject {
+            let start = writer.begin(plain.number)
+            try writeMembers(of: nested, from: &reader, to: &writer, skippingType: false)
+            writer.end(start)
+            continue
+          }
+        case .objects where kind == .array:
+          let element = schema.message(at: plain.messageIndex)
+          if element.isPlainObject && !element.isMapEntry {
+            try writeObjects(plain.number, element, from: &reader, to: &writer)
+            continue
+          }
+        default:
+          break
+        }
       }
       var target: MessageSchema.Slot? = nil
       if let entry {
@@ -127,34 +158,6 @@ public struct JSONToProto: Sendable {
         try reader.skipValue()
       }
     }
-  }
-
-  /// What most values are (strings without escapes, plain integers, objects, arrays of objects),
-  /// written without the calls of the general path; false, with nothing read, for anything else.
-  private func writePlainValue(
-    _ plain: PlainValueWrite, _ kind: JSONReader.Kind, from reader: inout JSONReader, to writer: inout ProtoWireWriter
-  ) throws -> Bool {
-    switch plain.form {
-    case .string where kind == .string:
-      guard let range = try reader.readPlainStringRange() else { return false }
-      writer.lengthDelimited(plain.number, reader.bytes, range)
-    case .integer where kind == .number:
-      guard let value = reader.readPlainInteger() else { return false }
-      writer.varintField(plain.number, Self.varintBits(value, as: plain.type))
-    case .object where kind == .object:
-      let nested = schema.message(at: plain.messageIndex)
-      guard nested.isPlainObject else { return false }
-      let start = writer.begin(plain.number)
-      try writeMembers(of: nested, from: &reader, to: &writer, skippingType: false)
-      writer.end(start)
-    case .objects where kind == .array:
-      let element = schema.message(at: plain.messageIndex)
-      guard element.isPlainObject, !element.isMapEntry else { return false }
-      try writeObjects(plain.number, element, from: &reader, to: &writer)
-    default:
-      return false
-    }
-    return true
   }
 
   /// A JSON array of objects, as the occurrences of repeated message field `number`: what
