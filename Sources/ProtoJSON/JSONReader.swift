@@ -156,18 +156,22 @@ public struct JSONReader {
   @inline(__always)
   mutating func consumeKey(_ key: KeyPattern, in patternBytes: [UInt8]) -> Bool {
     // Wrapping arithmetic: offsets stay within the arrays, whose bounds the spans check.
-    guard key.length <= 16, index &+ 16 <= bytes.count else { return consumeLongKey(key, in: patternBytes) }
+    guard index &+ 16 <= bytes.count else { return consumeLongKey(key, in: patternBytes) }
+    // A long key's first word rules most keys out before its bytes are compared out of line.
     guard Self.startsWith(key, bytes, at: index) else { return false }
+    guard key.length <= 16 else { return consumeLongKey(key, in: patternBytes) }
     index &+= key.length
     return true
   }
 
-  /// Whether `bytes` holds short `key` at `index`, with 16 bytes there to read.
+  /// Whether `bytes` holds `key` at `index` as far as its first and (up to 16 bytes) last words
+  /// tell, with 16 bytes there to read.
   @inline(__always)
   private static func startsWith(_ key: KeyPattern, _ bytes: [UInt8], at index: Int) -> Bool {
     let input = bytes.span.bytes
     return UInt64(littleEndian: input.word(at: index)) & key.headMask == key.head
-      && (key.length <= 8 || UInt64(littleEndian: input.word(at: index &+ key.length &- 8)) == key.tail)
+      && (key.length <= 8 || key.length > 16
+        || UInt64(littleEndian: input.word(at: index &+ key.length &- 8)) == key.tail)
   }
 
   /// The same for keys longer than 16 bytes, and near the end of the input: their bytes compared.
