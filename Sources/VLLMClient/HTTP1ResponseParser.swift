@@ -332,7 +332,7 @@ private func commonValue(_ bytes: Span<UInt8>, _ range: Range<Int>) -> String? {
   switch range.count {
   case 16: matches(bytes, range, "application/json") ? "application/json" : nil
   case 17: matches(bytes, range, "text/event-stream") ? "text/event-stream" : nil
-  case 31: matches(bytes, range, "text/event-stream; charset=utf-8") ? "text/event-stream; charset=utf-8" : nil
+  case 32: matches(bytes, range, "text/event-stream; charset=utf-8") ? "text/event-stream; charset=utf-8" : nil
   default: nil
   }
 }
