@@ -45,6 +45,9 @@ final class LoopConnectionPool {
     ClientBootstrap(group: eventLoop)
       .channelOption(.tcpOption(.tcp_nodelay), value: 1)
       .channelOption(.autoRead, value: false)
+      // Receive buffers that go with each read: see UpstreamReadAllocator.
+      .channelOption(.recvAllocator, value: UpstreamReadAllocator())
+      .channelOption(.maxMessagesPerRead, value: 1)
       .connectTimeout(.seconds(10))
       .connect(host: endpoint.host, port: endpoint.port)
       .assumeIsolated()
