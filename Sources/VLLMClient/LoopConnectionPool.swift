@@ -21,6 +21,12 @@ final class LoopConnectionPool {
   private var sweepTimer: Scheduled<Void>? = nil
   /// The loop's exchanges that a stall timeout applies to (nil: none does).
   let stallWatch: StallWatch?
+  /// Made once for all the pool's connections: one per connection, with its options, lived as
+  /// long as the connection took to open, and a burst of new streams opens thousands at once.
+  private let bootstrap: ClientBootstrap
+  /// The upstream's address when its host is an IP address: connecting straight to it skips
+  /// the resolver and Happy Eyeballs, whose state per connection would come to nothing here.
+  private let address: SocketAddress?
 
   init(
     eventLoop: any EventLoop, endpoint: UpstreamEndpoint, maximumIdle: Int, idleTimeout: TimeAmount,
@@ -31,6 +37,14 @@ final class LoopConnectionPool {
     self.endpoint = endpoint
     self.maximumIdle = maximumIdle
     self.idleTimeout = idleTimeout
+    self.bootstrap = ClientBootstrap(group: eventLoop)
+      .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+      .channelOption(.autoRead, value: false)
+      // Receive buffers that go with each read: see UpstreamReadAllocator.
+      .channelOption(.recvAllocator, value: UpstreamReadAllocator())
+      .channelOption(.maxMessagesPerRead, value: 1)
+      .connectTimeout(.seconds(10))
+    self.address = try? SocketAddress(ipAddress: endpoint.host, port: endpoint.port)
   }
 
   /// An idle connection (`isReused` true), or a new one.
@@ -41,15 +55,7 @@ final class LoopConnectionPool {
         return
       }
     }
-    let endpoint = self.endpoint
-    ClientBootstrap(group: eventLoop)
-      .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-      .channelOption(.autoRead, value: false)
-      // Receive buffers that go with each read: see UpstreamReadAllocator.
-      .channelOption(.recvAllocator, value: UpstreamReadAllocator())
-      .channelOption(.maxMessagesPerRead, value: 1)
-      .connectTimeout(.seconds(10))
-      .connect(host: endpoint.host, port: endpoint.port)
+    connect()
       .assumeIsolated()
       .whenComplete { result in
         switch result {
@@ -66,6 +72,11 @@ final class LoopConnectionPool {
           completion(.failure(error))
         }
       }
+  }
+
+  private func connect() -> EventLoopFuture<any Channel> {
+    if let address { return bootstrap.connect(to: address) }
+    return bootstrap.connect(host: endpoint.host, port: endpoint.port)
   }
 
   func release(_ connection: UpstreamConnection) {
