@@ -21,6 +21,8 @@ final class LoopConnectionPool {
   private var sweepTimer: Scheduled<Void>? = nil
   /// The loop's exchanges that a stall timeout applies to (nil: none does).
   let stallWatch: StallWatch?
+  /// Where the loop's event streams gather an event's data, lent to each as it parses a read.
+  var spareEventData: [UInt8] = []
   /// Made once for all the pool's connections: one per connection, with its options, lived as
   /// long as the connection took to open, and a burst of new streams opens thousands at once.
   private let bootstrap: ClientBootstrap

@@ -109,6 +109,26 @@ public struct ServerSentEventParser: Sendable {
   /// Whether bytes of an unfinished event are buffered (a stream cut mid-event).
   public var hasPartialEvent: Bool { !line.isEmpty || hasData }
 
+  /// Largest storage handed back for other parsers to reuse; a larger one (a huge event) goes.
+  static let largestLentStorage = 64 * 1024
+
+  /// Takes `spare` to gather event data in, when the parser holds no storage of its own. With
+  /// `returnStorage(to:)` after each feed, the parsers fed in turn (an event loop's streams) share
+  /// one array, and a stream waiting for its next event holds none: ten thousand of them would
+  /// otherwise keep a few hundred bytes each.
+  public mutating func borrowStorage(from spare: inout [UInt8]) {
+    guard data.capacity == 0 else { return }
+    swap(&data, &spare)
+  }
+
+  /// Hands the storage to `spare` when no event is partly gathered in it (else keeps it for the
+  /// rest of that event).
+  public mutating func returnStorage(to spare: inout [UInt8]) {
+    guard !hasData, data.capacity > 0 else { return }
+    if data.capacity <= Self.largestLentStorage { swap(&data, &spare) }
+    data = []
+  }
+
   private mutating func endLine(
     _ line: UnsafeRawBufferPointer, _ onEvent: (ServerSentEvent) throws -> Void
   ) throws {

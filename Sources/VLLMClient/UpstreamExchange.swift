@@ -99,10 +99,13 @@ final class UpstreamExchange {
       reader.head(status: status, contentType: contentType)
     case .body(let buffer):
       // The handler may cancel or fail the exchange from an event, which touches other state
-      // than the reader, so the reader is parsed in place.
+      // than the reader, so the reader is parsed in place. Event data is gathered in storage the
+      // loop's streams share (see ServerSentEventParser.borrowStorage).
+      reader.borrowEventStorage(from: &pool.spareEventData)
       let failure = reader.bodyPart(buffer, receivedAt: lastReadAt) { event in
         if !isFinished { handler.vllmEvent(event) }
       }
+      reader.returnEventStorage(to: &pool.spareEventData)
       if let failure {
         fail(failure)
         return

@@ -52,6 +52,15 @@ struct UpstreamResponseReader {
     return nil
   }
 
+  /// See ServerSentEventParser.borrowStorage(from:) and returnStorage(to:).
+  mutating func borrowEventStorage(from spare: inout [UInt8]) {
+    if isEventStream { parser.borrowStorage(from: &spare) }
+  }
+
+  mutating func returnEventStorage(to spare: inout [UInt8]) {
+    if isEventStream { parser.returnStorage(to: &spare) }
+  }
+
   /// What the complete response amounts to.
   func outcome() -> VLLMOutcome {
     if isEventStream { return .streamEnded(cleanly: !parser.hasPartialEvent) }

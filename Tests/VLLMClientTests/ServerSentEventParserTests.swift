@@ -56,6 +56,52 @@ import Testing
     #expect(parser.hasPartialEvent)
   }
 
+  /// Parsers fed in turn with one lent storage: every event whole, however the reads cut the
+  /// streams.
+  @Test func parsersShareLentStorage() throws {
+    let stream = Array("data: {\"x\": \"first\"}\n\ndata: second\ndata: more\n\n".utf8)
+    for cut in 1..<stream.count {
+      var spare: [UInt8] = []
+      var parsers = [ServerSentEventParser(), ServerSentEventParser()]
+      var got: [[ServerSentEvent]] = [[], []]
+      for read in [stream[..<cut], stream[cut...]] {
+        for index in parsers.indices {
+          parsers[index].borrowStorage(from: &spare)
+          try read.withUnsafeBytes { bytes in
+            try parsers[index].feed(raw: bytes) { got[index].append($0) }
+          }
+          parsers[index].returnStorage(to: &spare)
+        }
+      }
+      for events in got {
+        #expect(events.map(\.data) == [Array("{\"x\": \"first\"}".utf8), Array("second\nmore".utf8)], "cut \(cut)")
+      }
+    }
+  }
+
+  /// A parser in the middle of an event keeps the storage its data is in; the next borrower
+  /// makes its own, which it hands back.
+  @Test func keepsLentStorageWhileAnEventIsPartlyRead() throws {
+    var spare: [UInt8] = []
+    spare.reserveCapacity(64)
+    var parser = ServerSentEventParser()
+    parser.borrowStorage(from: &spare)
+    try parser.feed(Array("data: one\n".utf8)) { _ in Issue.record("no event expected") }
+    parser.returnStorage(to: &spare)
+    #expect(spare.capacity == 0)
+    var other = ServerSentEventParser()
+    other.borrowStorage(from: &spare)
+    try other.feed(Array("data: x\n\n".utf8)) { #expect($0.data == [UInt8(ascii: "x")]) }
+    other.returnStorage(to: &spare)
+    #expect(spare.capacity > 0)
+    var got: [ServerSentEvent] = []
+    parser.borrowStorage(from: &spare)
+    try parser.feed(Array("data: two\n\n".utf8)) { got.append($0) }
+    parser.returnStorage(to: &spare)
+    #expect(got.map(\.data) == [Array("one\ntwo".utf8)])
+    #expect(spare.capacity > 0)
+  }
+
   @Test func refusesAnEndlessLine() {
     var parser = ServerSentEventParser(maximumEventSize: 64)
     #expect(throws: ServerSentEventParser.Failure.self) {
