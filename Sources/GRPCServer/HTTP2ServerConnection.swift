@@ -27,6 +27,11 @@ final class HTTP2ServerConnection {
   private(set) var session: OpaquePointer?
   // Touched only on this connection's event loop, one access at a time.
   @exclusivity(unchecked) private(set) var calls: [Int32: ServerCall] = [:]
+  /// The request headers of the stream whose header block is arriving. HTTP/2 sends a header
+  /// block whole, no other frame between its HEADERS and CONTINUATION frames, so a connection
+  /// reads one at a time, and its calls need not each carry one (some 200 bytes) all along.
+  @exclusivity(unchecked) private var requestHead = RequestHead()
+  private var requestHeadStreamID: Int32 = 0
   private(set) var isReading = false
   private(set) var isFlushing = false
   /// A session closed while a flush was using it: freed once that flush has unwound (a failed
@@ -259,6 +264,8 @@ final class HTTP2ServerConnection {
   func beginHeaders(streamID: Int32) {
     let call = ServerCall(streamID: streamID, connection: self)
     call.activityTick = tick
+    requestHead = RequestHead()
+    requestHeadStreamID = streamID
     calls[streamID] = call
     // nghttp2 keeps a pointer to the call with its stream, so callbacks find it without a
     // dictionary lookup; `calls` holds the reference until the stream closes.
@@ -273,15 +280,24 @@ final class HTTP2ServerConnection {
   }
 
   func header(streamID: Int32, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-    call(streamID)?.head.add(
-      name: name, value: value, limit: configuration.maximumHeaderListSize, router: router)
+    guard streamID == requestHeadStreamID else { return }
+    requestHead.add(name: name, value: value, limit: configuration.maximumHeaderListSize, router: router)
+  }
+
+  /// Moves the gathered request head of `streamID` out, leaving an empty one: no field is copied.
+  private func takeRequestHead(of streamID: Int32) -> RequestHead {
+    var taken = RequestHead()
+    guard streamID == requestHeadStreamID else { return taken }
+    requestHeadStreamID = 0
+    swap(&taken, &requestHead)
+    return taken
   }
 
   /// The request HEADERS are complete: check them and start the call.
   func requestHeadersComplete(streamID: Int32) {
     guard !isTerminating, let call = call(streamID), !call.isFinished else { return }
     guards.streamsOpened += 1
-    switch call.takeHead().verdict(router: router, web: web) {
+    switch takeRequestHead(of: streamID).verdict(router: router, web: web) {
     case .reject(let httpStatus, let status, let headers):
       logger.debug("rejected request", metadata: ["stream": "\(streamID)", "status": "\(status)"])
       call.markRejected(status)

@@ -62,10 +62,8 @@ public final class ServerCall {
   /// Whether the statistics counted this call's start (streams reset before their headers
   /// completed never started a call).
   var isCounted = false
-  /// The request headers as they arrive; reset once they have been checked.
   // The hot per-stream state below is touched only on the connection's event loop, one access at
   // a time; the runtime's exclusivity bookkeeping for it cost several percent of a call.
-  @exclusivity(unchecked) var head = RequestHead()
   var handler: (any ServerCallHandler)? = nil
   /// For unary and server-streaming methods, in place of a handler: the method body, and the
   /// request message until the client half-closes.
@@ -159,13 +157,6 @@ public final class ServerCall {
   func discardOutbound() {
     outbound.removeAll()
     outboundReadIndex = 0
-  }
-
-  /// Moves the gathered request head out of the call, leaving an empty one: no field is copied.
-  func takeHead() -> RequestHead {
-    var taken = RequestHead()
-    swap(&taken, &head)
-    return taken
   }
 
   /// The headers failed the checks and the rejection has been sent: nothing more happens here.
