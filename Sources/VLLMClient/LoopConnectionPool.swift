@@ -25,10 +25,10 @@ final class LoopConnectionPool {
   var spareEventData: [UInt8] = []
   /// Made once for all the pool's connections: one per connection, with its options, lived as
   /// long as the connection took to open, and a burst of new streams opens thousands at once.
+  /// Connections still go through NIO's resolver when the host is an IP address. Connecting
+  /// straight to the address lands a burst's requests on vLLM all at once; vllm-sim, one thread,
+  /// then started more generations than it could pace and read no other request for seconds.
   private let bootstrap: ClientBootstrap
-  /// The upstream's address when its host is an IP address: connecting straight to it skips
-  /// the resolver and Happy Eyeballs, whose state per connection would come to nothing here.
-  private let address: SocketAddress?
 
   init(
     eventLoop: any EventLoop, endpoint: UpstreamEndpoint, maximumIdle: Int, idleTimeout: TimeAmount,
@@ -46,7 +46,6 @@ final class LoopConnectionPool {
       .channelOption(.recvAllocator, value: UpstreamReadAllocator())
       .channelOption(.maxMessagesPerRead, value: 1)
       .connectTimeout(.seconds(10))
-    self.address = try? SocketAddress(ipAddress: endpoint.host, port: endpoint.port)
   }
 
   /// An idle connection (`isReused` true), or a new one.
@@ -57,7 +56,7 @@ final class LoopConnectionPool {
         return
       }
     }
-    connect()
+    bootstrap.connect(host: endpoint.host, port: endpoint.port)
       .assumeIsolated()
       .whenComplete { result in
         switch result {
@@ -74,11 +73,6 @@ final class LoopConnectionPool {
           completion(.failure(error))
         }
       }
-  }
-
-  private func connect() -> EventLoopFuture<any Channel> {
-    if let address { return bootstrap.connect(to: address) }
-    return bootstrap.connect(host: endpoint.host, port: endpoint.port)
   }
 
   func release(_ connection: UpstreamConnection) {
