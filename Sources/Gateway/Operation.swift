@@ -2,7 +2,9 @@ import ProtoJSON
 
 /// One vLLM operation as the gateway serves it: the RPC's path, the upstream path, and the
 /// protobuf types on either side. A new operation is a value of this type (plus its messages).
-struct Operation: Sendable {
+/// A class, immutable: every call of the operation refers to the one instance instead of
+/// carrying a copy of its strings (some 130 bytes per open stream).
+final class Operation: Sendable {
   enum Kind: Sendable {
     case unary
     case serverStreaming
@@ -35,8 +37,8 @@ struct Operation: Sendable {
   let upstreamOverrides: [(key: String, json: String)]
   /// The request's and the reply's message schemas, once `resolved` has looked them up: a lookup
   /// by name hashes the type's name, about 800 instructions a call each way (callgrind).
-  private(set) var requestMessage: MessageSchema? = nil
-  private(set) var responseMessage: MessageSchema? = nil
+  let requestMessage: MessageSchema?
+  let responseMessage: MessageSchema?
 
   init(
     rpc: String, kind: Kind, upstreamPath: String, requestType: String, responseType: String,
@@ -54,14 +56,30 @@ struct Operation: Sendable {
     self.responseType = "vllmgateway.v1." + responseType
     self.terminalEvents = terminalEvents
     self.streamOptionsField = streamOptionsField
+    self.requestMessage = nil
+    self.responseMessage = nil
+  }
+
+  /// A copy of `operation` with the given message schemas.
+  private init(_ operation: Operation, requestMessage: MessageSchema?, responseMessage: MessageSchema?) {
+    self.isGet = operation.isGet
+    self.body = operation.body
+    self.acceptsPlainText = operation.acceptsPlainText
+    self.upstreamOverrides = operation.upstreamOverrides
+    self.rpc = operation.rpc
+    self.kind = operation.kind
+    self.upstreamPath = operation.upstreamPath
+    self.requestType = operation.requestType
+    self.responseType = operation.responseType
+    self.terminalEvents = operation.terminalEvents
+    self.streamOptionsField = operation.streamOptionsField
+    self.requestMessage = requestMessage
+    self.responseMessage = responseMessage
   }
 
   /// The operation with its message schemas looked up in `schema`, which must be the schema of
   /// the translators its calls use (the service's context's).
   func resolved(in schema: Schema) -> Operation {
-    var operation = self
-    operation.requestMessage = schema.message(requestType)
-    operation.responseMessage = schema.message(responseType)
-    return operation
+    Operation(self, requestMessage: schema.message(requestType), responseMessage: schema.message(responseType))
   }
 }

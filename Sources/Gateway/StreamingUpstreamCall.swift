@@ -263,14 +263,21 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
 // MARK: Responses streams
 
 extension StreamingUpstreamCall {
-  /// What a Responses stream relayed from /v1/responses needs to move.
-  struct ResponsesMigration {
+  /// What a Responses stream relayed from /v1/responses needs to move. A class, so that the
+  /// other streams carry a pointer for it rather than its hundred-odd bytes.
+  final class ResponsesMigration {
     let request: [UInt8]
     let model: String
     let limit: Int
     var progress = ResponsesProgress()
     /// Upstreams this call's stream has been on.
     var upstreams: [Int] = []
+
+    init(request: [UInt8], model: String, limit: Int) {
+      self.request = request
+      self.model = model
+      self.limit = limit
+    }
   }
 
   private func prepareResponsesMigration(for request: [UInt8]) {
