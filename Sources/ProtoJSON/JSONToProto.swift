@@ -68,8 +68,8 @@ public struct JSONToProto: Sendable {
       let keyStart = reader.index
       var entry: Int? = nil
       // A key vLLM left out (a null it did not send, an absent role) puts the next one a few
-      // places further: those are compared in place too, each ruled out by its length and first
-      // byte unless it is the one. Further than that, hashing costs less.
+      // places further: those are compared in place too, each ruled out by its first word unless
+      // it is the one. Further than that, hashing costs less.
       var candidate = expected
       while candidate < message.keyPatterns.count && candidate &- expected < 4 {
         if reader.consumeKey(message.keyPatterns[candidate], in: message.keyPatternBytes) {

@@ -1,6 +1,7 @@
 /// A JSON key as a schema spells it, in quotes and followed by ':', ready to be compared in place
-/// with the bytes a reader is at: one word for keys of up to 8 bytes, two up to 16, and the
-/// bytes between those two beyond that. A chat chunk's keys are 5 to 16 bytes.
+/// with the bytes a reader is at: one word for keys of up to 8 bytes, two up to 16; longer keys
+/// are ruled out by their first word, and compared byte for byte only when it matches. A chat
+/// chunk's keys are 5 to 16 bytes.
 struct KeyPattern: Sendable {
   /// The whole pattern's length, quotes and colon included.
   let length: Int
@@ -10,7 +11,7 @@ struct KeyPattern: Sendable {
   /// The first (up to) eight bytes, the first in the lowest bits, and which bits hold them.
   let head: UInt64
   let headMask: UInt64
-  /// The last eight bytes, for patterns longer than eight.
+  /// The last eight bytes, for patterns of 9 to 16 bytes (longer ones compare all their bytes).
   let tail: UInt64
 
   init(_ pattern: [UInt8], at start: Int) {

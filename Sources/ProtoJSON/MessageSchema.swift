@@ -206,10 +206,11 @@ public final class MessageSchema: Sendable {
     variantOneof = oneofs.first { $0.name == "variant" }
     passthroughField = (structField("extra_fields") ?? structField("extra_body")).map { fields[$0] }
     otherField = structField("other").map { fields[$0] }
-    extraFieldsIndex = byName["extra_fields"]
-    plainValueWrites = targets.map { [byName] target in
+    let extraFields = byName["extra_fields"]
+    extraFieldsIndex = extraFields
+    plainValueWrites = targets.map { target in
       // A oneof's member is chosen by the value's kind; extra_fields is the passthrough object.
-      guard target >= 0, target != byName["extra_fields"] else { return .none }
+      guard target >= 0, target != extraFields else { return .none }
       return PlainValueWrite(fields[target])
     }
     fieldsMergedIntoObject = fields.map { field in
