@@ -56,7 +56,8 @@ public final class ServerCall {
   var web: WebCallState? = nil
   // SAFETY of the C boundary: the connection outlives every unfinished call (closing it cancels
   // them all), and a finished call never touches it, so the reference needs no counting.
-  unowned(unsafe) let connection: HTTP2ServerConnection
+  private let unownedConnection: Unmanaged<HTTP2ServerConnection>
+  var connection: HTTP2ServerConnection { unownedConnection.takeUnretainedValue() }
   private let sendBufferHighWatermark: Int
   let statistics: CallStatistics?
   /// Whether the statistics counted this call's start (streams reset before their headers
@@ -105,7 +106,7 @@ public final class ServerCall {
   /// A stream whose request headers have begun to arrive.
   init(streamID: Int32, connection: HTTP2ServerConnection) {
     self.streamID = streamID
-    self.connection = connection
+    self.unownedConnection = Unmanaged.passUnretained(connection)
     self.eventLoop = connection.eventLoop
     self.deframer = MessageDeframer(maximumMessageSize: connection.configuration.maximumReceiveMessageSize)
     self.sendBufferHighWatermark = connection.configuration.callSendBufferHighWatermark
@@ -178,7 +179,12 @@ public final class ServerCall {
   /// call or over the whole connection; `onWritable` is called once there is room again.
   public var isWritable: Bool {
     guard !isFinished else { return false }
-    if bufferedBytes < sendBufferHighWatermark && connection.hasSendBufferRoom { return true }
+    // Borrowed without a retain (see `unownedConnection`): two retains and releases a chunk before.
+    if bufferedBytes < sendBufferHighWatermark
+      && unownedConnection._withUnsafeGuaranteedRef({ $0.hasSendBufferRoom })
+    {
+      return true
+    }
     if !wasOverHighWatermark {
       wasOverHighWatermark = true
       connection.waitForWritable(self)
@@ -288,10 +294,12 @@ public final class ServerCall {
 
   /// Counts what was queued from `queuedBefore` on and has the connection send it.
   private func didQueue(since queuedBefore: Int, isFirstMessage: Bool) {
-    connection.queued(outbound.count - queuedBefore)
-    activityTick = connection.tick
-    _ = isWritable  // registers for `onWritable` when this send filled the buffer
-    connection.resumeData(for: self, flushingNow: isFirstMessage && sendsFirstMessageAtOnce)
+    unownedConnection._withUnsafeGuaranteedRef { connection in
+      connection.queued(outbound.count - queuedBefore)
+      activityTick = connection.tick
+      _ = isWritable  // registers for `onWritable` when this send filled the buffer
+      connection.resumeData(for: self, flushingNow: isFirstMessage && sendsFirstMessageAtOnce)
+    }
   }
 
   /// Sends one message and finishes with OK: the whole answer of a unary call.
