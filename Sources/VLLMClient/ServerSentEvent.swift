@@ -137,10 +137,13 @@ public struct ServerSentEventParser: Sendable {
         hasData = false
         let name = event
         event = nil
-        try onEvent(ServerSentEvent(event: name, data: data, receivedAt: receivedAt))
-        // The event shared the data's storage; once the handler let go of it, the next event
-        // reuses that storage instead of allocating its own.
-        data.removeAll(keepingCapacity: true)
+        // The data moves into the event and back, without a retain and a release of its
+        // storage; once the handler let go of it, the next event reuses that storage.
+        var completed = ServerSentEvent(event: name, data: [], receivedAt: receivedAt)
+        swap(&completed.data, &data)
+        defer { swap(&completed.data, &data) }
+        try onEvent(completed)
+        completed.data.removeAll(keepingCapacity: true)
       }
       event = nil
       return
