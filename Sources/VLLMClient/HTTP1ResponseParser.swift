@@ -4,11 +4,15 @@ import NIOCore
 ///
 /// NIO's general codec costs several allocations, a header dictionary and a pipeline hop per
 /// body chunk; the gateway needs only the status, two headers and the body, so this reads them
-/// straight from the socket's buffers. Body pieces are slices of those buffers, never copies.
+/// straight from the socket's buffers. Body pieces are read where they lie, never copied.
 package struct HTTP1ResponseParser {
   package enum Event {
     case head(status: Int, contentType: String, keepAlive: Bool)
-    case body(ByteBuffer)
+    /// Body bytes at these indices of the buffer given to `next`, which has moved past them:
+    /// read them there (`withVeryUnsafeBytes`, `getBytes`) before the buffer changes. Indices
+    /// rather than a slice: a slice of the buffer retains and releases its storage, atomically,
+    /// for every streamed event.
+    case body(Range<Int>)
     case end
   }
 
@@ -69,13 +73,11 @@ package struct HTTP1ResponseParser {
         }
         return .head(status: head.status, contentType: head.contentType, keepAlive: head.keepAlive)
       case .fixedBody(let remaining):
-        let piece = buffer.readSlice(length: min(remaining, buffer.readableBytes))!
-        state = remaining == piece.readableBytes ? .ending : .fixedBody(remaining: remaining - piece.readableBytes)
+        let piece = Self.readBody(&buffer, upTo: remaining)
+        state = remaining == piece.count ? .ending : .fixedBody(remaining: remaining - piece.count)
         return .body(piece)
       case .bodyUntilClose:
-        let piece = buffer
-        buffer.moveReaderIndex(to: buffer.writerIndex)
-        return .body(piece)
+        return .body(Self.readBody(&buffer, upTo: buffer.readableBytes))
       case .chunkSize:
         // Read in place, without a slice: this runs once per streamed event.
         guard let (size, lineLength) = try Self.chunkSizeLine(in: buffer) else {
@@ -85,9 +87,8 @@ package struct HTTP1ResponseParser {
         buffer.moveReaderIndex(forwardBy: lineLength)
         state = size == 0 ? .trailers : .chunkData(remaining: size)
       case .chunkData(let remaining):
-        let piece = buffer.readSlice(length: min(remaining, buffer.readableBytes))!
-        state =
-          remaining == piece.readableBytes ? .chunkDataEnd : .chunkData(remaining: remaining - piece.readableBytes)
+        let piece = Self.readBody(&buffer, upTo: remaining)
+        state = remaining == piece.count ? .chunkDataEnd : .chunkData(remaining: remaining - piece.count)
         return .body(piece)
       case .chunkDataEnd:
         // CRLF (or a bare LF) after the data, checked in place.
@@ -276,6 +277,13 @@ package struct HTTP1ResponseParser {
       throw Malformed(description: "not an HTTP/1.1 status line")
     }
     return Head(status: status, keepAlive: minor != UInt8(ascii: "0"))
+  }
+
+  /// Moves past up to `limit` readable bytes of body, returning where they are.
+  private static func readBody(_ buffer: inout ByteBuffer, upTo limit: Int) -> Range<Int> {
+    let start = buffer.readerIndex
+    buffer.moveReaderIndex(forwardBy: min(limit, buffer.readableBytes))
+    return start..<buffer.readerIndex
   }
 
   /// A chunk-size line at the start of `buffer`: the size and the line's length with its line

@@ -174,7 +174,7 @@ final class UpstreamConnection: ChannelInboundHandler {
     var buffer = unwrapInboundIn(data)
     do {
       while let event = try parser.next(&buffer) {
-        self.exchange?.received(event)
+        self.exchange?.received(event, in: buffer)
         if case .end = event, buffer.readableBytes > 0 {
           // More than the response: the connection is out of step with its requests.
           context.close(promise: nil)
@@ -201,7 +201,7 @@ final class UpstreamConnection: ChannelInboundHandler {
     if let exchange {
       // A body delimited by the close ends here; any other response was cut short.
       if parser.connectionClosed() {
-        exchange.received(.end)
+        exchange.responseEnded()
       } else {
         exchange.connectionClosed(byReset: wasReset)
       }

@@ -90,20 +90,25 @@ final class UpstreamExchange {
 
   // MARK: From the connection
 
-  func received(_ event: HTTP1ResponseParser.Event) {
+  /// An event of the response, parsed from `buffer` (where a body's bytes are).
+  func received(_ event: HTTP1ResponseParser.Event, in buffer: ByteBuffer) {
     guard !isFinished, let handler else { return }
     switch event {
     case .head(let status, let contentType, let keepAlive):
       request = nil
       self.keepAlive = keepAlive
       reader.head(status: status, contentType: contentType)
-    case .body(let buffer):
+    case .body(let range):
       // The handler may cancel or fail the exchange from an event, which touches other state
       // than the reader, so the reader is parsed in place. Event data is gathered in storage the
       // loop's streams share (see ServerSentEventParser.borrowStorage).
       reader.borrowEventStorage(from: &pool.spareEventData)
-      let failure = reader.bodyPart(buffer, receivedAt: lastReadAt) { event in
-        if !isFinished { handler.vllmEvent(event) }
+      // Unsafe buffer: the body's bytes are read where they lie in the socket's buffer, within
+      // this call (the parser has moved the reader index past them).
+      let failure = buffer.withVeryUnsafeBytes { storage in
+        reader.bodyPart(raw: UnsafeRawBufferPointer(rebasing: storage[range]), receivedAt: lastReadAt) { event in
+          if !isFinished { handler.vllmEvent(event) }
+        }
       }
       reader.returnEventStorage(to: &pool.spareEventData)
       if let failure {
@@ -112,14 +117,21 @@ final class UpstreamExchange {
       }
       if !isFinished && !handler.vllmWantsMore { isPaused = true }
     case .end:
-      let connection = self.connection
-      self.connection = nil
-      connection?.exchange = nil
-      if let connection {
-        if keepAlive { pool.release(connection) } else { connection.close() }
-      }
-      finish(reader.outcome())
+      responseEnded()
     }
+  }
+
+  /// The response is complete: the connection goes back to the pool (or closes) and the
+  /// handler gets the outcome.
+  func responseEnded() {
+    guard !isFinished else { return }
+    let connection = self.connection
+    self.connection = nil
+    connection?.exchange = nil
+    if let connection {
+      if keepAlive { pool.release(connection) } else { connection.close() }
+    }
+    finish(reader.outcome())
   }
 
   /// Whether the connection should read more now.

@@ -33,22 +33,27 @@ struct UpstreamResponseReader {
   mutating func bodyPart(
     _ buffer: ByteBuffer, receivedAt: UInt64 = 0, onEvent: (ServerSentEvent) -> Void
   ) -> VLLMError? {
+    // Unsafe buffer: the socket's bytes are read in place, within this call.
+    buffer.withUnsafeReadableBytes { bytes in bodyPart(raw: bytes, receivedAt: receivedAt, onEvent: onEvent) }
+  }
+
+  /// The same over bytes read in place (the gateway's own connections), borrowed for this call.
+  mutating func bodyPart(
+    raw bytes: UnsafeRawBufferPointer, receivedAt: UInt64 = 0, onEvent: (ServerSentEvent) -> Void
+  ) -> VLLMError? {
     lastReceivedAt = receivedAt
     if isEventStream {
       do {
-        // Unsafe buffer: the event parser reads the socket's bytes in place, within this call.
-        try buffer.withUnsafeReadableBytes { bytes in
-          try parser.feed(raw: bytes, receivedAt: receivedAt, onEvent: onEvent)
-        }
+        try parser.feed(raw: bytes, receivedAt: receivedAt, onEvent: onEvent)
       } catch {
         return VLLMError(kind: .malformed, httpStatus: 502, message: "vLLM sent a broken event stream: \(error)")
       }
       return nil
     }
-    guard body.count + buffer.readableBytes <= maximumBodySize else {
+    guard body.count + bytes.count <= maximumBodySize else {
       return VLLMError(kind: .malformed, httpStatus: 502, message: "vLLM's response exceeds \(maximumBodySize) bytes")
     }
-    body.append(contentsOf: buffer.readableBytesView)
+    body.append(contentsOf: bytes)
     return nil
   }
 
