@@ -37,9 +37,9 @@ struct CanonicalJSONEncoder {
         }
       }
     }
-    for (index, field) in message.fields.enumerated() {
+    for index in message.fields.indices where occurrences.occurs(index) {
+      let field = message.fields[index]
       let found = occurrences[index]
-      if found.isEmpty { continue }
       if let oneof = field.oneofIndex, winners[oneof] != index { continue }
       path.push(.field(field.jsonName))
       if field.isRepeated {

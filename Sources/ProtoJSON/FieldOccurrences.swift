@@ -33,6 +33,13 @@ struct FieldOccurrences {
     self.ends = positions
   }
 
+  /// Whether the field at `index` occurs at all: a request sets a few of its message's dozens
+  /// of fields, and this rules out the rest without making a slice for each.
+  @inline(__always)
+  func occurs(_ index: Int) -> Bool {
+    ends[index] != (index == 0 ? 0 : ends[index - 1])
+  }
+
   /// The occurrences of the field at `index` in the message's fields, in wire order.
   subscript(index: Int) -> ArraySlice<WireField> {
     grouped[(index == 0 ? 0 : ends[index - 1])..<ends[index]]

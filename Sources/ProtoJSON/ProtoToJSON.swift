@@ -75,7 +75,8 @@ public struct ProtoToJSON: Sendable {
     // message with more than 64 oneofs uses a set for the rest.
     var writtenOneofs: UInt64 = 0
     var writtenLaterOneofs = Set<Int>()
-    for (index, field) in message.fields.enumerated() where !occurrences[index].isEmpty {
+    for index in message.fields.indices where occurrences.occurs(index) {
+      let field = message.fields[index]
       if skipping.contains(field.name) { continue }
       if let oneof = field.oneofIndex {
         // Several members on the wire: the last one set wins.
