@@ -2,11 +2,12 @@ import Testing
 
 @testable import ProtoJSON
 
-/// `lengthDelimited(_:_:_:)` writes content of up to 16 bytes from two word loads, and longer or
-/// trailing content by memcpy: both must give the bytes a byte loop gives.
+/// `lengthDelimited(_:_:_:)` writes content of up to 64 bytes a word at a time, and longer
+/// content, or content too close to the end of its source, by memcpy: both must give the bytes
+/// a byte loop gives.
 @Suite struct ProtoWireWriterCopyTests {
   @Test func copiedContentIsExactForEveryLengthAndPlace() {
-    for length in 0...24 {
+    for length in 0...72 {
       for trailing in [0, 1, 7, 8, 15, 16, 17, 30] {
         for leading in [0, 1, 9] {
           let source = (0..<(leading + length + trailing)).map { UInt8(truncatingIfNeeded: 0x30 &+ $0 &* 7) }
