@@ -126,7 +126,8 @@ public struct ServerSentEventParser: Sendable {
   public mutating func returnStorage(to spare: inout [UInt8]) {
     guard !hasData, data.capacity > 0 else { return }
     if data.capacity <= Self.largestLentStorage { swap(&data, &spare) }
-    data = []
+    // After the swap this is usually the empty array already: not released again for nothing.
+    if data.capacity > 0 { data = [] }
   }
 
   private mutating func endLine(
