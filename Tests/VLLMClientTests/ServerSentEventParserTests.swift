@@ -102,6 +102,20 @@ import Testing
     #expect(spare.capacity > 0)
   }
 
+  @Test func eventsJustUnderTheLimitFollowOneAnother() throws {
+    // Each event is checked on its own: what the last one left in the parser's storage counts
+    // for nothing, however the reads cut the stream.
+    let event = "data: " + String(repeating: "y", count: 50) + "\n\n"
+    let stream = Array(String(repeating: event, count: 4).utf8)
+    for cut in [1, 7, 56, 57, 58, stream.count] {
+      var parser = ServerSentEventParser(maximumEventSize: 64)
+      var got: [ServerSentEvent] = []
+      try parser.feed(stream[..<cut]) { got.append($0) }
+      try parser.feed(stream[cut...]) { got.append($0) }
+      #expect(got.map(\.data) == Array(repeating: Array(String(repeating: "y", count: 50).utf8), count: 4))
+    }
+  }
+
   @Test func refusesAnEndlessLine() {
     var parser = ServerSentEventParser(maximumEventSize: 64)
     #expect(throws: ServerSentEventParser.Failure.self) {
