@@ -17,6 +17,7 @@ final class SimulatorHandler: ChannelInboundHandler {
   private var configuration: SimulatorConfiguration
   private let stats: SimulatorStats
   private let engine: SimulatorEngine
+  private let stepClocks: EngineStepClocks
   private var head: HTTPRequestHead? = nil
   private var body: [UInt8] = []
   /// The answer being sent, piece by piece; nil when idle.
@@ -29,7 +30,11 @@ final class SimulatorHandler: ChannelInboundHandler {
   private struct Emission {
     var pieces: [ByteBuffer]
     var next = 0
+    /// The first piece's timer: its time to first token and prefill are its own.
     var timer: Scheduled<Void>? = nil
+    /// The engine step clock that paces the pieces after the first; nil while none does (before
+    /// the first piece, while waiting for the socket, after the last piece).
+    var stepClock: EngineStepClock? = nil
     /// What happens after the pieces: end the response, close the connection, or go silent.
     var ending: Ending
     /// Whether each piece gets its TokenStamp placeholders stamped as it is written.
@@ -63,11 +68,15 @@ final class SimulatorHandler: ChannelInboundHandler {
     case stall
   }
 
-  init(configuration: SimulatorConfiguration, stats: SimulatorStats, engine: SimulatorEngine) {
+  init(
+    configuration: SimulatorConfiguration, stats: SimulatorStats, engine: SimulatorEngine,
+    stepClocks: EngineStepClocks
+  ) {
     self.baseConfiguration = configuration
     self.configuration = configuration
     self.stats = stats
     self.engine = engine
+    self.stepClocks = stepClocks
   }
 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -93,6 +102,7 @@ final class SimulatorHandler: ChannelInboundHandler {
 
   func channelWritabilityChanged(context: ChannelHandlerContext) {
     if context.channel.isWritable, var emission, emission.waitsForWritable {
+      // The piece it waited for was due: it goes now, and the generation rejoins the step clock.
       emission.waitsForWritable = false
       self.emission = emission
       emitNext(context)
@@ -538,6 +548,7 @@ final class SimulatorHandler: ChannelInboundHandler {
   /// the next waiting generation.
   private func end(_ emission: Emission, aborted: Bool) {
     self.emission = nil
+    emission.stepClock?.leave(ObjectIdentifier(self))
     stats.finished(aborted: aborted)
     guard let run = emission.run else { return }
     // A client that leaves mid-answer got only the pieces written so far.
@@ -557,6 +568,8 @@ final class SimulatorHandler: ChannelInboundHandler {
     }
   }
 
+  /// Writes the next piece (every piece, unpaced), then ends the answer or leaves the rest to
+  /// the engine step clock.
   private func emitNext(_ context: ChannelHandlerContext) {
     guard var emission else { return }
     let delay = configuration.interTokenDelay
@@ -565,6 +578,9 @@ final class SimulatorHandler: ChannelInboundHandler {
       guard emission.next < emission.pieces.count else { break }
       guard context.channel.isWritable else {
         guard self.emission != nil, context.channel.isActive else { return }
+        // Off the step clock while it waits: a step would only find the socket full again.
+        emission.stepClock?.leave(ObjectIdentifier(self))
+        emission.stepClock = nil
         emission.waitsForWritable = true
         self.emission = emission
         context.flush()
@@ -580,10 +596,17 @@ final class SimulatorHandler: ChannelInboundHandler {
     // request as aborted, and it must not also count as completed.
     guard self.emission != nil, context.channel.isActive else { return }
     if emission.next < emission.pieces.count {
-      emission.timer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { self.emitNext(context) }
+      emission.timer = nil
+      if emission.stepClock == nil {
+        let clock = stepClocks.clock(on: context.eventLoop, interTokenDelay: delay)
+        clock.join(ObjectIdentifier(self), lastPiece: .now()) { self.emitNext(context) }
+        emission.stepClock = clock
+      }
       self.emission = emission
       return
     }
+    emission.stepClock?.leave(ObjectIdentifier(self))
+    emission.stepClock = nil
     switch emission.ending {
     case .end:
       end(emission, aborted: false)

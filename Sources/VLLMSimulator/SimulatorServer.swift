@@ -9,6 +9,7 @@ public enum SimulatorServer {
   ) async throws -> any Channel {
     // One engine for every connection: the batch, the prefix cache and the metrics are the server's.
     let engine = SimulatorEngine(configuration: configuration)
+    let stepClocks = EngineStepClocks()
     return try await ServerBootstrap(group: group)
       .serverChannelOption(.backlog, value: 1024)
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -17,7 +18,7 @@ public enum SimulatorServer {
         channel.eventLoop.makeCompletedFuture {
           try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
           try channel.pipeline.syncOperations.addHandler(
-            SimulatorHandler(configuration: configuration, stats: stats, engine: engine))
+            SimulatorHandler(configuration: configuration, stats: stats, engine: engine, stepClocks: stepClocks))
         }
       }
       .bind(host: host, port: port)
