@@ -25,10 +25,12 @@ final class LoopConnectionPool {
   var spareEventData: [UInt8] = []
   /// Made once for all the pool's connections: one per connection, with its options, lived as
   /// long as the connection took to open, and a burst of new streams opens thousands at once.
-  /// Connections still go through NIO's resolver when the host is an IP address. Connecting
-  /// straight to the address lands a burst's requests on vLLM all at once; vllm-sim, one thread,
-  /// then started more generations than it could pace and read no other request for seconds.
   private let bootstrap: ClientBootstrap
+  /// The upstream's address when its host is an IP address: connecting straight to it skips
+  /// the resolver and Happy Eyeballs, whose state per connection would come to nothing here.
+  /// A burst's requests then reach vLLM about at once, as from any quick client; vllm-sim paces
+  /// them with engine steps (EngineStepClock) and keeps reading requests while it does.
+  private let address: SocketAddress?
 
   init(
     eventLoop: any EventLoop, endpoint: UpstreamEndpoint, maximumIdle: Int, idleTimeout: TimeAmount,
@@ -46,6 +48,7 @@ final class LoopConnectionPool {
       .channelOption(.recvAllocator, value: UpstreamReadAllocator())
       .channelOption(.maxMessagesPerRead, value: 1)
       .connectTimeout(.seconds(10))
+    self.address = try? SocketAddress(ipAddress: endpoint.host, port: endpoint.port)
   }
 
   /// An idle connection (`isReused` true), or a new one.
@@ -56,7 +59,7 @@ final class LoopConnectionPool {
         return
       }
     }
-    bootstrap.connect(host: endpoint.host, port: endpoint.port)
+    connect()
       .assumeIsolated()
       .whenComplete { result in
         switch result {
@@ -73,6 +76,11 @@ final class LoopConnectionPool {
           completion(.failure(error))
         }
       }
+  }
+
+  private func connect() -> EventLoopFuture<any Channel> {
+    if let address { return bootstrap.connect(to: address) }
+    return bootstrap.connect(host: endpoint.host, port: endpoint.port)
   }
 
   func release(_ connection: UpstreamConnection) {
