@@ -26,6 +26,8 @@ public final class MessageSchema: Sendable {
     /// The canonical JSON key (the descriptor's `json_name`, lowerCamelCase unless the .proto
     /// set it). Only the canonical codec reads it; vLLM's JSON uses `name`.
     public let jsonName: String
+    /// `"name":`, as JSON written for vLLM keys the field: made once, not escaped on every call.
+    public let quotedName: JSONWriter.Key
     /// Whether being set is told apart from holding the default: message fields, oneof members
     /// and `optional` fields. Canonical JSON prints such a field even when it holds the default.
     public let hasPresence: Bool
@@ -45,6 +47,7 @@ public final class MessageSchema: Sendable {
       self.acceptedKinds = acceptedKinds
       self.elementKinds = elementKinds
       self.jsonName = jsonName ?? Self.jsonName(of: name)
+      self.quotedName = JSONWriter.Key(escaping: name)
       self.hasPresence = hasPresence ?? (!isRepeated && (type == .message || type == .group || oneofIndex != nil))
     }
 

@@ -102,7 +102,7 @@ public struct ProtoToJSON: Sendable {
         }
         continue
       }
-      writer.key(field.name)
+      writer.key(field.quotedName)
       if field.isRepeated {
         try writeRepeated(field, occurrences[index], bytes: bytes, to: &writer)
       } else {
@@ -175,7 +175,7 @@ public struct ProtoToJSON: Sendable {
   ) throws {
     switch field.type {
     case .string:
-      writer.string(utf8: bytes[occurrence.range])
+      writer.string(utf8: bytes, occurrence.range)
     case .bytes:
       writer.string(Base64Standard.encode(bytes[occurrence.range]))
     case .message:
