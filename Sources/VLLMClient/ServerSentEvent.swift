@@ -135,10 +135,11 @@ public struct ServerSentEventParser: Sendable {
     _ line: UnsafeRawBufferPointer, _ onEvent: (ServerSentEvent) throws -> Void
   ) throws {
     if line.isEmpty {
+      // Taken rather than copied and cleared: an event name is rare, and clearing the nil one
+      // released it (a runtime call) each event.
+      let name = event.take()
       if hasData {
         hasData = false
-        let name = event
-        event = nil
         // The data moves into the event and back, without a retain and a release of its
         // storage; once the handler let go of it, the next event reuses that storage (its
         // first data line replaces what this one left there).
@@ -147,7 +148,6 @@ public struct ServerSentEventParser: Sendable {
         defer { swap(&completed.data, &data) }
         try onEvent(completed)
       }
-      event = nil
       return
     }
     if line[0] == UInt8(ascii: ":") { return }  // a comment
