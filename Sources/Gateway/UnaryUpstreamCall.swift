@@ -66,13 +66,16 @@ final class UnaryUpstreamCall: VLLMResponseHandler {
         return
       }
       do {
-        let reply =
-          if let message = operation.responseMessage {
-            try context.toProto.proto(from: body, message: message)
-          } else {
-            try context.toProto.proto(from: body, typeName: operation.responseType)
-          }
-        call.respond(reply, inputArrivedAt: receivedAt)
+        guard let message = operation.responseMessage ?? context.toProto.schema.message(operation.responseType)
+        else { throw ProtoJSONError("unknown message type \(operation.responseType)") }
+        // Translated straight into the call's output, as a stream's chunks are: no array of its
+        // own to allocate, fill and copy.
+        try call.send(inputArrivedAt: receivedAt) { output, _ in
+          output.reserveCapacity(output.count + body.count)
+          try context.toProto.append(from: body, message: message, to: &output)
+          return true
+        }
+        call.finish(.ok)
       } catch {
         call.finish(Status(.unavailable, "vLLM's reply to \(operation.upstreamPath) is not valid JSON: \(error)"))
       }
