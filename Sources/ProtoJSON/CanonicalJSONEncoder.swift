@@ -37,9 +37,13 @@ struct CanonicalJSONEncoder {
         }
       }
     }
-    for index in message.fields.indices where occurrences.occurs(index) {
+    var groupStart = 0
+    while groupStart < occurrences.count {
+      let groupEnd = occurrences.groupEnd(from: groupStart)
+      let index = occurrences.fieldIndex(ofGroupAt: groupStart)
+      let found = occurrences.occurrences(groupStart..<groupEnd)
+      groupStart = groupEnd
       let field = message.fields[index]
-      let found = occurrences[index]
       if let oneof = field.oneofIndex, winners[oneof] != index { continue }
       path.push(.field(field.jsonName))
       if field.isRepeated {

@@ -75,7 +75,12 @@ public struct ProtoToJSON: Sendable {
     // message with more than 64 oneofs uses a set for the rest.
     var writtenOneofs: UInt64 = 0
     var writtenLaterOneofs = Set<Int>()
-    for index in message.fields.indices where occurrences.occurs(index) {
+    var groupStart = 0
+    while groupStart < occurrences.count {
+      let groupEnd = occurrences.groupEnd(from: groupStart)
+      let index = occurrences.fieldIndex(ofGroupAt: groupStart)
+      let found = occurrences.occurrences(groupStart..<groupEnd)
+      groupStart = groupEnd
       let field = message.fields[index]
       if skipping.contains(field.name) { continue }
       if let oneof = field.oneofIndex {
@@ -97,16 +102,16 @@ public struct ProtoToJSON: Sendable {
         continue
       }
       if message.fieldsMergedIntoObject[index] {
-        for occurrence in occurrences[index] {
+        for occurrence in found {
           try WellKnownJSON.writeStructMembers(bytes: bytes, range: occurrence.range, to: &writer)
         }
         continue
       }
       writer.key(field.quotedName)
       if field.isRepeated {
-        try writeRepeated(field, occurrences[index], bytes: bytes, to: &writer)
+        try writeRepeated(field, found, bytes: bytes, to: &writer)
       } else {
-        try writeSingle(field, occurrences[index].last!, bytes: bytes, to: &writer)
+        try writeSingle(field, found.last!, bytes: bytes, to: &writer)
       }
     }
   }
