@@ -260,6 +260,63 @@ def alternate_rounds(row, paths, rounds):
     return row
 
 
+def open_streams_row(args, work, bodies, fresh, stop):
+    """`--concurrent-streams` paced streams open at once through each path, in `--rounds` alternating
+    rounds (at most 3), each on a newly started process: its memory per open stream is its peak RSS
+    during the run less its RSS once warmed up by a few streams, over the streams. A process that
+    served earlier rows holds freed heap it reuses here, which moved this figure by about 1 KiB from
+    one run to the next; a fresh one starts each round alike. Reported: the median round, and all."""
+    json_body, grpc_body = bodies
+    row = {"scenario": f"{args.concurrent_streams} open streams", "chunks_per_call": 22}
+    rounds = {"nghttpx": [], "gateway": []}
+    for _ in range(min(args.rounds, 3)):
+        for name in rounds:
+            process, url, headers, metrics = fresh(name)
+            body = json_body if name == "nghttpx" else grpc_body
+            try:
+                # Warm-up: the code paths and lazy state of a first call, not the pools of a load.
+                h2load(url, body, 16, 4, 4, headers, work / "h2load.log")
+                baseline = memory_kib(process.pid, "VmRSS")
+                peak = [baseline]
+                done = threading.Event()
+
+                def sample():
+                    while not done.is_set():
+                        peak[0] = max(peak[0], memory_kib(process.pid, "VmRSS"))
+                        time.sleep(0.05)
+
+                sampler = threading.Thread(target=sample)
+                sampler.start()
+                per_connection = args.concurrent_streams // args.concurrent_connections
+                own_before = own_delay_buckets(metrics) if metrics else None
+                try:
+                    result = measure(name, process, metrics, lambda: {
+                        "requests": args.concurrent_streams,
+                        **h2load(url, body, args.concurrent_streams, args.concurrent_connections, per_connection,
+                                 headers, work / "h2load.log")})
+                finally:
+                    done.set()
+                    sampler.join()
+                result["memory_kib_per_open_stream"] = (peak[0] - baseline) / args.concurrent_streams
+                if own_before:
+                    # The delay the gateway adds to each chunk with all these streams open, by its own
+                    # histograms (h2load cannot time chunks).
+                    own_after = own_delay_buckets(metrics)
+                    result["own_message_delay_us"] = {
+                        p: bucket_quantile(own_before["message_delay"], own_after["message_delay"], q)
+                        for p, q in (("p50", 0.5), ("p99", 0.99))}
+                rounds[name].append(result)
+            finally:
+                stop(process)
+    for name, results_of_path in rounds.items():
+        ordered = sorted(results_of_path, key=lambda r: r["memory_kib_per_open_stream"])
+        chosen = dict(ordered[len(ordered) // 2])
+        chosen["failed"] = sum(r["failed"] for r in results_of_path)
+        chosen["memory_kib_per_open_stream_rounds"] = [r["memory_kib_per_open_stream"] for r in results_of_path]
+        row[name] = chosen
+    return row
+
+
 def self_signed_certificate(work: Path):
     """A P-256 certificate for 127.0.0.1, for the TLS rows (both servers serve the same one)."""
     key, certificate = work / "tls-key.pem", work / "tls-cert.pem"
@@ -891,43 +948,30 @@ def main():
             latency = latency_scenario(args, work, bodies["stamped"], sim_port, proxy, proxy_port, gateway, gateway_port,
                                        metrics_port, grpc_headers, json_headers)
 
-            # Many streams open at once, the sim pacing 20 tokens at 20 per second (about 1 s each).
-            json_body, grpc_body = bodies["paced"]
-            row = {"scenario": f"{args.concurrent_streams} open streams", "chunks_per_call": 22}
-            for name, process, url, body, headers, metrics in [
-                ("nghttpx", proxy, f"http://127.0.0.1:{proxy_port}/v1/chat/completions", json_body, json_headers, None),
-                ("gateway", gateway, f"http://127.0.0.1:{gateway_port}/vllmgateway.v1.VLLMService/StreamChatCompletion",
-                 grpc_body, grpc_headers, metrics_port),
-            ]:
-                baseline = memory_kib(process.pid, "VmRSS")
-                peak = [baseline]
-                done = threading.Event()
+            # Many streams open at once, the sim pacing 20 tokens at 20 per second (about 1 s each):
+            # each path started afresh for each round (see open_streams_row).
+            def fresh(name):
+                port = free_port()
+                if name == "nghttpx":
+                    process = start(["nghttpx", "--conf=/dev/null", f"--frontend=127.0.0.1,{port};no-tls",
+                                     f"--backend=127.0.0.1,{sim_port}", "--workers=1", "--log-level=ERROR",
+                                     "--errorlog-file=/dev/null", "--frontend-http2-max-concurrent-streams="
+                                     f"{max(args.concurrent_streams // args.concurrent_connections, 100)}",
+                                     f"--backend-connections-per-host={args.concurrent_streams}"], port, "nghttpx")
+                    return process, f"http://127.0.0.1:{port}/v1/chat/completions", json_headers, None
+                metrics = free_port()
+                process = start([str(RELEASE / "vllm-grpc-gateway"), "--listen", f"127.0.0.1:{port}", "--upstream",
+                                 f"http://127.0.0.1:{sim_port}", "--threads", "1", "--log-level", "error",
+                                 "--metrics-listen", f"127.0.0.1:{metrics}"], port, "gateway")
+                return (process, f"http://127.0.0.1:{port}/vllmgateway.v1.VLLMService/StreamChatCompletion",
+                        grpc_headers, metrics)
 
-                def sample():
-                    while not done.is_set():
-                        peak[0] = max(peak[0], memory_kib(process.pid, "VmRSS"))
-                        time.sleep(0.05)
+            def stop(process):
+                process.terminate()
+                process.wait()
+                processes.remove(process)
 
-                sampler = threading.Thread(target=sample)
-                sampler.start()
-                per_connection = args.concurrent_streams // args.concurrent_connections
-                own_before = own_delay_buckets(metrics) if metrics else None
-                result = measure(name, process, metrics, lambda: {
-                    "requests": args.concurrent_streams,
-                    **h2load(url, body, args.concurrent_streams, args.concurrent_connections, per_connection, headers,
-                             work / "h2load.log")})
-                done.set()
-                sampler.join()
-                result["memory_kib_per_open_stream"] = (peak[0] - baseline) / args.concurrent_streams
-                if own_before:
-                    # The delay the gateway adds to each chunk with all these streams open, by its own
-                    # histograms (h2load cannot time chunks).
-                    own_after = own_delay_buckets(metrics)
-                    result["own_message_delay_us"] = {
-                        p: bucket_quantile(own_before["message_delay"], own_after["message_delay"], q)
-                        for p, q in (("p50", 0.5), ("p99", 0.99))}
-                row[name] = result
-            results.append(row)
+            results.append(open_streams_row(args, work, bodies["paced"], fresh, stop))
         if not args.skip_threads:
             # Issue 14: two threads against one, the gateway and nghttpx side by side.
             threads_rows = threads_scenario(args, work, bodies, start, grpc_headers, json_headers)
@@ -956,8 +1000,13 @@ def main():
                       f"{r['p99_ms'] or 0:>9.2f}{cpu or 0:>13.1f}{per_chunk or 0:>10.2f}{r.get('peak_rss_mib', 0):>9.1f}"
                       f"{r['failed']:>8}")
             if "memory_kib_per_open_stream" in row.get("gateway", {}):
-                print(f"{'':<20}memory per open stream: gateway {row['gateway']['memory_kib_per_open_stream']:.1f} KiB, "
-                      f"nghttpx {row['nghttpx']['memory_kib_per_open_stream']:.1f} KiB; p99 stream time: gateway "
+                def spread(name):
+                    return "/".join(f"{x:.1f}" for x in row[name]["memory_kib_per_open_stream_rounds"])
+
+                print(f"{'':<20}memory per open stream (median of fresh processes' rounds): gateway "
+                      f"{row['gateway']['memory_kib_per_open_stream']:.1f} KiB (rounds {spread('gateway')}), "
+                      f"nghttpx {row['nghttpx']['memory_kib_per_open_stream']:.1f} KiB (rounds {spread('nghttpx')}); "
+                      f"p99 stream time: gateway "
                       f"{row['gateway']['p99_ms']:.0f} ms, nghttpx {row['nghttpx']['p99_ms']:.0f} ms "
                       f"(ideal about 950 ms)")
                 own = row["gateway"].get("own_message_delay_us") or {}
