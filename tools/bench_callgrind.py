@@ -11,7 +11,7 @@ NIO's threads pass from memory it considers unaddressable); it is compiled here.
 
 With no binary, the release build of this checkout. `--features` serves through a config with
 one upstream, client keys, the access log and metrics, as `tools/bench`'s all-on row does, and
-also counts the same config with them off.
+also counts the same config with them off: unary calls, or streamed chunks with `--mode stream`.
 """
 
 import argparse
@@ -124,7 +124,11 @@ def main():
                     path = work / f"config-{int(on)}.json"
                     path.write_text(json.dumps(config))
                     configs.append((name, {"path": path, "metrics": on}))
-            modes = ["unary"] if args.features else (["stream", "unary"] if args.mode == "both" else [args.mode])
+            # With --features, unary calls unless --mode stream asks for streamed chunks.
+            if args.mode == "both":
+                modes = ["unary"] if args.features else ["stream", "unary"]
+            else:
+                modes = [args.mode]
             for binary in binaries:
                 stripped = work / f"gateway-{binaries.index(binary)}"
                 shutil.copy(binary, stripped)
