@@ -46,6 +46,12 @@ struct GatewayContext: Sendable {
 }
 
 extension GatewayContext {
+  /// The message an operation's replies (or a stream's chunks) translate into: resolved with the
+  /// operation when its schema had it, else looked up here.
+  func responseSchema(of operation: Operation) -> MessageSchema? {
+    operation.responseMessage ?? toProto.schema.message(operation.responseType)
+  }
+
   /// Starts `call`'s request to vLLM with the metadata vLLM gets forwarded, bounded by the call's
   /// deadline. The call's cancellation closes it, and for a stream, the call's send buffer
   /// draining resumes reading it. The closures hold the upstream call, a value, and go when the

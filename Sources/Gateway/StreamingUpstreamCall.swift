@@ -60,7 +60,7 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
     self.call = call
     self.operation = operation
     self.context = context
-    self.chunkSchema = operation.responseMessage ?? context.toProto.schema.message(operation.responseType)
+    self.chunkSchema = context.responseSchema(of: operation)
     // Time to first token is what a streaming client feels most.
     call.sendsFirstMessageAtOnce = true
   }

@@ -66,8 +66,9 @@ final class UnaryUpstreamCall: VLLMResponseHandler {
         return
       }
       do {
-        guard let message = operation.responseMessage ?? context.toProto.schema.message(operation.responseType)
-        else { throw ProtoJSONError("unknown message type \(operation.responseType)") }
+        guard let message = context.responseSchema(of: operation) else {
+          throw ProtoJSONError("unknown message type \(operation.responseType)")
+        }
         // Translated straight into the call's output, as a stream's chunks are: no array of its
         // own to allocate, fill and copy.
         try call.send(inputArrivedAt: receivedAt) { output, _ in

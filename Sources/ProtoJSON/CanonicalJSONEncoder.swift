@@ -37,12 +37,9 @@ struct CanonicalJSONEncoder {
         }
       }
     }
-    var groupStart = 0
-    while groupStart < occurrences.count {
-      let groupEnd = occurrences.groupEnd(from: groupStart)
-      let index = occurrences.fieldIndex(ofGroupAt: groupStart)
-      let found = occurrences.occurrences(groupStart..<groupEnd)
-      groupStart = groupEnd
+    for group in occurrences.groups {
+      let index = group.fieldIndex
+      let found = occurrences[group]
       let field = message.fields[index]
       if let oneof = field.oneofIndex, winners[oneof] != index { continue }
       path.push(.field(field.jsonName))

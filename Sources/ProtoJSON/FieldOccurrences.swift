@@ -39,9 +39,8 @@ struct FieldOccurrences {
   /// The occurrences of the field at `index` in the message's fields, in wire order.
   subscript(index: Int) -> ArraySlice<WireField> {
     let start = firstPosition(notBelow: index)
-    var end = start
-    while end < indices.count && indices[end] == index { end += 1 }
-    return grouped[start..<end]
+    guard start < indices.count, indices[start] == index else { return grouped[start..<start] }
+    return grouped[start..<groupEnd(from: start)]
   }
 
   /// Where the first occurrence of a field at `index` or later is (binary search).
@@ -55,23 +54,45 @@ struct FieldOccurrences {
     return low
   }
 
-  /// The fields that occur are walked in schema order by group, each group a field's
-  /// occurrences: `groupEnd(from: 0)` ends the first, which starts at 0, and so on up to `count`.
-  /// That is what writing a message goes through, rather than asking each of its fields in turn.
-  /// (An iterator of (index, slice) tuples was handled by the runtime's generic tuple code.)
-  var count: Int { indices.count }
-
+  /// Where the group of occurrences that starts at `start` (all of one field's) ends.
   @inline(__always)
-  func fieldIndex(ofGroupAt start: Int) -> Int { indices[start] }
-
-  @inline(__always)
-  func groupEnd(from start: Int) -> Int {
+  private func groupEnd(from start: Int) -> Int {
     let index = indices[start]
     var end = start + 1
     while end < indices.count && indices[end] == index { end += 1 }
     return end
   }
 
+  /// One field that occurs: its index in the message's fields and where its occurrences are.
+  /// Plain integers, so walking the groups costs no reference counting: an iterator of
+  /// (index, slice) tuples was handled by the runtime's generic tuple code (about 300
+  /// instructions a unary call).
+  struct Group {
+    let fieldIndex: Int
+    fileprivate let positions: Range<Int>
+  }
+
+  /// The fields that occur, in schema order: what writing a message goes through, rather than
+  /// asking each of its fields in turn.
+  var groups: Groups { Groups(occurrences: self) }
+
+  struct Groups: Sequence, IteratorProtocol {
+    fileprivate let occurrences: FieldOccurrences
+    private var start = 0
+
+    fileprivate init(occurrences: FieldOccurrences) {
+      self.occurrences = occurrences
+    }
+
+    @inline(__always)
+    mutating func next() -> Group? {
+      guard start < occurrences.indices.count else { return nil }
+      let end = occurrences.groupEnd(from: start)
+      defer { start = end }
+      return Group(fieldIndex: occurrences.indices[start], positions: start..<end)
+    }
+  }
+
   @inline(__always)
-  func occurrences(_ group: Range<Int>) -> ArraySlice<WireField> { grouped[group] }
+  subscript(group: Group) -> ArraySlice<WireField> { grouped[group.positions] }
 }

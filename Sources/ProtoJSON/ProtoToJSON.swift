@@ -75,12 +75,9 @@ public struct ProtoToJSON: Sendable {
     // message with more than 64 oneofs uses a set for the rest.
     var writtenOneofs: UInt64 = 0
     var writtenLaterOneofs = Set<Int>()
-    var groupStart = 0
-    while groupStart < occurrences.count {
-      let groupEnd = occurrences.groupEnd(from: groupStart)
-      let index = occurrences.fieldIndex(ofGroupAt: groupStart)
-      let found = occurrences.occurrences(groupStart..<groupEnd)
-      groupStart = groupEnd
+    for group in occurrences.groups {
+      let index = group.fieldIndex
+      let found = occurrences[group]
       let field = message.fields[index]
       if skipping.contains(field.name) { continue }
       if let oneof = field.oneofIndex {
