@@ -864,15 +864,24 @@ def main():
         if args.only != "threads":
             start([str(RELEASE / "vllm-sim"), "--port", str(sim_port), "--embedding-dimensions", "1024",
                    "--threads", "1"], sim_port, "vllm-sim")
-            gateway = start([str(RELEASE / "vllm-grpc-gateway"), "--listen", f"127.0.0.1:{gateway_port}", "--upstream",
-                             f"http://127.0.0.1:{sim_port}", "--threads", "1", "--log-level", "error",
-                             "--metrics-listen", f"127.0.0.1:{metrics_port}"], gateway_port, "gateway")
-            proxy = start(["nghttpx", "--conf=/dev/null", f"--frontend=127.0.0.1,{proxy_port};no-tls", f"--backend=127.0.0.1,{sim_port}",
-                           "--workers=1", "--log-level=ERROR", "--errorlog-file=/dev/null",
-                           f"--frontend-http2-max-concurrent-streams={max(args.streams, 100)}",
-                           "--backend-connections-per-host="
-                           f"{max(args.clients * args.streams, args.concurrent_streams, args.latency_streams)}"],
-                          proxy_port, "nghttpx")
+
+            # The gateway and nghttpx as the rows run them: one thread or worker each, the gateway
+            # with its metrics (the failed-call counts come from them).
+            def gateway_command(port, metrics):
+                return [str(RELEASE / "vllm-grpc-gateway"), "--listen", f"127.0.0.1:{port}", "--upstream",
+                        f"http://127.0.0.1:{sim_port}", "--threads", "1", "--log-level", "error",
+                        "--metrics-listen", f"127.0.0.1:{metrics}"]
+
+            def nghttpx_command(port, streams_per_connection, backend_connections):
+                return ["nghttpx", "--conf=/dev/null", f"--frontend=127.0.0.1,{port};no-tls",
+                        f"--backend=127.0.0.1,{sim_port}", "--workers=1", "--log-level=ERROR",
+                        "--errorlog-file=/dev/null",
+                        f"--frontend-http2-max-concurrent-streams={max(streams_per_connection, 100)}",
+                        f"--backend-connections-per-host={backend_connections}"]
+
+            gateway = start(gateway_command(gateway_port, metrics_port), gateway_port, "gateway")
+            proxy = start(nghttpx_command(proxy_port, args.streams, max(
+                args.clients * args.streams, args.concurrent_streams, args.latency_streams)), proxy_port, "nghttpx")
             scenarios = [
                 ("unary chat", "unary", "/v1/chat/completions", "CreateChatCompletion", args.requests, 1),
                 ("stream 128 chunks", "stream", "/v1/chat/completions", "StreamChatCompletion", args.stream_requests, 128),
@@ -953,16 +962,11 @@ def main():
             def fresh(name):
                 port = free_port()
                 if name == "nghttpx":
-                    process = start(["nghttpx", "--conf=/dev/null", f"--frontend=127.0.0.1,{port};no-tls",
-                                     f"--backend=127.0.0.1,{sim_port}", "--workers=1", "--log-level=ERROR",
-                                     "--errorlog-file=/dev/null", "--frontend-http2-max-concurrent-streams="
-                                     f"{max(args.concurrent_streams // args.concurrent_connections, 100)}",
-                                     f"--backend-connections-per-host={args.concurrent_streams}"], port, "nghttpx")
+                    process = start(nghttpx_command(port, args.concurrent_streams // args.concurrent_connections,
+                                                    args.concurrent_streams), port, "nghttpx")
                     return process, f"http://127.0.0.1:{port}/v1/chat/completions", json_headers, None
                 metrics = free_port()
-                process = start([str(RELEASE / "vllm-grpc-gateway"), "--listen", f"127.0.0.1:{port}", "--upstream",
-                                 f"http://127.0.0.1:{sim_port}", "--threads", "1", "--log-level", "error",
-                                 "--metrics-listen", f"127.0.0.1:{metrics}"], port, "gateway")
+                process = start(gateway_command(port, metrics), port, "gateway")
                 return (process, f"http://127.0.0.1:{port}/vllmgateway.v1.VLLMService/StreamChatCompletion",
                         grpc_headers, metrics)
 
