@@ -8,7 +8,10 @@ import VLLMClient
 final class CallMeter: RoutedResponseHandler {
   private let inner: any VLLMResponseHandler
   private let record: CallRecord
-  private var lastEvent: [UInt8] = []
+  /// The latest usage a streamed event carried, read as it passed: holding the last event
+  /// instead would keep its buffer from going back to the loop's shared event storage, a few
+  /// hundred bytes a stream for as long as it is open.
+  private var streamUsage = TokenUsage()
 
   /// The inner handler as a routed one, cast once: a cast to a protocol costs hundreds of
   /// instructions, and routing asks up to three times a request.
@@ -37,7 +40,7 @@ final class CallMeter: RoutedResponseHandler {
       record.firstEventAt = event.receivedAt > 0 ? event.receivedAt : NIODeadline.now().uptimeNanoseconds
     }
     if !event.isDone {
-      lastEvent = event.data
+      if TokenUsage.mayBeIn(event: event.data), let usage = TokenUsage.last(in: event.data) { streamUsage = usage }
       record.trace?.noteFinishReasons(in: event.data)
     }
     record.lastEventAt = event.receivedAt > 0 ? event.receivedAt : NIODeadline.now().uptimeNanoseconds
@@ -57,7 +60,7 @@ final class CallMeter: RoutedResponseHandler {
       if record.firstEventAt == 0 { record.firstEventAt = receivedAt }
       usage = TokenUsage(in: body)
       record.trace?.noteFinishReasons(in: body)
-    case .streamEnded: usage = TokenUsage(in: lastEvent)
+    case .streamEnded: usage = streamUsage
     case .failed: usage = TokenUsage()
     }
     record.promptTokens += usage.prompt

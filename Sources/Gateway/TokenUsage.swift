@@ -20,14 +20,29 @@ struct TokenUsage: Equatable {
   /// JSON: inside a string every quote is escaped, so an unescaped quote before `usage"` opens a
   /// string, and the quote after it closes that string.
   init(in json: [UInt8]) {
+    self = Self.last(in: json) ?? TokenUsage()
+  }
+
+  /// The last `"usage"` object of `json`; nil when it has none (or only nulls).
+  static func last(in json: [UInt8]) -> TokenUsage? {
     var end = json.count
-    while let start = Self.lastUsageKey(in: json, before: end) {
-      if let usage = Self.usageObject(json, keyAt: start) {
-        self = usage
-        return
-      }
+    while let start = lastUsageKey(in: json, before: end) {
+      if let usage = usageObject(json, keyAt: start) { return usage }
       end = start
     }
+    return nil
+  }
+
+  /// Whether a streamed event may carry usage: not when it ends with its `choices` array (`]}`),
+  /// as vLLM's chunks of generated text do, the usage following the choices where there is one.
+  /// Lets a stream's usage be read as its events pass for a handful of instructions a token.
+  static func mayBeIn(event json: [UInt8]) -> Bool {
+    var end = json.count
+    while end > 0, isWhitespace(json[end - 1]) { end -= 1 }
+    guard end >= 2, json[end - 1] == UInt8(ascii: "}") else { return end > 0 }
+    var before = end - 2
+    while before > 0, isWhitespace(json[before]) { before -= 1 }
+    return json[before] != UInt8(ascii: "]")
   }
 
   /// Where the last unescaped `"usage"` before `end` starts.

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Gateway
@@ -62,5 +63,44 @@ import Testing
         #expect(usage(body) == TokenUsage(prompt: 3, completion: 4), "\(body)")
       }
     }
+  }
+
+  /// A stream's usage is read as its events pass, skipping the events that end with their
+  /// `choices` (the chunks of text): every stream a real vLLM sent must give the same usage as
+  /// reading every event would, including usage followed by other members (system_fingerprint).
+  @Test func eventsSkippedAsTheyPassNeverHoldTheUsage() throws {
+    let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent().appendingPathComponent("tests/fixtures/vllm-recordings")
+    var streamsWithUsage = 0
+    var eventsSkipped = 0
+    for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) where name.hasSuffix(".http") {
+      let text = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+      let events = text.split(separator: "\n").filter { $0.hasPrefix("data: {") }.map { Array($0.dropFirst(6).utf8) }
+      var everyEvent: TokenUsage? = nil
+      var asTheyPass: TokenUsage? = nil
+      for event in events {
+        let found = TokenUsage.last(in: event)
+        if let found { everyEvent = found }
+        if TokenUsage.mayBeIn(event: event) {
+          if let found { asTheyPass = found }
+        } else {
+          eventsSkipped += 1
+          #expect(found == nil, "\(name): a skipped event has usage")
+        }
+      }
+      #expect(asTheyPass == everyEvent, "\(name)")
+      if everyEvent != nil && events.count > 1 { streamsWithUsage += 1 }
+    }
+    #expect(streamsWithUsage >= 5 && eventsSkipped >= 100, "\(streamsWithUsage) streams, \(eventsSkipped) skipped")
+  }
+
+  @Test func onlyEventsEndingWithTheirChoicesAreSkipped() {
+    let skipped = [#"{"choices":[{"delta":{"content":"x"}}]}"#, "{\"choices\":[] } \n"]
+    let read = [
+      #"{"choices":[],"usage":{"prompt_tokens":1},"system_fingerprint":"f"}"#, #"{"usage":{"prompt_tokens":1}}"#,
+      #"{"type":"response.completed"}"#, "not json", "]",
+    ]
+    for event in skipped { #expect(!TokenUsage.mayBeIn(event: Array(event.utf8)), "\(event)") }
+    for event in read { #expect(TokenUsage.mayBeIn(event: Array(event.utf8)), "\(event)") }
   }
 }
