@@ -80,15 +80,18 @@ struct TokenUsage: Equatable {
     return backslashes % 2 == 1
   }
 
-  /// The usage object after the key at `keyAt`, or nil when a colon and a whole object do not
+  /// The usage object after the key at `keyAt`, or nil when a colon and an object do not
   /// follow. Scanned by hand: the object is small, and JSONReader's general machinery cost
-  /// about 3,700 instructions for its four members.
+  /// about 3,700 instructions for its four members. The scan stops once both counts are read:
+  /// vLLM's details that follow them cost it as much again (callgrind).
   private static func usageObject(_ json: [UInt8], keyAt: Int) -> TokenUsage? {
     var at = skippingWhitespace(json, from: keyAt + 7)
     guard at < json.count, json[at] == UInt8(ascii: ":") else { return nil }
     at = skippingWhitespace(json, from: at + 1)
     guard at < json.count, json[at] == UInt8(ascii: "{") else { return nil }
     var usage = TokenUsage()
+    var sawPrompt = false
+    var sawCompletion = false
     var depth = 0
     while at < json.count {
       switch json[at] {
@@ -106,9 +109,12 @@ struct TokenUsage: Equatable {
         at = skippingWhitespace(json, from: at + 1)
         if name.equals("prompt_tokens") || name.equals("input_tokens") {
           usage.prompt = readCount(json, at: &at)
+          sawPrompt = true
         } else if name.equals("completion_tokens") || name.equals("output_tokens") {
           usage.completion = readCount(json, at: &at)
+          sawCompletion = true
         }
+        if sawPrompt && sawCompletion { return usage }
       case UInt8(ascii: "{"), UInt8(ascii: "["):
         depth += 1
         at += 1
