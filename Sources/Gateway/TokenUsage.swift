@@ -57,13 +57,16 @@ struct TokenUsage: Equatable {
         {
           return at
         }
-        at -= 1
-      case UInt8(ascii: "u"), UInt8(ascii: "s"), UInt8(ascii: "a"), UInt8(ascii: "g"), UInt8(ascii: "e"):
-        at -= 1
-      default:
-        // A byte that is not in `"usage"` at all: no key that starts up to six places before
-        // it can span it, so those places are skipped (a backwards Horspool search).
-        at -= 7
+        // Not a key starting here: the quote can only be the closing one of a key six back.
+        at -= 6
+      // A backwards Horspool search: the nearest key start that could span this byte is where
+      // the byte would be that letter of `"usage"`; a byte not in it at all skips seven.
+      case UInt8(ascii: "u"): at -= 1
+      case UInt8(ascii: "s"): at -= 2
+      case UInt8(ascii: "a"): at -= 3
+      case UInt8(ascii: "g"): at -= 4
+      case UInt8(ascii: "e"): at -= 5
+      default: at -= 7
       }
     }
     return nil

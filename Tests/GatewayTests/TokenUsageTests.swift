@@ -50,10 +50,14 @@ import Testing
     }
   }
 
-  /// The backwards search skips seven places past a byte that is not in `"usage"`. Whatever
-  /// the key's object starts with and whatever follows it, so wherever the search lands on its
-  /// way back, the key is found; a key spelled in generated text after it is not taken for it.
-  @Test(arguments: ["", "x", "e", "s\\\"", "usage", "egasu", "0123456789", "zzzzzzzz\\\"usage\\\":{}"])
+  /// The backwards search skips up to seven places, by where the byte it looks at sits in
+  /// `"usage"`. Whatever the key's object starts with and whatever follows it, so wherever the
+  /// search lands on its way back, the key is found; a key spelled in generated text after it is
+  /// not taken for it.
+  @Test(arguments: [
+    "", "x", "e", "s\\\"", "usage", "egasu", "0123456789", "zzzzzzzz\\\"usage\\\":{}", "ag", "gas", "sea", "uuuu",
+    "usag", "sage\\\"", "a\\\"usage",
+  ])
   func theKeyIsFoundWhateverSurroundsIt(_ filler: String) {
     for repeats in 0..<4 {
       for padding in 0..<15 {
