@@ -43,7 +43,7 @@ public final class AccessLog: Sendable {
   }
 
   /// The line's keys, made once.
-  private enum Keys {
+  enum Keys {
     static let time = JSONWriter.Key(plain: "time")
     static let method = JSONWriter.Key(plain: "method")
     static let model = JSONWriter.Key(plain: "model")
@@ -62,8 +62,11 @@ public final class AccessLog: Sendable {
     var json = JSONWriter(capacity: 320)
     json.beginObject()
     json.key(Keys.time)
-    json.raw(UTCTimestamp.quotedJSON(millisecondsSince1970: Int64(record.wallClockStart.timeIntervalSince1970 * 1000)))
-    json.member(Keys.method, record.method)
+    // When the call started, on the wall clock: now, less its duration.
+    let startedAtMilliseconds =
+      Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) - Int64((endedAt &- record.startedAt) / 1_000_000)
+    json.raw(UTCTimestamp.quotedJSON(millisecondsSince1970: startedAtMilliseconds))
+    json.raw(record.recording.accessLogMember)
     json.member(Keys.model, record.model)
     if let key = record.keyID { json.member(Keys.key, key) }
     if let upstream = record.upstream { json.member(Keys.upstream, upstream) }

@@ -1,4 +1,3 @@
-import Foundation
 import GRPCServer
 import NIOCore
 import Tracing
@@ -7,9 +6,9 @@ import Tracing
 /// stream it gives back at the end), model, upstream, tokens and timings; at the end it charges
 /// the key and writes the access log line. Lives on the call's event loop.
 final class CallRecord {
-  let method: String
+  /// Monotonic nanoseconds. The log's wall clock time is read at the end and taken back by the
+  /// call's duration, so a record holds no Date.
   let startedAt = NIODeadline.now().uptimeNanoseconds
-  let wallClockStart = Date()
   let traceID: String?
   var keyID: String? = nil
   /// The key whose stream this call holds, once admitted.
@@ -22,31 +21,28 @@ final class CallRecord {
   var completionTokens = 0
   var firstEventAt: UInt64 = 0
   var lastEventAt: UInt64 = 0
-  private let accessLog: AccessLog?
-  /// The metrics of this call's method, when metrics are on.
-  private let metrics: MethodMetrics?
+  /// The method's log, metrics and tracer.
+  let recording: MethodRecording
 
   /// The call's spans, while tracing is on.
   let trace: CallTrace?
 
-  init(call: ServerCall, accessLog: AccessLog?, metrics: MethodMetrics?, tracer: (any Tracer)?) {
-    method = call.path
-    trace = tracer.map { CallTrace(tracer: $0, call: call) }
+  init(call: ServerCall, recording: MethodRecording) {
+    self.recording = recording
+    trace = recording.tracer.map { CallTrace(tracer: $0, call: call) }
     traceID =
-      if let trace { trace.traceID } else if accessLog != nil {
+      if let trace { trace.traceID } else if recording.accessLog != nil {
         call.metadata.first("traceparent").flatMap(Self.traceID(of:))
       } else { nil }
-    self.accessLog = accessLog
-    self.metrics = metrics
-    metrics?.callStarted()
+    recording.metrics?.callStarted()
   }
 
   func ended(_ code: Status.Code) {
     admittedKey?.release()
     admittedKey = nil
     let now = NIODeadline.now().uptimeNanoseconds
-    accessLog?.write(self, status: code.name, endedAt: now)
-    metrics?.callEnded(self, status: code.name, endedAt: now)
+    recording.accessLog?.write(self, status: code.name, endedAt: now)
+    recording.metrics?.callEnded(self, status: code.name, endedAt: now)
     trace?.ended(code)
   }
 

@@ -87,9 +87,10 @@ public struct VLLMService: ServiceProvider {
     let tracer = self.tracer
     // Each call gets its record first (so even a refused call has its log line), then the key gate.
     return openRoutes.map { route in
-      let methodMetrics = metrics?.method(route.path)
+      let recording = MethodRecording(
+        method: route.path, accessLog: accessLog, metrics: metrics?.method(route.path), tracer: tracer)
       return route.gated { call in
-        let record = CallRecord(call: call, accessLog: accessLog, metrics: methodMetrics, tracer: tracer)
+        let record = CallRecord(call: call, recording: recording)
         call.serviceContext = record
         call.onEnd = { code in record.ended(code) }
         return keys?.authenticate(call)

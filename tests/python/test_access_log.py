@@ -5,6 +5,7 @@ and trace id, and never the prompt, the answer or a key."""
 import hashlib
 import json
 import time
+from datetime import datetime, timezone
 
 import grpc
 import pytest
@@ -49,9 +50,12 @@ def test_one_line_per_call_with_what_happened(sim, start_server, tmp_path):
             stub.CreateChatCompletion(chat(sim={"fault": "http_error", "status": 503}), metadata=key, timeout=5)
         with pytest.raises(grpc.RpcError):
             stub.CreateChatCompletion(chat(), metadata=[("authorization", "Bearer wrong")], timeout=5)
+        opened = time.time()
         stream = stub.StreamChatCompletion(chat(max_tokens=100, sim={"tokens_per_second": 20}), metadata=key,
                                            timeout=10)
         next(stream)
+        first_chunk = time.time()
+        time.sleep(0.3)  # so that the call's end is well after its start
         stream.cancel()
         stub.ListModels(models_pb2.ListModelsRequest(), metadata=key, timeout=5)
     entries, text = lines(log, 6)
@@ -68,7 +72,11 @@ def test_one_line_per_call_with_what_happened(sim, start_server, tmp_path):
     assert by_order[("CreateChatCompletion", "UNAVAILABLE")]["upstream"] == "sim-1"
     refused = by_order[("CreateChatCompletion", "UNAUTHENTICATED")]
     assert "key" not in refused and refused["model"] == "" and "upstream" not in refused
-    assert by_order[("StreamChatCompletion", "CANCELLED")]["ttft_ms"] > 0
+    cancelled = by_order[("StreamChatCompletion", "CANCELLED")]
+    assert cancelled["ttft_ms"] > 0
+    # "time" is when the call started (to the millisecond, rounded down), not when it ended.
+    started = datetime.strptime(cancelled["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+    assert opened - 0.002 <= started <= first_chunk, (opened, cancelled["time"], first_chunk)
     assert ("ListModels", "OK") in by_order
     # Nothing of the conversation and no key reaches the log.
     assert SECRET_PROMPT not in text and "sk-access-log-test" not in text and "wrong" not in text
