@@ -56,7 +56,10 @@ struct RequestHead {
 
   /// Takes one decoded header. nghttp2 has already checked pseudo-header order, that names are
   /// lowercase, and that no connection-specific header is present.
-  mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, limit: Int, router: Router) {
+  mutating func add(
+    name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, limit: Int, router: Router,
+    repeatedValues: inout RepeatedHeaderValues
+  ) {
     headerListSize += name.count + value.count + 32
     guard headerListSize <= limit else {
       if firstProblem == nil {
@@ -88,9 +91,10 @@ struct RequestHead {
     } else if name.matches("grpc-accept-encoding") {
       acceptEncoding = String(decoding: value, as: UTF8.self)
     } else {
+      let isBinary = name.hasSuffix("-bin")
       addMetadata(
-        String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self),
-        isBinary: name.hasSuffix("-bin"))
+        String(decoding: name, as: UTF8.self),
+        isBinary ? String(decoding: value, as: UTF8.self) : repeatedValues.string(value), isBinary: isBinary)
     }
   }
 
@@ -98,11 +102,12 @@ struct RequestHead {
   mutating func add(name: String, value: String, limit: Int, router: Router) {
     var name = name
     var value = value
+    var repeatedValues = RepeatedHeaderValues()
     name.withUTF8 { nameBytes in
       value.withUTF8 { valueBytes in
         add(
           name: UnsafeRawBufferPointer(nameBytes), value: UnsafeRawBufferPointer(valueBytes), limit: limit,
-          router: router)
+          router: router, repeatedValues: &repeatedValues)
       }
     }
   }

@@ -286,3 +286,12 @@ def test_request_id_and_trace_context_reach_vllm(vllm, sim):
     assert "x-unrelated" not in headers
     list(vllm.StreamChatCompletion(chat(max_tokens=1), timeout=10, metadata=[("x-request-id", "stream-7")]))
     assert sim.stats()["last_headers"]["x-request-id"] == "stream-7"
+
+
+def test_metadata_values_repeated_on_one_connection_stay_each_calls_own(vllm, sim):
+    # The gateway shares a String between calls of one connection that repeat a value: values of
+    # one length differing in one byte, more of them than it keeps, and repeats after others.
+    ids = [f"request-{n:016d}" for n in (1, 2, 1, 3, 4, 5, 6, 7, 2, 1)]
+    for request_id in ids:
+        vllm.CreateChatCompletion(chat(max_tokens=1), timeout=10, metadata=[("x-request-id", request_id)])
+        assert sim.stats()["last_headers"]["x-request-id"] == request_id
