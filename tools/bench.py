@@ -492,7 +492,7 @@ def check_targets(results, latency):
         many["memory_kib_per_open_stream"] < 20 and many["failed"] == 0,
         f"{many['memory_kib_per_open_stream']:.1f} KiB per stream, {many['failed']} failed")
     targets["open streams: under 6 KiB each (issue 14)"] = (
-        many["memory_kib_per_open_stream"] < 6, f"{many['memory_kib_per_open_stream']:.1f} KiB per stream")
+        many["memory_kib_per_open_stream"] < 6, f"{many['memory_kib_per_open_stream']:.2f} KiB per stream")
     embeddings = rows["embeddings 16x1024"]
     smaller = embeddings["direct"]["reply_bytes"] / embeddings["gateway"]["reply_bytes"]
     targets["embeddings reply at least 2x smaller than vLLM's JSON"] = (smaller >= 2, f"{smaller:.2f}x smaller")
@@ -1005,11 +1005,11 @@ def main():
                       f"{r['failed']:>8}")
             if "memory_kib_per_open_stream" in row.get("gateway", {}):
                 def spread(name):
-                    return "/".join(f"{x:.1f}" for x in row[name]["memory_kib_per_open_stream_rounds"])
+                    return "/".join(f"{x:.2f}" for x in row[name]["memory_kib_per_open_stream_rounds"])
 
                 print(f"{'':<20}memory per open stream (median of fresh processes' rounds): gateway "
-                      f"{row['gateway']['memory_kib_per_open_stream']:.1f} KiB (rounds {spread('gateway')}), "
-                      f"nghttpx {row['nghttpx']['memory_kib_per_open_stream']:.1f} KiB (rounds {spread('nghttpx')}); "
+                      f"{row['gateway']['memory_kib_per_open_stream']:.2f} KiB (rounds {spread('gateway')}), "
+                      f"nghttpx {row['nghttpx']['memory_kib_per_open_stream']:.2f} KiB (rounds {spread('nghttpx')}); "
                       f"p99 stream time: gateway "
                       f"{row['gateway']['p99_ms']:.0f} ms, nghttpx {row['nghttpx']['p99_ms']:.0f} ms "
                       f"(ideal about 950 ms)")
