@@ -43,7 +43,7 @@ public final class AccessLog: Sendable {
   }
 
   /// The line's keys, made once.
-  enum Keys {
+  private enum Keys {
     static let time = JSONWriter.Key(plain: "time")
     static let method = JSONWriter.Key(plain: "method")
     static let model = JSONWriter.Key(plain: "model")
@@ -56,6 +56,14 @@ public final class AccessLog: Sendable {
     static let duration = JSONWriter.Key(plain: "duration_ms")
     static let firstToken = JSONWriter.Key(plain: "ttft_ms")
     static let traceID = JSONWriter.Key(plain: "trace_id")
+  }
+
+  /// A method's `"method":"<path>"` member, written once per route (MethodRecording) rather
+  /// than escaped on every line.
+  static func methodMember(_ method: String) -> [UInt8] {
+    var member = JSONWriter(capacity: method.utf8.count + 16)
+    member.member(Keys.method, method)
+    return member.bytes
   }
 
   func write(_ record: CallRecord, status: String, endedAt: UInt64) {

@@ -1,4 +1,3 @@
-import ProtoJSON
 import Tracing
 
 /// Where the calls of one RPC method are recorded, made once per route: its access log, metrics
@@ -9,15 +8,13 @@ final class MethodRecording: Sendable {
   let accessLog: AccessLog?
   let metrics: MethodMetrics?
   let tracer: (any Tracer)?
-  /// `"method":"<path>"`, escaped once.
+  /// The log line's `"method":"<path>"`, escaped once.
   let accessLogMember: [UInt8]
 
   init(method: String, accessLog: AccessLog?, metrics: MethodMetrics?, tracer: (any Tracer)?) {
     self.accessLog = accessLog
     self.metrics = metrics
     self.tracer = tracer
-    var member = JSONWriter(capacity: method.utf8.count + 16)
-    member.member(AccessLog.Keys.method, method)
-    accessLogMember = member.bytes
+    accessLogMember = AccessLog.methodMember(method)
   }
 }
