@@ -61,18 +61,22 @@ def test_metrics_after_a_known_load(sim, start_server, tmp_path):
             stub.CreateChatCompletion(chat(sim={"fault": "http_error", "status": 503}), metadata=key, timeout=5)
         with pytest.raises(grpc.RpcError):
             stub.CreateChatCompletion(chat(), timeout=5)
+        # Back to the first labels after others: counted with the first calls, not the last.
+        reply = stub.CreateChatCompletion(chat(), metadata=key, timeout=5)
+        completion_tokens += reply.usage.completion_tokens
+        prompt_tokens += reply.usage.prompt_tokens
     page = samples(urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode())
 
     def value(name, **labels):
         return page.get((name, frozenset(labels.items())), 0)
 
     calls = "vllm_grpc_gateway_calls_total"
-    assert value(calls, method=CHAT, model="sim-model", key="team-a", status="OK") == 3
+    assert value(calls, method=CHAT, model="sim-model", key="team-a", status="OK") == 4
     assert value(calls, method=STREAM, model="sim-model", key="team-a", status="OK") == 2
     assert value(calls, method=CHAT, model="sim-model", key="team-a", status="UNAVAILABLE") == 1
     assert value(calls, method=CHAT, model="", key="", status="UNAUTHENTICATED") == 1
     tokens = {"model": "sim-model", "key": "team-a"}
-    assert value("vllm_grpc_gateway_completion_tokens_total", **tokens) == completion_tokens == 3 * 4 + 2 * 6
+    assert value("vllm_grpc_gateway_completion_tokens_total", **tokens) == completion_tokens == 4 * 4 + 2 * 6
     assert value("vllm_grpc_gateway_prompt_tokens_total", **tokens) == prompt_tokens > 0
     labels = {"method": STREAM, "model": "sim-model", "key": "team-a"}
     assert value("vllm_grpc_gateway_time_to_first_token_seconds_count", **labels) == 2
@@ -80,7 +84,7 @@ def test_metrics_after_a_known_load(sim, start_server, tmp_path):
     assert value("vllm_grpc_gateway_call_duration_seconds_count", **labels) == 2
     assert value("vllm_grpc_gateway_active_calls", method=CHAT) == 0
     assert value("vllm_grpc_gateway_upstream_healthy", upstream="sim-a") == 1
-    assert value("vllm_grpc_gateway_upstream_requests", upstream="sim-a") == 6
+    assert value("vllm_grpc_gateway_upstream_requests", upstream="sim-a") == 7
     assert value("vllm_grpc_gateway_upstream_failures", upstream="sim-a") == 1
     assert value("vllm_grpc_gateway_upstream_ejections", upstream="sim-a") == 0
     # The transport's own counters are still there.
