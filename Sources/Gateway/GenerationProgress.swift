@@ -37,50 +37,56 @@ package struct GenerationProgress {
 
   /// Notes one chunk about to be sent to the client: `chunk[range]` (all of it by default).
   package mutating func note(chunk: [UInt8], range: Range<Int>? = nil) -> Carried {
-    var carried = Carried.something
+    let wire = chunk.span
+    var index = range?.lowerBound ?? 0
+    let end = range?.upperBound ?? chunk.count
+    var sawRoleOnly = false
+    var sawOther = false
     do {
-      var reader = ProtoWireReader(chunk, range: range)
-      var sawRoleOnly = false
-      var sawOther = false
-      while let field = try reader.next() {
+      var field = Field()
+      while try Self.nextField(wire, at: &index, end: end, into: &field) {
         switch field.number {
-        case 5 where field.wireType == .lengthDelimited:
-          if try noteChoice(chunk, field.range) { sawRoleOnly = true } else { sawOther = true }
+        case 5 where field.isLengthDelimited:
+          if try noteChoice(chunk, wire, field.range) { sawRoleOnly = true } else { sawOther = true }
         case 6:
           sawOther = true  // usage
         case 8 where isChat && promptTokenIDs == nil:
           // The first upstream's: a continuation's prompt holds generated tokens too.
-          promptTokenIDs = try Self.integers(chunk, field)
+          promptTokenIDs = try Self.integers(wire, field)
         default:
           break
         }
       }
-      if sawRoleOnly && !sawOther { carried = .roleOnly }
     } catch {
       cannotContinue = "a chunk did not parse"
+      return .something
     }
-    return carried
+    return sawRoleOnly && !sawOther ? .roleOnly : .something
   }
 
   /// Notes a choice; true when it held nothing but a role.
-  private mutating func noteChoice(_ chunk: [UInt8], _ range: Range<Int>) throws(ProtoWireReader.Failure) -> Bool {
-    var reader = ProtoWireReader(chunk, range: range)
+  private mutating func noteChoice(_ chunk: [UInt8], _ wire: Span<UInt8>, _ range: Range<Int>) throws(Malformed) -> Bool
+  {
+    var index = range.lowerBound
     var piece: Range<Int>? = nil
     var hasRole = false
     var hasOther = false
-    while let field = try reader.next() {
-      switch (field.number, field.wireType) {
-      case (1, .varint) where field.scalar != 0:
+    var field = Field()
+    while try Self.nextField(wire, at: &index, end: range.upperBound, into: &field) {
+      switch field.number {
+      case 1 where !field.isLengthDelimited && field.value != 0:
         cannotContinue = "the call asked for several choices"
         return false
-      case (1, _):
+      case 1:
         break
-      case (4, .lengthDelimited):
+      case 4 where field.isLengthDelimited:
         isFinished = true
         hasOther = true
-      case (2, .lengthDelimited) where isChat:
-        var delta = ProtoWireReader(chunk, range: field.range)
-        while let member = try delta.next() {
+      case 2 where field.isLengthDelimited && isChat:
+        var deltaIndex = field.range.lowerBound
+        let deltaEnd = field.range.upperBound
+        var member = Field()
+        while try Self.nextField(wire, at: &deltaIndex, end: deltaEnd, into: &member) {
           switch member.number {
           case 1: hasRole = true
           case 2: piece = member.range
@@ -93,13 +99,13 @@ package struct GenerationProgress {
           default: hasOther = true
           }
         }
-      case (2, .lengthDelimited):
+      case 2 where field.isLengthDelimited:
         piece = field.range
-      case (7, _):
-        tokenIDs += try Self.integers(chunk, field)
+      case 7:
+        tokenIDs += try Self.integers(wire, field)
         hasOther = true
-      case (8, _) where !isChat:
-        if promptTokenIDs == nil { promptTokenIDs = try Self.integers(chunk, field) }
+      case 8 where !isChat:
+        if promptTokenIDs == nil { promptTokenIDs = try Self.integers(wire, field) }
       default:
         hasOther = true
       }
@@ -113,12 +119,84 @@ package struct GenerationProgress {
     return hasRole && !hasOther
   }
 
+  /// A chunk that is not well-formed protobuf.
+  private struct Malformed: Error {}
+
+  /// One field as `nextField` found it: its number, a varint's value, and where a
+  /// length-delimited field's bytes lie (empty for the other kinds).
+  private struct Field {
+    var number: UInt64 = 0
+    var isLengthDelimited = false
+    var value: UInt64 = 0
+    var range: Range<Int> = 0..<0
+  }
+
+  /// Reads the field at `index` into `field` and moves past it; false at `end`. The walk goes
+  /// over the chunk's bytes as a span into one reused field: a ProtoWireReader for each nested
+  /// message, each holding the array and returning a WireField, cost about 1,090 instructions a
+  /// chunk, this walk about 790 (callgrind, translation-bench chunks-tracked less chunks).
+  @inline(__always)
+  private static func nextField(
+    _ wire: Span<UInt8>, at index: inout Int, end: Int, into field: inout Field
+  ) throws(Malformed) -> Bool {
+    guard index < end else { return false }
+    let key = try varint(wire, at: &index, end: end)
+    field.number = key >> 3
+    guard field.number > 0, field.number <= 0x1FFF_FFFF else { throw Malformed() }
+    field.isLengthDelimited = false
+    field.value = 0
+    switch key & 7 {
+    case 0:
+      field.value = try varint(wire, at: &index, end: end)
+    case 2:
+      let length = try varint(wire, at: &index, end: end)
+      guard length <= UInt64(end &- index) else { throw Malformed() }
+      let start = index
+      index &+= Int(length)
+      field.isLengthDelimited = true
+      field.value = length
+      field.range = start..<index
+    case 1:
+      guard end &- index >= 8 else { throw Malformed() }
+      index &+= 8
+    case 5:
+      guard end &- index >= 4 else { throw Malformed() }
+      index &+= 4
+    default:
+      throw Malformed()  // groups and invalid wire types
+    }
+    return true
+  }
+
+  /// A varint at `index`: one byte inline, longer ones (up to ten bytes) in a loop.
+  @inline(__always)
+  private static func varint(_ wire: Span<UInt8>, at index: inout Int, end: Int) throws(Malformed) -> UInt64 {
+    guard index < end else { throw Malformed() }
+    let first = wire[index]
+    index &+= 1
+    if first < 0x80 { return UInt64(first) }
+    var result = UInt64(first & 0x7F)
+    var shift: UInt64 = 7
+    while index < end {
+      let byte = wire[index]
+      index &+= 1
+      if shift == 63 && byte > 1 { throw Malformed() }
+      result |= UInt64(byte & 0x7F) << shift
+      if byte < 0x80 { return result }
+      shift &+= 7
+      if shift > 63 { throw Malformed() }
+    }
+    throw Malformed()
+  }
+
   /// A repeated integer field's values, packed or not.
-  private static func integers(_ bytes: [UInt8], _ field: WireField) throws(ProtoWireReader.Failure) -> [Int64] {
-    guard field.wireType == .lengthDelimited else { return [Int64(truncatingIfNeeded: field.scalar)] }
-    var reader = ProtoWireReader(bytes, range: field.range)
+  private static func integers(_ wire: Span<UInt8>, _ field: Field) throws(Malformed) -> [Int64] {
+    guard field.isLengthDelimited else { return [Int64(truncatingIfNeeded: field.value)] }
     var values: [Int64] = []
-    while !reader.isAtEnd { values.append(Int64(truncatingIfNeeded: try reader.readVarint())) }
+    var index = field.range.lowerBound
+    while index < field.range.upperBound {
+      values.append(Int64(truncatingIfNeeded: try varint(wire, at: &index, end: field.range.upperBound)))
+    }
     return values
   }
 }

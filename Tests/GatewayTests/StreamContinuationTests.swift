@@ -39,6 +39,31 @@ import Testing
     #expect(several.cannotContinue == "the call asked for several choices")
   }
 
+  /// Bytes that are not a chunk (cut short, a length past the end, a group, a varint of
+  /// eleven bytes) make the stream one that cannot be continued, and are never read past.
+  @Test func aChunkThatDoesNotParseCannotBeContinued() throws {
+    let whole = try chunk(#"{"id":"a","choices":[{"index":0,"delta":{"content":" The"}}]}"#)
+    let broken: [[UInt8]] = [
+      Array(whole.dropLast()),
+      [0x2A, 0x7F, 0x08],
+      [0x0B, 0x0C],
+      [0x18] + [UInt8](repeating: 0xFF, count: 10) + [0x01],
+      [0x2A, 0x04, 0x12, 0x05, 0x12, 0x03],
+    ]
+    for bytes in broken {
+      var progress = GenerationProgress(isChat: true)
+      #expect(progress.note(chunk: bytes) == .something)
+      #expect(progress.cannotContinue == "a chunk did not parse", "\(bytes)")
+    }
+    var progress = GenerationProgress(isChat: true)
+    _ = progress.note(chunk: whole)
+    #expect(progress.cannotContinue == nil && progress.tokens == 1)
+    // Only the range given is read: the same bytes with a chunk before them.
+    var offset = GenerationProgress(isChat: true)
+    _ = offset.note(chunk: [0x0A, 0x01, 0x78] + whole, range: 3..<(3 + whole.count))
+    #expect(offset.cannotContinue == nil && String(decoding: offset.text, as: UTF8.self) == " The")
+  }
+
   @Test func tokenIDsCountExactlyAndKeepTheFirstPrompt() throws {
     var progress = GenerationProgress(isChat: false)
     _ = progress.note(
