@@ -7,11 +7,13 @@ callgrind in front of a release vllm-sim, twice: with few and with more requests
 without start-up and shutdown. Valgrind needs a shim for sigsuspend (it reads the signal mask
 NIO's threads pass from memory it considers unaddressable); it is compiled here.
 
-  tools/bench-callgrind [--mode stream|unary|both] [--features] [BINARY ...]
+  tools/bench-callgrind [--mode stream|unary|both] [--features] [--nghttpx] [BINARY ...]
 
 With no binary, the release build of this checkout. `--features` serves through a config with
 one upstream, client keys, the access log and metrics, as `tools/bench`'s all-on row does, and
 also counts the same config with them off: unary calls, or streamed chunks with `--mode stream`.
+`--nghttpx` also counts nghttpx relaying the same requests as JSON to the same sim (one process,
+--single-process): the instructions a proxy that only relays bytes spends on the same work.
 """
 
 import argparse
@@ -56,6 +58,44 @@ def grpc_body(work, stream):
     return path
 
 
+def json_body(work, stream):
+    """The same request as `grpc_body`, as the JSON that nghttpx relays to the sim."""
+    body = {"model": "sim-model", "messages": [{"role": "user", "content": "Tell me a story about a fox."}],
+            "max_tokens": 128 if stream else 16}
+    if stream:
+        body.update({"stream": True, "stream_options": {"include_usage": True}})
+    path = work / ("stream.json" if stream else "unary.json")
+    path.write_text(json.dumps(body))
+    return path
+
+
+def nghttpx_instructions(work, sim_port, body, requests, keep=None):
+    """nghttpx (one process, no worker fork) relaying the same load as JSON: what a proxy that only
+    relays bytes executes, counted the same way."""
+    port = free_port()
+    out = keep or work / f"callgrind.nghttpx.{port}"
+    proxy = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "nghttpx", "--conf=/dev/null",
+         f"--frontend=127.0.0.1,{port};no-tls", f"--backend=127.0.0.1,{sim_port}", "--workers=1",
+         "--single-process", "--log-level=ERROR", "--errorlog-file=/dev/null",
+         "--frontend-http2-max-concurrent-streams=100", "--backend-connections-per-host=256"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, proxy, "nghttpx under callgrind")
+        result = subprocess.run(
+            ["h2load", "-n", str(requests), "-c", "1", "-m", "4", "-d", str(body), "-H", "content-type: application/json",
+             f"http://127.0.0.1:{port}/v1/chat/completions"], capture_output=True, text=True).stdout
+        succeeded = re.search(r"(\d+) succeeded", result)
+        if not succeeded or int(succeeded.group(1)) != requests:
+            sys.exit(f"h2load through nghttpx: not every request succeeded:\n{result}")
+    finally:
+        # SIGTERM: nghttpx stops at once and callgrind writes its counts.
+        proxy.terminate()
+        proxy.wait()
+    summary = subprocess.run(["callgrind_annotate", str(out)], capture_output=True, text=True).stdout
+    return int(re.search(r"([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", summary).group(1).replace(",", ""))
+
+
 def total_instructions(binary, shim, work, sim_port, body, rpc, requests, config, keep=None):
     port = free_port()
     out = keep or work / f"callgrind.{port}"
@@ -92,6 +132,8 @@ def main():
     parser.add_argument("binaries", nargs="*", help="gateway binaries (default: this checkout's release build)")
     parser.add_argument("--mode", choices=["stream", "unary", "both"], default="both")
     parser.add_argument("--features", action="store_true", help="unary with keys, access log and metrics, and without")
+    parser.add_argument("--nghttpx", action="store_true",
+                        help="also count nghttpx relaying the same load as JSON, for the gateway's ratio to it")
     parser.add_argument("--keep", type=Path, help="keep the callgrind outputs in this directory, to profile the "
                         "difference (callgrind.<binary>.<mode>[.<config>].<requests>)")
     args = parser.parse_args()
@@ -151,6 +193,24 @@ def main():
                         print(f"{binary}: {(high - low) / units:,.0f} instructions per "
                               f"{'streamed chunk' if stream else 'unary call'}{' (' + name + ')' if name else ''}",
                               flush=True)
+            if args.nghttpx:
+                if not shutil.which("nghttpx"):
+                    sys.exit("nghttpx is needed (apt-get install nghttp2-proxy)")
+                for mode in modes:
+                    stream = mode == "stream"
+                    few, many = (20, 60) if stream else (500, 2500)
+                    units = (many - few) * (128 if stream else 1)
+                    body = json_body(work, stream)
+
+                    def kept_nghttpx(requests):
+                        if not args.keep:
+                            return None
+                        args.keep.mkdir(parents=True, exist_ok=True)
+                        return args.keep / f"callgrind.nghttpx.{mode}.{requests}"
+                    low = nghttpx_instructions(work, sim_port, body, few, kept_nghttpx(few))
+                    high = nghttpx_instructions(work, sim_port, body, many, kept_nghttpx(many))
+                    print(f"nghttpx: {(high - low) / units:,.0f} instructions per "
+                          f"{'streamed chunk' if stream else 'unary call'}", flush=True)
         finally:
             sim.terminate()
 
