@@ -58,6 +58,32 @@ def grpc_body(work, stream):
     return path
 
 
+def run_load(url, body, requests, headers, through):
+    """h2load's `requests` requests (-c 1 -m 4), every one of which must succeed."""
+    command = ["h2load", "-n", str(requests), "-c", "1", "-m", "4", "-d", str(body)]
+    for header in headers:
+        command += ["-H", header]
+    result = subprocess.run(command + [url], capture_output=True, text=True).stdout
+    succeeded = re.search(r"(\d+) succeeded", result)
+    if not succeeded or int(succeeded.group(1)) != requests:
+        sys.exit(f"h2load{through}: not every request succeeded:\n{result}")
+
+
+def program_total(out):
+    """All the instructions a callgrind output counted."""
+    summary = subprocess.run(["callgrind_annotate", str(out)], capture_output=True, text=True).stdout
+    return int(re.search(r"([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", summary).group(1).replace(",", ""))
+
+
+def per_unit(stream, instructions_for):
+    """The cost of one unary call or streamed chunk: `instructions_for(requests)` with few and with
+    more requests, the difference over the extra calls (or their chunks)."""
+    few, many = (20, 60) if stream else (500, 2500)
+    units = (many - few) * (128 if stream else 1)
+    low = instructions_for(few)
+    return (instructions_for(many) - low) / units
+
+
 def json_body(work, stream):
     """The same request as `grpc_body`, as the JSON that nghttpx relays to the sim."""
     body = {"model": "sim-model", "messages": [{"role": "user", "content": "Tell me a story about a fox."}],
@@ -82,18 +108,13 @@ def nghttpx_instructions(work, sim_port, body, requests, keep=None):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port, proxy, "nghttpx under callgrind")
-        result = subprocess.run(
-            ["h2load", "-n", str(requests), "-c", "1", "-m", "4", "-d", str(body), "-H", "content-type: application/json",
-             f"http://127.0.0.1:{port}/v1/chat/completions"], capture_output=True, text=True).stdout
-        succeeded = re.search(r"(\d+) succeeded", result)
-        if not succeeded or int(succeeded.group(1)) != requests:
-            sys.exit(f"h2load through nghttpx: not every request succeeded:\n{result}")
+        run_load(f"http://127.0.0.1:{port}/v1/chat/completions", body, requests, ["content-type: application/json"],
+                 " through nghttpx")
     finally:
         # SIGTERM: nghttpx stops at once and callgrind writes its counts.
         proxy.terminate()
         proxy.wait()
-    summary = subprocess.run(["callgrind_annotate", str(out)], capture_output=True, text=True).stdout
-    return int(re.search(r"([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", summary).group(1).replace(",", ""))
+    return program_total(out)
 
 
 def total_instructions(binary, shim, work, sim_port, body, rpc, requests, config, keep=None):
@@ -113,18 +134,12 @@ def total_instructions(binary, shim, work, sim_port, body, rpc, requests, config
     try:
         # Under valgrind the gateway takes seconds to start.
         wait_for_port(port, gateway, "the gateway under callgrind")
-        result = subprocess.run(
-            ["h2load", "-n", str(requests), "-c", "1", "-m", "4", "-d", str(body), "-H", "content-type: application/grpc",
-             "-H", "te: trailers", "-H", "x-api-key: sk-bench",
-             f"http://127.0.0.1:{port}/vllmgateway.v1.VLLMService/{rpc}"], capture_output=True, text=True).stdout
-        succeeded = re.search(r"(\d+) succeeded", result)
-        if not succeeded or int(succeeded.group(1)) != requests:
-            sys.exit(f"h2load: not every request succeeded:\n{result}")
+        run_load(f"http://127.0.0.1:{port}/vllmgateway.v1.VLLMService/{rpc}", body, requests,
+                 ["content-type: application/grpc", "te: trailers", "x-api-key: sk-bench"], "")
     finally:
         gateway.terminate()
         gateway.wait()
-    summary = subprocess.run(["callgrind_annotate", str(out)], capture_output=True, text=True).stdout
-    return int(re.search(r"([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", summary).group(1).replace(",", ""))
+    return program_total(out)
 
 
 def main():
@@ -171,6 +186,13 @@ def main():
                 modes = ["unary"] if args.features else ["stream", "unary"]
             else:
                 modes = [args.mode]
+            def kept(name):
+                """Where the callgrind output of `name` (its request count appended) is kept, if asked."""
+                if not args.keep:
+                    return lambda requests: None
+                args.keep.mkdir(parents=True, exist_ok=True)
+                return lambda requests: args.keep / f"callgrind.{name}.{requests}"
+
             for binary in binaries:
                 stripped = work / f"gateway-{binaries.index(binary)}"
                 shutil.copy(binary, stripped)
@@ -179,18 +201,12 @@ def main():
                     stream = mode == "stream"
                     body = grpc_body(work, stream)
                     rpc = "StreamChatCompletion" if stream else "CreateChatCompletion"
-                    few, many = (20, 60) if stream else (500, 2500)
-                    units = (many - few) * (128 if stream else 1)
                     for name, config in configs:
-                        def kept(requests):
-                            if not args.keep:
-                                return None
-                            args.keep.mkdir(parents=True, exist_ok=True)
-                            label = f".{name.replace(' ', '-')}" if name else ""
-                            return args.keep / f"callgrind.{binaries.index(binary)}.{mode}{label}.{requests}"
-                        low = total_instructions(stripped, shim, work, sim_port, body, rpc, few, config, kept(few))
-                        high = total_instructions(stripped, shim, work, sim_port, body, rpc, many, config, kept(many))
-                        print(f"{binary}: {(high - low) / units:,.0f} instructions per "
+                        label = f".{name.replace(' ', '-')}" if name else ""
+                        keep = kept(f"{binaries.index(binary)}.{mode}{label}")
+                        cost = per_unit(stream, lambda requests: total_instructions(
+                            stripped, shim, work, sim_port, body, rpc, requests, config, keep(requests)))
+                        print(f"{binary}: {cost:,.0f} instructions per "
                               f"{'streamed chunk' if stream else 'unary call'}{' (' + name + ')' if name else ''}",
                               flush=True)
             if args.nghttpx:
@@ -198,19 +214,12 @@ def main():
                     sys.exit("nghttpx is needed (apt-get install nghttp2-proxy)")
                 for mode in modes:
                     stream = mode == "stream"
-                    few, many = (20, 60) if stream else (500, 2500)
-                    units = (many - few) * (128 if stream else 1)
                     body = json_body(work, stream)
-
-                    def kept_nghttpx(requests):
-                        if not args.keep:
-                            return None
-                        args.keep.mkdir(parents=True, exist_ok=True)
-                        return args.keep / f"callgrind.nghttpx.{mode}.{requests}"
-                    low = nghttpx_instructions(work, sim_port, body, few, kept_nghttpx(few))
-                    high = nghttpx_instructions(work, sim_port, body, many, kept_nghttpx(many))
-                    print(f"nghttpx: {(high - low) / units:,.0f} instructions per "
-                          f"{'streamed chunk' if stream else 'unary call'}", flush=True)
+                    keep = kept(f"nghttpx.{mode}")
+                    cost = per_unit(stream, lambda requests: nghttpx_instructions(
+                        work, sim_port, body, requests, keep(requests)))
+                    print(f"nghttpx: {cost:,.0f} instructions per {'streamed chunk' if stream else 'unary call'}",
+                          flush=True)
         finally:
             sim.terminate()
 
