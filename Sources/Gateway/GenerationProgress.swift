@@ -154,7 +154,6 @@ package struct GenerationProgress {
       let start = index
       index &+= Int(length)
       field.isLengthDelimited = true
-      field.value = length
       field.range = start..<index
     case 1:
       guard end &- index >= 8 else { throw Malformed() }
