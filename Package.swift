@@ -128,7 +128,7 @@ let package = Package(
     .executableTarget(
       name: "fuzz-upstream-response",
       dependencies: [
-        "VLLMClient", "ProtoJSON", "FuzzSupport",
+        "VLLMClient", "ProtoJSON", "Gateway", "FuzzSupport",
         .product(name: "NIOCore", package: "swift-nio"),
       ],
       path: "Sources/FuzzUpstreamResponse"),

@@ -1,3 +1,4 @@
+import Gateway
 import NIOCore
 import ProtoJSON
 import VLLMClient
@@ -14,7 +15,8 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 }
 
 enum FuzzedUpstreamResponse {
-  static let toProto = JSONToProto(schema: .bundled)
+  /// The schema as the gateway reads vLLM's replies with: keys compared where vLLM puts them.
+  static let toProto = JSONToProto(schema: .vllmOrdered)
   static let chunk = toProto.schema.message("vllmgateway.v1.ChatCompletionChunk")!
   static let completion = toProto.schema.message("vllmgateway.v1.ChatCompletion")!
 

@@ -31,7 +31,7 @@ struct GatewayContext: Sendable {
   let rerankPath = NIOLockedValueBox("/v1/rerank")
 
   init(
-    fleet: Fleet, responsesMode: ResponsesMode, migration: StreamMigrationPolicy = .off, schema: Schema = .bundled
+    fleet: Fleet, responsesMode: ResponsesMode, migration: StreamMigrationPolicy = .off, schema: Schema = .vllmOrdered
   ) {
     self.fleet = fleet
     self.migration = migration

@@ -133,14 +133,19 @@ public final class MessageSchema: Sendable {
   private let keyNames: [[UInt8]]
   private let keyTargets: [Int]
   /// The same keys as JSON spells them, in quotes and followed by ':', in the order the schema
-  /// declares them, and their bytes end to end: vLLM writes an object's keys in that order, so
-  /// the translator compares the key after the last one found in place, before hashing.
+  /// declares them (or the key order it was given), and their bytes end to end: the translator
+  /// compares the key after the last one found in place, before hashing. With a key order, keys
+  /// it names that the schema lacks stand in their places too, as keys to pass over
+  /// (`ignoredKey`): found in place, they cost a word compared instead of a miss and a hash.
   let keyPatterns: [KeyPattern]
   let keyPatternBytes: [UInt8]
   /// How each key's value is written in its commonest form, by key number.
   let plainValueWrites: [PlainValueWrite]
 
-  public init(fullName: String, fields: [Field], oneofs: [Oneof], isMapEntry: Bool) {
+  /// `keyOrder`: the order a producer writes this message's keys in, when it is not the
+  /// schema's (vLLM's, for the replies it sends); it names keys, known or not, and only speeds up
+  /// reading JSON: what any key means is the same with it or without.
+  public init(fullName: String, fields: [Field], oneofs: [Oneof], isMapEntry: Bool, keyOrder: [String]? = nil) {
     self.fullName = fullName
     self.isWellKnown = WellKnownJSON.isWellKnown(fullName)
     self.fields = fields
@@ -188,10 +193,12 @@ public final class MessageSchema: Sendable {
     }
     names += memberNames
     targets += memberTargets
+    if let keyOrder { (names, targets) = Self.ordered(names, targets, as: keyOrder) }
     var capacity = 8
     while capacity < names.count * 2 { capacity *= 2 }
     var slots = [Int32](repeating: -1, count: capacity)
-    for (entry, name) in names.enumerated() {
+    // Keys to pass over are only ever compared in place: looked up, they are unknown.
+    for (entry, name) in names.enumerated() where targets[entry] != Self.ignoredKey {
       var slot = Int(Self.hash(name.span) & UInt64(capacity - 1))
       while slots[slot] >= 0 { slot = (slot + 1) & (capacity - 1) }
       slots[slot] = Int32(entry)
@@ -235,18 +242,46 @@ public final class MessageSchema: Sendable {
 
   /// The same for a key held in `bytes` at `range`, without slicing the array (and retaining it).
   public func target(forKey range: Range<Int>, in bytes: [UInt8]) -> KeyTarget? {
-    keyEntry(forKey: range, in: bytes).map(target(ofKey:))
+    keyEntry(forKey: range, in: bytes).flatMap(target(ofKey:))
   }
 
   public func target(forKey key: ArraySlice<UInt8>) -> KeyTarget? {
-    keyEntry(forKey: key).map(target(ofKey:))
+    keyEntry(forKey: key).flatMap(target(ofKey:))
   }
 
-  /// What key number `entry` (a position in `keyPatterns`) names.
+  /// What key number `entry` (a position in `keyPatterns`) names; nil for a key to pass over.
   @inline(__always)
-  func target(ofKey entry: Int) -> KeyTarget {
+  func target(ofKey entry: Int) -> KeyTarget? {
     let target = keyTargets[entry]
-    return target >= 0 ? .field(target) : .oneof(-target - 1)
+    if target >= 0 { return .field(target) }
+    return target == Self.ignoredKey ? nil : .oneof(-target - 1)
+  }
+
+  /// The target of a key that a key order names and the schema does not.
+  private static let ignoredKey = Int.min
+
+  /// `names` and their `targets` in `order`: the keys it names first, in its order (those the
+  /// schema lacks as keys to pass over), then the schema's other keys as they were.
+  private static func ordered(_ names: [[UInt8]], _ targets: [Int], as order: [String]) -> ([[UInt8]], [Int]) {
+    var orderedNames: [[UInt8]] = []
+    var orderedTargets: [Int] = []
+    var placed = Set<Int>()
+    for key in order {
+      let name = Array(key.utf8)
+      guard !orderedNames.contains(name) else { continue }
+      orderedNames.append(name)
+      if let entry = names.firstIndex(of: name) {
+        orderedTargets.append(targets[entry])
+        placed.insert(entry)
+      } else {
+        orderedTargets.append(ignoredKey)
+      }
+    }
+    for entry in names.indices where !placed.contains(entry) {
+      orderedNames.append(names[entry])
+      orderedTargets.append(targets[entry])
+    }
+    return (orderedNames, orderedTargets)
   }
 
   /// The key number of the key held in `bytes` at `range`, if the schema names it: looked up
@@ -342,12 +377,19 @@ public struct Schema: Sendable {
   }
 
   public var messages: [String: MessageSchema] { byName.messages }
+
+  /// The same schema, for JSON whose objects list their keys in `keyOrders` (by message full
+  /// name): translating it compares each key where the order puts it, before any lookup.
+  public func orderingKeys(as keyOrders: [String: [String]]) -> Schema {
+    Schema(messages: messages, enums: enums, methods: byName.methods, keyOrders: keyOrders)
+  }
   public var enums: [String: EnumSchema] { byName.enums }
 
-  /// Links the messages: each message field learns its type's position.
+  /// Links the messages: each message field learns its type's position. `keyOrders`, by message
+  /// full name, are the orders a producer writes keys in (see `MessageSchema.init`).
   public init(
     messages unlinked: [String: MessageSchema], enums: [String: EnumSchema] = [:],
-    methods: [String: (input: String, output: String)] = [:]
+    methods: [String: (input: String, output: String)] = [:], keyOrders: [String: [String]] = [:]
   ) {
     let names = unlinked.keys.sorted()
     let position = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
@@ -364,7 +406,9 @@ public struct Schema: Sendable {
           hasPresence: field.hasPresence)
       }
       linked.append(
-        MessageSchema(fullName: name, fields: fields, oneofs: message.oneofs, isMapEntry: message.isMapEntry))
+        MessageSchema(
+          fullName: name, fields: fields, oneofs: message.oneofs, isMapEntry: message.isMapEntry,
+          keyOrder: keyOrders[name]))
     }
     ordered = linked
     byName = Names(

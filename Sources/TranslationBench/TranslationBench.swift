@@ -22,7 +22,7 @@ struct TranslationBench {
     let inputs = (0..<16).map { "embedding input number \($0)" }
     let decimal = PoolingBodies.embeddings(inputs: inputs, model: "bench", dimensions: 1024, base64: false)
     let base64 = PoolingBodies.embeddings(inputs: inputs, model: "bench", dimensions: 1024, base64: true)
-    let toProto = JSONToProto(schema: .bundled)
+    let toProto = JSONToProto(schema: .vllmOrdered)
     let type = "vllmgateway.v1.EmbeddingResponse"
     let fromDecimal = try toProto.proto(from: decimal, typeName: type)
     let fromBase64 = try toProto.proto(from: base64, typeName: type)
@@ -50,7 +50,7 @@ struct TranslationBench {
       (#"{"id":"chatcmpl-bc0a37ca0aa4398d","object":"chat.completion.chunk","created":1795574578,"#
         + #""model":"sim-model","choices":[{"index":0,"delta":{"content":" stars"},"logprobs":null,"#
         + #""finish_reason":null,"token_ids":null}]}"#).utf8)
-    let toProto = JSONToProto(schema: .bundled)
+    let toProto = JSONToProto(schema: .vllmOrdered)
     let message = bundledMessage("ChatCompletionChunk", of: toProto)
     var progress = GenerationProgress(isChat: true)
     let count = iterations * 1000
@@ -78,7 +78,7 @@ struct TranslationBench {
         + #""completion_tokens":12,"prompt_tokens_details":null,"completion_tokens_details":null},"#
         + #""prompt_logprobs":null,"prompt_token_ids":null,"prompt_text":null,"kv_transfer_params":null,"#
         + #""ec_transfer_params":null,"metrics":null}"#).utf8)
-    let toProto = JSONToProto(schema: .bundled)
+    let toProto = JSONToProto(schema: .vllmOrdered)
     let message = bundledMessage("ChatCompletion", of: toProto)
     try timeEach(iterations * 1000, "chat reply") { _ in try toProto.proto(from: reply, message: message).count }
   }
