@@ -133,8 +133,8 @@ public final class ServerCall {
   /// until the call ends; nil when admitted, else why not. For calls that put work elsewhere.
   public func admit() -> AdmissionRefusal? {
     guard !isAdmitted, !isFinished else { return nil }
-    guard connection.admittedCalls < connection.configuration.maximumAdmittedCallsPerConnection else {
-      return .connectionFull(limit: connection.configuration.maximumAdmittedCallsPerConnection)
+    guard connection.admittedCalls < connection.admittedCallsLimit else {
+      return .connectionFull(limit: connection.admittedCallsLimit)
     }
     guard connection.admission.take() else { return .serverFull(limit: connection.admission.limit) }
     connection.admittedCalls += 1
