@@ -16,10 +16,12 @@ public final class GatewayMetrics: Sendable {
   public init() {
     registry = PrometheusCollectorRegistry()
     var factory = PrometheusMetricsFactory(registry: registry)
-    let seconds: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
-    factory.defaultDurationHistogramBuckets = seconds.map { .nanoseconds(Int64($0 * 1e9)) }
-    factory.durationHistogramBuckets["vllm_grpc_gateway_time_per_output_token_seconds"] =
-      [0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64].map { .nanoseconds(Int64($0 * 1e9)) }
+    // Times are histograms of seconds as Doubles (MethodMetrics): the page is the same as with
+    // swift-prometheus's Duration histograms, whose 128-bit comparisons against every bucket cost
+    // about 1,200 instructions a call more (callgrind).
+    factory.defaultValueHistogramBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
+    factory.valueHistogramBuckets["vllm_grpc_gateway_time_per_output_token_seconds"] =
+      [0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64]
     self.factory = factory
   }
 

@@ -82,6 +82,17 @@ def test_metrics_after_a_known_load(sim, start_server, tmp_path):
     assert value("vllm_grpc_gateway_time_to_first_token_seconds_count", **labels) == 2
     assert value("vllm_grpc_gateway_time_per_output_token_seconds_count", **labels) == 2
     assert value("vllm_grpc_gateway_call_duration_seconds_count", **labels) == 2
+    # Buckets in seconds, cumulative: both streams (well under a second each) in every bucket
+    # from 1 s up; the time per output token has its own finer buckets.
+    duration = "vllm_grpc_gateway_call_duration_seconds_bucket"
+    for bound in ["1.0", "2.5", "300.0", "+Inf"]:
+        assert value(duration, le=bound, **labels) == 2, bound
+    assert value(duration, le="0.005", **labels) <= value(duration, le="0.5", **labels) <= 2
+    assert 0 < value("vllm_grpc_gateway_call_duration_seconds_sum", **labels) < 2
+    per_token = "vllm_grpc_gateway_time_per_output_token_seconds_bucket"
+    assert value(per_token, le="0.64", **labels) == 2
+    assert (per_token, frozenset({**labels, "le": "0.001"}.items())) in page
+    assert (per_token, frozenset({**labels, "le": "300.0"}.items())) not in page
     assert value("vllm_grpc_gateway_active_calls", method=CHAT) == 0
     assert value("vllm_grpc_gateway_upstream_healthy", upstream="sim-a") == 1
     assert value("vllm_grpc_gateway_upstream_requests", upstream="sim-a") == 7
