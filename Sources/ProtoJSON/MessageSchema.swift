@@ -111,6 +111,14 @@ public final class MessageSchema: Sendable {
   public struct Oneof: Sendable {
     public let name: String
     public let fieldIndices: [Int]
+    /// `"name":`, made once: the key a request's oneof is written under on every call.
+    public let quotedName: JSONWriter.Key
+
+    public init(name: String, fieldIndices: [Int]) {
+      self.name = name
+      self.fieldIndices = fieldIndices
+      self.quotedName = JSONWriter.Key(escaping: name)
+    }
   }
 
   public let fullName: String
