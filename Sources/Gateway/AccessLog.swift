@@ -9,8 +9,20 @@ import ProtoJSON
 /// never waits on the disk. No prompt or answer text is ever written.
 public final class AccessLog: Sendable {
   private let output: FileHandle
-  private let pending = NIOLockedValueBox<[UInt8]>([])
+  private let pending = NIOLockedValueBox(Pending())
   private let queue = DispatchQueue(label: "access-log")
+
+  /// The lines not written out yet, and what the last line held that the next one mostly
+  /// repeats. Each line is written straight into `lines` under the lock: a line of its own,
+  /// copied in, cost an allocation and a copy.
+  private struct Pending {
+    var lines: [UInt8] = []
+    var model = RepeatedMember(Keys.model)
+    var key = RepeatedMember(Keys.key)
+    var upstream = RepeatedMember(Keys.upstream)
+    var status = RepeatedMember(Keys.status)
+    var timestamp = UTCTimestamp.Reused()
+  }
 
   /// Writes to `path`, appending ("-" or nil: standard error).
   public init(path: String?) throws {
@@ -30,11 +42,11 @@ public final class AccessLog: Sendable {
   }
 
   /// Every 100 ms on the log's own queue, for as long as the process lives.
-  private static func flushPeriodically(pending: NIOLockedValueBox<[UInt8]>, output: FileHandle, queue: DispatchQueue) {
+  private static func flushPeriodically(pending: NIOLockedValueBox<Pending>, output: FileHandle, queue: DispatchQueue) {
     queue.asyncAfter(deadline: .now() + .milliseconds(100)) {
-      let bytes = pending.withLockedValue { buffer -> [UInt8] in
-        let taken = buffer
-        buffer.removeAll(keepingCapacity: true)
+      let bytes = pending.withLockedValue { pending -> [UInt8] in
+        let taken = pending.lines
+        pending.lines.removeAll(keepingCapacity: true)
         return taken
       }
       if !bytes.isEmpty { output.write(Data(bytes)) }
@@ -67,47 +79,47 @@ public final class AccessLog: Sendable {
   }
 
   func write(_ record: CallRecord, status: String, endedAt: UInt64) {
-    var json = JSONWriter(capacity: 320)
-    json.beginObject()
-    json.key(Keys.time)
     // When the call started, on the wall clock: now, less its duration.
     let startedAtMilliseconds =
       Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) - Int64((endedAt &- record.startedAt) / 1_000_000)
-    json.raw(UTCTimestamp.quotedJSON(millisecondsSince1970: startedAtMilliseconds))
-    json.raw(record.recording.accessLogMember)
-    json.member(Keys.model, record.model)
-    if let key = record.keyID { json.member(Keys.key, key) }
-    if let upstream = record.upstream { json.member(Keys.upstream, upstream) }
-    if record.migrations > 0 {
-      json.key(Keys.migrations)
-      json.int(Int64(record.migrations))
-    }
-    json.member(Keys.status, status)
-    json.key(Keys.promptTokens)
-    json.int(Int64(record.promptTokens))
-    json.key(Keys.completionTokens)
-    json.int(Int64(record.completionTokens))
-    json.key(Keys.duration)
-    json.thousandths((endedAt &- record.startedAt) / 1000)
-    if record.firstEventAt > 0 {
-      json.key(Keys.firstToken)
-      json.thousandths((record.firstEventAt &- record.startedAt) / 1000)
-    }
-    if let trace = record.traceID { json.member(Keys.traceID, trace) }
-    json.endObject()
-    let line = json.bytes
-    pending.withLockedValue {
-      $0.append(contentsOf: line)
-      $0.append(UInt8(ascii: "\n"))
+    pending.withLockedValue { pending in
+      pending.timestamp.set(millisecondsSince1970: startedAtMilliseconds)
+      JSONWriter.appending(to: &pending.lines) { json in
+        json.beginObject()
+        json.key(Keys.time)
+        json.raw(pending.timestamp.quotedJSON)
+        json.raw(record.recording.accessLogMember)
+        pending.model.write(record.model, to: &json)
+        if let key = record.keyID { pending.key.write(key, to: &json) }
+        if let upstream = record.upstream { pending.upstream.write(upstream, to: &json) }
+        if record.migrations > 0 {
+          json.key(Keys.migrations)
+          json.int(Int64(record.migrations))
+        }
+        pending.status.write(status, to: &json)
+        json.key(Keys.promptTokens)
+        json.int(Int64(record.promptTokens))
+        json.key(Keys.completionTokens)
+        json.int(Int64(record.completionTokens))
+        json.key(Keys.duration)
+        json.thousandths((endedAt &- record.startedAt) / 1000)
+        if record.firstEventAt > 0 {
+          json.key(Keys.firstToken)
+          json.thousandths((record.firstEventAt &- record.startedAt) / 1000)
+        }
+        if let trace = record.traceID { json.member(Keys.traceID, trace) }
+        json.endObject()
+      }
+      pending.lines.append(UInt8(ascii: "\n"))
     }
   }
 
   /// Writes out what is pending (at shutdown).
   public func flush() {
     queue.sync {
-      let bytes = pending.withLockedValue { buffer -> [UInt8] in
-        let taken = buffer
-        buffer.removeAll()
+      let bytes = pending.withLockedValue { pending -> [UInt8] in
+        let taken = pending.lines
+        pending.lines.removeAll()
         return taken
       }
       if !bytes.isEmpty { output.write(Data(bytes)) }

@@ -11,6 +11,15 @@ public struct JSONWriter {
     bytes.reserveCapacity(capacity)
   }
 
+  /// Writes on at the end of `buffer` (commas placed as in a new writer): for a log that gathers
+  /// its lines in one buffer, with no array of its own for each line to be copied from.
+  public static func appending(to buffer: inout [UInt8], _ write: (inout JSONWriter) -> Void) {
+    var writer = JSONWriter(capacity: 0)
+    swap(&writer.bytes, &buffer)
+    write(&writer)
+    swap(&writer.bytes, &buffer)
+  }
+
   public mutating func beginObject() {
     separate()
     bytes.append(UInt8(ascii: "{"))

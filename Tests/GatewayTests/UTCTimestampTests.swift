@@ -37,3 +37,19 @@ import Testing
     }
   }
 }
+
+/// A timestamp set again and again (the access log's): the same text as one made anew, across
+/// seconds, back and forth, and before 1970.
+@Suite struct ReusedUTCTimestampTests {
+  @Test func equalsAFreshTimestampWhateverCameBefore() {
+    var reused = UTCTimestamp.Reused()
+    let moments: [Int64] = [
+      1_798_761_599_123, 1_798_761_599_124, 1_798_761_599_999, 1_798_761_600_000, 1_798_761_599_001,
+      1_798_761_600_999, 0, 999, -1, -1000, -1001, -999, 951_782_400_000,
+    ]
+    for milliseconds in moments {
+      reused.set(millisecondsSince1970: milliseconds)
+      #expect(reused.quotedJSON == UTCTimestamp.quotedJSON(millisecondsSince1970: milliseconds), "\(milliseconds)")
+    }
+  }
+}
