@@ -92,6 +92,7 @@ struct TokenUsage: Equatable {
     guard at < json.count, json[at] == UInt8(ascii: ":") else { return nil }
     at = skippingWhitespace(json, from: at + 1)
     guard at < json.count, json[at] == UInt8(ascii: "{") else { return nil }
+    if let usage = vllmUsage(json, objectAt: at) { return usage }
     var usage = TokenUsage()
     var sawPrompt = false
     var sawCompletion = false
@@ -130,6 +131,41 @@ struct TokenUsage: Equatable {
       }
     }
     return nil
+  }
+
+  /// The usage object as vLLM writes it, `{"prompt_tokens":N,"total_tokens":N,"completion_tokens":N`,
+  /// read by comparing its keys where they must be; nil for any other form (spaces, another
+  /// order, no completion), which the general scan reads. About 500 instructions where the
+  /// general scan took 1,000 (callgrind, a unary chat call with usage).
+  static func vllmUsage(_ json: [UInt8], objectAt start: Int) -> TokenUsage? {
+    var at = start + 1
+    guard matches(json, at: &at, #""prompt_tokens":"#), let prompt = readDigits(json, at: &at),
+      matches(json, at: &at, #","total_tokens":"#), readDigits(json, at: &at) != nil,
+      matches(json, at: &at, #","completion_tokens":"#), let completion = readDigits(json, at: &at)
+    else { return nil }
+    return TokenUsage(prompt: prompt, completion: completion)
+  }
+
+  /// Whether `text` is at `at`, moving past it if so.
+  private static func matches(_ json: [UInt8], at: inout Int, _ text: StaticString) -> Bool {
+    guard at + text.utf8CodeUnitCount <= json.count else { return false }
+    let isThere = text.withUTF8Buffer { textBytes in
+      var index = at
+      for byte in textBytes {
+        if json[index] != byte { return false }
+        index += 1
+      }
+      return true
+    }
+    if isThere { at += text.utf8CodeUnitCount }
+    return isThere
+  }
+
+  /// `readCount`, nil unless at least one digit is there.
+  private static func readDigits(_ json: [UInt8], at: inout Int) -> Int? {
+    let start = at
+    let value = readCount(json, at: &at)
+    return at > start ? value : nil
   }
 
   /// A non-negative integer's digits at `at` (up to 18 of them, which no token count reaches).

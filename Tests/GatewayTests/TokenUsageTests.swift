@@ -107,4 +107,54 @@ import Testing
     for event in skipped { #expect(!TokenUsage.mayBeIn(event: Array(event.utf8)), "\(event)") }
     for event in read { #expect(TokenUsage.mayBeIn(event: Array(event.utf8)), "\(event)") }
   }
+
+  /// vLLM's own form is read by comparing its keys in place; any other falls to the general
+  /// scan. Every answer and event a real vLLM sent gives the counts a JSON parser finds, and
+  /// most of the usages among them take the quick way.
+  @Test func everyRecordedUsageReadsAsAJSONParserReadsIt() throws {
+    let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent().appendingPathComponent("tests/fixtures/vllm-recordings")
+    var compared = 0
+    var quick = 0
+    for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) where name.hasSuffix(".http") {
+      let text = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+      guard let response = text.components(separatedBy: "### RESPONSE").last else { continue }
+      let answers = response.split(whereSeparator: \.isNewline).compactMap { line -> Substring? in
+        if line.hasPrefix("data: {") { return line.dropFirst(6) }
+        return line.hasPrefix("{") ? line : nil
+      }
+      for answer in answers {
+        let bytes = Array(answer.utf8)
+        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { continue }
+        let usage =
+          object["usage"] as? [String: Any] ?? (object["response"] as? [String: Any])?["usage"] as? [String: Any]
+        guard let usage else { continue }
+        let expected = TokenUsage(
+          prompt: (usage["prompt_tokens"] ?? usage["input_tokens"]) as? Int ?? 0,
+          completion: (usage["completion_tokens"] ?? usage["output_tokens"]) as? Int ?? 0)
+        #expect(TokenUsage(in: bytes) == expected, "\(name): \(answer)")
+        compared += 1
+        if let key = bytes.indices.last(where: { bytes[$0...].starts(with: Array(#""usage":{"#.utf8)) }),
+          TokenUsage.vllmUsage(bytes, objectAt: key + 8) != nil
+        {
+          quick += 1
+        }
+      }
+    }
+    #expect(compared >= 60 && quick >= compared / 2, "\(compared) usages, \(quick) the quick way")
+  }
+
+  @Test func nearMissesOfVLLMsFormReadTheGeneralWay() {
+    let cases: [(String, TokenUsage)] = [
+      (#"{"usage":{"prompt_tokens":5,"total_tokens":5}}"#, TokenUsage(prompt: 5)),
+      (#"{"usage":{"prompt_tokens":5,"total_tokens":6,"completion_tokens":1}}"#, TokenUsage(prompt: 5, completion: 1)),
+      (#"{"usage":{"prompt_tokens":,"completion_tokens":1}}"#, TokenUsage(completion: 1)),
+      (#"{"usage":{"prompt_tokens":5,"total_tokens":6,"completion_tokens":"x"}}"#, TokenUsage(prompt: 5)),
+      (#"{"usage":{"prompt_tokens":5,"total_tokens":6,"completion_tok"#, TokenUsage()),
+      (#"{"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#, TokenUsage(prompt: 5, completion: 2)),
+    ]
+    for (body, expected) in cases {
+      #expect(usage(body) == expected, "\(body)")
+    }
+  }
 }
