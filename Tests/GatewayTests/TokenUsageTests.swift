@@ -8,6 +8,16 @@ import Testing
 @Suite struct TokenUsageTests {
   private func usage(_ json: String) -> TokenUsage { TokenUsage(in: Array(json.utf8)) }
 
+  /// Each exchange recorded with a real vLLM: its file name and text. (Lines end in CRLF in
+  /// some, which Swift takes as one Character: split them with `isNewline`.)
+  static func recordings() throws -> [(name: String, text: String)] {
+    let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent().appendingPathComponent("tests/fixtures/vllm-recordings")
+    return try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".http") }.map {
+      ($0, try String(contentsOf: directory.appendingPathComponent($0), encoding: .utf8))
+    }
+  }
+
   @Test func chatCompletionUsageAfterTheChoices() {
     let body = #"""
       {"id":"chatcmpl-1","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"total_tokens":19,"completion_tokens":7,"prompt_tokens_details":null},"prompt_logprobs":null,"kv_transfer_params":null}
@@ -73,13 +83,12 @@ import Testing
   /// `choices` (the chunks of text): every stream a real vLLM sent must give the same usage as
   /// reading every event would, including usage followed by other members (system_fingerprint).
   @Test func eventsSkippedAsTheyPassNeverHoldTheUsage() throws {
-    let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-      .deletingLastPathComponent().appendingPathComponent("tests/fixtures/vllm-recordings")
     var streamsWithUsage = 0
     var eventsSkipped = 0
-    for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) where name.hasSuffix(".http") {
-      let text = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
-      let events = text.split(separator: "\n").filter { $0.hasPrefix("data: {") }.map { Array($0.dropFirst(6).utf8) }
+    for (name, text) in try Self.recordings() {
+      let events = text.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("data: {") }.map {
+        Array($0.dropFirst(6).utf8)
+      }
       var everyEvent: TokenUsage? = nil
       var asTheyPass: TokenUsage? = nil
       for event in events {
@@ -112,12 +121,9 @@ import Testing
   /// scan. Every answer and event a real vLLM sent gives the counts a JSON parser finds, and
   /// most of the usages among them take the quick way.
   @Test func everyRecordedUsageReadsAsAJSONParserReadsIt() throws {
-    let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-      .deletingLastPathComponent().appendingPathComponent("tests/fixtures/vllm-recordings")
     var compared = 0
     var quick = 0
-    for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) where name.hasSuffix(".http") {
-      let text = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+    for (name, text) in try Self.recordings() {
       guard let response = text.components(separatedBy: "### RESPONSE").last else { continue }
       let answers = response.split(whereSeparator: \.isNewline).compactMap { line -> Substring? in
         if line.hasPrefix("data: {") { return line.dropFirst(6) }
