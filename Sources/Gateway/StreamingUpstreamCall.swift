@@ -22,6 +22,8 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
   /// The context's translator, held here: read through the context (a class) on every chunk,
   /// it cost a retain and a release each time (about 80 instructions a chunk, callgrind).
   private let toProto: JSONToProto
+  /// The leading members every chunk of the stream repeats, translated once (RepeatedHead).
+  private var head = RepeatedHead()
   private var upstream: VLLMCall? = nil
   /// Called instead of failing when the upstream lacks the operation's route (404, 405 or 501
   /// without a vLLM error type), so the caller can take another way.
@@ -134,15 +136,15 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
     _ event: ServerSentEvent, as schema: MessageSchema, into output: inout [UInt8], from start: Int
   ) throws -> Bool {
     guard let migration else {
-      try toProto.append(from: event.data, message: schema, to: &output)
+      try toProto.append(from: event.data, message: schema, to: &output, head: &head)
       responsesMigration?.progress.note(event: output, range: start..<output.count, json: event.data)
       return true
     }
     if migration.moves == 0 {
       migration.rewriter.learn(from: event.data)
-      try toProto.append(from: event.data, message: schema, to: &output)
+      try toProto.append(from: event.data, message: schema, to: &output, head: &head)
     } else {
-      try toProto.append(from: migration.rewriter.rewrite(event.data), message: schema, to: &output)
+      try toProto.append(from: migration.rewriter.rewrite(event.data), message: schema, to: &output, head: &head)
     }
     let carried = migration.progress.note(chunk: output, range: start..<output.count)
     if migration.skipsRoleChunk {

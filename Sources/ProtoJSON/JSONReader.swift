@@ -40,6 +40,14 @@ public struct JSONReader {
     index = offset
   }
 
+  /// Continues reading the top-level object at `offset`, after one of its members (where a
+  /// `RepeatedHead` ended): the next read is its next member or its end.
+  mutating func resumeTopLevelObject(at offset: Int) {
+    index = offset
+    depth = 1
+    firstMember = false
+  }
+
   public var isAtEnd: Bool {
     mutating get {
       skipWhitespace()
