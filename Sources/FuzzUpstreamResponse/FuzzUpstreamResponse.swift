@@ -5,7 +5,8 @@ import VLLMClient
 
 /// libFuzzer entry point: arbitrary bytes as vLLM's side of one HTTP/1.1 exchange, read the
 /// way the gateway reads it: the response parser, then the event-stream parser, then JSON to
-/// protobuf for each event (as a chat chunk) or for the whole body (as a chat completion). The
+/// protobuf for each event (as a chat chunk, alone and with the stream's repeated head kept, which
+/// must agree) or for the whole body (as a chat completion). The
 /// first byte picks where the input is cut into two reads, so split lines and frames get
 /// exercised too. tools/fuzz builds and runs it.
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -30,6 +31,9 @@ enum FuzzedUpstreamResponse {
     var events = ServerSentEventParser(maximumEventSize: 1 << 16)
     var body: [UInt8] = []
     var count = 0
+    // The events as a stream translates them, the head they repeat kept: always what each
+    // event translated alone gives.
+    var head = RepeatedHead()
     reading: for piece in [bytes[..<cut], bytes[cut...]] {
       var buffer = ByteBuffer(bytes: piece)
       do {
@@ -39,7 +43,13 @@ enum FuzzedUpstreamResponse {
           // Behind the reader index, where NIO's getters answer nil.
           let part = buffer.withVeryUnsafeBytes { Array($0[range]) }
           body.append(contentsOf: part)
-          try events.feed(part) { event in _ = try? toProto.proto(from: event.data, message: chunk) }
+          try events.feed(part) { event in
+            let alone = try? toProto.proto(from: event.data, message: chunk)
+            var kept: [UInt8] = []
+            let withHead =
+              (try? toProto.append(from: event.data, message: chunk, to: &kept, head: &head)) != nil ? kept : nil
+            precondition(withHead == alone, "a kept head changed an event's translation")
+          }
         }
       } catch {
         break reading

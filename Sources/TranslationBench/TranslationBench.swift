@@ -15,6 +15,10 @@ struct TranslationBench {
       try chatChunks(iterations, tracked: arguments[2] == "chunks-tracked")
       return
     }
+    if arguments.count > 2 && arguments[2] == "chunks-streamed" {
+      try chatChunksStreamed(iterations)
+      return
+    }
     if arguments.count > 2 && arguments[2] == "replies" {
       try chatReplies(iterations)
       return
@@ -41,15 +45,18 @@ struct TranslationBench {
     )
   }
 
+  /// A streamed chat chunk as vLLM 0.32 sends one per token.
+  static let chatChunk = Array(
+    (#"{"id":"chatcmpl-bc0a37ca0aa4398d","object":"chat.completion.chunk","created":1795574578,"#
+      + #""model":"sim-model","choices":[{"index":0,"delta":{"content":" stars"},"logprobs":null,"#
+      + #""finish_reason":null,"token_ids":null}]}"#).utf8)
+
   /// A streamed chat chunk as vLLM sends one per token, translated `iterations` thousand times:
   /// the per-chunk work of a stream, without the sockets. `tracked` adds what a stream that may
   /// move to another upstream does per chunk (GenerationProgress), in streams of 1000 chunks;
   /// the two modes under callgrind give its cost per chunk.
   static func chatChunks(_ iterations: Int, tracked: Bool = false) throws {
-    let chunk = Array(
-      (#"{"id":"chatcmpl-bc0a37ca0aa4398d","object":"chat.completion.chunk","created":1795574578,"#
-        + #""model":"sim-model","choices":[{"index":0,"delta":{"content":" stars"},"logprobs":null,"#
-        + #""finish_reason":null,"token_ids":null}]}"#).utf8)
+    let chunk = chatChunk
     let toProto = JSONToProto(schema: .vllmOrdered)
     let message = bundledMessage("ChatCompletionChunk", of: toProto)
     var progress = GenerationProgress(isChat: true)
@@ -63,6 +70,22 @@ struct TranslationBench {
       return proto.count
     }
     precondition(!tracked || progress.tokens == (count - 1) % 1000 + 1, "every chunk is one token")
+  }
+
+  /// The same chunk as a stream translates its chunks: appended to one reused output, the head
+  /// every chunk repeats (id, object, created, model) kept from the first (RepeatedHead).
+  static func chatChunksStreamed(_ iterations: Int) throws {
+    let toProto = JSONToProto(schema: .vllmOrdered)
+    let message = bundledMessage("ChatCompletionChunk", of: toProto)
+    let alone = try toProto.proto(from: chatChunk, message: message)
+    var head = RepeatedHead()
+    var output: [UInt8] = []
+    try timeEach(iterations * 1000, "chat chunk in a stream") { _ in
+      output.removeAll(keepingCapacity: true)
+      try toProto.append(from: chatChunk, message: message, to: &output, head: &head)
+      return output.count
+    }
+    precondition(output == alone, "a kept head changed the chunk's translation")
   }
 
   /// A whole (unary) chat completion as vLLM 0.32 answers one (tests/fixtures/vllm-recordings/
