@@ -43,15 +43,16 @@ public struct JSONToProto: Sendable {
   public func append(from json: [UInt8], message: MessageSchema, to output: inout [UInt8], head: inout RepeatedHead)
     throws
   {
-    guard !message.isWellKnown && message.listField == nil && message.variantOneof == nil else {
+    guard message.isPlainObject else {
       try append(from: json, message: message, to: &output)
       return
     }
     let start = output.count
-    var reader = JSONReader(json)
-    var writer = ProtoWireWriter(appendingTo: &output)
     var mark = HeadMark(isWanted: false)
     do {
+      var reader = JSONReader(json)
+      var writer = ProtoWireWriter(appendingTo: &output)
+      defer { writer.finish(into: &output) }
       if let headEnd = head.end(in: json, as: message) {
         head.noteTaken()
         writer.append(head.proto)
@@ -66,13 +67,8 @@ public struct JSONToProto: Sendable {
       }
       guard reader.isAtEnd else { throw ProtoJSONError("unexpected text after the JSON value") }
     } catch let failure as JSONReader.Failure {
-      writer.finish(into: &output)
       throw ProtoJSONError(failure.description)
-    } catch {
-      writer.finish(into: &output)
-      throw error
     }
-    writer.finish(into: &output)
     if mark.isFound { head.remember(json, output, from: start, at: mark, as: message) }
   }
 
