@@ -57,6 +57,7 @@ let package = Package(
       name: "GRPCServer",
       dependencies: [
         "CNGHTTP2", "CZlib",
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         .product(name: "Atomics", package: "swift-atomics"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "NIOCore", package: "swift-nio"),

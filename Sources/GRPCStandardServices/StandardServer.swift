@@ -23,8 +23,10 @@ public enum StandardServer {
     services: [any ServiceProvider], host: String, port: Int, group: MultiThreadedEventLoopGroup,
     configuration: ServerConfiguration, health: HealthService = HealthService(),
     standardServicesGate: (@Sendable (ServerCall) -> Status?)? = nil,
-    untilShutdown: @escaping @Sendable () async -> Void = StandardServer.untilTerminationSignal, logger: Logger
+    untilShutdown: (@Sendable () async -> Void)? = nil, logger: Logger
   ) async throws {
+    // Without a trigger of the caller's, SIGTERM or SIGINT; trapped before the port opens.
+    let untilShutdown = if let untilShutdown { untilShutdown } else { await StandardServer.untilTerminationSignal() }
     let served = services.map(\.serviceName) + [health.serviceName] + ReflectionService.serviceNames
     guard
       let reflection = ReflectionService.bothVersions(
@@ -43,9 +45,11 @@ public enum StandardServer {
     logger.notice("stopped")
   }
 
-  /// Waits for SIGTERM or SIGINT (for servers that run no service group of their own).
-  @Sendable public static func untilTerminationSignal() async {
-    _ = await TerminationSignal.wait()
+  /// Traps SIGTERM and SIGINT now (for servers that run no service group of their own) and
+  /// returns what waits for one of them.
+  public static func untilTerminationSignal() async -> @Sendable () async -> Void {
+    let signal = await TerminationSignal.trap()
+    return { await signal.wait() }
   }
 
   private static func serve(

@@ -81,12 +81,13 @@ struct SimCommand: AsyncParsableCommand {
     configuration.maxNumSeqs = maxNumSeqs
     configuration.prefixCacheTokens = prefixCacheTokens
     configuration.prefillMillisecondsPerToken = prefillMsPerToken
+    let termination = await TerminationSignal.trap()  // before the port opens
     let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
     let channel = try await SimulatorServer.start(
       host: host, port: port, configuration: configuration, stats: SimulatorStats(), group: group)
     let address = channel.localAddress.map { "\($0)" } ?? "\(host):\(port)"
     print("vllm-sim listening on \(address) serving \(configuration.models.joined(separator: ", "))")
-    _ = await TerminationSignal.wait()
+    await termination.wait()
     try await channel.close()
     try await group.shutdownGracefully()
   }

@@ -79,3 +79,18 @@ def test_idle_server_stops_at_once(start_server):
     assert idle.wait(lambda: idle.goaway is not None)
     assert server.process.wait(timeout=10) == 0
     assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize("executable, args", [
+    ("grpc-interop-server", ["--port", "{port}"]),
+    ("vllm-sim", ["--port", "{port}"]),
+    ("vllm-grpc-gateway", ["--listen", "127.0.0.1:{port}", "--upstream", "http://127.0.0.1:9"]),
+])
+def test_signal_as_soon_as_the_port_answers_stops_gracefully(start_server, executable, args):
+    # A supervisor (or this suite) may signal the moment the port answers: the handlers must be
+    # in place by then, or the default action kills the process (exit -15) and drops its
+    # connections with a reset, or the signal goes unseen and the process hangs.
+    for _ in range(10):
+        server = start_server(executable, *args)
+        server.signal()
+        assert server.process.wait(timeout=10) == 0, server.log()
