@@ -3,6 +3,7 @@ import PackageDescription
 
 // The modules every call runs through: the runtime's dynamic exclusivity checks (swift_beginAccess)
 // cost about 4% of a call's instructions there (callgrind); their accesses stay on one event loop.
+// tools/build-release, which every tool builds with, turns them off in the dependencies as well.
 let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
 let package = Package(
