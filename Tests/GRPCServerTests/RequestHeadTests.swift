@@ -43,6 +43,22 @@ private struct EchoService: ServiceProvider {
     #expect(accepted.requestEncoding == .identity)
   }
 
+  /// Common names come from literals; each must still be its own name, and a name of the same
+  /// length that is not it must keep its own bytes.
+  @Test func commonAndLookalikeMetadataNamesKeepTheirNames() throws {
+    let names = [
+      "x-api-key", "user-agent", "traceparent", "x-request-id", "authorization", "accept-encoding",
+      "x-api-kez", "user-agenu", "tracestate", "x-request-ie", "authorizatioo", "accept-encodinh", "x",
+    ]
+    let verdict = head(valid(names.map { ($0, "value of \($0)") })).verdict(router: router)
+    guard case .accept(let accepted) = verdict else {
+      Issue.record("rejected: \(verdict)")
+      return
+    }
+    #expect(accepted.metadata.map(\.key) == names)
+    for name in names { #expect(accepted.metadata.first(name) == "value of \(name)") }
+  }
+
   @Test func rejectsOtherMethodsWith405() {
     var fields = valid()
     fields[0] = (":method", "GET")
