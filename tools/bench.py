@@ -72,14 +72,19 @@ def process_tree(pid):
     return pids
 
 
+def threads_of(pid):
+    """The /proc task folder of every thread of the process tree."""
+    for member in process_tree(pid):
+        yield from Path(f"/proc/{member}/task").iterdir()
+
+
 def cpu_seconds(pid):
     """CPU time of the process tree, user and system: the scheduler's nanosecond count of each
     thread (/proc/.../schedstat), since utime and stime come in 10 ms ticks, too coarse for a
     few thousand calls of some microseconds each."""
     total = 0
-    for member in process_tree(pid):
-        for task in Path(f"/proc/{member}/task").iterdir():
-            total += int((task / "schedstat").read_text().split()[0])
+    for task in threads_of(pid):
+        total += int((task / "schedstat").read_text().split()[0])
     return total / 1e9
 
 
@@ -87,12 +92,11 @@ def cpu_ticks(pid):
     """(user, system) clock ticks of the process tree's threads (/proc/.../task/*/stat): too coarse
     for the CPU time itself, but over a round of seconds a fair split of it."""
     user = system = 0
-    for member in process_tree(pid):
-        for task in Path(f"/proc/{member}/task").iterdir():
-            # The fields after the command name, which is in parentheses: utime is the 12th, stime the 13th.
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            user += int(fields[11])
-            system += int(fields[12])
+    for task in threads_of(pid):
+        # The fields after the command name, which is in parentheses: utime is the 12th, stime the 13th.
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        user += int(fields[11])
+        system += int(fields[12])
     return user, system
 
 
@@ -529,13 +533,12 @@ def thread_cpu(pid):
     """Each thread of the process tree: {tid: (name, CPU nanoseconds)}, from /proc/.../task/*/comm
     and schedstat. A thread that ends while it is read is left out."""
     threads = {}
-    for member in process_tree(pid):
-        for task in Path(f"/proc/{member}/task").iterdir():
-            try:
-                threads[int(task.name)] = ((task / "comm").read_text().strip(),
-                                           int((task / "schedstat").read_text().split()[0]))
-            except (FileNotFoundError, ProcessLookupError):
-                continue
+    for task in threads_of(pid):
+        try:
+            threads[int(task.name)] = ((task / "comm").read_text().strip(),
+                                       int((task / "schedstat").read_text().split()[0]))
+        except (FileNotFoundError, ProcessLookupError):
+            continue
     return threads
 
 
@@ -543,14 +546,13 @@ def context_switches(pid):
     """Context switches of the process tree's threads so far, voluntary (a thread waiting, as an
     event loop in epoll_wait) and not."""
     total = 0
-    for member in process_tree(pid):
-        for task in Path(f"/proc/{member}/task").iterdir():
-            try:
-                for line in (task / "status").read_text().splitlines():
-                    if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
-                        total += int(line.split()[1])
-            except (FileNotFoundError, ProcessLookupError):
-                continue
+    for task in threads_of(pid):
+        try:
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                    total += int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            continue
     return total
 
 
@@ -1006,8 +1008,8 @@ def main():
     targets = {}
     if results:
         print(f"h2load -c {args.clients} -m {args.streams} (direct: HTTP/1.1, -m 1); one thread each; CPU = the proxy's "
-              f"CPU time, user and system (of it user: the share in its own code, split by /proc's ticks); the first three scenarios: median of {args.rounds} alternating rounds "
-              f"(failed: all rounds)")
+              f"CPU time, user and system (of it user: the share in its own code, split by /proc's ticks); "
+              f"the first three scenarios: median of {args.rounds} alternating rounds (failed: all rounds)")
         header = f"{'scenario':<24}{'path':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/call':>13}{'of it user':>11}" \
                  f"{'µs/chunk':>10}{'RSS MiB':>9}{'failed':>8}"
         print(header)
