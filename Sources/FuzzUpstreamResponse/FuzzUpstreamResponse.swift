@@ -21,6 +21,18 @@ enum FuzzedUpstreamResponse {
   static let chunk = toProto.schema.message("vllmgateway.v1.ChatCompletionChunk")!
   static let completion = toProto.schema.message("vllmgateway.v1.ChatCompletion")!
 
+  static let shapes = ReplyShapes()
+  /// The shape of a chat reply as vLLM 0.32 sends one (tests/fixtures/vllm-recordings).
+  static let recordedShape = ReplyShapes(
+    fixedFrom: Array(
+      (#"{"id":"chatcmpl-86e24b3f5efaae84","object":"chat.completion","created":1795562984,"model":"tiny-llama","#
+        + #""choices":[{"index":0,"message":{"role":"assistant","content":"ar ra quick","refusal":null,"#
+        + #""annotations":null,"audio":null,"function_call":null,"reasoning":null},"logprobs":null,"#
+        + #""finish_reason":"length","stop_reason":null,"token_ids":null,"routed_experts":null}],"#
+        + #""service_tier":null,"system_fingerprint":"vllm-0.32.0-768d6f53","usage":{"prompt_tokens":65,"#
+        + #""total_tokens":77,"completion_tokens":12,"prompt_tokens_details":null,"completion_tokens_details":null},"#
+        + #""prompt_logprobs":null,"metrics":null}"#).utf8), as: completion, in: toProto.schema)
+
   /// Returns how many parser events the input produced.
   @discardableResult
   static func run(_ input: ArraySlice<UInt8>) -> Int {
@@ -56,7 +68,16 @@ enum FuzzedUpstreamResponse {
       }
     }
     _ = parser.connectionClosed()
-    _ = try? toProto.proto(from: body, message: completion)
+    // The body as a unary reply, the general way and by a shape: one learnt from a recorded
+    // reply (which mutations of it fit), and the shapes learnt over the run. Always the same.
+    let alone = try? toProto.proto(from: body, message: completion)
+    precondition(recordedShape.hasShape, "the recorded reply has a shape")
+    for shapes in [recordedShape, shapes] {
+      var shaped: [UInt8] = []
+      let byShape =
+        (try? toProto.append(from: body, message: completion, to: &shaped, shapes: shapes)) != nil ? shaped : nil
+      precondition(byShape == alone, "a reply's shape changed its translation")
+    }
     return count
   }
 }

@@ -39,6 +39,8 @@ final class Operation: Sendable {
   /// by name hashes the type's name, about 800 instructions a call each way (callgrind).
   let requestMessage: MessageSchema?
   let responseMessage: MessageSchema?
+  /// The shape its JSON replies share, learnt from one (unary operations; see `ReplyTemplate`).
+  let replyShapes = ReplyShapes()
 
   init(
     rpc: String, kind: Kind, upstreamPath: String, requestType: String, responseType: String,

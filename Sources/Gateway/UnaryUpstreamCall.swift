@@ -73,7 +73,7 @@ final class UnaryUpstreamCall: VLLMResponseHandler {
         // own to allocate, fill and copy.
         try call.send(inputArrivedAt: receivedAt) { output, _ in
           output.reserveCapacity(output.count + body.count)
-          try context.toProto.append(from: body, message: message, to: &output)
+          try context.toProto.append(from: body, message: message, to: &output, shapes: operation.replyShapes)
           return true
         }
         call.finish(.ok)

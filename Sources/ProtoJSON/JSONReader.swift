@@ -332,7 +332,18 @@ public struct JSONReader {
     skipWhitespace()
     guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw failure("expected '\"'") }
     // Wrapping arithmetic: positions stay within `bytes.count`, far from overflowing.
-    var scan = Self.plainPrefixEnd(of: bytes, from: index &+ 1)
+    guard let end = Self.plainStringEnd(of: bytes, from: index &+ 1) else { return nil }
+    guard end < bytes.count else { throw failure("unterminated string") }
+    let range = (index &+ 1)..<end
+    index = end &+ 1
+    return range
+  }
+
+  /// Where the string whose text starts at `start` ends (at its closing quote) when the text
+  /// holds no escape or control byte; nil when it does, and `bytes.count` when nothing ends it.
+  @inline(__always)
+  static func plainStringEnd(of bytes: [UInt8], from start: Int) -> Int? {
+    var scan = plainPrefixEnd(of: bytes, from: start)
     while scan < bytes.count {
       let byte = bytes[scan]
       // Above the backslash (lower-case letters, most of what ids and keys hold) nothing ends
@@ -341,15 +352,11 @@ public struct JSONReader {
         scan &+= 1
         continue
       }
-      if byte == UInt8(ascii: "\"") {
-        let range = (index &+ 1)..<scan
-        index = scan &+ 1
-        return range
-      }
+      if byte == UInt8(ascii: "\"") { return scan }
       if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
       scan &+= 1
     }
-    throw failure("unterminated string")
+    return scan
   }
 
   /// Where the first quote, backslash or control byte from `start` lies, or close to the end:

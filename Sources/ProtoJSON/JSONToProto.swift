@@ -36,6 +36,26 @@ public struct JSONToProto: Sendable {
     }
   }
 
+  /// The same for one of many replies of a kind, `shapes` holding the shape they share (see
+  /// `ReplyTemplate`): written by it when the reply fits, else the general way, and learnt from
+  /// now and then when it did not fit.
+  public func append(from json: [UInt8], message: MessageSchema, to output: inout [UInt8], shapes: ReplyShapes)
+    throws
+  {
+    let start = output.count
+    if let template = shapes.template {
+      if template.write(json, to: &output) { return }
+      output.removeSubrange(start...)
+    }
+    try append(from: json, message: message, to: &output)
+    guard shapes.shouldLearn(), let learnt = ReplyTemplateLearner.learn(json, as: message, in: schema) else { return }
+    // Kept only when it writes this reply as the general way just did: anything the learner
+    // misjudged stays out.
+    var check: [UInt8] = []
+    check.reserveCapacity(output.count - start)
+    if learnt.write(json, to: &check) && check.elementsEqual(output[start...]) { shapes.learnt(learnt) }
+  }
+
   /// The same for one of a stream's messages, `head` holding the leading members the stream's
   /// messages repeat (see `RepeatedHead`): copied when this message starts with them, else
   /// translated and kept for the next. A chat chunk's four leading members cost about 1,400 of
@@ -470,7 +490,7 @@ public struct JSONToProto: Sendable {
 
   /// An integer as a varint field of `type` holds it (int64, uint64, int32 or uint32).
   @inline(__always)
-  private static func varintBits(_ value: Int64, as type: MessageSchema.FieldType) -> UInt64 {
+  static func varintBits(_ value: Int64, as type: MessageSchema.FieldType) -> UInt64 {
     switch type {
     // Negative int32 values take ten bytes on the wire, sign-extended like int64.
     case .int32: UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: value)))

@@ -19,8 +19,8 @@ struct TranslationBench {
       try chatChunksStreamed(iterations)
       return
     }
-    if arguments.count > 2 && arguments[2] == "replies" {
-      try chatReplies(iterations)
+    if arguments.count > 2 && (arguments[2] == "replies" || arguments[2] == "replies-shaped") {
+      try chatReplies(iterations, shaped: arguments[2] == "replies-shaped")
       return
     }
     let inputs = (0..<16).map { "embedding input number \($0)" }
@@ -90,8 +90,9 @@ struct TranslationBench {
 
   /// A whole (unary) chat completion as vLLM 0.32 answers one (tests/fixtures/vllm-recordings/
   /// chat_nonstream.http, its keys and nulls as sent), translated `iterations` thousand times:
-  /// the reply's share of a unary call.
-  static func chatReplies(_ iterations: Int) throws {
+  /// the reply's share of a unary call. `shaped`: as the gateway translates unary replies, with
+  /// the shape they share learnt (ReplyShapes).
+  static func chatReplies(_ iterations: Int, shaped: Bool) throws {
     let reply = Array(
       (#"{"id":"chatcmpl-86e24b3f5efaae84","object":"chat.completion","created":1795562984,"model":"tiny-llama","#
         + #""choices":[{"index":0,"message":{"role":"assistant","content":"ar ra quick exampdefar ra quick Th","#
@@ -103,7 +104,17 @@ struct TranslationBench {
         + #""ec_transfer_params":null,"metrics":null}"#).utf8)
     let toProto = JSONToProto(schema: .vllmOrdered)
     let message = bundledMessage("ChatCompletion", of: toProto)
-    try timeEach(iterations * 1000, "chat reply") { _ in try toProto.proto(from: reply, message: message).count }
+    if shaped {
+      let shapes = ReplyShapes()
+      var output: [UInt8] = []
+      try timeEach(iterations * 1000, "chat reply, its shape learnt") { _ in
+        output.removeAll(keepingCapacity: true)
+        try toProto.append(from: reply, message: message, to: &output, shapes: shapes)
+        return output.count
+      }
+    } else {
+      try timeEach(iterations * 1000, "chat reply") { _ in try toProto.proto(from: reply, message: message).count }
+    }
   }
 
   static func bundledMessage(_ name: String, of toProto: JSONToProto) -> MessageSchema {
