@@ -37,8 +37,10 @@ final class ReplyTemplate: Sendable {
   /// The reply it was learnt from; the runs are ranges of it.
   let bytes: [UInt8]
   let steps: [Step]
-  /// How deeply its messages nest (at most `maximumDepth`).
-  static let maximumDepth = 16
+  /// Where `write` keeps the nested messages it has begun; how deeply a template's messages may
+  /// nest follows from its size, so the learner and the writer cannot disagree.
+  typealias OpenMessages = InlineArray<16, Int>
+  static let maximumDepth = OpenMessages.count
 
   init(bytes: [UInt8], steps: [Step]) {
     self.bytes = bytes
@@ -50,7 +52,7 @@ final class ReplyTemplate: Sendable {
   func write(_ json: [UInt8], to output: inout [UInt8]) -> Bool {
     var writer = ProtoWireWriter(appendingTo: &output)
     defer { writer.finish(into: &output) }
-    var starts = InlineArray<16, Int>(repeating: 0)
+    var starts = OpenMessages(repeating: 0)
     var depth = 0
     var position = 0
     let input = json.span
