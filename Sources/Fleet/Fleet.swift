@@ -75,10 +75,10 @@ public final class Fleet: Sendable {
   public func start(
     key: RoutingKey, method: HTTPMethod, path: String, body: [UInt8]?, contentType: String = "application/json",
     extraHeaders: [(String, String)] = [], deadline: NIODeadline?, eventLoop: any EventLoop,
-    handler: any VLLMResponseHandler, excluding: [Int] = []
+    handler: any RoutedResponseHandler, excluding: [Int] = []
   ) -> Result<VLLMCall, FleetRefusal> {
     if let upstream = single {
-      (handler as? any RoutedResponseHandler)?.routed(to: upstream)
+      handler.routed(to: upstream)
       return .success(
         upstream.client.start(
           method: method, path: path, body: body, contentType: contentType,

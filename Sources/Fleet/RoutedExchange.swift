@@ -21,7 +21,7 @@ final class RoutedExchange: VLLMResponseHandler {
   private let key: RoutingKey
   private let request: Request
   private let eventLoop: any EventLoop
-  private var handler: (any VLLMResponseHandler)?
+  private var handler: (any RoutedResponseHandler)?
   private var upstream: Upstream? = nil
   private var current: VLLMCall? = nil
   private var tried: [Int] = []
@@ -33,7 +33,7 @@ final class RoutedExchange: VLLMResponseHandler {
   private var watchesDeparture = false
 
   init(
-    fleet: Fleet, key: RoutingKey, request: Request, eventLoop: any EventLoop, handler: any VLLMResponseHandler,
+    fleet: Fleet, key: RoutingKey, request: Request, eventLoop: any EventLoop, handler: any RoutedResponseHandler,
     excluded: [Int] = []
   ) {
     self.excluded = excluded
@@ -49,9 +49,9 @@ final class RoutedExchange: VLLMResponseHandler {
     self.upstream = upstream
     tried.append(upstream.id)
     upstream.outstanding.wrappingAdd(1, ordering: .relaxed)
-    if let routed = handler as? any RoutedResponseHandler {
-      routed.routed(to: upstream)
-      if routed.followsDepartures { watchDeparture(of: upstream) }
+    if let handler {
+      handler.routed(to: upstream)
+      if handler.followsDepartures { watchDeparture(of: upstream) }
     }
     current = upstream.client.start(
       method: request.method, path: request.path, body: request.body, contentType: request.contentType,
@@ -66,7 +66,7 @@ final class RoutedExchange: VLLMResponseHandler {
     upstream.watchDeparture(by: ObjectIdentifier(self)) { reason in
       exchange.eventLoop.execute {
         let exchange = exchange.value
-        guard exchange.upstream === upstream, let handler = exchange.handler as? any RoutedResponseHandler else {
+        guard exchange.upstream === upstream, let handler = exchange.handler else {
           return
         }
         handler.upstreamDeparting(upstream, reason: reason)

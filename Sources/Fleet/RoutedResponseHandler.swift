@@ -2,7 +2,9 @@ import VLLMClient
 
 /// A response handler that wants to know which upstream a request went to (after any failover):
 /// for access logs and metrics; and, if it can do something about it, when that upstream leaves
-/// the fleet while its request runs.
+/// the fleet while its request runs. Every handler of a fleet request is one, those that want
+/// none of this with the defaults: asking a handler whether it is one (`as? any
+/// RoutedResponseHandler`) cost about 300 instructions a call (callgrind).
 public protocol RoutedResponseHandler: VLLMResponseHandler {
   func routed(to upstream: Upstream)
 
@@ -17,6 +19,7 @@ public protocol RoutedResponseHandler: VLLMResponseHandler {
 }
 
 extension RoutedResponseHandler {
+  public func routed(to upstream: Upstream) {}
   public var followsDepartures: Bool { false }
   public func upstreamDeparting(_ upstream: Upstream, reason: String) {}
 }

@@ -6,33 +6,28 @@ import VLLMClient
 /// first event's time, and the usage vLLM reports (in the body, or a stream's last event), which
 /// the call's key is charged.
 final class CallMeter: RoutedResponseHandler {
-  private let inner: any VLLMResponseHandler
+  private let inner: any RoutedResponseHandler
   private let record: CallRecord
   /// The latest usage a streamed event carried, read as it passed: holding the last event
   /// instead would keep its buffer from going back to the loop's shared event storage, a few
   /// hundred bytes a stream for as long as it is open.
   private var streamUsage = TokenUsage()
 
-  /// The inner handler as a routed one, cast once: a cast to a protocol costs hundreds of
-  /// instructions, and routing asks up to three times a request.
-  private let routedInner: (any RoutedResponseHandler)?
-
-  init(_ inner: any VLLMResponseHandler, record: CallRecord) {
+  init(_ inner: any RoutedResponseHandler, record: CallRecord) {
     self.inner = inner
-    self.routedInner = inner as? any RoutedResponseHandler
     self.record = record
   }
 
   func routed(to upstream: Upstream) {
     record.upstream = upstream.name
     record.trace?.routed(to: upstream.name)
-    routedInner?.routed(to: upstream)
+    inner.routed(to: upstream)
   }
 
-  var followsDepartures: Bool { routedInner?.followsDepartures ?? false }
+  var followsDepartures: Bool { inner.followsDepartures }
 
   func upstreamDeparting(_ upstream: Upstream, reason: String) {
-    routedInner?.upstreamDeparting(upstream, reason: reason)
+    inner.upstreamDeparting(upstream, reason: reason)
   }
 
   func vllmEvent(_ event: ServerSentEvent) {

@@ -60,7 +60,7 @@ extension GatewayContext {
   /// which has then been finished with RESOURCE_EXHAUSTED.
   func startUpstream(
     for call: ServerCall, method: HTTPMethod = .POST, path: String, body: [UInt8]?,
-    contentType: String = "application/json", handler: any VLLMResponseHandler, pacedByReader: Bool = false,
+    contentType: String = "application/json", handler: any RoutedResponseHandler, pacedByReader: Bool = false,
     excluding: [Int] = []
   ) -> VLLMCall? {
     // Kept only while client keys or the access log are on.

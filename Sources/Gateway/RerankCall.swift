@@ -1,3 +1,4 @@
+import Fleet
 import Foundation
 import GRPCServer
 import ProtoJSON
@@ -6,7 +7,7 @@ import VLLMClient
 /// Rerank: /v1/rerank, or /rerank on servers without it (remembered, so later calls go straight
 /// there). Results come back best first, with their documents only when asked for: vLLM sends
 /// them even when return_documents is false.
-final class RerankCall: VLLMResponseHandler {
+final class RerankCall: RoutedResponseHandler {
   private let call: ServerCall
   private let operation: Operation
   private let context: GatewayContext

@@ -1,3 +1,4 @@
+import Fleet
 import Foundation
 import GRPCServer
 import ProtoJSON
@@ -6,7 +7,7 @@ import VLLMClient
 /// Transcriptions and translations in SRT or VTT, which vLLM refuses: the gateway asks for
 /// verbose_json and writes the subtitles from its timed segments (one cue for the whole text
 /// when the model produced no segments).
-final class SubtitleTranscriptionCall: VLLMResponseHandler {
+final class SubtitleTranscriptionCall: RoutedResponseHandler {
   enum Format: String {
     case srt, vtt
   }

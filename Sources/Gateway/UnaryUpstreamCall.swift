@@ -1,10 +1,11 @@
+import Fleet
 import GRPCServer
 import NIOHTTP1
 import ProtoJSON
 import VLLMClient
 
 /// A unary RPC: one request to vLLM, its JSON reply translated into the response message.
-final class UnaryUpstreamCall: VLLMResponseHandler {
+final class UnaryUpstreamCall: RoutedResponseHandler {
   private let call: ServerCall
   private let operation: Operation
   private let context: GatewayContext
