@@ -56,7 +56,8 @@ public final class ClientKeys: Sendable {
     {
       found = proven.key
     } else {
-      let digest = SHA256.hash(data: presented)
+      let presentedBytes = Array(presented)
+      let digest = SHA256.hash(data: presentedBytes)
       var match: ClientKey? = nil
       // Every stored digest is compared in full, whichever matches, so the time taken says
       // nothing about which key (or how much of one) was close.
@@ -65,7 +66,7 @@ public final class ClientKeys: Sendable {
       }
       guard let match else { return Status(.unauthenticated, "the client key is not known to this gateway") }
       found = match
-      call.connectionContext = ProvenKey(presented: Array(presented), key: match, generation: generation.number)
+      call.connectionContext = ProvenKey(presented: presentedBytes, key: match, generation: generation.number)
     }
     call.clientIdentity = found
     (call.serviceContext as? CallRecord)?.keyID = found.id
@@ -86,31 +87,32 @@ public final class ClientKeys: Sendable {
   }
 
   /// The key's bytes from `authorization: Bearer <key>` or `x-api-key: <key>`, without the spaces
-  /// around it. Read by bytes: lowercasing and trimming Strings cost a few allocations a call.
-  static func presentedKey(_ metadata: Metadata) -> ArraySlice<UInt8>? {
+  /// around it. Read in place over the header's UTF-8: lowercasing and trimming Strings cost a
+  /// few allocations a call, and copying the bytes to an array one more.
+  static func presentedKey(_ metadata: Metadata) -> Substring.UTF8View? {
     if let authorization = metadata.first("authorization") {
-      let bytes = Array(authorization.utf8)
+      let bytes = Substring(authorization).utf8
       let scheme = "bearer ".utf8
       if bytes.count > scheme.count,
         zip(bytes, scheme).allSatisfy({ $1 == UInt8(ascii: " ") ? $0 == $1 : $0 | 0x20 == $1 })
       {
-        let key = trimmingSpaces(bytes[scheme.count...])
+        let key = trimmingSpaces(bytes.dropFirst(scheme.count))
         if !key.isEmpty { return key }
       }
     }
-    if let key = metadata.first("x-api-key").map({ trimmingSpaces(Array($0.utf8)[...]) }), !key.isEmpty { return key }
+    if let key = metadata.first("x-api-key").map({ trimmingSpaces(Substring($0).utf8) }), !key.isEmpty { return key }
     return nil
   }
 
-  private static func trimmingSpaces(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+  private static func trimmingSpaces(_ bytes: Substring.UTF8View) -> Substring.UTF8View {
     guard let first = bytes.firstIndex(where: { $0 != UInt8(ascii: " ") }),
       let last = bytes.lastIndex(where: { $0 != UInt8(ascii: " ") })
-    else { return [] }
+    else { return bytes[bytes.endIndex...] }
     return bytes[first...last]
   }
 
   /// Whether two byte strings are equal, in a time that depends on their lengths only.
-  static func constantTimeEqual(_ known: [UInt8], _ presented: ArraySlice<UInt8>) -> Bool {
+  static func constantTimeEqual(_ known: [UInt8], _ presented: Substring.UTF8View) -> Bool {
     guard known.count == presented.count else { return false }
     var difference: UInt8 = 0
     for (knownByte, presentedByte) in zip(known, presented) { difference |= knownByte ^ presentedByte }
