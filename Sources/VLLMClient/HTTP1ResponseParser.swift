@@ -198,9 +198,8 @@ package struct HTTP1ResponseParser {
       lineEnd = end
       let lineEndWithoutCR = max(trimmingCR(bytes, lineEnd), lineStart)
       if lineEndWithoutCR == lineStart { break }
-      var colon = lineStart
-      while colon < lineEndWithoutCR && bytes[colon] != UInt8(ascii: ":") { colon += 1 }
-      guard colon < lineEndWithoutCR, colon > lineStart else {
+      guard let colon = bytes.firstIndex(of: UInt8(ascii: ":"), in: lineStart..<lineEndWithoutCR), colon > lineStart
+      else {
         throw Malformed(description: "a header line without a name")
       }
       // Only these four matter: content-type, content-length, transfer-encoding, connection.
@@ -234,12 +233,7 @@ package struct HTTP1ResponseParser {
 
   /// The first line feed at or after `start`.
   private static func lineFeed(in bytes: Span<UInt8>, from start: Int) -> Int? {
-    var index = start
-    while index < bytes.count {
-      if bytes[index] == UInt8(ascii: "\n") { return index }
-      index += 1
-    }
-    return nil
+    bytes.firstIndex(of: UInt8(ascii: "\n"), in: start..<bytes.count)
   }
 
   /// The end of the line that ends with the LF at `lineFeed`, without its CR if it has one.
@@ -370,26 +364,43 @@ private func trimmed(_ text: Substring) -> String {
 private enum KnownHeader {
   case contentType, contentLength, transferEncoding, connection
 
-  /// The header a name stands for, compared without regard to case.
+  /// The header a name stands for, compared without regard to case, eight bytes at a time: byte
+  /// by byte took about 10 instructions a byte, for two or three names a response (callgrind).
+  /// The constants are the names' bytes as little-endian words: "content-", "ent-type" (from 4),
+  /// "t-length" (from 6), "transfer", "-encodin", "encoding", "connecti", "nnection".
   init?(_ bytes: Span<UInt8>, _ name: Range<Int>) {
-    let known: (KnownHeader, StaticString)
+    let raw = bytes.bytes
+    let start = name.lowerBound
     switch name.count {
-    case 12: known = (.contentType, "content-type")
-    case 14: known = (.contentLength, "content-length")
-    case 17: known = (.transferEncoding, "transfer-encoding")
-    case 10: known = (.connection, "connection")
-    default: return nil
+    case 12:
+      guard Self.word(raw, start, is: 0x2D74_6E65_746E_6F63), Self.word(raw, start &+ 4, is: 0x6570_7974_2D74_6E65)
+      else { return nil }
+      self = .contentType
+    case 14:
+      guard Self.word(raw, start, is: 0x2D74_6E65_746E_6F63), Self.word(raw, start &+ 6, is: 0x6874_676E_656C_2D74)
+      else { return nil }
+      self = .contentLength
+    case 17:
+      guard Self.word(raw, start, is: 0x7265_6673_6E61_7274), Self.word(raw, start &+ 8, is: 0x6E69_646F_636E_652D),
+        Self.word(raw, start &+ 9, is: 0x676E_6964_6F63_6E65)
+      else { return nil }
+      self = .transferEncoding
+    case 10:
+      guard Self.word(raw, start, is: 0x6974_6365_6E6E_6F63), Self.word(raw, start &+ 2, is: 0x6E6F_6974_6365_6E6E)
+      else { return nil }
+      self = .connection
+    default:
+      return nil
     }
-    var index = name.lowerBound
-    let matches = known.1.withUTF8Buffer { expected in
-      expected.allSatisfy { byte in
-        defer { index += 1 }
-        let actual = bytes[index]
-        // An ASCII letter's two cases differ only in bit 0x20.
-        return actual == byte || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") && actual | 0x20 == byte)
-      }
-    }
-    guard matches else { return nil }
-    self = known.0
+  }
+
+  /// Whether the eight bytes at `offset` are `expected`'s, whose bytes are lowercase letters and
+  /// dashes, a letter matching in either case: the case bit (0x20) is set where `expected` has a
+  /// letter (a byte of 0x61 or more, which adding 0x1F carries into the top bit) and only there,
+  /// so a dash must be a dash.
+  @inline(__always)
+  private static func word(_ raw: RawSpan, _ offset: Int, is expected: UInt64) -> Bool {
+    let caseBits = ((expected &+ 0x1F1F_1F1F_1F1F_1F1F) & 0x8080_8080_8080_8080) &>> 2
+    return raw.littleEndianWord(at: offset) | caseBits == expected
   }
 }

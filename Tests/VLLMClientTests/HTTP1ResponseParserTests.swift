@@ -47,6 +47,36 @@ import Testing
     return whole
   }
 
+  /// The four headers the parser reads are known by their exact names in any case: a name with
+  /// any one byte changed (to the other case, a neighbour, a dash, a CR or an underscore) is
+  /// another header and ignored, unless the change was only of a letter's case.
+  @Test func knownHeaderNamesMatchExactlyInAnyCase() throws {
+    let responses: [(name: String, rest: String)] = [
+      ("content-length", ": 3\r\n\r\nabc"),
+      ("transfer-encoding", ": chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+      ("content-type", ": text/plain\r\ncontent-length: 0\r\n\r\n"),
+      ("connection", ": close\r\ncontent-length: 0\r\n\r\n"),
+    ]
+    for (name, rest) in responses {
+      let head = Array("HTTP/1.1 200 OK\r\n".utf8)
+      let known = try parse([head + Array(name.utf8) + Array(rest.utf8)])
+      let unknown = try parse([head + Array("x-other".utf8) + Array(rest.utf8)])
+      #expect(known != unknown, "\(name) changes nothing")
+      for position in name.utf8.indices {
+        let original = name.utf8[position]
+        for replacement in [original ^ 0x20, original ^ 0x01, UInt8(ascii: "-"), 0x0D, UInt8(ascii: "_")] {
+          var changed = Array(name.utf8)
+          changed[name.utf8.distance(from: name.utf8.startIndex, to: position)] = replacement
+          let isSameName = replacement == original || (original >= UInt8(ascii: "a") && replacement == original ^ 0x20)
+          let parsed = try parse([head + changed + Array(rest.utf8)])
+          #expect(
+            parsed == (isSameName ? known : unknown),
+            "\(String(decoding: changed, as: UTF8.self).debugDescription) read as \(isSameName ? "" : "not ")\(name)")
+        }
+      }
+    }
+  }
+
   @Test func contentLengthBody() throws {
     let parsed = try parseSplitEverywhere(
       "HTTP/1.1 200 OK\r\ndate: x\r\nContent-Type: application/json\r\ncontent-length: 7\r\n\r\n{\"a\":1}")
