@@ -9,6 +9,7 @@ import Prometheus
 final class MethodMetrics: Sendable {
   let method: String
   private let factory: PrometheusMetricsFactory
+  private let histograms: CallHistogramBuckets
   private let active: CoreMetrics.Meter
   private let perCall = NIOLockedValueBox(InstrumentsByLabels())
 
@@ -30,19 +31,16 @@ final class MethodMetrics: Sendable {
   /// seven was seven retains and releases (about 280 instructions a call, callgrind).
   final class CallInstruments: Sendable {
     let calls: CoreMetrics.Counter
-    /// Seconds, in histograms: the factory's handlers themselves, as CoreMetrics.Recorder's
-    /// generic `record` converted each Double through BinaryFloatingPoint (about 100
-    /// instructions a value, callgrind).
-    let duration: any RecorderHandler
-    let firstToken: any RecorderHandler
-    let perOutputToken: any RecorderHandler
+    let duration: CallHistogram
+    let firstToken: CallHistogram
+    let perOutputToken: CallHistogram
     let promptTokens: CoreMetrics.Counter
     let completionTokens: CoreMetrics.Counter
     let migrations: CoreMetrics.Counter
 
     init(
-      calls: CoreMetrics.Counter, duration: any RecorderHandler, firstToken: any RecorderHandler,
-      perOutputToken: any RecorderHandler, promptTokens: CoreMetrics.Counter, completionTokens: CoreMetrics.Counter,
+      calls: CoreMetrics.Counter, duration: CallHistogram, firstToken: CallHistogram,
+      perOutputToken: CallHistogram, promptTokens: CoreMetrics.Counter, completionTokens: CoreMetrics.Counter,
       migrations: CoreMetrics.Counter
     ) {
       self.calls = calls
@@ -55,9 +53,13 @@ final class MethodMetrics: Sendable {
     }
   }
 
-  init(method: String, factory: PrometheusMetricsFactory) {
+  /// Every label set's instruments, for the page's histograms.
+  var instruments: [CallInstruments] { perCall.withLockedValue { Array($0.table.values) } }
+
+  init(method: String, factory: PrometheusMetricsFactory, histograms: CallHistogramBuckets) {
     self.method = method
     self.factory = factory
+    self.histograms = histograms
     active = CoreMetrics.Meter(
       label: "vllm_grpc_gateway_active_calls", dimensions: [("method", method)], factory: factory)
   }
@@ -83,23 +85,17 @@ final class MethodMetrics: Sendable {
       return found
     }
     instruments.calls.increment()
-    instruments.duration.record(Self.seconds(endedAt &- record.startedAt))
+    instruments.duration.record(nanoseconds: endedAt &- record.startedAt)
     if record.firstEventAt > 0 {
-      instruments.firstToken.record(Self.seconds(record.firstEventAt &- record.startedAt))
+      instruments.firstToken.record(nanoseconds: record.firstEventAt &- record.startedAt)
       if record.completionTokens > 1, record.lastEventAt >= record.firstEventAt {
         let perToken = (record.lastEventAt - record.firstEventAt) / UInt64(record.completionTokens - 1)
-        instruments.perOutputToken.record(Self.seconds(perToken))
+        instruments.perOutputToken.record(nanoseconds: perToken)
       }
     }
     if record.promptTokens > 0 { instruments.promptTokens.increment(by: record.promptTokens) }
     if record.completionTokens > 0 { instruments.completionTokens.increment(by: record.completionTokens) }
     if record.migrations > 0 { instruments.migrations.increment(by: record.migrations) }
-  }
-
-  /// Nanoseconds as seconds, what the histograms hold.
-  @inline(__always)
-  private static func seconds(_ nanoseconds: UInt64) -> Double {
-    Double(nanoseconds) / 1e9
   }
 
   private func make(_ labels: CallLabels) -> CallInstruments {
@@ -108,12 +104,9 @@ final class MethodMetrics: Sendable {
     return CallInstruments(
       calls: CoreMetrics.Counter(
         label: "vllm_grpc_gateway_calls_total", dimensions: call + [("status", labels.status)], factory: factory),
-      duration: factory.makeRecorder(
-        label: "vllm_grpc_gateway_call_duration_seconds", dimensions: call, aggregate: true),
-      firstToken: factory.makeRecorder(
-        label: "vllm_grpc_gateway_time_to_first_token_seconds", dimensions: call, aggregate: true),
-      perOutputToken: factory.makeRecorder(
-        label: "vllm_grpc_gateway_time_per_output_token_seconds", dimensions: call, aggregate: true),
+      duration: CallHistogram(buckets: histograms.duration, labels: call),
+      firstToken: CallHistogram(buckets: histograms.firstToken, labels: call),
+      perOutputToken: CallHistogram(buckets: histograms.perOutputToken, labels: call),
       promptTokens: CoreMetrics.Counter(
         label: "vllm_grpc_gateway_prompt_tokens_total", dimensions: tokens, factory: factory),
       completionTokens: CoreMetrics.Counter(
