@@ -31,17 +31,16 @@ public final class ServerCall {
   public var clientIdentity: (any AnyObject & Sendable)? = nil
   /// The common name of the certificate the client presented (mTLS); nil without one.
   public var peerCertificateCommonName: String? { connection.peerCommonName }
-  /// What the service keeps with the call for its own accounting.
-  public var serviceContext: AnyObject? = nil
+  /// What the service keeps with the call for its own accounting, told when the call ends.
+  public var account: (any CallAccount)? = nil
   /// What the service keeps with the call's connection, shared by all its calls (the client key
   /// it already checked, say). Read and written on the connection's event loop.
   public var connectionContext: AnyObject? {
     get { connection.serviceContext }
     set { connection.serviceContext = newValue }
   }
-  /// Called once when the call has ended for the client, with the status it got (CANCELLED when
-  /// its stream closed without one): for accounting that must see every end.
-  public var onEnd: ((Status.Code) -> Void)? = nil
+  /// Whether `account` heard of the end.
+  private var accountTold = false
   /// Whether the request message just delivered arrived compressed.
   public internal(set) var lastMessageWasCompressed = false
   /// True once the handler finished the call or it was cancelled.
@@ -150,9 +149,9 @@ public final class ServerCall {
     guard let code = uncountedEnd else { return }
     uncountedEnd = nil
     if isCounted { statistics?.callFinished(delivered ? code : .cancelled) }
-    if let onEnd {
-      self.onEnd = nil
-      onEnd(delivered ? code : .cancelled)
+    if let account, !accountTold {
+      accountTold = true
+      account.callEnded(delivered ? code : .cancelled)
     }
   }
 
@@ -356,7 +355,7 @@ public final class ServerCall {
   /// closures (which breaks their cycles back to this call).
   func end(counting code: Status.Code) {
     isFinished = true
-    if isCounted || onEnd != nil { uncountedEnd = code }
+    if isCounted || account != nil { uncountedEnd = code }
     if isAdmitted {
       isAdmitted = false
       connection.admittedCalls -= 1

@@ -5,7 +5,7 @@ import Tracing
 /// What the gateway keeps of one call while client keys, the access log, metrics or tracing are on: its key (whose
 /// stream it gives back at the end), model, upstream, tokens and timings; at the end it charges
 /// the key and writes the access log line. Lives on the call's event loop.
-final class CallRecord {
+final class CallRecord: CallAccount {
   /// Monotonic nanoseconds. The log's wall clock time is read at the end and taken back by the
   /// call's duration, so a record holds no Date.
   let startedAt = NIODeadline.now().uptimeNanoseconds
@@ -37,7 +37,7 @@ final class CallRecord {
     recording.metrics?.callStarted()
   }
 
-  func ended(_ code: Status.Code) {
+  func callEnded(_ code: Status.Code) {
     admittedKey?.release()
     admittedKey = nil
     let now = NIODeadline.now().uptimeNanoseconds

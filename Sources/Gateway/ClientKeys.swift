@@ -41,21 +41,22 @@ public final class ClientKeys: Sendable {
         let known = keys.first(where: { $0.rule.certificateCommonName == name })
       {
         call.clientIdentity = known
-        (call.serviceContext as? CallRecord)?.keyID = known.rule.id
+        (call.account as? CallRecord)?.keyID = known.rule.id
         return nil
       }
       return Status(
         .unauthenticated, "this gateway needs a client key: send `authorization: Bearer <key>` or `x-api-key: <key>`")
     }
-    let generation = current.withLockedValue { $0 }
     let found: ClientKey
     // A connection's calls present the same key, mostly: the one it already proved is compared
-    // (in constant time) instead of hashing it again, which took 2,500 instructions a call.
-    if let proven = call.connectionContext as? ProvenKey, proven.generation == generation.number,
+    // (in constant time) instead of hashing it again, which took 2,500 instructions a call. Only
+    // the generation's number is read for that, not its keys (a retain and release each).
+    if let proven = call.connectionContext as? ProvenKey, proven.generation == current.withLockedValue({ $0.number }),
       presented.equals(proven.presented)
     {
       found = proven.key
     } else {
+      let generation = current.withLockedValue { $0 }
       let presentedBytes = presented.bytes
       let digest = SHA256.hash(data: presentedBytes)
       var match: ClientKey? = nil
@@ -69,7 +70,7 @@ public final class ClientKeys: Sendable {
       call.connectionContext = ProvenKey(presented: presentedBytes, key: match, generation: generation.number)
     }
     call.clientIdentity = found
-    (call.serviceContext as? CallRecord)?.keyID = found.id
+    (call.account as? CallRecord)?.keyID = found.id
     return nil
   }
 

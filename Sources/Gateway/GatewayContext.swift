@@ -64,7 +64,7 @@ extension GatewayContext {
     excluding: [Int] = []
   ) -> VLLMCall? {
     // Kept only while client keys or the access log are on.
-    let record = call.serviceContext as? CallRecord
+    let record = call.account as? CallRecord
     let key =
       fleet.isSingle && record == nil
       ? RoutingKey(model: "", workload: .other) : RoutingKeyReader.key(path: path, body: body, contentType: contentType)

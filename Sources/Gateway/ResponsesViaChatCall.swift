@@ -180,7 +180,7 @@ final class ResponsesViaChatCall: RoutedResponseHandler {
     guard
       let chat = ResponsesContinuation.chatRequest(fromResponses: request, text: state.text, tokens: migration.tokens)
     else { return false }
-    if let record = call.serviceContext as? CallRecord {
+    if let record = call.account as? CallRecord {
       record.migrations += 1
       // The tokens sent since the last move are output to the client, though prompt to the next
       // upstream (whose usage the record is given); earlier ones were moved at earlier moves.

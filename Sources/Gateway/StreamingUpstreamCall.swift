@@ -249,7 +249,7 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
     migration.rewriter.tokensBefore = migration.progress.tokens
     migration.skipsRoleChunk = true
     sawEnd = false
-    if let record = call.serviceContext as? CallRecord {
+    if let record = call.account as? CallRecord {
       record.migrations += 1
       // The tokens sent so far are completion to the client, though prompt to the next upstream,
       // whose usage counts them all; each move counts those since the last one (an upstream that

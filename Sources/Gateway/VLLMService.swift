@@ -91,8 +91,7 @@ public struct VLLMService: ServiceProvider {
         method: route.path, accessLog: accessLog, metrics: metrics?.method(route.path), tracer: tracer)
       return route.gated { call in
         let record = CallRecord(call: call, recording: recording)
-        call.serviceContext = record
-        call.onEnd = { code in record.ended(code) }
+        call.account = record
         return keys?.authenticate(call)
       }
     }
