@@ -30,9 +30,10 @@ final class CallHistogram: Sendable {
     }
   }
 
-  init(buckets: Buckets, labels: [(String, String)]) {
+  /// `labels` as `labelsText` writes them.
+  init(buckets: Buckets, labels: String) {
     self.buckets = buckets
-    self.labels = labels.map { name, value in "\(name)=\"\(Self.escapedLabelValue(value))\"" }.joined(separator: ",")
+    self.labels = labels
     let nanoseconds = buckets.nanoseconds
     bounds = InlineArray { index in index < nanoseconds.count ? nanoseconds[index] : .max }
     counts = InlineArray { _ in Atomic(0) }
@@ -60,6 +61,11 @@ final class CallHistogram: Sendable {
     text += "\(name)_bucket{\(bucketLabels)le=\"+Inf\"} \(cumulative)\n"
     text += "\(name)_sum\(ownLabels) \(Double(sumNanoseconds.load(ordering: .relaxed)) / 1e9)\n"
     text += "\(name)_count\(ownLabels) \(cumulative)\n"
+  }
+
+  /// Labels as the page writes them, `name="value",…`.
+  static func labelsText(_ labels: [(String, String)]) -> String {
+    labels.map { name, value in "\(name)=\"\(escapedLabelValue(value))\"" }.joined(separator: ",")
   }
 
   /// A label value as Prometheus' text format quotes it.

@@ -3,12 +3,11 @@ import Fleet
 import NIOConcurrencyHelpers
 import Prometheus
 
-/// The gateway's metrics, through swift-metrics into swift-prometheus's registry: calls by method,
-/// model, key and status; tokens by model and key; calls in flight by method; and each upstream's
-/// requests, failures, health and ejections. The calls' duration, time to first token and time per
-/// output token are histograms of the gateway's own (CallHistogram), written after the registry's.
-/// Instruments are made once per label set and kept, so a call ends with one dictionary lookup
-/// under a lock, not a registry search.
+/// The gateway's metrics: each upstream's requests, failures, health and ejections and each
+/// client key's limits, read as the page is scraped into swift-prometheus's registry; and the
+/// calls' own, counted as they end with the gateway's atomic instruments (MethodMetrics): calls
+/// by method, model, key and status, their duration, time to first token and time per output
+/// token, tokens by model and key, calls in flight by method.
 public final class GatewayMetrics: Sendable {
   public let registry: PrometheusCollectorRegistry
   private let factory: PrometheusMetricsFactory
@@ -19,7 +18,7 @@ public final class GatewayMetrics: Sendable {
     factory = PrometheusMetricsFactory(registry: registry)
   }
 
-  /// The calls' times are the gateway's own histograms (CallHistogram), written after the registry's page.
+  /// The buckets of every method's call histograms.
   private let histograms = CallHistogramBuckets()
 
   /// The instruments of one RPC method, made once and shared: a route looks them up when it is
@@ -27,7 +26,7 @@ public final class GatewayMetrics: Sendable {
   func method(_ method: String) -> MethodMetrics {
     perMethod.withLockedValue { methods in
       if let known = methods[method] { return known }
-      let made = MethodMetrics(method: method, factory: factory, histograms: histograms)
+      let made = MethodMetrics(method: method, buckets: histograms)
       methods[method] = made
       return made
     }
@@ -82,7 +81,7 @@ public final class GatewayMetrics: Sendable {
   public func text() -> String {
     var text = registry.emitToString()
     let methods = perMethod.withLockedValue { Array($0.values) }
-    CallHistogramBuckets.write(methods.flatMap(\.instruments), to: &text)
+    CallMetricsPage.write(methods, to: &text)
     return text
   }
 }

@@ -25,14 +25,21 @@ def chat(max_tokens=4, sim=None):
 
 
 def samples(text):
-    """{(name, frozenset(labels)): value} of a Prometheus text page."""
+    """{(name, frozenset(labels)): value} of a Prometheus text page, which must name each series
+    once and declare each family's type once (Prometheus rejects a page that repeats either)."""
     out = {}
+    types = set()
     for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            family = line.split()[2]
+            assert family not in types, f"a family's type twice: {line}"
+            types.add(family)
         if not line or line.startswith("#"):
             continue
         match = re.match(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
         assert match, f"not a sample line: {line}"
         labels = frozenset(re.findall(r'(\w+)="([^"]*)"', match.group(3) or ""))
+        assert (match.group(1), labels) not in out, f"a series twice: {line}"
         out[(match.group(1), labels)] = float(match.group(4))
     return out
 
