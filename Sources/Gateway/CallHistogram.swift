@@ -30,7 +30,7 @@ final class CallHistogram: Sendable {
     }
   }
 
-  /// `labels` as `labelsText` writes them.
+  /// `labels` as `CallMetricsPage.labels` writes them.
   init(buckets: Buckets, labels: String) {
     self.buckets = buckets
     self.labels = labels
@@ -61,24 +61,5 @@ final class CallHistogram: Sendable {
     text += "\(name)_bucket{\(bucketLabels)le=\"+Inf\"} \(cumulative)\n"
     text += "\(name)_sum\(ownLabels) \(Double(sumNanoseconds.load(ordering: .relaxed)) / 1e9)\n"
     text += "\(name)_count\(ownLabels) \(cumulative)\n"
-  }
-
-  /// Labels as the page writes them, `name="value",…`.
-  static func labelsText(_ labels: [(String, String)]) -> String {
-    labels.map { name, value in "\(name)=\"\(escapedLabelValue(value))\"" }.joined(separator: ",")
-  }
-
-  /// A label value as Prometheus' text format quotes it.
-  static func escapedLabelValue(_ value: String) -> String {
-    var escaped = ""
-    for character in value.unicodeScalars {
-      switch character {
-      case "\\": escaped += "\\\\"
-      case "\"": escaped += "\\\""
-      case "\n": escaped += "\\n"
-      default: escaped.unicodeScalars.append(character)
-      }
-    }
-    return escaped
   }
 }

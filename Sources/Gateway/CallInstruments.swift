@@ -22,7 +22,7 @@ final class CallInstruments: Sendable {
     let perOutputToken: CallHistogram
 
     init(method: String, model: String, key: String, buckets: CallHistogramBuckets) {
-      let labels = CallHistogram.labelsText([("method", method), ("model", model), ("key", key)])
+      let labels = CallMetricsPage.labels([("method", method), ("model", model), ("key", key)])
       duration = CallHistogram(buckets: buckets.duration, labels: labels)
       firstToken = CallHistogram(buckets: buckets.firstToken, labels: labels)
       perOutputToken = CallHistogram(buckets: buckets.perOutputToken, labels: labels)
@@ -33,7 +33,7 @@ final class CallInstruments: Sendable {
     self.model = model
     self.key = key
     self.times = times
-    callLabelsWithStatus = CallHistogram.labelsText([
+    callLabelsWithStatus = CallMetricsPage.labels([
       ("method", method), ("model", model), ("key", key), ("status", status),
     ])
   }

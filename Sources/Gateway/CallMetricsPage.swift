@@ -7,7 +7,7 @@ enum CallMetricsPage {
     guard !methods.isEmpty else { return }
     text += "# TYPE vllm_grpc_gateway_active_calls gauge\n"
     for method in methods {
-      let labels = CallHistogram.labelsText([("method", method.method)])
+      let labels = CallMetricsPage.labels([("method", method.method)])
       text += "vllm_grpc_gateway_active_calls{\(labels)} \(Double(method.activeCalls))\n"
     }
     let instruments = methods.flatMap(\.instruments)
@@ -49,11 +49,30 @@ enum CallMetricsPage {
     var sums: [String: UInt64] = [:]
     var order: [String] = []
     for each in instruments {
-      let labels = CallHistogram.labelsText([("model", each.model), ("key", each.key)])
+      let labels = CallMetricsPage.labels([("model", each.model), ("key", each.key)])
       if sums[labels] == nil { order.append(labels) }
       sums[labels, default: 0] += count(each)
     }
     text += "# TYPE \(name) counter\n"
     for labels in order { text += "\(name){\(labels)} \(sums[labels] ?? 0)\n" }
+  }
+
+  /// Labels as the page writes them, `name="value",…`.
+  static func labels(_ labels: [(String, String)]) -> String {
+    labels.map { name, value in "\(name)=\"\(escapedLabelValue(value))\"" }.joined(separator: ",")
+  }
+
+  /// A label value as Prometheus' text format quotes it.
+  static func escapedLabelValue(_ value: String) -> String {
+    var escaped = ""
+    for character in value.unicodeScalars {
+      switch character {
+      case "\\": escaped += "\\\\"
+      case "\"": escaped += "\\\""
+      case "\n": escaped += "\\n"
+      default: escaped.unicodeScalars.append(character)
+      }
+    }
+    return escaped
   }
 }

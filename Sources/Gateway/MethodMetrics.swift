@@ -7,7 +7,7 @@ import Synchronization
 /// short strings under this method's own lock, then relaxed atomic additions. They were
 /// swift-metrics' counters, gauge and recorders over swift-prometheus's registry: each a call
 /// through an existential and a retain, and a lock per histogram (about 1,100 instructions a
-/// unary call with the histograms, callgrind); the page they made is the same (MetricsPage).
+/// unary call with the histograms, callgrind); the page they made is the same (CallMetricsPage).
 final class MethodMetrics: Sendable {
   let method: String
   private let buckets: CallHistogramBuckets

@@ -8,7 +8,7 @@ import Testing
   @Test func bucketsAreCumulativeOnThePage() {
     let histogram = CallHistogram(
       buckets: CallHistogram.Buckets(seconds: [0.005, 0.5, 1]),
-      labels: CallHistogram.labelsText([("method", "Chat"), ("model", #"a"b\c"#), ("key", "line\nbreak")]))
+      labels: CallMetricsPage.labels([("method", "Chat"), ("model", #"a"b\c"#), ("key", "line\nbreak")]))
     // On a bound counts in that bucket; above every bound only in +Inf.
     for nanoseconds: UInt64 in [1, 5_000_000, 5_000_001, 1_000_000_000, 1_000_000_001, 90_000_000_000] {
       histogram.record(nanoseconds: nanoseconds)
