@@ -4,8 +4,6 @@ import GRPCServer
 /// after it, so logs on both sides match) and W3C trace context (`traceparent`, `tracestate`),
 /// so a trace continues into vLLM's OpenTelemetry spans.
 enum ForwardedMetadata {
-  static let keys = ["x-request-id", "traceparent", "tracestate"]
-
   /// `x-request-id` from the call, with `traceContext` (the upstream span's) in place of the
   /// caller's trace context.
   static func headers(of call: ServerCall, traceContext: [(String, String)]) -> [(String, String)] {
@@ -15,10 +13,11 @@ enum ForwardedMetadata {
   }
 
   static func headers(of call: ServerCall) -> [(String, String)] {
+    let (requestID, traceparent, tracestate) = call.metadata.first("x-request-id", "traceparent", "tracestate")
     var headers: [(String, String)] = []
-    for key in keys {
-      if let value = call.metadata.first(key) { headers.append((key, value)) }
-    }
+    if let requestID { headers.append(("x-request-id", requestID)) }
+    if let traceparent { headers.append(("traceparent", traceparent)) }
+    if let tracestate { headers.append(("tracestate", tracestate)) }
     return headers
   }
 }
