@@ -13,9 +13,14 @@ final class CallMeter: RoutedResponseHandler {
   /// hundred bytes a stream for as long as it is open.
   private var streamUsage = TokenUsage()
 
-  init(_ inner: any RoutedResponseHandler, record: CallRecord) {
+  /// Whether `inner` notes the usage of a reply body itself (UnaryUpstreamCall, from its
+  /// translation), which is then not read here.
+  private let innerNotesReplyUsage: Bool
+
+  init(_ inner: any RoutedResponseHandler, record: CallRecord, innerNotesReplyUsage: Bool) {
     self.inner = inner
     self.record = record
+    self.innerNotesReplyUsage = innerNotesReplyUsage
   }
 
   func routed(to upstream: Upstream) {
@@ -53,14 +58,18 @@ final class CallMeter: RoutedResponseHandler {
     switch outcome {
     case .body(let body, _, let receivedAt):
       if record.firstEventAt == 0 { record.firstEventAt = receivedAt }
-      usage = TokenUsage(in: body)
       record.trace?.noteFinishReasons(in: body)
+      if innerNotesReplyUsage {
+        // Read here only for the trace's upstream span; the record gets it from `inner`.
+        if let trace = record.trace { trace.upstreamFinished(outcome, usage: TokenUsage(in: body)) }
+        inner.vllmFinished(outcome)
+        return
+      }
+      usage = TokenUsage(in: body)
     case .streamEnded: usage = streamUsage
     case .failed: usage = TokenUsage()
     }
-    record.promptTokens += usage.prompt
-    record.completionTokens += usage.completion
-    record.admittedKey?.charge(tokens: usage.total)
+    record.noteUsage(usage)
     record.trace?.upstreamFinished(outcome, usage: usage)
     inner.vllmFinished(outcome)
   }

@@ -4,7 +4,7 @@ import Tracing
 
 /// What the gateway keeps of one call while client keys, the access log, metrics or tracing are on: its key (whose
 /// stream it gives back at the end), model, upstream, tokens and timings; at the end it charges
-/// the key and writes the access log line. Lives on the call's event loop.
+/// the key its tokens and writes the access log line. Lives on the call's event loop.
 final class CallRecord: CallAccount {
   /// Monotonic nanoseconds. The log's wall clock time is read at the end and taken back by the
   /// call's duration, so a record holds no Date.
@@ -37,8 +37,16 @@ final class CallRecord: CallAccount {
     recording.metrics?.callStarted()
   }
 
+  /// Adds the tokens vLLM reports, which the call's key is charged at its end.
+  func noteUsage(_ usage: TokenUsage) {
+    promptTokens += usage.prompt
+    completionTokens += usage.completion
+  }
+
   func callEnded(_ code: Status.Code) {
-    admittedKey?.release()
+    // A stream that moved counts some tokens as completion rather than prompt; the sum stays
+    // what the upstreams reported.
+    admittedKey?.release(charging: promptTokens + completionTokens)
     admittedKey = nil
     let now = NIODeadline.now().uptimeNanoseconds
     recording.accessLog?.write(self, status: code.name, endedAt: now)

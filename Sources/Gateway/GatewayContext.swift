@@ -57,11 +57,12 @@ extension GatewayContext {
   /// deadline. The call's cancellation closes it, and for a stream, the call's send buffer
   /// draining resumes reading it. The closures hold the upstream call, a value, and go when the
   /// call ends. Nil when the gateway's limit on upstream requests in flight refuses the call,
-  /// which has then been finished with RESOURCE_EXHAUSTED.
+  /// which has then been finished with RESOURCE_EXHAUSTED. `handlerNotesReplyUsage`: the
+  /// handler notes a reply body's usage in the call's record itself (`CallRecord.noteUsage`).
   func startUpstream(
     for call: ServerCall, method: HTTPMethod = .POST, path: String, body: [UInt8]?,
     contentType: String = "application/json", handler: any RoutedResponseHandler, pacedByReader: Bool = false,
-    excluding: [Int] = []
+    excluding: [Int] = [], handlerNotesReplyUsage: Bool = false
   ) -> VLLMCall? {
     // Kept only while client keys or the access log are on.
     let record = call.account as? CallRecord
@@ -79,7 +80,7 @@ extension GatewayContext {
         }
         record.admittedKey = clientKey
       }
-      handler = CallMeter(handler, record: record)
+      handler = CallMeter(handler, record: record, innerNotesReplyUsage: handlerNotesReplyUsage)
     }
     if let refusal = call.admit() {
       call.finish(UpstreamStatus.refused(refusal))

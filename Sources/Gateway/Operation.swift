@@ -39,6 +39,8 @@ final class Operation: Sendable {
   /// by name hashes the type's name, about 800 instructions a call each way (callgrind).
   let requestMessage: MessageSchema?
   let responseMessage: MessageSchema?
+  /// Where its reply's translation holds vLLM's token counts, once resolved (unary replies).
+  let replyUsage: ReplyUsageFields?
   /// The shape its JSON replies share, learnt from one (unary operations; see `ReplyTemplate`).
   let replyShapes = ReplyShapes()
 
@@ -60,10 +62,14 @@ final class Operation: Sendable {
     self.streamOptionsField = streamOptionsField
     self.requestMessage = nil
     self.responseMessage = nil
+    self.replyUsage = nil
   }
 
   /// A copy of `operation` with the given message schemas.
-  private init(_ operation: Operation, requestMessage: MessageSchema?, responseMessage: MessageSchema?) {
+  private init(
+    _ operation: Operation, requestMessage: MessageSchema?, responseMessage: MessageSchema?,
+    replyUsage: ReplyUsageFields?
+  ) {
     self.isGet = operation.isGet
     self.body = operation.body
     self.acceptsPlainText = operation.acceptsPlainText
@@ -77,11 +83,15 @@ final class Operation: Sendable {
     self.streamOptionsField = operation.streamOptionsField
     self.requestMessage = requestMessage
     self.responseMessage = responseMessage
+    self.replyUsage = replyUsage
   }
 
   /// The operation with its message schemas looked up in `schema`, which must be the schema of
   /// the translators its calls use (the service's context's).
   func resolved(in schema: Schema) -> Operation {
-    Operation(self, requestMessage: schema.message(requestType), responseMessage: schema.message(responseType))
+    let responseMessage = schema.message(responseType)
+    return Operation(
+      self, requestMessage: schema.message(requestType), responseMessage: responseMessage,
+      replyUsage: kind == .unary ? responseMessage.flatMap { ReplyUsageFields(of: $0, in: schema) } : nil)
   }
 }

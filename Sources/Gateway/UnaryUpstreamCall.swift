@@ -35,7 +35,14 @@ final class UnaryUpstreamCall: RoutedResponseHandler {
     }
     upstream = context.startUpstream(
       for: call, method: operation.isGet ? .GET : .POST, path: operation.upstreamPath, body: body,
-      contentType: contentType, handler: self)
+      contentType: contentType, handler: self, handlerNotesReplyUsage: operation.replyUsage != nil)
+  }
+
+  /// Gives the call's record (kept while keys, the access log, metrics or tracing are on) the
+  /// usage `read` finds, when the operation's reply has one: CallMeter leaves it to this call.
+  private func noteUsage(_ read: (ReplyUsageFields) -> TokenUsage?) {
+    guard let fields = operation.replyUsage, let record = call.account as? CallRecord else { return }
+    if let usage = read(fields) { record.noteUsage(usage) }
   }
 
   var vllmWantsMore: Bool { true }
@@ -72,13 +79,16 @@ final class UnaryUpstreamCall: RoutedResponseHandler {
         }
         // Translated straight into the call's output, as a stream's chunks are: no array of its
         // own to allocate, fill and copy.
-        try call.send(inputArrivedAt: receivedAt) { output, _ in
+        try call.send(inputArrivedAt: receivedAt) { output, start in
           output.reserveCapacity(output.count + body.count)
           try context.toProto.append(from: body, message: message, to: &output, shapes: operation.replyShapes)
+          noteUsage { $0.read(output, range: start..<output.count) }
           return true
         }
         call.finish(.ok)
       } catch {
+        // vLLM spent the tokens all the same.
+        noteUsage { _ in TokenUsage(in: body) }
         call.finish(Status(.unavailable, "vLLM's reply to \(operation.upstreamPath) is not valid JSON: \(error)"))
       }
     }
