@@ -4,7 +4,7 @@ import VLLMClient
 
 /// Between a call and its upstream request while its record is kept: notes the upstream, the
 /// first event's time, and the usage vLLM reports (in the body, or a stream's last event), which
-/// the call's key is charged.
+/// the call's key is charged. UnaryUpstreamCall notes them itself and goes without one.
 final class CallMeter: RoutedResponseHandler {
   private let inner: any RoutedResponseHandler
   private let record: CallRecord
@@ -13,19 +13,13 @@ final class CallMeter: RoutedResponseHandler {
   /// hundred bytes a stream for as long as it is open.
   private var streamUsage = TokenUsage()
 
-  /// Whether `inner` notes the usage of a reply body itself (UnaryUpstreamCall, from its
-  /// translation), which is then not read here.
-  private let innerNotesReplyUsage: Bool
-
-  init(_ inner: any RoutedResponseHandler, record: CallRecord, innerNotesReplyUsage: Bool) {
+  init(_ inner: any RoutedResponseHandler, record: CallRecord) {
     self.inner = inner
     self.record = record
-    self.innerNotesReplyUsage = innerNotesReplyUsage
   }
 
   func routed(to upstream: Upstream) {
-    record.upstream = upstream.name
-    record.trace?.routed(to: upstream.name)
+    record.routed(to: upstream)
     inner.routed(to: upstream)
   }
 
@@ -57,20 +51,12 @@ final class CallMeter: RoutedResponseHandler {
     let usage: TokenUsage
     switch outcome {
     case .body(let body, _, let receivedAt):
-      if record.firstEventAt == 0 { record.firstEventAt = receivedAt }
-      record.trace?.noteFinishReasons(in: body)
-      if innerNotesReplyUsage {
-        // Read here only for the trace's upstream span; the record gets it from `inner`.
-        if let trace = record.trace { trace.upstreamFinished(outcome, usage: TokenUsage(in: body)) }
-        inner.vllmFinished(outcome)
-        return
-      }
+      record.replyArrived(body, at: receivedAt)
       usage = TokenUsage(in: body)
     case .streamEnded: usage = streamUsage
     case .failed: usage = TokenUsage()
     }
-    record.noteUsage(usage)
-    record.trace?.upstreamFinished(outcome, usage: usage)
+    record.upstreamFinished(outcome, usage: usage)
     inner.vllmFinished(outcome)
   }
 }

@@ -1,6 +1,8 @@
+import Fleet
 import GRPCServer
 import NIOCore
 import Tracing
+import VLLMClient
 
 /// What the gateway keeps of one call while client keys, the access log, metrics or tracing are on: its key (whose
 /// stream it gives back at the end), model, upstream, tokens and timings; at the end it charges
@@ -37,10 +39,24 @@ final class CallRecord: CallAccount {
     recording.metrics?.callStarted()
   }
 
-  /// Adds the tokens vLLM reports, which the call's key is charged at its end.
-  func noteUsage(_ usage: TokenUsage) {
+  /// The call's request went to `upstream` (after any failover).
+  func routed(to upstream: Upstream) {
+    self.upstream = upstream.name
+    trace?.routed(to: upstream.name)
+  }
+
+  /// vLLM's whole answer arrived at `receivedAt` (monotonic nanoseconds).
+  func replyArrived(_ body: [UInt8], at receivedAt: UInt64) {
+    if firstEventAt == 0 { firstEventAt = receivedAt }
+    trace?.noteFinishReasons(in: body)
+  }
+
+  /// An upstream request ended with `outcome`, having used `usage`: the tokens are added (the
+  /// call's key is charged them at its end), and the trace's upstream span ends.
+  func upstreamFinished(_ outcome: VLLMOutcome, usage: TokenUsage) {
     promptTokens += usage.prompt
     completionTokens += usage.completion
+    trace?.upstreamFinished(outcome, usage: usage)
   }
 
   func callEnded(_ code: Status.Code) {

@@ -57,12 +57,13 @@ extension GatewayContext {
   /// deadline. The call's cancellation closes it, and for a stream, the call's send buffer
   /// draining resumes reading it. The closures hold the upstream call, a value, and go when the
   /// call ends. Nil when the gateway's limit on upstream requests in flight refuses the call,
-  /// which has then been finished with RESOURCE_EXHAUSTED. `handlerNotesReplyUsage`: the
-  /// handler notes a reply body's usage in the call's record itself (`CallRecord.noteUsage`).
+  /// which has then been finished with RESOURCE_EXHAUSTED. `handlerKeepsRecord`: the handler
+  /// notes its upstream, answer and usage in the call's record itself, so no CallMeter goes
+  /// between them (UnaryUpstreamCall: an object and its forwarding less a call).
   func startUpstream(
     for call: ServerCall, method: HTTPMethod = .POST, path: String, body: [UInt8]?,
     contentType: String = "application/json", handler: any RoutedResponseHandler, pacedByReader: Bool = false,
-    excluding: [Int] = [], handlerNotesReplyUsage: Bool = false
+    excluding: [Int] = [], handlerKeepsRecord: Bool = false
   ) -> VLLMCall? {
     // Kept only while client keys or the access log are on.
     let record = call.account as? CallRecord
@@ -80,7 +81,7 @@ extension GatewayContext {
         }
         record.admittedKey = clientKey
       }
-      handler = CallMeter(handler, record: record, innerNotesReplyUsage: handlerNotesReplyUsage)
+      if !handlerKeepsRecord { handler = CallMeter(handler, record: record) }
     }
     if let refusal = call.admit() {
       call.finish(UpstreamStatus.refused(refusal))

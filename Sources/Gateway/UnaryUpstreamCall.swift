@@ -10,6 +10,9 @@ final class UnaryUpstreamCall: RoutedResponseHandler {
   private let operation: Operation
   private let context: GatewayContext
   private var upstream: VLLMCall? = nil
+  /// What the gateway keeps of the call, while keys, the access log, metrics or tracing are on:
+  /// this call notes its upstream, answer and usage there itself, with no CallMeter between.
+  private var record: CallRecord? = nil
   /// Called instead of failing when the upstream lacks the operation's route (404, 405 or 501
   /// without a vLLM error type), so the caller can take another way.
   var onRouteMissing: (() -> Void)? = nil
@@ -33,16 +36,14 @@ final class UnaryUpstreamCall: RoutedResponseHandler {
         return
       }
     }
+    record = call.account as? CallRecord
     upstream = context.startUpstream(
       for: call, method: operation.isGet ? .GET : .POST, path: operation.upstreamPath, body: body,
-      contentType: contentType, handler: self, handlerNotesReplyUsage: operation.replyUsage != nil)
+      contentType: contentType, handler: self, handlerKeepsRecord: true)
   }
 
-  /// Gives the call's record (kept while keys, the access log, metrics or tracing are on) the
-  /// usage `read` finds, when the operation's reply has one: CallMeter leaves it to this call.
-  private func noteUsage(_ read: (ReplyUsageFields) -> TokenUsage?) {
-    guard let fields = operation.replyUsage, let record = call.account as? CallRecord else { return }
-    if let usage = read(fields) { record.noteUsage(usage) }
+  func routed(to upstream: Upstream) {
+    record?.routed(to: upstream)
   }
 
   var vllmWantsMore: Bool { true }
@@ -57,6 +58,7 @@ final class UnaryUpstreamCall: RoutedResponseHandler {
     upstream = nil
     switch outcome {
     case .failed(let error):
+      record?.upstreamFinished(outcome, usage: TokenUsage())
       if let onRouteMissing, error.isMissingRoute {
         self.onRouteMissing = nil
         onRouteMissing()
@@ -64,9 +66,12 @@ final class UnaryUpstreamCall: RoutedResponseHandler {
       }
       call.finish(UpstreamStatus.error(error))
     case .streamEnded:
+      record?.upstreamFinished(outcome, usage: TokenUsage())
       call.finish(Status(.internal, "vLLM answered \(operation.upstreamPath) with an event stream"))
     case .body(let body, let contentType, let receivedAt):
+      record?.replyArrived(body, at: receivedAt)
       if operation.acceptsPlainText && !contentType.contains("json") {
+        record?.upstreamFinished(outcome, usage: TokenUsage())
         // Plain text, SRT or VTT: the whole body is the reply's text (field 1).
         var reply = ProtoWireWriter()
         reply.lengthDelimited(1, body)
@@ -79,16 +84,22 @@ final class UnaryUpstreamCall: RoutedResponseHandler {
         }
         // Translated straight into the call's output, as a stream's chunks are: no array of its
         // own to allocate, fill and copy.
+        var usage: TokenUsage? = nil
         try call.send(inputArrivedAt: receivedAt) { output, start in
           output.reserveCapacity(output.count + body.count)
           try context.toProto.append(from: body, message: message, to: &output, shapes: operation.replyShapes)
-          noteUsage { $0.read(output, range: start..<output.count) }
+          // The counts read from the message just written, where the schema says they are:
+          // cheaper than finding them in vLLM's JSON (ReplyUsageFields).
+          if record != nil, let fields = operation.replyUsage {
+            usage = fields.read(output, range: start..<output.count)
+          }
           return true
         }
+        if let record { record.upstreamFinished(outcome, usage: usage ?? TokenUsage(in: body)) }
         call.finish(.ok)
       } catch {
         // vLLM spent the tokens all the same.
-        noteUsage { _ in TokenUsage(in: body) }
+        record?.upstreamFinished(outcome, usage: TokenUsage(in: body))
         call.finish(Status(.unavailable, "vLLM's reply to \(operation.upstreamPath) is not valid JSON: \(error)"))
       }
     }
