@@ -20,6 +20,11 @@ import Testing
     #expect(
       written(Int.max, 1_000_000, UInt64.max, 1_000_000)
         == #"x9223372036854775807,"completion_tokens":1000000,"duration_ms":18446744073709551.615,"ttft_ms":1000.000"#)
+    // The longest line: every number at its widest, within the room reserved for it.
+    #expect(
+      written(Int.max, Int.max, UInt64.max, UInt64.max)
+        == #"x9223372036854775807,"completion_tokens":9223372036854775807,"duration_ms":18446744073709551.615,"#
+        + #""ttft_ms":18446744073709551.615"#)
   }
 
   @Test func everyFractionHasItsThreePlaces() {
