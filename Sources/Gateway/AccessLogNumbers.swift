@@ -69,14 +69,32 @@ enum AccessLogNumbers {
     output.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: fraction % 10))
   }
 
+  /// The digits written from the last: divisions by the constant 10 (a multiply and a shift),
+  /// where finding the leading digit's power of ten first took a hardware division a digit.
   private static func appendDigits(_ value: UInt64, to output: inout OutputSpan<UInt8>) {
-    var divisor: UInt64 = 1
-    while value / divisor >= 10 { divisor *= 10 }
+    // Most counts and milliseconds have one or two digits.
+    if value < 10 {
+      output.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: value))
+      return
+    }
+    if value < 100 {
+      output.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: value / 10))
+      output.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: value % 10))
+      return
+    }
+    var count = 1
     var rest = value
-    while divisor > 0 {
-      output.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest / divisor))
-      rest %= divisor
-      divisor /= 10
+    while rest >= 10 {
+      rest /= 10
+      count += 1
+    }
+    let start = output.count
+    output.append(repeating: UInt8(ascii: "0"), count: count)
+    var digits = output.mutableSpan
+    rest = value
+    for index in (start..<(start + count)).reversed() {
+      digits[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
+      rest /= 10
     }
   }
 }
