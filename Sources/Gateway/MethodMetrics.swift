@@ -22,6 +22,18 @@ final class MethodMetrics: Sendable {
     var last: (labels: CallLabels, instruments: CallInstruments)? = nil
     /// The time histograms, by model and key: one series each, whatever the calls' statuses.
     var times: [TimeLabels: CallInstruments.Times] = [:]
+
+    /// The last call's instruments when these are its labels, compared where they are kept:
+    /// making a label set to compare retained and released its three strings.
+    func lastInstruments(model: String, key: String?, status: String) -> CallInstruments? {
+      guard let last, last.labels.model == model, last.labels.status == status else { return nil }
+      if let key {
+        guard last.labels.key == key else { return nil }
+      } else {
+        guard last.labels.key.isEmpty else { return nil }
+      }
+      return last.instruments
+    }
   }
 
   struct CallLabels: Hashable {
@@ -56,9 +68,9 @@ final class MethodMetrics: Sendable {
 
   func callEnded(_ record: CallRecord, status: String, endedAt: UInt64) {
     active.wrappingSubtract(1, ordering: .relaxed)
-    let labels = CallLabels(model: record.model, key: record.keyID ?? "", status: status)
     let instruments = perCall.withLockedValue { cache in
-      if let last = cache.last, last.labels == labels { return last.instruments }
+      if let last = cache.lastInstruments(model: record.model, key: record.keyID, status: status) { return last }
+      let labels = CallLabels(model: record.model, key: record.keyID ?? "", status: status)
       let found: CallInstruments
       if let known = cache.table[labels] {
         found = known
