@@ -23,11 +23,22 @@ public final class LatencyHistogram: Sendable {
   public init() {}
 
   public func observe(nanoseconds: UInt64) {
-    var index = 0
-    // A short linear walk: most observations fall in the first dozen buckets.
-    while index < Self.bounds.count && nanoseconds > Self.bounds[index] { index += 1 }
-    buckets[index].wrappingIncrement(ordering: .relaxed)
+    buckets[Self.bucket(of: nanoseconds)].wrappingIncrement(ordering: .relaxed)
     sumNanoseconds.wrappingIncrement(by: Int(truncatingIfNeeded: nanoseconds), ordering: .relaxed)
+  }
+
+  /// The bucket counting `nanoseconds`: the first whose bound is at or above it, else the last.
+  /// Found by halving, six comparisons: a walk from the first bucket took one a bucket passed,
+  /// fifteen for a millisecond (about 130 instructions an observation, callgrind).
+  static func bucket(of nanoseconds: UInt64) -> Int {
+    let bounds = Self.bounds
+    var low = 0
+    var high = bounds.count
+    while low < high {
+      let middle = (low &+ high) >> 1
+      if nanoseconds > bounds[middle] { low = middle &+ 1 } else { high = middle }
+    }
+    return low
   }
 
   /// Observations so far, by bucket (the last one unbounded).

@@ -11,6 +11,17 @@ import Testing
     #expect(zip(bounds, bounds.dropFirst()).allSatisfy { $1 <= 2 * $0 })
   }
 
+  /// Around every bound, the bucket is the first whose bound is at or above the value, as a walk
+  /// from the first bucket finds it.
+  @Test func bucketIsTheFirstBoundAtOrAboveTheValue() {
+    let bounds = LatencyHistogram.bounds
+    let values: [UInt64] = bounds.flatMap { [$0 - 1, $0, $0 + 1] } + [0, UInt64.max]
+    for value in values {
+      let walked = bounds.firstIndex { value <= $0 } ?? bounds.count
+      #expect(LatencyHistogram.bucket(of: value) == walked, "\(value)")
+    }
+  }
+
   @Test func observationsLandInTheirBucketsAndTheTextIsCumulative() {
     let histogram = LatencyHistogram()
     histogram.observe(nanoseconds: 0)
