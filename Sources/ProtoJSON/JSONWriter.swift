@@ -166,19 +166,6 @@ public struct JSONWriter {
     needsComma = true
   }
 
-  /// A non-negative number of thousandths as a decimal with three places (`12345` → `12.345`):
-  /// milliseconds from a count of microseconds, without formatting a Double.
-  public mutating func thousandths(_ value: UInt64) {
-    separate()
-    appendDigits(value / 1000)
-    let fraction = value % 1000
-    bytes.append(UInt8(ascii: "."))
-    bytes.append(UInt8(ascii: "0") + UInt8(fraction / 100))
-    bytes.append(UInt8(ascii: "0") + UInt8(fraction / 10 % 10))
-    bytes.append(UInt8(ascii: "0") + UInt8(fraction % 10))
-    needsComma = true
-  }
-
   /// The decimal digits of `value`, written straight into the output (no String in between).
   private mutating func appendDigits(_ value: UInt64) {
     var divisor: UInt64 = 1

@@ -3,7 +3,7 @@ import Testing
 
 @testable import ProtoJSON
 
-/// Integers and thousandths are written digit by digit and strings copied in runs: each must
+/// Integers are written digit by digit and strings copied in runs: each must
 /// still be exactly what a JSON parser reads back.
 @Suite struct JSONWriterScalarTests {
   @Test(arguments: [Int64.min, -1_000_000, -10, -9, -1, 0, 1, 9, 10, 99, 100, 123_456_789, Int64.max])
@@ -18,16 +18,6 @@ import Testing
     var writer = JSONWriter()
     writer.uint(value)
     #expect(writer.bytes == Array(String(value).utf8))
-  }
-
-  @Test func thousandthsKeepThreePlaces() {
-    for (value, text) in [
-      (UInt64(0), "0.000"), (7, "0.007"), (1_050, "1.050"), (12_345, "12.345"), (1_000_000, "1000.000"),
-    ] {
-      var writer = JSONWriter()
-      writer.thousandths(value)
-      #expect(String(decoding: writer.bytes, as: UTF8.self) == text)
-    }
   }
 
   @Test func stringsNeedingNoEscapingAndStringsThatDoRoundTrip() throws {
