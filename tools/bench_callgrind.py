@@ -3,11 +3,14 @@ figures that machine noise does not move, for changes too small for tools/bench'
 
 Each binary (a copy stripped with `strip -g`: valgrind 3.19 cannot read Swift's DWARF) runs under
 callgrind in front of a release vllm-sim, twice: with few and with more requests from h2load
-(-c 1 -m 4). The difference divided by the extra requests (or their chunks) is the cost of one,
-without start-up and shutdown. Valgrind needs a shim for sigsuspend (it reads the signal mask
+(-c 1 -m 4, or -m N with `--concurrent N`). The difference divided by the extra requests (or their
+chunks) is the cost of one, without start-up and shutdown. With four streams in flight, how the
+event loop batches reads and writes varies from run to run and moves a unary call's count by up
+to ~1,000-2,000; `--concurrent 1` serves each call alone, and two runs agree within ~200 (the
+features' cost is best read that way). Valgrind needs a shim for sigsuspend (it reads the signal mask
 NIO's threads pass from memory it considers unaddressable); it is compiled here.
 
-  tools/bench-callgrind [--mode stream|unary|both] [--features] [--nghttpx] [BINARY ...]
+  tools/bench-callgrind [--mode stream|unary|both] [--features] [--nghttpx] [--concurrent N] [BINARY ...]
 
 With no binary, the release build of this checkout. `--features` serves through a config with
 one upstream, client keys, the access log and metrics, as `tools/bench`'s all-on row does, and
@@ -58,9 +61,13 @@ def grpc_body(work, stream):
     return path
 
 
+# h2load's concurrent streams on its one connection (--concurrent).
+CONCURRENT = 4
+
+
 def run_load(url, body, requests, headers, through):
-    """h2load's `requests` requests (-c 1 -m 4), every one of which must succeed."""
-    command = ["h2load", "-n", str(requests), "-c", "1", "-m", "4", "-d", str(body)]
+    """h2load's `requests` requests (-c 1 -m CONCURRENT), every one of which must succeed."""
+    command = ["h2load", "-n", str(requests), "-c", "1", "-m", str(CONCURRENT), "-d", str(body)]
     for header in headers:
         command += ["-H", header]
     result = subprocess.run(command + [url], capture_output=True, text=True).stdout
@@ -147,11 +154,16 @@ def main():
     parser.add_argument("binaries", nargs="*", help="gateway binaries (default: this checkout's release build)")
     parser.add_argument("--mode", choices=["stream", "unary", "both"], default="both")
     parser.add_argument("--features", action="store_true", help="unary with keys, access log and metrics, and without")
+    parser.add_argument("--concurrent", type=int, default=4,
+                        help="h2load's streams in flight (default 4); 1 serves each call alone, so how the event loop "
+                             "batches reads and writes moves the counts less")
     parser.add_argument("--nghttpx", action="store_true",
                         help="also count nghttpx relaying the same load as JSON, for the gateway's ratio to it")
     parser.add_argument("--keep", type=Path, help="keep the callgrind outputs in this directory, to profile the "
                         "difference (callgrind.<binary>.<mode>[.<config>].<requests>)")
     args = parser.parse_args()
+    global CONCURRENT
+    CONCURRENT = args.concurrent
     binaries = [Path(b) for b in args.binaries] or [RELEASE / "vllm-grpc-gateway"]
     for tool in ["valgrind", "callgrind_annotate", "h2load", "clang"]:
         if not shutil.which(tool):
