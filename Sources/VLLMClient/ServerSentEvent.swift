@@ -100,6 +100,8 @@ public struct ServerSentEventParser: Sendable {
   /// about 680 instructions a chunk (callgrind), memchr a tenth of that.
   private static func lineEnd(in bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
     guard start < bytes.count, let base = bytes.baseAddress else { return bytes.count }
+    // The blank line that ends each event: no search (two memchr calls of ~35 instructions).
+    if bytes[start] == 0x0A || bytes[start] == 0x0D { return start }
     let from = base + start
     let length = bytes.count - start
     let lineFeed = memchr(from, 0x0A, length).map { UnsafeRawPointer($0) - base }
