@@ -5,8 +5,8 @@ import VLLMClient
 
 /// libFuzzer entry point: arbitrary bytes as vLLM's side of one HTTP/1.1 exchange, read the
 /// way the gateway reads it: the response parser, then the event-stream parser, then JSON to
-/// protobuf for each event (as a chat chunk, alone and with the stream's repeated head kept, which
-/// must agree) or for the whole body (as a chat completion). The
+/// protobuf for each event (as a chat chunk, alone, with the stream's repeated head kept, and
+/// with its last chunk kept too, which must all agree) or for the whole body (as a chat completion). The
 /// first byte picks where the input is cut into two reads, so split lines and frames get
 /// exercised too. tools/fuzz builds and runs it.
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -43,9 +43,11 @@ enum FuzzedUpstreamResponse {
     var events = ServerSentEventParser(maximumEventSize: 1 << 16)
     var body: [UInt8] = []
     var count = 0
-    // The events as a stream translates them, the head they repeat kept: always what each
-    // event translated alone gives.
+    // The events as a stream translates them, the head they repeat kept, and with it the last
+    // chunk: always what each event translated alone gives.
     var head = RepeatedHead()
+    var streamHead = RepeatedHead()
+    var lastChunk = RepeatedChunk()
     reading: for piece in [bytes[..<cut], bytes[cut...]] {
       var buffer = ByteBuffer(bytes: piece)
       do {
@@ -61,6 +63,12 @@ enum FuzzedUpstreamResponse {
             let withHead =
               (try? toProto.append(from: event.data, message: chunk, to: &kept, head: &head)) != nil ? kept : nil
             precondition(withHead == alone, "a kept head changed an event's translation")
+            var written: [UInt8] = []
+            let withChunk =
+              (try? toProto.append(
+                from: event.data, message: chunk, to: &written, head: &streamHead, chunk: &lastChunk)) != nil
+              ? written : nil
+            precondition(withChunk == alone, "a kept chunk changed an event's translation")
           }
         }
       } catch {

@@ -24,6 +24,8 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
   private let toProto: JSONToProto
   /// The leading members every chunk of the stream repeats, translated once (RepeatedHead).
   private var head = RepeatedHead()
+  /// The last chunk with the text that changes from chunk to chunk (RepeatedChunk).
+  private var repeatedChunk = RepeatedChunk()
   private var upstream: VLLMCall? = nil
   /// Called instead of failing when the upstream lacks the operation's route (404, 405 or 501
   /// without a vLLM error type), so the caller can take another way.
@@ -136,15 +138,16 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
     _ event: ServerSentEvent, as schema: MessageSchema, into output: inout [UInt8], from start: Int
   ) throws -> Bool {
     guard let migration else {
-      try toProto.append(from: event.data, message: schema, to: &output, head: &head)
+      try toProto.append(from: event.data, message: schema, to: &output, head: &head, chunk: &repeatedChunk)
       responsesMigration?.progress.note(event: output, range: start..<output.count, json: event.data)
       return true
     }
     if migration.moves == 0 {
       migration.rewriter.learn(from: event.data)
-      try toProto.append(from: event.data, message: schema, to: &output, head: &head)
+      try toProto.append(from: event.data, message: schema, to: &output, head: &head, chunk: &repeatedChunk)
     } else {
-      try toProto.append(from: migration.rewriter.rewrite(event.data), message: schema, to: &output, head: &head)
+      try toProto.append(
+        from: migration.rewriter.rewrite(event.data), message: schema, to: &output, head: &head, chunk: &repeatedChunk)
     }
     let carried = migration.progress.note(chunk: output, range: start..<output.count)
     if migration.skipsRoleChunk {

@@ -15,8 +15,8 @@ struct TranslationBench {
       try chatChunks(iterations, tracked: arguments[2] == "chunks-tracked")
       return
     }
-    if arguments.count > 2 && arguments[2] == "chunks-streamed" {
-      try chatChunksStreamed(iterations)
+    if arguments.count > 2 && (arguments[2] == "chunks-streamed" || arguments[2] == "chunks-kept") {
+      try chatChunksStreamed(iterations, keepingChunk: arguments[2] == "chunks-kept")
       return
     }
     if arguments.count > 2 && (arguments[2] == "replies" || arguments[2] == "replies-shaped") {
@@ -73,19 +73,26 @@ struct TranslationBench {
   }
 
   /// The same chunk as a stream translates its chunks: appended to one reused output, the head
-  /// every chunk repeats (id, object, created, model) kept from the first (RepeatedHead).
-  static func chatChunksStreamed(_ iterations: Int) throws {
+  /// every chunk repeats (id, object, created, model) kept from the first (RepeatedHead), and
+  /// with `keepingChunk` the whole last chunk with its token's text (RepeatedChunk).
+  static func chatChunksStreamed(_ iterations: Int, keepingChunk: Bool) throws {
     let toProto = JSONToProto(schema: .vllmOrdered)
     let message = bundledMessage("ChatCompletionChunk", of: toProto)
     let alone = try toProto.proto(from: chatChunk, message: message)
     var head = RepeatedHead()
+    var kept = RepeatedChunk()
     var output: [UInt8] = []
-    try timeEach(iterations * 1000, "chat chunk in a stream") { _ in
+    try timeEach(iterations * 1000, keepingChunk ? "chat chunk in a stream, last chunk kept" : "chat chunk in a stream")
+    { _ in
       output.removeAll(keepingCapacity: true)
-      try toProto.append(from: chatChunk, message: message, to: &output, head: &head)
+      if keepingChunk {
+        try toProto.append(from: chatChunk, message: message, to: &output, head: &head, chunk: &kept)
+      } else {
+        try toProto.append(from: chatChunk, message: message, to: &output, head: &head)
+      }
       return output.count
     }
-    precondition(output == alone, "a kept head changed the chunk's translation")
+    precondition(output == alone, "a kept head or chunk changed the chunk's translation")
   }
 
   /// A whole (unary) chat completion as vLLM 0.32 answers one (tests/fixtures/vllm-recordings/

@@ -1,0 +1,214 @@
+import Testing
+
+@testable import ProtoJSON
+
+/// A stream's messages translated with its last message kept (RepeatedChunk) are byte for byte
+/// what each translated alone would be, errors included: every recorded stream, mutations of a
+/// kept chat chunk, texts whose lengths no longer fit one byte, and streams whose messages change
+/// in more than one place.
+@Suite struct RepeatedChunkTests {
+  static let toProto = RepeatedHeadTests.toProto
+  static let chunk = RepeatedHeadTests.chunk
+  static let prefix = RepeatedHeadTests.prefix
+
+  static func keeping(
+    _ head: inout RepeatedHead, _ kept: inout RepeatedChunk, _ json: [UInt8], _ message: MessageSchema
+  ) -> String {
+    var output = prefix
+    do {
+      try toProto.append(from: json, message: message, to: &output, head: &head, chunk: &kept)
+      #expect(output.starts(with: prefix))
+      return "\(Array(output.dropFirst(prefix.count)))"
+    } catch {
+      return "error: \(error)"
+    }
+  }
+
+  /// A chat chunk as vLLM streams one per token, with `text` as its token.
+  static func chatChunk(_ text: String, index: Int = 0) -> [UInt8] {
+    Array(
+      (#"{"id":"chatcmpl-bc0a37ca0aa4398d","object":"chat.completion.chunk","created":1795574578,"#
+        + #""model":"sim-model","choices":[{"index":\#(index),"delta":{"content":"\#(text)"},"logprobs":null,"#
+        + #""finish_reason":null,"token_ids":null}]}"#).utf8)
+  }
+
+  /// The chunk of token " fox", with `target` replaced.
+  static func foxChunk(replacing target: String, with replacement: String) -> [UInt8] {
+    Array(String(decoding: chatChunk(" fox"), as: UTF8.self).replacingOccurrences(target, replacement).utf8)
+  }
+
+  static let roleChunk = Array(
+    (#"{"id":"chatcmpl-bc0a37ca0aa4398d","object":"chat.completion.chunk","created":1795574578,"#
+      + #""model":"sim-model","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"#
+      + #""finish_reason":null}],"prompt_token_ids":null}"#).utf8)
+
+  /// A stream's state after its role chunk and two tokens: a chunk kept.
+  static func primed() -> (RepeatedHead, RepeatedChunk) {
+    var head = RepeatedHead()
+    var kept = RepeatedChunk()
+    for json in [roleChunk, chatChunk(" The"), chatChunk(" fox")] {
+      #expect(keeping(&head, &kept, json, chunk) == RepeatedHeadTests.alone(json, chunk))
+    }
+    return (head, kept)
+  }
+
+  @Test func recordedStreamsTranslateTheSameWithTheirLastChunkKept() throws {
+    var written = 0
+    var events = 0
+    for recording in RecordedExchangeTests.exchanges where recording.isEventStream {
+      let type = try #require(RecordedExchangeTests.types(for: recording.path)?.chunk)
+      let message = try #require(Self.toProto.schema.message(type))
+      var head = RepeatedHead()
+      var kept = RepeatedChunk()
+      for event in recording.eventData {
+        let wasKept = kept.isKept
+        let expected = RepeatedHeadTests.alone(event, message)
+        #expect(Self.keeping(&head, &kept, event, message) == expected, "\(recording.name)")
+        // A kept chunk that wrote this one is still kept; one that did not fit may have gone.
+        if wasKept && kept.isKept { written += 1 }
+        events += 1
+      }
+    }
+    // Chat and completion streams send token after token that differ only in their text.
+    #expect(written >= events / 4, "\(written) of \(events) events written from a kept chunk")
+  }
+
+  @Test func tokensAfterTheFirstAreWrittenFromTheKeptChunk() {
+    var (head, kept) = Self.primed()
+    #expect(kept.isKept)
+    let texts = [" quick", "", " ü", " 狐狸", String(repeating: "a", count: 90), " brown", "x", "y", "\u{7F}"]
+    for text in texts {
+      let json = Self.chatChunk(text)
+      var output: [UInt8] = []
+      var probe = kept
+      #expect(probe.write(json, as: Self.chunk, to: &output), "\(text)")
+      #expect(Self.keeping(&head, &kept, json, Self.chunk) == RepeatedHeadTests.alone(json, Self.chunk), "\(text)")
+    }
+    #expect(kept.isKept)
+  }
+
+  @Test func textsTheKeptChunkCannotWriteAreTranslatedTheSame() {
+    let (primedHead, primedKept) = Self.primed()
+    let cases: [(json: [UInt8], fits: Bool)] = [
+      // Escapes and control bytes are unescaped by the translator, not copied.
+      (Self.chatChunk(#"say \"hi\""#), false),
+      (Self.chatChunk(#"line\nbreak"#), false),
+      (Self.chatChunk("tab\there"), false),
+      // A length that would need a second varint byte.
+      (Self.chatChunk(String(repeating: "b", count: 128)), false),
+      // Anything else changed: the index, a value, an id, what follows the end.
+      (Self.chatChunk(" fox", index: 1), false),
+      (Self.foxChunk(replacing: "null}]}", with: "null}]} "), false),
+      (Self.foxChunk(replacing: #""token_ids":null"#, with: #""token_ids":[5]"#), false),
+      (Self.foxChunk(replacing: "chatcmpl-bc", with: "chatcmpl-bd"), false),
+      (Array(Self.chatChunk(" fox").dropLast()), false),
+      (Self.chatChunk(" fine"), true),
+    ]
+    for (json, fits) in cases {
+      var head = primedHead
+      var kept = primedKept
+      var output: [UInt8] = []
+      var probe = primedKept
+      #expect(probe.write(json, as: Self.chunk, to: &output) == fits, "\(String(decoding: json, as: UTF8.self))")
+      if !fits { #expect(output.isEmpty) }
+      #expect(
+        Self.keeping(&head, &kept, json, Self.chunk) == RepeatedHeadTests.alone(json, Self.chunk),
+        "\(String(decoding: json, as: UTF8.self))")
+    }
+  }
+
+  @Test func textsUpToWhereALengthNeedsTwoBytesAreWrittenFromTheKeptChunk() {
+    let (primedHead, primedKept) = Self.primed()
+    var fitting: [Int] = []
+    for count in 90...140 {
+      let json = Self.chatChunk(String(repeating: "z", count: count))
+      var head = primedHead
+      var kept = primedKept
+      var output: [UInt8] = []
+      var probe = primedKept
+      if probe.write(json, as: Self.chunk, to: &output) { fitting.append(count) }
+      #expect(Self.keeping(&head, &kept, json, Self.chunk) == RepeatedHeadTests.alone(json, Self.chunk), "\(count)")
+    }
+    // Texts fit while the choice's length (the text's, the delta's and the index's bytes) stays
+    // under 128, then none does.
+    #expect(fitting.first == 90 && fitting.count > 10 && fitting.last! < 127, "\(fitting)")
+    #expect(fitting == Array(90...fitting.last!))
+  }
+
+  @Test func mutatedChunksTranslateTheSame() {
+    let (primedHead, primedKept) = Self.primed()
+    var generator = CanonicalJSONFuzzTests.Generator()
+    let next = Self.chatChunk(" jumps")
+    var written = 0
+    let inputs = [next] + CanonicalJSONFuzzTests.mutations(of: next, count: 3000, generator: &generator)
+    for input in inputs {
+      var head = primedHead
+      var kept = primedKept
+      var output: [UInt8] = []
+      var probe = primedKept
+      if probe.write(input, as: Self.chunk, to: &output) { written += 1 }
+      #expect(
+        Self.keeping(&head, &kept, input, Self.chunk) == RepeatedHeadTests.alone(input, Self.chunk),
+        "\(String(decoding: input, as: UTF8.self))")
+    }
+    // Mutations inside the token's text keep fitting; those anywhere else do not.
+    #expect(written > 0 && written < inputs.count / 4, "\(written) of \(inputs.count)")
+  }
+
+  @Test func aChunkKeptForOneMessageIsNotUsedForAnother() throws {
+    let completion = try #require(Self.toProto.schema.message("vllmgateway.v1.Completion"))
+    var (head, kept) = Self.primed()
+    let json = Self.chatChunk(" fox")
+    var output: [UInt8] = []
+    var probe = kept
+    #expect(!probe.write(json, as: completion, to: &output))
+    #expect(output.isEmpty)
+    #expect(Self.keeping(&head, &kept, json, completion) == RepeatedHeadTests.alone(json, completion))
+  }
+
+  @Test func largeChunksAreNotKept() {
+    var head = RepeatedHead()
+    var kept = RepeatedChunk()
+    let padding = String(repeating: "p", count: RepeatedChunk.largestKept)
+    for text in [" a", " b", " c", " d"] {
+      let json = Array(
+        String(decoding: Self.chatChunk(text), as: UTF8.self).replacingOccurrences(
+          #""token_ids":null"#, #""token_ids":null,"x_padding":"\#(padding)""#
+        ).utf8)
+      #expect(Self.keeping(&head, &kept, json, Self.chunk) == RepeatedHeadTests.alone(json, Self.chunk))
+      #expect(!kept.isKept)
+    }
+    // The same chunks without the padding are kept.
+    for text in [" a", " b", " c"] {
+      _ = Self.keeping(&head, &kept, Self.chatChunk(text), Self.chunk)
+    }
+    #expect(kept.isKept)
+  }
+
+  @Test func aStreamWhoseChunksChangeInTwoPlacesStopsLearning() {
+    var head = RepeatedHead()
+    var kept = RepeatedChunk()
+    var everKept = 0
+    // The index changes along with the text: no chunk written from a kept one fits the next.
+    for index in 0..<40 {
+      let json = Self.chatChunk(" t\(index)", index: index)
+      #expect(Self.keeping(&head, &kept, json, Self.chunk) == RepeatedHeadTests.alone(json, Self.chunk))
+      if kept.isKept { everKept += 1 }
+    }
+    #expect(!kept.isKept)
+    // Each learning keeps a chunk for at most the two that miss it; learnings are limited.
+    #expect(everKept <= RepeatedChunk.missesBeforeDropping * 3, "\(everKept)")
+  }
+}
+
+extension String {
+  fileprivate func replacingOccurrences(_ target: String, _ replacement: String) -> String {
+    var result = ""
+    var rest = Substring(self)
+    while let range = rest.firstRange(of: target) {
+      result += rest[..<range.lowerBound] + replacement
+      rest = rest[range.upperBound...]
+    }
+    return result + rest
+  }
+}
