@@ -92,20 +92,22 @@ public struct JSONToProto: Sendable {
     if mark.isFound { head.remember(json, output, from: start, at: mark, as: message) }
   }
 
-  /// The same, `chunk` also holding the stream's last message with the string that changes in
-  /// it (see `RepeatedChunk`): written from it when this message differs only in that string's
-  /// text, else as above, and learnt from now and then while none is kept.
+  /// The same, `chunk` also holding what followed the head in the stream's last message, with
+  /// the string that changes in it (see `RepeatedChunk`): written from the two when this
+  /// message differs only in that string's text, else as above, and learnt from now and then
+  /// while nothing is kept.
   public func append(
     from json: [UInt8], message: MessageSchema, to output: inout [UInt8], head: inout RepeatedHead,
     chunk: inout RepeatedChunk
   ) throws {
-    if chunk.write(json, as: message, to: &output) { return }
+    if chunk.write(json, as: message, head: head, to: &output) {
+      head.noteTaken()
+      return
+    }
     let start = output.count
     try append(from: json, message: message, to: &output, head: &head)
     guard chunk.shouldLearn() else { return }
-    chunk.learn(json, proto: output[start...], as: message, translator: self)
-    // The kept message holds the head too: its copy goes while the messages fit.
-    if chunk.isKept { head = RepeatedHead() }
+    chunk.learn(json, proto: output[start...], as: message, head: head, translator: self)
   }
 
   /// Writes the next JSON value as the body of `message`.

@@ -1,78 +1,108 @@
-/// A stream's last message, kept whole with the one string in it that changes from message to
-/// message (a chat chunk's token text): a message that has the same bytes before that string's
-/// text and the same bytes after its closing quote is that message's protobuf with the new text
-/// in place and the lengths around it moved, written without reading its JSON. A chat chunk cost
-/// about 2,600 instructions to translate with its head kept (RepeatedHead), most of a streamed
-/// chunk's 5,300 in the gateway (tools/bench-callgrind --mode stream).
+import Synchronization
+
+/// What follows a stream's repeated head (`RepeatedHead`) in its last message, with the one
+/// string in it that changes from message to message (a chat chunk's token text): a message
+/// whose head is the kept one, with the same bytes after it up to that string's text and the
+/// same bytes from the text's closing quote on, is the head's protobuf, then the kept protobuf
+/// with the new text in place and the lengths around it moved, written without reading its JSON.
+/// A chat chunk cost about 2,800 instructions to translate with its head kept, more than half of
+/// a streamed chunk in the gateway (translation-bench, tools/bench-callgrind --mode stream).
 ///
 /// What is kept is checked when it is learnt: the message is translated again with one more byte
-/// of text, and the kept message must write exactly that translation. The translator writes a
-/// plain string's bytes as they are, and the messages around it as their lengths, so the
-/// protobuf of any other plain text of the same place is the kept one with those lengths moved
-/// by the difference, as long as each stays a one-byte varint (checked on every use).
+/// of text, and the head and the kept part must write exactly that translation, and the
+/// message's own. The translator writes a plain string's bytes as they are and the messages
+/// around it as their lengths, so the protobuf of any other plain text in the same place is the
+/// kept one with those lengths moved by the difference, as long as each stays a one-byte varint
+/// (checked on every use).
+///
+/// Nothing after the head names the stream (a chat chunk's id and creation time are in its head),
+/// so streams of one kind keep the same bytes: they share one copy (`SharedTails`), and a stream
+/// adds no more than this struct's few words to what its head already holds.
 public struct RepeatedChunk: Sendable {
-  /// The message's JSON before the text, then from the text's closing quote on, then its
-  /// protobuf.
-  private var storage: [UInt8] = []
-  private var prefixCount = 0
-  private var suffixCount = 0
-  /// Where the text starts in the protobuf, and its length there.
-  private var protoText = 0
-  private var textCount = 0
-  /// Where in the protobuf the one-byte lengths that grow with the text lie: the string's own
-  /// and those of the messages around it, sixteen bits each, innermost first.
-  private var lengthPositions: UInt64 = 0
-  private var lengthCount = 0
+  /// After the head: the JSON up to the text, then from the text's closing quote on, then the
+  /// protobuf after the head's.
+  private var tail: [UInt8] = []
   /// The message it was learnt as.
   private var message: ObjectIdentifier? = nil
+  /// Where in the tail's protobuf the one-byte lengths that grow with the text lie (the
+  /// string's, then those of the messages around it), sixteen bits each, and their values in
+  /// the kept protobuf, eight bits each.
+  private var lengthPositions: UInt64 = 0
+  private var lengthValues: UInt32 = 0
+  private var lengthCount: UInt8 = 0
+  private var prefixCount: UInt16 = 0
+  private var suffixCount: UInt16 = 0
+  /// Where the text starts in the tail's protobuf, and its length there.
+  private var protoText: UInt16 = 0
+  private var textCount: UInt8 = 0
   /// Messages translated the general way since one was kept or last tried: a stream's first
   /// message (a chat stream's role) is not learnt from.
-  private var translatedSince = 0
+  private var translatedSince: UInt8 = 0
   /// Kept messages that did not fit in a row, and learnings still allowed: a stream whose
   /// messages change in more places than one stops trying after a few.
-  private var misses = 0
-  private var learningsLeft = 3
+  private var misses: UInt8 = 0
+  private var learningsLeft: UInt8 = 3
 
   static let maximumLengths = 4
-  /// Larger messages are not kept: a stream holds what it keeps while it is open (a token's
-  /// chunk is about 250 bytes of JSON).
-  static let largestKept = 1024
   static let missesBeforeDropping = 2
   static let translationsBeforeLearning = 2
+  /// Larger messages are not learnt from (a token's chat chunk is about 250 bytes of JSON).
+  static let largestKept = 1024
 
   public init() {}
 
-  /// Whether a message is kept.
+  /// Whether a message's tail is kept.
   var isKept: Bool { message != nil }
 
-  /// Appends `json`'s translation to `output` when it fits the kept message, and answers
-  /// whether it did; when it did not, `output` is as it was.
-  mutating func write(_ json: [UInt8], as message: MessageSchema, to output: inout [UInt8]) -> Bool {
+  /// Appends `json`'s translation to `output` when its head is `head`'s and the rest fits the
+  /// kept tail, and answers whether it did; when it did not, `output` is as it was.
+  mutating func write(_ json: [UInt8], as message: MessageSchema, head: RepeatedHead, to output: inout [UInt8]) -> Bool
+  {
     guard let keptMessage = self.message else { return false }
-    guard keptMessage == ObjectIdentifier(message), fits(json) else {
-      misses += 1
+    guard keptMessage == ObjectIdentifier(message), let headEnd = head.end(in: json, as: message),
+      let textEnd = fits(json, from: headEnd)
+    else {
+      misses &+= 1
       if misses >= Self.missesBeforeDropping { drop() }
       return false
     }
     misses = 0
-    let textEnd = json.count &- suffixCount
-    let difference = (textEnd &- prefixCount) &- textCount
-    let protoStart = prefixCount &+ suffixCount
+    let difference = (textEnd &- headEnd &- Int(prefixCount)) &- Int(textCount)
     var newLengths: UInt64 = 0
-    for index in 0..<lengthCount {
-      let length = Int(storage[protoStart &+ position(index)]) &+ difference
+    for index in 0..<Int(lengthCount) {
+      let length = Int(truncatingIfNeeded: (lengthValues >> (8 &* UInt32(index))) & 0xFF) &+ difference
       guard length >= 0 && length < 0x80 else { return false }
       newLengths |= UInt64(length) << (8 &* UInt64(index))
     }
-    let kept = storage
+    output.append(contentsOf: head.proto)
+    let kept = tail
+    let protoStart = Int(prefixCount) &+ Int(suffixCount)
     let start = output.count
-    output.append(contentsOf: kept[protoStart..<(protoStart &+ protoText)])
-    for index in 0..<lengthCount {
-      output[start &+ position(index)] = UInt8(truncatingIfNeeded: newLengths >> (8 &* UInt64(index)))
+    output.append(contentsOf: kept[protoStart..<(protoStart &+ Int(protoText))])
+    // One uniqueness check for the three or so stores, not one each.
+    var written = output.mutableSpan
+    for index in 0..<Int(lengthCount) {
+      written[start &+ position(index)] = UInt8(truncatingIfNeeded: newLengths >> (8 &* UInt64(index)))
     }
-    Self.appendShort(json, prefixCount..<textEnd, to: &output)
-    Self.appendShort(kept, (protoStart &+ protoText &+ textCount)..<kept.count, to: &output)
+    Self.appendShort(json, (headEnd &+ Int(prefixCount))..<textEnd, to: &output)
+    Self.appendShort(kept, (protoStart &+ Int(protoText) &+ Int(textCount))..<kept.count, to: &output)
     return true
+  }
+
+  /// Where the text ends in `json` when, from `headEnd`, it holds the kept bytes before and
+  /// after a plain text.
+  private func fits(_ json: [UInt8], from headEnd: Int) -> Int? {
+    let textStart = headEnd &+ Int(prefixCount)
+    let textEnd = json.count &- Int(suffixCount)
+    guard textEnd >= textStart else { return nil }
+    let input = json.span
+    let kept = tail.span
+    guard input.extracting(headEnd..<textStart).hasSameBytes(as: kept.extracting(0..<Int(prefixCount))),
+      JSONReader.plainStringEnd(of: json, from: textStart) == textEnd,
+      input.extracting(textEnd..<json.count).hasSameBytes(
+        as: kept.extracting(Int(prefixCount)..<(Int(prefixCount) &+ Int(suffixCount))))
+    else { return nil }
+    return textEnd
   }
 
   /// Appends `source[range]`: a few bytes (a token, the end of a chunk) one by one in a single
@@ -89,55 +119,53 @@ public struct RepeatedChunk: Sendable {
     }
   }
 
-  /// Whether `json` holds the kept bytes before and after a plain text.
-  private func fits(_ json: [UInt8]) -> Bool {
-    let textEnd = json.count &- suffixCount
-    guard textEnd >= prefixCount else { return false }
-    let input = json.span
-    let kept = storage.span
-    guard input.extracting(0..<prefixCount).hasSameBytes(as: kept.extracting(0..<prefixCount)) else { return false }
-    guard JSONReader.plainStringEnd(of: json, from: prefixCount) == textEnd else { return false }
-    return input.extracting(textEnd..<json.count).hasSameBytes(
-      as: kept.extracting(prefixCount..<(prefixCount &+ suffixCount)))
-  }
-
+  /// The tail's protobuf position of length `index` (relative to where the head's protobuf
+  /// ends).
   private func position(_ index: Int) -> Int {
     Int(truncatingIfNeeded: (lengthPositions >> (16 &* UInt64(index))) & 0xFFFF)
   }
 
   private mutating func drop() {
-    storage = []
+    tail = []
     message = nil
     misses = 0
     translatedSince = 0
   }
 
-  /// After `json` was translated the general way into `proto`: whether to learn from it now.
+  /// After a message was translated the general way: whether to learn from it now.
   mutating func shouldLearn() -> Bool {
     guard message == nil, learningsLeft > 0 else { return false }
-    translatedSince += 1
+    translatedSince &+= 1
     guard translatedSince >= Self.translationsBeforeLearning else { return false }
     translatedSince = 0
-    learningsLeft -= 1
+    learningsLeft &-= 1
     return true
   }
 
-  /// Keeps `json`, whose translation is `proto`, with its last plain string's text as the one
-  /// that changes, when translating it with one more byte of text confirms what is kept.
+  /// Keeps what follows `head` in `json`, whose translation is `proto`, with its last plain
+  /// string's text as the one that changes, when translating it with one more byte of text
+  /// confirms what is kept.
   mutating func learn(
-    _ json: [UInt8], proto: ArraySlice<UInt8>, as message: MessageSchema, translator: JSONToProto
+    _ json: [UInt8], proto: ArraySlice<UInt8>, as message: MessageSchema, head: RepeatedHead,
+    translator: JSONToProto
   ) {
-    guard json.count <= Self.largestKept,
+    // The head's protobuf only once the head is known to be this message's (a head given up
+    // on holds none).
+    guard json.count <= Self.largestKept, let headEnd = head.end(in: json, as: message),
+      case let headProto = head.proto, proto.starts(with: headProto),
       let template = ReplyTemplateLearner.learn(json, as: message, in: translator.schema),
       let step = template.steps.lastIndex(where: { $0.action == .string })
     else { return }
     let textStart = template.steps[step].run.upperBound
     let textEnd = template.steps[step &+ 1].run.lowerBound
+    let textCount = textEnd &- textStart
+    guard textStart > headEnd, textCount < 0x80 else { return }
     let proto = Array(proto)
     // One more byte of text, unlike the one before it, so that where it went shows.
-    let marker: UInt8 =
-      textEnd > textStart && json[textEnd &- 1] == UInt8(ascii: "x") ? UInt8(ascii: "y") : UInt8(ascii: "x")
-    var longer = Array(json[..<textEnd])
+    let marker = textCount > 0 && json[textEnd &- 1] == UInt8(ascii: "x") ? UInt8(ascii: "y") : UInt8(ascii: "x")
+    var longer: [UInt8] = []
+    longer.reserveCapacity(json.count &+ 1)
+    longer.append(contentsOf: json[..<textEnd])
     longer.append(marker)
     longer.append(contentsOf: json[textEnd...])
     guard let longerProto = try? translator.proto(from: longer, message: message),
@@ -148,39 +176,63 @@ public struct RepeatedChunk: Sendable {
     while shared < proto.count && proto[proto.count &- 1 &- shared] == longerProto[longerProto.count &- 1 &- shared] {
       shared &+= 1
     }
-    let textCount = textEnd &- textStart
     let protoText = proto.count &- shared &- textCount
-    guard protoText > 0, proto[protoText..<(protoText &+ textCount)].elementsEqual(json[textStart..<textEnd]) else {
-      return
-    }
+    guard protoText > headProto.count,
+      proto[protoText..<(protoText &+ textCount)].elementsEqual(json[textStart..<textEnd])
+    else { return }
+    // The bytes that differ before the text are the lengths that grow with it, innermost first;
+    // none may lie in the head.
     var positions: UInt64 = 0
+    var values: UInt32 = 0
     var count = 0
-    for index in stride(from: protoText &- 1, through: 0, by: -1) where proto[index] != longerProto[index] {
-      guard count < Self.maximumLengths, proto[index] < 0x7F, longerProto[index] == proto[index] &+ 1,
-        index <= 0xFFFF
-      else { return }
-      positions |= UInt64(index) << (16 &* UInt64(count))
+    for index in stride(from: protoText &- 1, through: headProto.count, by: -1) where proto[index] != longerProto[index]
+    {
+      guard count < Self.maximumLengths, proto[index] < 0x7F, longerProto[index] == proto[index] &+ 1 else { return }
+      positions |= UInt64(index &- headProto.count) << (16 &* UInt64(count))
+      values |= UInt32(proto[index]) << (8 &* UInt32(count))
       count &+= 1
     }
-    guard count > 0, positions & 0xFFFF == UInt64(protoText &- 1) else { return }
+    guard count > 0, positions & 0xFFFF == UInt64(protoText &- 1 &- headProto.count),
+      proto[..<headProto.count].elementsEqual(longerProto[..<headProto.count])
+    else { return }
+    var tail: [UInt8] = []
+    tail.reserveCapacity(json.count &- headEnd &- textCount &+ proto.count &- headProto.count)
+    tail.append(contentsOf: json[headEnd..<textStart])
+    tail.append(contentsOf: json[textEnd...])
+    tail.append(contentsOf: proto[headProto.count...])
     var learnt = RepeatedChunk()
-    learnt.storage.reserveCapacity(json.count &+ proto.count &- textCount)
-    learnt.storage.append(contentsOf: json[..<textStart])
-    learnt.storage.append(contentsOf: json[textEnd...])
-    learnt.storage.append(contentsOf: proto)
-    learnt.prefixCount = textStart
-    learnt.suffixCount = json.count &- textEnd
-    learnt.protoText = protoText
-    learnt.textCount = textCount
+    learnt.tail = SharedTails.shared(tail)
+    learnt.prefixCount = UInt16(textStart &- headEnd)
+    learnt.suffixCount = UInt16(json.count &- textEnd)
+    learnt.protoText = UInt16(protoText &- headProto.count)
+    learnt.textCount = UInt8(textCount)
     learnt.lengthPositions = positions
-    learnt.lengthCount = count
+    learnt.lengthValues = values
+    learnt.lengthCount = UInt8(count)
     learnt.message = ObjectIdentifier(message)
     // What is kept must write both translations as the translator did.
     var check: [UInt8] = []
-    guard learnt.write(longer, as: message, to: &check), check == longerProto else { return }
+    guard learnt.write(longer, as: message, head: head, to: &check), check == longerProto else { return }
     check.removeAll(keepingCapacity: true)
-    guard learnt.write(json, as: message, to: &check), check == proto else { return }
+    guard learnt.write(json, as: message, head: head, to: &check), check == proto else { return }
     learnt.learningsLeft = learningsLeft
     self = learnt
+  }
+}
+
+/// The tails streams learnt last, for a stream that learns the same bytes to share their
+/// storage: the streams of one kind of request keep one copy between them. A few are held, the
+/// oldest replaced first; looked up only when a stream learns (once or so per stream).
+enum SharedTails {
+  private static let recent = Mutex<[[UInt8]]>([])
+  static let kept = 8
+
+  static func shared(_ tail: [UInt8]) -> [UInt8] {
+    recent.withLock { recent in
+      if let same = recent.first(where: { $0 == tail }) { return same }
+      if recent.count >= kept { recent.removeFirst() }
+      recent.append(tail)
+      return tail
+    }
   }
 }
