@@ -6,7 +6,8 @@ import VLLMClient
 /// libFuzzer entry point: arbitrary bytes as vLLM's side of one HTTP/1.1 exchange, read the
 /// way the gateway reads it: the response parser, then the event-stream parser, then JSON to
 /// protobuf for each event (as a chat chunk, alone, with the stream's repeated head kept, and
-/// with its last chunk kept too, which must all agree) or for the whole body (as a chat completion). The
+/// with what followed the head in its last chunk kept too, which must all agree) or for the
+/// whole body (as a chat completion). The
 /// first byte picks where the input is cut into two reads, so split lines and frames get
 /// exercised too. tools/fuzz builds and runs it.
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -43,8 +44,8 @@ enum FuzzedUpstreamResponse {
     var events = ServerSentEventParser(maximumEventSize: 1 << 16)
     var body: [UInt8] = []
     var count = 0
-    // The events as a stream translates them, the head they repeat kept, and with it the last
-    // chunk: always what each event translated alone gives.
+    // The events as a stream translates them, the head they repeat kept, and with it what
+    // followed the head in the last chunk: always what each event translated alone gives.
     var head = RepeatedHead()
     var streamHead = RepeatedHead()
     var lastChunk = RepeatedChunk()

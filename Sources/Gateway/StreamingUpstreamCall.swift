@@ -24,7 +24,8 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
   private let toProto: JSONToProto
   /// The leading members every chunk of the stream repeats, translated once (RepeatedHead).
   private var head = RepeatedHead()
-  /// The last chunk with the text that changes from chunk to chunk (RepeatedChunk).
+  /// What followed the head in the last chunk, the token's text marked as what changes
+  /// (RepeatedChunk).
   private var repeatedChunk = RepeatedChunk()
   private var upstream: VLLMCall? = nil
   /// Called instead of failing when the upstream lacks the operation's route (404, 405 or 501

@@ -74,7 +74,8 @@ struct TranslationBench {
 
   /// The same chunk as a stream translates its chunks: appended to one reused output, the head
   /// every chunk repeats (id, object, created, model) kept from the first (RepeatedHead), and
-  /// with `keepingChunk` the whole last chunk with its token's text (RepeatedChunk).
+  /// with `keepingChunk` what follows the head too, the token's text marked as what changes
+  /// (RepeatedChunk).
   static func chatChunksStreamed(_ iterations: Int, keepingChunk: Bool) throws {
     let toProto = JSONToProto(schema: .vllmOrdered)
     let message = bundledMessage("ChatCompletionChunk", of: toProto)
