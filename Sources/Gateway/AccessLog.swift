@@ -18,14 +18,15 @@ public final class AccessLog: Sendable {
   private struct Pending {
     var lines: [UInt8] = []
     var labels = AccessLogLabels()
-    var timestamp = UTCTimestamp.Reused()
+    /// The line's opening and its time, `{"time":"…"`, in one run.
+    var timestamp = UTCTimestamp.Reused(prefix: Text.opening)
   }
 
   /// Writes to `path`, appending ("-" or nil: standard error).
   public init(path: String?) throws {
     if let path, path != "-" {
       if !FileManager.default.fileExists(atPath: path) {
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
       }
       guard let handle = FileHandle(forWritingAtPath: path) else {
         throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
@@ -80,17 +81,18 @@ public final class AccessLog: Sendable {
         migrations: record.migrations, status: status)
       // A line is a few runs copied whole and its numbers: ~25 appends through a JSON writer, each
       // checking the shared array's uniqueness and room, cost about 2,300 instructions (callgrind).
-      pending.lines.append(contentsOf: Text.opening)
       pending.lines.append(contentsOf: pending.timestamp.quotedJSON)
       pending.lines.append(contentsOf: pending.labels.json)
+      let trace = record.traceID
+      // Without a trace id the line ends in the numbers' own reservation.
       AccessLogNumbers.append(
         to: &pending.lines, promptTokens: record.promptTokens, completionTokens: record.completionTokens,
-        duration: duration, firstToken: firstToken)
-      if let trace = record.traceID {
+        duration: duration, firstToken: firstToken, endingLine: trace == nil)
+      if let trace {
         pending.lines.append(UInt8(ascii: ","))
         JSONWriter.appending(to: &pending.lines) { json in json.member(Text.traceID, trace) }
+        pending.lines.append(contentsOf: Text.closing)
       }
-      pending.lines.append(contentsOf: Text.closing)
     }
   }
 

@@ -43,10 +43,12 @@ enum AccessLogNumbers {
 
   /// Appends the numbers to `lines`; `duration` and `firstToken` in microseconds.
   static func append(
-    to lines: inout [UInt8], promptTokens: Int, completionTokens: Int, duration: UInt64, firstToken: UInt64?
+    to lines: inout [UInt8], promptTokens: Int, completionTokens: Int, duration: UInt64, firstToken: UInt64?,
+    endingLine: Bool = false
   ) {
-    // Room for each key's three words and 20 digits, a point and three places per number.
-    let room = 4 * 24 + 3 * 24
+    // Room for each key's three words and 20 digits, a point and three places per number, and
+    // the line's end.
+    let room = 4 * 24 + 3 * 24 + 2
     lines.append(addingCapacity: room) { output in
       appendDigits(UInt64(max(promptTokens, 0)), to: &output)
       Keys.completionTokens.append(to: &output)
@@ -56,6 +58,10 @@ enum AccessLogNumbers {
       if let firstToken {
         Keys.firstToken.append(to: &output)
         appendThousandths(firstToken, to: &output)
+      }
+      if endingLine {
+        output.append(UInt8(ascii: "}"))
+        output.append(UInt8(ascii: "\n"))
       }
     }
   }

@@ -6,11 +6,23 @@ import Testing
 /// three places (every fraction from .000 to .999, which a byte-sized fraction got wrong above
 /// .255), and the time to first token only when there was one.
 @Suite struct AccessLogNumbersTests {
-  private func written(_ prompt: Int, _ completion: Int, _ duration: UInt64, _ firstToken: UInt64?) -> String {
+  private func written(
+    _ prompt: Int, _ completion: Int, _ duration: UInt64, _ firstToken: UInt64?, endingLine: Bool = false
+  ) -> String {
     var lines = Array("x".utf8)
     AccessLogNumbers.append(
-      to: &lines, promptTokens: prompt, completionTokens: completion, duration: duration, firstToken: firstToken)
+      to: &lines, promptTokens: prompt, completionTokens: completion, duration: duration, firstToken: firstToken,
+      endingLine: endingLine)
     return String(decoding: lines, as: UTF8.self)
+  }
+
+  @Test func theLinesEndWhenAsked() {
+    #expect(written(1, 2, 3_000, nil, endingLine: true) == "x1,\"completion_tokens\":2,\"duration_ms\":3.000}\n")
+    // The widest numbers and the end still fit the room reserved.
+    #expect(
+      written(Int.max, Int.max, UInt64.max, UInt64.max, endingLine: true)
+        == #"x9223372036854775807,"completion_tokens":9223372036854775807,"duration_ms":18446744073709551.615,"#
+        + #""ttft_ms":18446744073709551.615}"# + "\n")
   }
 
   @Test func countsAndMilliseconds() {

@@ -52,4 +52,14 @@ import Testing
       #expect(reused.quotedJSON == UTCTimestamp.quotedJSON(millisecondsSince1970: milliseconds), "\(milliseconds)")
     }
   }
+
+  /// With a prefix (the access log's line opening), its milliseconds are still rewritten in place.
+  @Test func aPrefixGoesBeforeTheSameText() {
+    let prefix = Array(#"{"time":"#.utf8)
+    var reused = UTCTimestamp.Reused(prefix: prefix)
+    for milliseconds: Int64 in [1_798_761_599_123, 1_798_761_599_124, 1_798_761_599_999, 1_798_761_600_000, -1] {
+      reused.set(millisecondsSince1970: milliseconds)
+      #expect(reused.quotedJSON == prefix + UTCTimestamp.quotedJSON(millisecondsSince1970: milliseconds))
+    }
+  }
 }
