@@ -11,8 +11,9 @@ struct LeastLoadPolicy: RoutingPolicy {
     case 1: return candidates[0]
     case 2: return candidates[0].weightedLoad <= candidates[1].weightedLoad ? candidates[0] : candidates[1]
     default:
-      let first = Int.random(in: 0..<candidates.count)
-      var second = Int.random(in: 0..<(candidates.count - 1))
+      var random = SpreadingRandom()
+      let first = Int.random(in: 0..<candidates.count, using: &random)
+      var second = Int.random(in: 0..<(candidates.count - 1), using: &random)
       if second >= first { second += 1 }
       let a = candidates[first]
       let b = candidates[second]

@@ -36,6 +36,31 @@ import Testing
     for _ in 0..<500 { #expect(LeastLoadPolicy().choose(from: upstreams, for: key("x")).id != 5) }
   }
 
+  @Test func leastLoadSpreadsEqualLoadsEvenly() {
+    let upstreams = TestUpstreams.make(8)
+    var counts = [Int](repeating: 0, count: 8)
+    for _ in 0..<8000 { counts[LeastLoadPolicy.choose(from: upstreams).id] += 1 }
+    // 1,000 each expected, a standard deviation of ~30.
+    #expect(counts.allSatisfy { abs($0 - 1000) < 150 }, "\(counts)")
+  }
+
+  @Test func spreadingRandomNumbersAreUniformAndDoNotRepeat() {
+    var random = SpreadingRandom()
+    var seen = Set<UInt64>()
+    var buckets = [Int](repeating: 0, count: 16)
+    var highBits = [Int](repeating: 0, count: 16)
+    for _ in 0..<16_000 {
+      let value = random.next()
+      seen.insert(value)
+      buckets[Int(value & 15)] += 1
+      highBits[Int(value >> 60)] += 1
+    }
+    #expect(seen.count == 16_000)
+    // 1,000 each expected, a standard deviation of ~31.
+    #expect(buckets.allSatisfy { abs($0 - 1000) < 160 }, "\(buckets)")
+    #expect(highBits.allSatisfy { abs($0 - 1000) < 160 }, "\(highBits)")
+  }
+
   @Test func aSharedPrefixStaysOnOneUpstream() {
     let upstreams = TestUpstreams.make(4)
     let policy = PrefixAffinityPolicy()
