@@ -1,18 +1,67 @@
 import ProtoJSON
 
 /// The run of an access log line between its time and its counts, `,"method":…,"model":…,"key":…,
-/// "upstream":…,"status":"OK","prompt_tokens":`, which mostly repeats from one call to the next:
-/// written out when one of its values changes, else copied whole. Escaped member by member and
-/// copied as five runs, it cost about 1,000 instructions a line (callgrind); one run is one copy.
+/// "upstream":…,"status":"OK","prompt_tokens":`, which mostly repeats: written out the first time
+/// its values come, then copied whole. Escaped member by member and copied as five runs, it cost
+/// about 1,000 instructions a line (callgrind); one run is one copy. Several runs are kept, since
+/// a fleet spreads one client's calls over its upstreams: with only the last line's run, each
+/// call routed to another upstream than the call before wrote its run anew (8 upstreams, least
+/// load: nearly every call).
 struct AccessLogLabels {
-  private var recording: MethodRecording? = nil
-  private var model = ""
-  private var key: String? = nil
-  private var upstream: String? = nil
-  private var migrations = 0
-  private var status = ""
-  /// The run for the values above, from its comma to the `"prompt_tokens":` that ends it.
-  private(set) var json: [UInt8] = []
+  /// The values of one run, and the run.
+  private struct Run {
+    let recording: MethodRecording
+    let model: String
+    let key: String?
+    let upstream: String?
+    let migrations: Int
+    let status: String
+    let json: [UInt8]
+
+    /// The upstream first: the value that changes most from one call to the next.
+    func holds(
+      _ recording: MethodRecording, _ model: String, _ key: String?, _ upstream: String?, _ migrations: Int,
+      _ status: String
+    ) -> Bool {
+      upstream == self.upstream && recording === self.recording && model == self.model && key == self.key
+        && migrations == self.migrations && status == self.status
+    }
+  }
+
+  /// The most runs kept: a fleet's upstreams times the few statuses most calls end with. Past
+  /// it, the oldest run made gives way.
+  static let capacity = 32
+  private var runs: [Run] = []
+  private var current = 0
+  private var oldest = 0
+
+  /// The run for the values `set` was last given, from its comma to the `"prompt_tokens":` that
+  /// ends it.
+  var json: [UInt8] { runs.isEmpty ? [] : runs[current].json }
+
+  /// Makes `json` the run for these values.
+  mutating func set(
+    recording: MethodRecording, model: String, key: String?, upstream: String?, migrations: Int, status: String
+  ) {
+    if current < runs.count, runs[current].holds(recording, model, key, upstream, migrations, status) { return }
+    if let found = runs.firstIndex(where: { $0.holds(recording, model, key, upstream, migrations, status) }) {
+      current = found
+      return
+    }
+    let run = Run(
+      recording: recording, model: model, key: key, upstream: upstream, migrations: migrations, status: status,
+      json: Self.write(
+        recording: recording, model: model, key: key, upstream: upstream, migrations: migrations,
+        status: status))
+    if runs.count < Self.capacity {
+      runs.append(run)
+      current = runs.count - 1
+    } else {
+      runs[oldest] = run
+      current = oldest
+      oldest = (oldest + 1) % Self.capacity
+    }
+  }
 
   private enum Keys {
     static let model = JSONWriter.Key(plain: "model")
@@ -23,22 +72,11 @@ struct AccessLogLabels {
     static let promptTokens = JSONWriter.Key(plain: "prompt_tokens")
   }
 
-  /// Makes `json` the run for these values.
-  mutating func set(
+  private static func write(
     recording: MethodRecording, model: String, key: String?, upstream: String?, migrations: Int, status: String
-  ) {
-    guard
-      recording !== self.recording || model != self.model || key != self.key || upstream != self.upstream
-        || migrations != self.migrations || status != self.status
-    else { return }
-    self.recording = recording
-    self.model = model
-    self.key = key
-    self.upstream = upstream
-    self.migrations = migrations
-    self.status = status
+  ) -> [UInt8] {
     // The run follows the time, so it opens with a comma; the writer puts the rest between members.
-    json = [UInt8(ascii: ",")]
+    var json = [UInt8(ascii: ",")]
     json.reserveCapacity(128)
     JSONWriter.appending(to: &json) { writer in
       writer.raw(recording.accessLogMember)
@@ -52,5 +90,6 @@ struct AccessLogLabels {
       writer.member(Keys.status, status)
       writer.key(Keys.promptTokens)
     }
+    return json
   }
 }

@@ -40,4 +40,24 @@ import Testing
         #","method":"/p.S/Chat","model":"\u0001","key":"k","upstream":"u","status":"OK","prompt_tokens":"#,
       ])
   }
+
+  /// A fleet spreads calls over its upstreams: runs are kept for several, and past the most kept
+  /// the oldest gives way, every line still getting its own values.
+  @Test func runsOfManyUpstreamsInTurnEachHoldTheirOwn() {
+    let chat = MethodRecording(method: "/p.S/Chat", accessLog: nil, metrics: nil, tracer: nil)
+    var labels = AccessLogLabels()
+    for count in [8, AccessLogLabels.capacity + 5] {
+      for round in 0..<3 {
+        for index in 0..<count {
+          let upstream = "upstream-\(index)"
+          let status = round == 2 && index % 3 == 0 ? "UNAVAILABLE" : "OK"
+          labels.set(recording: chat, model: "m", key: "k", upstream: upstream, migrations: 0, status: status)
+          #expect(
+            String(decoding: labels.json, as: UTF8.self)
+              == #","method":"/p.S/Chat","model":"m","key":"k","upstream":""# + upstream + #"","status":""# + status
+              + #"","prompt_tokens":"#)
+        }
+      }
+    }
+  }
 }
