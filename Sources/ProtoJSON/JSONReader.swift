@@ -342,7 +342,7 @@ public struct JSONReader {
   /// Where the string whose text starts at `start` ends (at its closing quote) when the text
   /// holds no escape or control byte; nil when it does, and `bytes.count` when nothing ends it.
   @inline(__always)
-  static func plainStringEnd(of bytes: [UInt8], from start: Int) -> Int? {
+  public static func plainStringEnd(of bytes: [UInt8], from start: Int) -> Int? {
     var scan = plainPrefixEnd(of: bytes, from: start)
     while scan < bytes.count {
       let byte = bytes[scan]
