@@ -61,6 +61,27 @@ import Testing
     #expect(try snapshot.candidates(for: "a").get().map(\.id) == [0], "none eligible: still routed")
   }
 
+  /// A few models are found by comparison, more by the dictionary: the same upstreams either way.
+  @Test func candidatesOfFewAndOfManyModels() throws {
+    for count in [1, FleetSnapshot.modelsCompared, FleetSnapshot.modelsCompared + 3] {
+      let names = (0..<count).map { "model-\($0)-" + String(repeating: "x", count: $0 * 7) }
+      // Upstream i serves models i and i + 1: each model has one or two upstreams.
+      let upstreams = (0..<count).map { index in
+        Upstream(
+          id: index, name: "u\(index)", client: TestUpstreams.client, weight: 1,
+          models: [names[index], names[(index + 1) % count]])
+      }
+      let snapshot = FleetSnapshot(upstreams: upstreams)
+      for (index, name) in names.enumerated() {
+        let expected = Set([index, (index + count - 1) % count])
+        // A String of its own, not the one the snapshot holds.
+        let asked = String(decoding: Array(name.utf8), as: UTF8.self)
+        #expect(Set(try snapshot.candidates(for: asked).get().map(\.id)) == expected, "\(count) models: \(name)")
+      }
+      #expect(throws: FleetRefusal.self) { try snapshot.candidates(for: "model-none").get() }
+    }
+  }
+
   @Test func readsAModelList() {
     let json = Array(#"{"object":"list","data":[{"id":"x","max_model_len":4096},{"id":"y","root":"/m/y"}]}"#.utf8)
     let models = DiscoveredModels(json: json)
