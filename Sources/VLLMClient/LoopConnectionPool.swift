@@ -51,14 +51,17 @@ final class LoopConnectionPool {
     self.address = try? SocketAddress(ipAddress: endpoint.host, port: endpoint.port)
   }
 
-  /// An idle connection (`isReused` true), or a new one.
-  func connection(_ completion: @escaping (Result<(UpstreamConnection, isReused: Bool), any Error>) -> Void) {
+  /// The most recently idle connection still open, if any: asked before `connect`, so the common
+  /// case hands one over without a completion closure to allocate.
+  func idleConnection() -> UpstreamConnection? {
     while let (connection, _) = idle.popLast() {
-      if connection.isActive {
-        completion(.success((connection, isReused: true)))
-        return
-      }
+      if connection.isActive { return connection }
     }
+    return nil
+  }
+
+  /// A new connection.
+  func connect(_ completion: @escaping (Result<UpstreamConnection, any Error>) -> Void) {
     connect()
       .assumeIsolated()
       .whenComplete { result in
@@ -67,7 +70,7 @@ final class LoopConnectionPool {
           do {
             let connection = UpstreamConnection(channel: channel, pool: self)
             try channel.pipeline.syncOperations.addHandler(connection)
-            completion(.success((connection, isReused: false)))
+            completion(.success(connection))
           } catch {
             channel.close(promise: nil)
             completion(.failure(error))

@@ -34,7 +34,6 @@ final class UpstreamExchange {
 
   /// Sends `request`, a whole HTTP/1.1 request from `HTTP1Request`.
   func start(request: ByteBuffer, deadline: NIODeadline?) {
-    lastProgressAt = NIODeadline.now().uptimeNanoseconds
     if let deadline {
       // Strong capture: the timer is cancelled (and released) when the exchange finishes; a weak
       // reference would slow every retain of the exchange.
@@ -63,29 +62,40 @@ final class UpstreamExchange {
   private func send() {
     guard let request else { return }
     attempts += 1
-    pool.connection { result in
+    if let connection = pool.idleConnection() {
+      send(request, on: connection, isReused: true)
+      return
+    }
+    // Connecting counts as progress; vLLM keeps the exchange waiting only once it has the request.
+    lastProgressAt = NIODeadline.now().uptimeNanoseconds
+    pool.connect { result in
       switch result {
-      case .success((let connection, let isReused)):
+      case .success(let connection):
         guard !self.isFinished else {
           self.pool.release(connection)
           return
         }
-        self.connection = connection
-        self.connectionWasReused = isReused
-        self.lastProgressAt = NIODeadline.now().uptimeNanoseconds
-        connection.exchange = self
-        // The handover to the kernel: what the write system call then costs (on loopback it
-        // runs the receiver's side too, and may switch to it) is not the gateway's own time.
-        let handedOverAt = NIODeadline.now().uptimeNanoseconds
-        connection.send(request)
-        // Kept only while it may have to go again (see connectionClosed): a long stream would
-        // otherwise hold its request's kilobyte all along.
-        if !isReused { self.request = nil }
-        self.handler?.vllmRequestSent(at: handedOverAt)
+        self.send(request, on: connection, isReused: false)
       case .failure(let error):
         self.fail(VLLMError(kind: .connectionFailed, httpStatus: 503, message: "cannot reach vLLM: \(error)"))
       }
     }
+  }
+
+  private func send(_ request: ByteBuffer, on connection: UpstreamConnection, isReused: Bool) {
+    self.connection = connection
+    connectionWasReused = isReused
+    connection.exchange = self
+    // The handover to the kernel: what the write system call then costs (on loopback it runs the
+    // receiver's side too, and may switch to it) is not the gateway's own time. One clock read
+    // for that and for the stall clock's start.
+    let handedOverAt = NIODeadline.now().uptimeNanoseconds
+    lastProgressAt = handedOverAt
+    connection.send(request)
+    // Kept only while it may have to go again (see connectionClosed): a long stream would
+    // otherwise hold its request's kilobyte all along.
+    if !isReused { self.request = nil }
+    handler?.vllmRequestSent(at: handedOverAt)
   }
 
   // MARK: From the connection
