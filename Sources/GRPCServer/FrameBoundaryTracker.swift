@@ -36,6 +36,14 @@ struct FrameBoundaryTracker {
         index += taken
         continue
       }
+      if headerCollected == 0 && count - index >= Self.frameHeaderLength {
+        // A whole frame header at hand, as nearly always: read in place, where the byte-by-byte
+        // collection below took about 150 instructions a frame (callgrind).
+        let length = Int(bytes[index]) << 16 | Int(bytes[index + 1]) << 8 | Int(bytes[index + 2])
+        frameHeaderRead(length: length, type: bytes[index + 3], flags: bytes[index + 4])
+        index += Self.frameHeaderLength
+        continue
+      }
       // Collect a frame header: length (3), type, flags; the stream id is not needed.
       let byte = bytes[index]
       switch headerCollected {
@@ -50,14 +58,8 @@ struct FrameBoundaryTracker {
       index += 1
       if headerCollected == Self.frameHeaderLength {
         headerCollected = 0
-        payloadRemaining = Int(header.0) << 16 | Int(header.1) << 8 | Int(header.2)
-        let type = header.3
-        if type == Self.headersType || type == Self.continuationType {
-          isInHeaderBlock = header.4 & Self.endHeadersFlag == 0
-          currentFrameIsHeaderBlock = true
-        } else {
-          currentFrameIsHeaderBlock = false
-        }
+        frameHeaderRead(
+          length: Int(header.0) << 16 | Int(header.1) << 8 | Int(header.2), type: header.3, flags: header.4)
       }
     }
     isMidRequestHead =
@@ -66,4 +68,14 @@ struct FrameBoundaryTracker {
   }
 
   private var currentFrameIsHeaderBlock = false
+
+  private mutating func frameHeaderRead(length: Int, type: UInt8, flags: UInt8) {
+    payloadRemaining = length
+    if type == Self.headersType || type == Self.continuationType {
+      isInHeaderBlock = flags & Self.endHeadersFlag == 0
+      currentFrameIsHeaderBlock = true
+    } else {
+      currentFrameIsHeaderBlock = false
+    }
+  }
 }

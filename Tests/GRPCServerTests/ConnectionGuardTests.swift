@@ -48,6 +48,30 @@ import Testing
     #expect(Self.feed(Self.preface + Array(data.prefix(50)), byteByByte: false) == [false])
   }
 
+  /// However the bytes are cut, the state at each cut is the one byte-by-byte feeding reaches
+  /// there: frame headers read whole in place and collected across cuts agree.
+  @Test func anyCutsGiveTheStatesOfByteByByteFeeding() {
+    var random = SystemRandomNumberGenerator()
+    for _ in 0..<50 {
+      var input = Self.preface
+      for _ in 0..<Int.random(in: 1...12, using: &random) {
+        let type = [0x0, 0x1, 0x4, 0x8, 0x9].randomElement(using: &random)!
+        input += Self.frame(
+          type: UInt8(type), flags: Bool.random(using: &random) ? 0x4 : 0,
+          length: Int.random(in: 0...40, using: &random))
+      }
+      let reference = Self.feed(input, byteByByte: true)
+      var tracker = FrameBoundaryTracker()
+      var offset = 0
+      while offset < input.count {
+        let end = min(input.count, offset + Int.random(in: 1...30, using: &random))
+        input[offset..<end].withUnsafeBytes { tracker.consume($0) }
+        #expect(tracker.isMidRequestHead == reference[end - 1], "cut at \(end) of \(input.count)")
+        offset = end
+      }
+    }
+  }
+
   @Test func aHeaderBlockStaysOpenUntilItsContinuationEndsIt() {
     let start = Self.preface + Self.frame(type: 0x1, flags: 0, length: 10)
     #expect(Self.feed(start, byteByByte: false) == [true])
