@@ -24,7 +24,12 @@ final class RoutedExchange: VLLMResponseHandler {
   private var handler: (any RoutedResponseHandler)?
   private var upstream: Upstream? = nil
   private var current: VLLMCall? = nil
-  private var tried: [Int] = []
+  /// The upstreams tried, in order: the first held apart, since most requests go to one only and
+  /// an array of one was an allocation a call (callgrind).
+  private var firstTried: Int? = nil
+  private var triedAfterFirst: [Int] = []
+  private var tried: [Int] { firstTried.map { [$0] + triedAfterFirst } ?? [] }
+  private var triedCount: Int { firstTried == nil ? 0 : 1 + triedAfterFirst.count }
   /// Upstreams this request must not go to (where the stream it continues failed).
   private let excluded: [Int]
   private var backoffTimer: Scheduled<Void>? = nil
@@ -47,7 +52,7 @@ final class RoutedExchange: VLLMResponseHandler {
   func start(on upstream: Upstream) {
     guard handler != nil else { return }
     self.upstream = upstream
-    tried.append(upstream.id)
+    if firstTried == nil { firstTried = upstream.id } else { triedAfterFirst.append(upstream.id) }
     upstream.outstanding.wrappingAdd(1, ordering: .relaxed)
     if let handler {
       handler.routed(to: upstream)
@@ -112,10 +117,10 @@ final class RoutedExchange: VLLMResponseHandler {
       let next = fleet.failover(
         for: key, excluding: excluded.isEmpty ? tried : tried + excluded, deadline: request.deadline)
     {
-      if tried.count == 1 {
+      if triedCount == 1 {
         start(on: next)
       } else {
-        let delay = fleet.failoverBackoff(attempt: tried.count - 1)
+        let delay = fleet.failoverBackoff(attempt: triedCount - 1)
         backoffTimer = eventLoop.assumeIsolated().scheduleTask(in: delay) {
           self.backoffTimer = nil
           self.start(on: next)

@@ -254,6 +254,24 @@ def test_a_replica_killed_under_load_and_restarted(sims, start_server, tmp_path)
     assert readmitted_after < 5, readmitted_after
 
 
+def test_a_call_fails_over_past_two_unreachable_upstreams(sims, start_server, tmp_path):
+    """Two of three upstreams refuse connections and stay eligible (health checks a minute apart,
+    no ejection): every call still ends OK on the third, after one or two failovers, the second
+    after a backoff."""
+    live = sims("live", "--model", "m")
+    dead = [free_port(), free_port()]
+    gateway = start_gateway(start_server, write_config(tmp_path, {
+        "upstreams": [{"url": f"http://127.0.0.1:{port}", "models": ["m"]} for port in dead]
+        + [{"url": f"http://{live.address}", "models": ["m"]}],
+        "routing": {"generation": "round_robin"},
+        "health": {"check_interval_seconds": 60, "consecutive_failures_to_eject": 100}}))
+    channel, stub = stub_for(gateway)
+    with channel:
+        for _ in range(12):
+            assert stub.CreateChatCompletion(chat("m"), timeout=5).choices[0].message.content
+    assert live.stats()["requests"] == 12
+
+
 def test_each_model_has_its_own_health(sims, start_server, tmp_path):
     from grpc_health.v1 import health_pb2, health_pb2_grpc
     alpha, beta = sims("alpha", "--model", "alpha"), sims("beta", "--model", "beta")
