@@ -20,6 +20,21 @@ public struct JSONWriter {
     swap(&writer.bytes, &buffer)
   }
 
+  /// Where the writer stands, to come back to: what it wrote after is dropped.
+  struct Checkpoint {
+    fileprivate let count: Int
+    fileprivate let needsComma: Bool
+    fileprivate let depth: Int
+  }
+
+  var checkpoint: Checkpoint { Checkpoint(count: bytes.count, needsComma: needsComma, depth: depth) }
+
+  mutating func rollBack(to checkpoint: Checkpoint) {
+    bytes.removeSubrange(checkpoint.count...)
+    needsComma = checkpoint.needsComma
+    depth = checkpoint.depth
+  }
+
   public mutating func beginObject() {
     separate()
     bytes.append(UInt8(ascii: "{"))

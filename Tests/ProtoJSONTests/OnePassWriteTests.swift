@@ -39,7 +39,7 @@ import Testing
       let message = try #require(converter.schema.message(golden.type))
       let bytes = CanonicalFixture.bytes(hex: golden.wire)
       #expect(
-        converter.isInSchemaOrder(message, bytes: bytes, range: 0..<bytes.count) == !withMaps.contains(golden.name),
+        converter.takesOnePass(message, bytes: bytes, range: 0..<bytes.count) == !withMaps.contains(golden.name),
         "\(golden.name)")
     }
   }
@@ -58,7 +58,7 @@ import Testing
         let expected = Self.outcome(gathering, input, golden.type)
         #expect(Self.outcome(onePass, input, golden.type) == expected, "\(golden.name): \(CanonicalFixture.hex(input))")
         if let message = onePass.schema.message(golden.type),
-          onePass.isInSchemaOrder(message, bytes: input, range: 0..<input.count)
+          onePass.takesOnePass(message, bytes: input, range: 0..<input.count)
         {
           onePassCount += 1
         }
@@ -93,7 +93,7 @@ import Testing
     ordered.lengthDelimited(35, [1, 2])
     ordered.varintField(35, 3)
     let message = onePass.schema.message(type)!
-    #expect(onePass.isInSchemaOrder(message, bytes: ordered.bytes, range: 0..<ordered.bytes.count))
+    #expect(onePass.takesOnePass(message, bytes: ordered.bytes, range: 0..<ordered.bytes.count))
     #expect(Self.outcome(onePass, ordered.bytes, type) == #"{"model":"m","stop_token_ids":[1,2,3]}"#)
   }
 
