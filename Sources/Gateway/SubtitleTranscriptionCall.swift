@@ -32,11 +32,7 @@ final class SubtitleTranscriptionCall: RoutedResponseHandler {
 
   func start(request: [UInt8]) {
     var model: [String: String] = ["response_format": "verbose_json"]
-    if let name = try? UpstreamRequestBody.topLevelString(field: 1, in: request),
-      name.hasPrefix(UpstreamRequestBody.modelPrefix)
-    {
-      model["model"] = String(name.dropFirst(UpstreamRequestBody.modelPrefix.count))
-    }
+    if let name = try? UpstreamRequestBody.prefixedModel(in: request) { model["model"] = name }
     var form: MultipartForm
     do {
       form = try MultipartForm.transcription(from: request, schema: context.toJSON.schema, overrides: model)

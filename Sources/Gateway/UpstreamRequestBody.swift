@@ -3,7 +3,7 @@ import ProtoJSON
 /// The JSON body vLLM gets for a request message: the message's fields, the model name without a
 /// "vllm/" prefix, and `stream` set by the gateway.
 enum UpstreamRequestBody {
-  static let modelPrefix = "vllm/"
+  static let modelPrefix: StaticString = "vllm/"
 
   /// The body for `operation` and its content type.
   static func make(
@@ -59,9 +59,6 @@ enum UpstreamRequestBody {
     return try converter.json(from: request, typeName: operation.requestType, overrides: overrides)
   }
 
-  /// `vllm/` as bytes, to check a model name without making a String of it.
-  private static let modelPrefixBytes = Array(modelPrefix.utf8)
-
   /// The model (field 1) without its `vllm/` when the request names it so; nil otherwise. Most
   /// requests name a bare model: its bytes are compared, no String made (about 150 instructions
   /// a call, callgrind).
@@ -71,10 +68,10 @@ enum UpstreamRequestBody {
     while let field = try reader.next() {
       if field.number == 1 && field.wireType == .lengthDelimited { model = field.range }
     }
-    let prefix = modelPrefixBytes
-    guard let model, model.count >= prefix.count else { return nil }
-    for offset in 0..<prefix.count where request[model.lowerBound + offset] != prefix[offset] { return nil }
-    return String(decoding: request[(model.lowerBound + prefix.count)..<model.upperBound], as: UTF8.self)
+    guard let model else { return nil }
+    let nameStart = model.lowerBound + modelPrefix.utf8CodeUnitCount
+    guard nameStart <= model.upperBound, request[model.lowerBound..<nameStart].equals(modelPrefix) else { return nil }
+    return String(decoding: request[nameStart..<model.upperBound], as: UTF8.self)
   }
 
   /// The last value of a top-level string field.
