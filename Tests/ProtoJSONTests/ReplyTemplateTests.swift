@@ -82,6 +82,8 @@ import Testing
       // Long enough for the nested messages' lengths to take two bytes.
       Self.reply(content: String(repeating: "fox é 🦊 ", count: 40), tokens: ("123456789012345", "7", "8")),
       Self.reply(id: String(repeating: "a", count: 300)),
+      // Three length bytes: the choice and its message move their content up by two.
+      Self.reply(content: String(repeating: "long ", count: 4000)),
     ]
     for other in others {
       #expect(Self.fits(template, other, Self.completion))
