@@ -11,6 +11,10 @@ struct HTTP1HeadTemplate: Sendable {
   let jsonHeaders: [UInt8]
   /// The same without a content type, for a request with no body (or after one given apart).
   let bodilessHeaders: [UInt8]
+  /// Each of the two with the empty line that ends the head, for a request with no headers of
+  /// its own.
+  let jsonHeadersEnded: [UInt8]
+  let bodilessHeadersEnded: [UInt8]
 
   /// `authorization` is the whole header value, checked by the caller (no CR, LF or NUL).
   init(authority: String, basePath: String, authorization: String?) {
@@ -20,5 +24,7 @@ struct HTTP1HeadTemplate: Sendable {
       "\r\naccept: application/json, text/event-stream" + (authorization.map { "\r\nauthorization: \($0)" } ?? "")
     jsonHeaders = Array(("\r\ncontent-type: application/json" + common + "\r\n").utf8)
     bodilessHeaders = Array((common + "\r\n").utf8)
+    jsonHeadersEnded = jsonHeaders + Array("\r\n".utf8)
+    bodilessHeadersEnded = bodilessHeaders + Array("\r\n".utf8)
   }
 }

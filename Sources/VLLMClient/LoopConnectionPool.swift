@@ -23,6 +23,8 @@ final class LoopConnectionPool {
   let stallWatch: StallWatch?
   /// Where the loop's event streams gather an event's data, lent to each as it parses a read.
   var spareEventData: [UInt8] = []
+  /// The start of each path's requests from this loop, as bytes.
+  var requestStarts = HTTP1RequestStarts()
   /// Made once for all the pool's connections: one per connection, with its options, lived as
   /// long as the connection took to open, and a burst of new streams opens thousands at once.
   private let bootstrap: ClientBootstrap

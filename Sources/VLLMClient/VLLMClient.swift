@@ -126,7 +126,7 @@ public final class VLLMClient: Sendable {
         handler: handler, maximumBodySize: maximumBodySize, pool: pool)
       let request = HTTP1Request.encode(
         method: method, path: path, template: headTemplate, contentType: contentType, extraHeaders: extraHeaders,
-        body: body)
+        body: body, starts: &pool.requestStarts)
       exchange.start(request: request, deadline: deadline)
       return VLLMCall(storage: .direct(NIOLoopBound(exchange, eventLoop: eventLoop)))
     }

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOHTTP1
 import Testing
 
 @testable import VLLMClient
@@ -41,5 +42,30 @@ import Testing
       String(buffer: empty)
         == "GET / HTTP/1.1\r\nhost: vllm:8000\r\ncontent-length: 0\r\naccept: application/json, text/event-stream\r\n\r\n"
     )
+  }
+
+  @Test func lengthsAreWrittenInDecimalWhateverTheirDigits() {
+    for value in [0, 7, 10, 99, 1234, 65_536, 9_999_999, 10_000_000, 99_999_999, 100_000_000, 1_234_567_890] {
+      var buffer = ByteBuffer(string: "x")
+      HTTP1Request.writeDecimal(value, to: &buffer)
+      buffer.writeString("y")
+      #expect(String(buffer: buffer) == "x\(value)y")
+    }
+  }
+
+  @Test func keptStartsServeEachPathAndMethodTheirOwn() {
+    var starts = HTTP1RequestStarts()
+    let template = HTTP1HeadTemplate(authority: "h", basePath: "/b", authorization: nil)
+    let paths = (0..<20).map { "/v1/path-\($0)" }
+    for _ in 0..<2 {
+      for path in paths {
+        for method in [HTTPMethod.POST, .GET, .PUT] {
+          let request = HTTP1Request.encode(method: method, path: path, template: template, body: nil, starts: &starts)
+          #expect(
+            String(buffer: request).hasPrefix(
+              "\(method.rawValue) /b\(path) HTTP/1.1\r\nhost: h\r\ncontent-length: 0\r\n"))
+        }
+      }
+    }
   }
 }
