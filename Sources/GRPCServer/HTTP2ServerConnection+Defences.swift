@@ -131,7 +131,7 @@ extension HTTP2ServerConnection {
       let limit = guards.ticks(timeout)
       // Only calls held up by the client: their answer waits in the buffer, or they wait for room
       // in it. A call waiting on its own work (a long generation) is bounded by its deadline.
-      for call in calls.values
+      for call in calls.all
       where (call.bufferedBytes > 0 || call.wasOverHighWatermark) && tick - call.activityTick >= limit {
         resetIdleStream(call, session: session, timeout: timeout)
       }

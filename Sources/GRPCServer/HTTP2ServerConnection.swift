@@ -26,7 +26,7 @@ final class HTTP2ServerConnection {
   // (Internal rather than private: HTTP2ServerConnection+Defences.swift works on them too.)
   private(set) var session: OpaquePointer?
   // Touched only on this connection's event loop, one access at a time.
-  @exclusivity(unchecked) private(set) var calls: [Int32: ServerCall] = [:]
+  @exclusivity(unchecked) private(set) var calls = OpenCalls()
   /// The request headers of the stream whose header block is arriving. HTTP/2 sends a header
   /// block whole, no other frame between its HEADERS and CONTINUATION frames, so a connection
   /// reads one at a time, and its calls need not each carry one (some 200 bytes) all along.
@@ -274,7 +274,7 @@ final class HTTP2ServerConnection {
     call.activityTick = tick
     requestHead = RequestHead()
     requestHeadStreamID = streamID
-    calls[streamID] = call
+    calls.add(call)
     // nghttp2 keeps a pointer to the call with its stream, so callbacks find it without a
     // dictionary lookup; `calls` holds the reference until the stream closes.
     nghttp2_session_set_stream_user_data(session, streamID, Unmanaged.passUnretained(call).toOpaque())
@@ -420,7 +420,7 @@ final class HTTP2ServerConnection {
   }
 
   func streamClosed(streamID: Int32) {
-    guard let call = calls.removeValue(forKey: streamID) else { return }
+    guard let call = call(streamID), calls.remove(call) else { return }
     if calls.isEmpty { guards.idleSinceTick = tick }
     releaseBuffers(of: call)
     if !call.isFinished {
@@ -523,10 +523,9 @@ final class HTTP2ServerConnection {
     finalGoAwayTimer = nil
     housekeepingTimer?.cancel()
     housekeepingTimer = nil
-    let open = calls
-    calls.removeAll()
+    let open = calls.removeAll()
     writableWaiters.removeAll()
-    for call in open.values {
+    for call in open {
       if !call.isFinished {
         logger.debug("call cancelled", metadata: ["path": "\(call.path)", "reason": "connection closed"])
         call.cancel(.connectionClosed)
@@ -549,7 +548,7 @@ final class HTTP2ServerConnection {
   /// Cancels every unfinished call at once (their upstream requests stop), keeping the streams
   /// until the connection closes.
   private func cancelAllCalls(reason: CancellationReason) {
-    for call in calls.values where !call.isFinished { call.cancel(reason) }
+    for call in calls.all where !call.isFinished { call.cancel(reason) }
   }
 
   var openCallCount: Int { calls.count }

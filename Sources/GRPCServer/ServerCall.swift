@@ -98,6 +98,8 @@ public final class ServerCall {
   var remoteClosed = false
   /// The connection's housekeeping tick when bytes last moved for this call either way.
   var activityTick = 0
+  /// Where the connection's open calls keep this one (see `OpenCalls`); -1 when not there.
+  var openCallsIndex = -1
   /// The status this call ended with, until the client has been sent it (then it is counted as
   /// such) or the stream closes without it (then it counts as CANCELLED).
   private var uncountedEnd: Status.Code? = nil
