@@ -10,7 +10,6 @@ struct ConnectionGuards {
   /// frame is the same glitch, not a second one.
   var lastInvalidFrameStreamID: Int32 = -1
   var streamsOpened = 0
-  var priorityFrames = 0
   var windowUpdates = 0
   var dataFramesSent = 0
   var receivedClientSettings = false
@@ -64,10 +63,9 @@ struct ConnectionGuards {
     }
   }
 
-  /// A PRIORITY frame: false once the client has sent more than its allowance (as Envoy's).
-  mutating func priorityFrameReceived(limitPerStream: Int) -> Bool {
-    priorityFrames += 1
-    return priorityFrames <= limitPerStream * (1 + streamsOpened)
+  /// Whether the client has sent more PRIORITY frames than its allowance (as Envoy's).
+  func hasSentTooManyPriorityFrames(limitPerStream: Int) -> Bool {
+    frames.priorityFrames > limitPerStream * (1 + streamsOpened)
   }
 
   /// A WINDOW_UPDATE frame: false once there are far more than the DATA frames sent justify.

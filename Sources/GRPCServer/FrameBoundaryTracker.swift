@@ -6,6 +6,7 @@ struct FrameBoundaryTracker {
   private static let prefaceLength = 24
   private static let frameHeaderLength = 9
   private static let headersType: UInt8 = 0x1
+  private static let priorityType: UInt8 = 0x2
   private static let continuationType: UInt8 = 0x9
   private static let endHeadersFlag: UInt8 = 0x4
 
@@ -19,6 +20,9 @@ struct FrameBoundaryTracker {
   /// True when the bytes so far stop inside the preface, a frame header, a HEADERS or
   /// CONTINUATION frame, or a header block that has more CONTINUATION frames to come.
   private(set) var isMidRequestHead = false
+  /// PRIORITY frames begun so far. nghttp2 skips them unread (the server sends
+  /// SETTINGS_NO_RFC7540_PRIORITIES), so the flood defence counts them here.
+  private(set) var priorityFrames = 0
 
   mutating func consume(_ bytes: UnsafeRawBufferPointer) {
     var index = 0
@@ -71,6 +75,7 @@ struct FrameBoundaryTracker {
 
   private mutating func frameHeaderRead(length: Int, type: UInt8, flags: UInt8) {
     payloadRemaining = length
+    if type == Self.priorityType { priorityFrames &+= 1 }
     if type == Self.headersType || type == Self.continuationType {
       isInHeaderBlock = flags & Self.endHeadersFlag == 0
       currentFrameIsHeaderBlock = true

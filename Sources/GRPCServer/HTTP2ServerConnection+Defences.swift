@@ -56,8 +56,11 @@ extension HTTP2ServerConnection {
       debugData: "too_many_pings")
   }
 
-  func priorityReceived() {
-    guard !guards.priorityFrameReceived(limitPerStream: configuration.maximumPriorityFramesPerStream) else { return }
+  /// After each read: PRIORITY frames are counted as they arrive (see FrameBoundaryTracker).
+  func checkPriorityFrames() {
+    guard guards.hasSentTooManyPriorityFrames(limitPerStream: configuration.maximumPriorityFramesPerStream) else {
+      return
+    }
     terminate(NGHTTP2_ENHANCE_YOUR_CALM, reason: "PRIORITY frame flood")
   }
 

@@ -48,8 +48,6 @@ enum NGHTTP2Callbacks {
         if frame.pointee.hd.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 {
           withConnection(userData) { $0.pingReceived() }
         }
-      case NGHTTP2_PRIORITY.rawValue:
-        withConnection(userData) { $0.priorityReceived() }
       case NGHTTP2_WINDOW_UPDATE.rawValue:
         withConnection(userData) { $0.windowUpdateReceived() }
       case NGHTTP2_RST_STREAM.rawValue:

@@ -54,8 +54,10 @@ import Testing
     var random = SystemRandomNumberGenerator()
     for _ in 0..<50 {
       var input = Self.preface
+      var priorityFrames = 0
       for _ in 0..<Int.random(in: 1...12, using: &random) {
-        let type = [0x0, 0x1, 0x4, 0x8, 0x9].randomElement(using: &random)!
+        let type = [0x0, 0x1, 0x2, 0x4, 0x8, 0x9].randomElement(using: &random)!
+        if type == 0x2 { priorityFrames += 1 }
         input += Self.frame(
           type: UInt8(type), flags: Bool.random(using: &random) ? 0x4 : 0,
           length: Int.random(in: 0...40, using: &random))
@@ -69,6 +71,8 @@ import Testing
         #expect(tracker.isMidRequestHead == reference[end - 1], "cut at \(end) of \(input.count)")
         offset = end
       }
+      // Every PRIORITY frame is counted once, wherever the cuts fell (the flood defence's count).
+      #expect(tracker.priorityFrames == priorityFrames)
     }
   }
 
