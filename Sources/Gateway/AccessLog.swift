@@ -75,9 +75,10 @@ public final class AccessLog: Sendable {
   }
 
   func write(_ record: CallRecord, status: String, endedAt: UInt64) {
-    // When the call started, on the wall clock: now, less its duration.
-    let startedAtMilliseconds =
-      Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) - Int64((endedAt &- record.startedAt) / 1_000_000)
+    // When the call started, on the wall clock: now, less its duration, rounded down once
+    // (rounding both down apart put the start up to a millisecond late, after its first token).
+    let startedAtMilliseconds = Int64(
+      (Date().timeIntervalSince1970 * 1000 - Double(endedAt &- record.startedAt) / 1_000_000).rounded(.down))
     let duration = (endedAt &- record.startedAt) / 1000
     let firstToken = record.firstEventAt > 0 ? (record.firstEventAt &- record.startedAt) / 1000 : nil
     pending.withLock { pending in
