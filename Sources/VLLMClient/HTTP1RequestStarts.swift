@@ -11,9 +11,12 @@ struct HTTP1RequestStarts {
   init() {}
 
   mutating func start(_ method: HTTPMethod, _ path: String, template: HTTP1HeadTemplate) -> [UInt8] {
-    // Paths first: an operation's path is the same String each call, which `==` sees at once,
-    // and HTTPMethod's `==` compares the methods' names as Strings.
-    for index in kept.indices where kept[index].path == path && Self.same(kept[index].method, method) {
+    // Paths first: an operation's path is the same String each call, which `==` sees at once;
+    // another path (a health check's) is told apart by its length, where `==` compared its
+    // bytes (about 120 instructions). HTTPMethod's `==` compares the methods' names as Strings.
+    let length = path.utf8.count
+    for index in kept.indices
+    where kept[index].path.utf8.count == length && kept[index].path == path && Self.same(kept[index].method, method) {
       return kept[index].bytes
     }
     var bytes: [UInt8] = []
