@@ -239,23 +239,11 @@ public struct ProtoWireWriter {
     // which must still be inside `source`.
     let padded = (count &+ 7) & ~7
     if count <= 64 && range.lowerBound &+ padded <= source.count {
-      let words = source.span.bytes
+      let words = source.span
       bytes.append(addingCapacity: 6 &+ padded) { output in
         Self.varint(Self.key(number, .lengthDelimited), to: &output)
         output.append(UInt8(truncatingIfNeeded: count))
-        let start = output.count
-        output.append(repeating: 0, count: padded)
-        var content = output.mutableSpan
-        // `mutableBytes` is marked unsafe for element types with invalid bit patterns; UInt8
-        // has none. The stores are bounds-checked.
-        var target = content.mutableBytes
-        var offset = 0
-        while offset < count {
-          target.storeBytes(
-            of: words.word(at: range.lowerBound &+ offset), toByteOffset: start &+ offset, as: UInt64.self)
-          offset &+= 8
-        }
-        output.removeLast(padded &- count)
+        Self.appendWords(of: words, range, to: &output)
       }
       return
     }
@@ -264,6 +252,27 @@ public struct ProtoWireWriter {
       Self.varint(UInt64(range.count), to: &output)
     }
     bytes.append(contentsOf: source[range])
+  }
+
+  /// Appends `source[range]` eight bytes a step: the last word may read (and write, then drop)
+  /// up to 7 bytes past the range, so `source` must hold them and `output` have room for them.
+  @inline(__always)
+  static func appendWords(of source: Span<UInt8>, _ range: Range<Int>, to output: inout OutputSpan<UInt8>) {
+    let count = range.count
+    let padded = (count &+ 7) & ~7
+    let words = source.bytes
+    let start = output.count
+    output.append(repeating: 0, count: padded)
+    var content = output.mutableSpan
+    // `mutableBytes` is marked unsafe for element types with invalid bit patterns; UInt8 has
+    // none. The stores are bounds-checked.
+    var target = content.mutableBytes
+    var offset = 0
+    while offset < count {
+      target.storeBytes(of: words.word(at: range.lowerBound &+ offset), toByteOffset: start &+ offset, as: UInt64.self)
+      offset &+= 8
+    }
+    output.removeLast(padded &- count)
   }
 
   /// Starts a nested message (or packed run) for field `number`; pass the result to `end`.

@@ -81,17 +81,17 @@ final class ReplyTemplate: Sendable {
       switch step.action {
       case .string:
         guard let close = JSONReader.plainStringEnd(of: json, from: position), close < json.count else { return false }
-        Self.varint(ProtoWireWriter.key(step.number, .lengthDelimited), to: &output)
-        Self.varint(UInt64(close &- position), to: &output)
+        ProtoWireWriter.varint(ProtoWireWriter.key(step.number, .lengthDelimited), to: &output)
+        ProtoWireWriter.varint(UInt64(close &- position), to: &output)
         Self.copy(input, position..<close, to: &output)
         position = close
       case .integer:
         guard let (value, end) = JSONReader.plainInteger(input, from: position) else { return false }
-        Self.varint(ProtoWireWriter.key(step.number, .varint), to: &output)
-        Self.varint(JSONToProto.varintBits(value, as: step.type), to: &output)
+        ProtoWireWriter.varint(ProtoWireWriter.key(step.number, .varint), to: &output)
+        ProtoWireWriter.varint(JSONToProto.varintBits(value, as: step.type), to: &output)
         position = end
       case .begin:
-        Self.varint(ProtoWireWriter.key(step.number, .lengthDelimited), to: &output)
+        ProtoWireWriter.varint(ProtoWireWriter.key(step.number, .lengthDelimited), to: &output)
         output.append(0)
         starts[depth] = output.count
         depth &+= 1
@@ -105,39 +105,15 @@ final class ReplyTemplate: Sendable {
     return false
   }
 
-  @inline(__always)
-  private static func varint(_ value: UInt64, to output: inout OutputSpan<UInt8>) {
-    var value = value
-    while value >= 0x80 {
-      output.append(UInt8(truncatingIfNeeded: value) | 0x80)
-      value >>= 7
-    }
-    output.append(UInt8(value))
-  }
-
   /// `input[range]`, eight bytes a step where the last word can be read whole from `input` (a
   /// JSON string is followed by at least its closing quote and what ends the reply).
   @inline(__always)
   private static func copy(_ input: Span<UInt8>, _ range: Range<Int>, to output: inout OutputSpan<UInt8>) {
-    let count = range.count
-    let padded = (count &+ 7) & ~7
-    guard range.lowerBound &+ padded <= input.count else {
+    guard range.lowerBound &+ ((range.count &+ 7) & ~7) <= input.count else {
       for index in range { output.append(input[index]) }
       return
     }
-    let words = input.bytes
-    let start = output.count
-    output.append(repeating: 0, count: padded)
-    var content = output.mutableSpan
-    // `mutableBytes` is marked unsafe for element types with invalid bit patterns; UInt8 has
-    // none. The stores are bounds-checked.
-    var target = content.mutableBytes
-    var offset = 0
-    while offset < count {
-      target.storeBytes(of: words.word(at: range.lowerBound &+ offset), toByteOffset: start &+ offset, as: UInt64.self)
-      offset &+= 8
-    }
-    output.removeLast(padded &- count)
+    ProtoWireWriter.appendWords(of: input, range, to: &output)
   }
 
   /// Ends the nested message whose content starts at `start`: its length goes in the byte
