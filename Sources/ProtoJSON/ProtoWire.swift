@@ -297,6 +297,46 @@ public struct ProtoWireWriter {
     }
   }
 
+  /// `begin` for a writer that appends through an OutputSpan (ReplyTemplate): the tag and one
+  /// byte kept for the length; pass the result to `end(_:in:)`.
+  @inline(__always)
+  static func begin(_ number: Int32, in output: inout OutputSpan<UInt8>) -> Int {
+    varint(key(number, .lengthDelimited), to: &output)
+    output.append(0)
+    return output.count
+  }
+
+  /// Ends the nested message whose content starts at `start`: its length goes in the byte
+  /// reserved before it, or, when it needs more, the content moves up to make room.
+  @inline(__always)
+  static func end(_ start: Int, in output: inout OutputSpan<UInt8>) {
+    let length = output.count &- start
+    if length < 0x80 {
+      output[start &- 1] = UInt8(truncatingIfNeeded: length)
+      return
+    }
+    var extra = 0
+    var rest = length >> 7
+    while rest > 0 {
+      extra &+= 1
+      rest >>= 7
+    }
+    output.append(repeating: 0, count: extra)
+    var index = output.count &- 1
+    while index >= start &+ extra {
+      output[index] = output[index &- extra]
+      index &-= 1
+    }
+    var value = UInt64(length)
+    var at = start &- 1
+    while value >= 0x80 {
+      output[at] = UInt8(truncatingIfNeeded: value) | 0x80
+      value >>= 7
+      at &+= 1
+    }
+    output[at] = UInt8(value)
+  }
+
   /// The rare length that takes more than one byte: the content moves to make room for it. Kept
   /// out of `end` so that the common case inlines.
   private mutating func moveForLongLength(_ start: Int, _ length: Int) {

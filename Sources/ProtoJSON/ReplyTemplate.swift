@@ -91,13 +91,11 @@ final class ReplyTemplate: Sendable {
         ProtoWireWriter.varint(JSONToProto.varintBits(value, as: step.type), to: &output)
         position = end
       case .begin:
-        ProtoWireWriter.varint(ProtoWireWriter.key(step.number, .lengthDelimited), to: &output)
-        output.append(0)
-        starts[depth] = output.count
+        starts[depth] = ProtoWireWriter.begin(step.number, in: &output)
         depth &+= 1
       case .end:
         depth &-= 1
-        Self.end(starts[depth], in: &output)
+        ProtoWireWriter.end(starts[depth], in: &output)
       case .finish:
         return position == input.count
       }
@@ -114,36 +112,5 @@ final class ReplyTemplate: Sendable {
       return
     }
     ProtoWireWriter.appendWords(of: input, range, to: &output)
-  }
-
-  /// Ends the nested message whose content starts at `start`: its length goes in the byte
-  /// reserved before it, or, when it needs more, the content moves up to make room.
-  @inline(__always)
-  private static func end(_ start: Int, in output: inout OutputSpan<UInt8>) {
-    let length = output.count &- start
-    if length < 0x80 {
-      output[start &- 1] = UInt8(truncatingIfNeeded: length)
-      return
-    }
-    var extra = 0
-    var rest = length >> 7
-    while rest > 0 {
-      extra &+= 1
-      rest >>= 7
-    }
-    output.append(repeating: 0, count: extra)
-    var index = output.count &- 1
-    while index >= start &+ extra {
-      output[index] = output[index &- extra]
-      index &-= 1
-    }
-    var value = UInt64(length)
-    var at = start &- 1
-    while value >= 0x80 {
-      output[at] = UInt8(truncatingIfNeeded: value) | 0x80
-      value >>= 7
-      at &+= 1
-    }
-    output[at] = UInt8(value)
   }
 }
