@@ -77,9 +77,10 @@ public final class AccessLog: Sendable {
   func write(_ record: CallRecord, status: String, endedAt: UInt64) {
     // When the call started, on the wall clock: now, less its duration, rounded down once
     // (rounding both down apart put the start up to a millisecond late, after its first token).
+    let elapsed = endedAt &- record.startedAt
     let startedAtMilliseconds = Int64(
-      (Date().timeIntervalSince1970 * 1000 - Double(endedAt &- record.startedAt) / 1_000_000).rounded(.down))
-    let duration = (endedAt &- record.startedAt) / 1000
+      (Date().timeIntervalSince1970 * 1000 - Double(elapsed) / 1_000_000).rounded(.down))
+    let duration = elapsed / 1000
     let firstToken = record.firstEventAt > 0 ? (record.firstEventAt &- record.startedAt) / 1000 : nil
     pending.withLock { pending in
       pending.timestamp.set(millisecondsSince1970: startedAtMilliseconds)
