@@ -44,6 +44,8 @@ let package = Package(
     .systemLibrary(
       name: "CZlib", pkgConfig: "zlib",
       providers: [.apt(["zlib1g-dev"])]),
+    // nghttp2's allocations through a per-thread cache of freed blocks (see its source for why).
+    .target(name: "CAllocationCache"),
     .target(
       name: "GatewayProtos",
       dependencies: ["CProtobufC"]),
@@ -57,7 +59,7 @@ let package = Package(
     .target(
       name: "GRPCServer",
       dependencies: [
-        "CNGHTTP2", "CZlib",
+        "CNGHTTP2", "CZlib", "CAllocationCache",
         .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         .product(name: "Atomics", package: "swift-atomics"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -235,7 +237,7 @@ let package = Package(
     .testTarget(
       name: "GRPCServerTests",
       dependencies: [
-        "GRPCServer",
+        "GRPCServer", "CAllocationCache",
         .product(name: "NIOCore", package: "swift-nio"),
       ]),
   ],

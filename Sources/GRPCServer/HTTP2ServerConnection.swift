@@ -106,8 +106,9 @@ final class HTTP2ServerConnection {
     nghttp2_option_set_max_outbound_ack(option, configuration.maximumOutboundAcks)
     let callbacks = NGHTTP2Callbacks.make()
     defer { nghttp2_session_callbacks_del(callbacks) }
-    let status = nghttp2_session_server_new2(&session, callbacks, userData, option)
-    precondition(status == 0, "nghttp2_session_server_new2 failed: \(status)")
+    var memory = NGHTTP2Memory.cached
+    let status = nghttp2_session_server_new3(&session, callbacks, userData, option, &memory)
+    precondition(status == 0, "nghttp2_session_server_new3 failed: \(status)")
 
     var settings = [
       nghttp2_settings_entry(
