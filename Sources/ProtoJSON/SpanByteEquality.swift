@@ -9,6 +9,16 @@ extension Span<UInt8> {
     guard count == other.count else { return false }
     let mine = bytes
     let theirs = other.bytes
+    if count >= 16 {
+      // A reply template's runs are up to a few hundred bytes: sixteen at a time halves the
+      // loop's bounds checks and branches.
+      var offset = 0
+      while offset &+ 16 < count {
+        guard mine.doubleWord(at: offset) == theirs.doubleWord(at: offset) else { return false }
+        offset &+= 16
+      }
+      return mine.doubleWord(at: count &- 16) == theirs.doubleWord(at: count &- 16)
+    }
     if count >= 8 {
       var offset = 0
       while offset &+ 8 < count {
@@ -35,6 +45,12 @@ extension RawSpan {
   @inline(__always)
   func word(at offset: Int) -> UInt64 {
     unsafeLoadUnaligned(fromByteOffset: offset, as: UInt64.self)
+  }
+
+  /// Sixteen bytes from `offset`, the same way.
+  @inline(__always)
+  func doubleWord(at offset: Int) -> SIMD2<UInt64> {
+    unsafeLoadUnaligned(fromByteOffset: offset, as: SIMD2<UInt64>.self)
   }
 
   @inline(__always)

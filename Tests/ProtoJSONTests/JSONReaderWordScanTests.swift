@@ -43,8 +43,9 @@ import Testing
     }
   }
 
+  /// Lengths around one, two and several words and sixteen-byte blocks.
   @Test func spansAreEqualExactlyWhenEveryByteIs() {
-    for length in 0...25 {
+    for length in 0...50 {
       let base = (0..<length).map { UInt8(truncatingIfNeeded: 0x41 &+ $0) }
       let sameAsItself = base.span.hasSameBytes(as: base.span)
       #expect(sameAsItself)
@@ -56,6 +57,10 @@ import Testing
           #expect(!same, "length \(length), differing at \(position)")
         }
       }
+      // Runs inside larger arrays, loaded unaligned.
+      let padded = [0, 0, 0] + base + [0]
+      let unaligned = padded.span.extracting(3..<3 + length).hasSameBytes(as: base.span)
+      #expect(unaligned)
       let longer = base + [0x41]
       let sameAsLonger = base.span.hasSameBytes(as: longer.span)
       #expect(!sameAsLonger)
