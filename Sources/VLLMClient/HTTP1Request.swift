@@ -7,10 +7,12 @@ enum HTTP1Request {
   /// The request for `path` (after the template's base path) with a Host and Content-Length, the
   /// client's own headers (the content type when there is a body, accept, authorization), then
   /// `extraHeaders`, of which one whose name or value could split the request is left out.
-  /// `starts` keeps the bytes up to the Content-Length value for the paths it has seen.
+  /// `starts` keeps the bytes up to the Content-Length value for the paths it has seen. The
+  /// request goes into `spare` when there is one (taken: it is nil after).
   static func encode(
     method: HTTPMethod, path: String, template: HTTP1HeadTemplate, contentType: String = "application/json",
-    extraHeaders: [(String, String)] = [], body: [UInt8]?, starts: inout HTTP1RequestStarts
+    extraHeaders: [(String, String)] = [], body: [UInt8]?, starts: inout HTTP1RequestStarts,
+    reusing spare: inout ByteBuffer?
   ) -> ByteBuffer {
     // Straight into the buffer, in four writes of bytes made before: the request line and Host
     // kept per path, the length's digits as one word, the headers every request has with the
@@ -27,9 +29,13 @@ enum HTTP1Request {
       headers = Array("\r\ncontent-type: \(contentType)".utf8) + template.bodilessHeaders
       if extraHeaders.isEmpty { headers.append(contentsOf: "\r\n".utf8) }
     }
-    var buffer = ByteBufferAllocator().buffer(
-      capacity: start.count &+ 20 &+ headers.count &+ 2 &+ (body?.count ?? 0)
-        &+ (extraHeaders.isEmpty ? 0 : extraHeaders.reduce(0) { $0 &+ $1.0.utf8.count &+ $1.1.utf8.count &+ 4 }))
+    let capacity =
+      start.count &+ 20 &+ headers.count &+ 2 &+ (body?.count ?? 0)
+      &+ (extraHeaders.isEmpty ? 0 : extraHeaders.reduce(0) { $0 &+ $1.0.utf8.count &+ $1.1.utf8.count &+ 4 })
+    // A spare buffer still shared (its write not finished) is cleared into new storage.
+    var buffer = spare.take() ?? ByteBufferAllocator().buffer(capacity: capacity)
+    buffer.clear()
+    buffer.reserveCapacity(capacity)
     buffer.writeBytes(start)
     writeDecimal(body?.count ?? 0, to: &buffer)
     buffer.writeBytes(headers)
@@ -52,9 +58,10 @@ enum HTTP1Request {
     extraHeaders: [(String, String)] = [], body: [UInt8]?
   ) -> ByteBuffer {
     var starts = HTTP1RequestStarts()
+    var spare: ByteBuffer? = nil
     return encode(
       method: method, path: path, template: template, contentType: contentType, extraHeaders: extraHeaders, body: body,
-      starts: &starts)
+      starts: &starts, reusing: &spare)
   }
 
   /// `value`'s decimal digits: up to eight in one word (a write to the buffer costs about 120

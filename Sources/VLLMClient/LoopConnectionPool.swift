@@ -25,6 +25,8 @@ final class LoopConnectionPool {
   var spareEventData: [UInt8] = []
   /// The start of each path's requests from this loop, as bytes.
   var requestStarts = HTTP1RequestStarts()
+  /// Buffers of requests that went out, for the loop's next requests.
+  var spareRequestBuffers = SpareRequestBuffers()
   /// Made once for all the pool's connections: one per connection, with its options, lived as
   /// long as the connection took to open, and a burst of new streams opens thousands at once.
   private let bootstrap: ClientBootstrap

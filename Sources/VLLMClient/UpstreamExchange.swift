@@ -94,8 +94,13 @@ final class UpstreamExchange {
     connection.send(request)
     // Kept only while it may have to go again (see connectionClosed): a long stream would
     // otherwise hold its request's kilobyte all along.
-    if !isReused { self.request = nil }
+    if !isReused { giveBackRequest() }
     handler?.vllmRequestSent(at: handedOverAt)
+  }
+
+  /// The request will not go again: its buffer is the loop's for another request.
+  private func giveBackRequest() {
+    if let request = request.take() { pool.spareRequestBuffers.keep(request) }
   }
 
   // MARK: From the connection
@@ -105,7 +110,7 @@ final class UpstreamExchange {
     guard !isFinished, let handler else { return }
     switch event {
     case .head(let status, let contentType, let keepAlive):
-      request = nil
+      giveBackRequest()
       self.keepAlive = keepAlive
       reader.head(status: status, contentType: contentType)
     case .body(let range):

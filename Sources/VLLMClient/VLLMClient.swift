@@ -124,9 +124,10 @@ public final class VLLMClient: Sendable {
       let pool = self.pool(for: eventLoop, endpoint: endpoint)
       let exchange = UpstreamExchange(
         handler: handler, maximumBodySize: maximumBodySize, pool: pool)
+      var spare = pool.spareRequestBuffers.take()
       let request = HTTP1Request.encode(
         method: method, path: path, template: headTemplate, contentType: contentType, extraHeaders: extraHeaders,
-        body: body, starts: &pool.requestStarts)
+        body: body, starts: &pool.requestStarts, reusing: &spare)
       exchange.start(request: request, deadline: deadline)
       return VLLMCall(storage: .direct(NIOLoopBound(exchange, eventLoop: eventLoop)))
     }

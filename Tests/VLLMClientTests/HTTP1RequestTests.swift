@@ -60,12 +60,65 @@ import Testing
     for _ in 0..<2 {
       for path in paths {
         for method in [HTTPMethod.POST, .GET, .PUT] {
-          let request = HTTP1Request.encode(method: method, path: path, template: template, body: nil, starts: &starts)
+          var spare: ByteBuffer? = nil
+          let request = HTTP1Request.encode(
+            method: method, path: path, template: template, body: nil, starts: &starts, reusing: &spare)
           #expect(
             String(buffer: request).hasPrefix(
               "\(method.rawValue) /b\(path) HTTP/1.1\r\nhost: h\r\ncontent-length: 0\r\n"))
         }
       }
     }
+  }
+
+  /// A request goes into a kept buffer's own storage once nothing else holds it.
+  @Test func aSpareBufferIsWrittenIntoInPlace() {
+    var starts = HTTP1RequestStarts()
+    var spares = SpareRequestBuffers()
+    let body = Array(#"{"model":"m"}"#.utf8)
+    var address: UInt = 0
+    do {
+      var none: ByteBuffer? = nil
+      let sent = HTTP1Request.encode(
+        method: .POST, path: "/v1/chat/completions", template: plain, body: body + body, starts: &starts,
+        reusing: &none)
+      address = sent.withVeryUnsafeBytes { UInt(bitPattern: $0.baseAddress) }
+      spares.keep(sent)
+    }
+    var taken = spares.take()
+    #expect(spares.count == 0)
+    let next = HTTP1Request.encode(
+      method: .POST, path: "/v1/chat/completions", template: plain, body: body, starts: &starts, reusing: &taken)
+    #expect(taken == nil)
+    #expect(next.withVeryUnsafeBytes { UInt(bitPattern: $0.baseAddress) } == address)
+    let fresh = HTTP1Request.encode(method: .POST, path: "/v1/chat/completions", template: plain, body: body)
+    #expect(String(buffer: next) == String(buffer: fresh))
+  }
+
+  /// A kept buffer whose request is still being written (NIO holds it too) is left as it is:
+  /// the next request goes into new storage.
+  @Test func aBufferStillBeingSentIsNotWrittenOver() {
+    var starts = HTTP1RequestStarts()
+    var spares = SpareRequestBuffers()
+    var none: ByteBuffer? = nil
+    let inFlight = HTTP1Request.encode(
+      method: .POST, path: "/v1/completions", template: plain, body: Array("first request".utf8), starts: &starts,
+      reusing: &none)
+    let before = String(buffer: inFlight)
+    spares.keep(inFlight)
+    var taken = spares.take()
+    let next = HTTP1Request.encode(
+      method: .GET, path: "/health", template: plain, body: nil, starts: &starts, reusing: &taken)
+    #expect(String(buffer: inFlight) == before)
+    #expect(String(buffer: next).hasPrefix("GET /health HTTP/1.1\r\nhost: vllm:8000\r\ncontent-length: 0\r\n"))
+  }
+
+  @Test func sparesAreFewAndSmall() {
+    var spares = SpareRequestBuffers()
+    for _ in 0..<(SpareRequestBuffers.maximumKept + 5) { spares.keep(ByteBufferAllocator().buffer(capacity: 512)) }
+    #expect(spares.count == SpareRequestBuffers.maximumKept)
+    var large = SpareRequestBuffers()
+    large.keep(ByteBufferAllocator().buffer(capacity: SpareRequestBuffers.largestKeptCapacity + 1))
+    #expect(large.count == 0)
   }
 }
