@@ -9,30 +9,37 @@ extension Span<UInt8> {
     guard count == other.count else { return false }
     let mine = bytes
     let theirs = other.bytes
-    if count >= 16 {
-      // A reply template's runs are up to a few hundred bytes: sixteen at a time halves the
-      // loop's bounds checks and branches.
-      var offset = 0
-      while offset &+ 16 < count {
-        guard mine.doubleWord(at: offset) == theirs.doubleWord(at: offset) else { return false }
-        offset &+= 16
-      }
-      return mine.doubleWord(at: count &- 16) == theirs.doubleWord(at: count &- 16)
-    }
-    if count >= 8 {
-      var offset = 0
-      while offset &+ 8 < count {
-        guard mine.word(at: offset) == theirs.word(at: offset) else { return false }
-        offset &+= 8
-      }
-      return mine.word(at: count &- 8) == theirs.word(at: count &- 8)
-    }
+    // A reply template's runs are up to a few hundred bytes: sixteen at a time halves the
+    // loop's bounds checks and branches there.
+    if count >= 16 { return Self.sameBlocks(mine, theirs, count: count, as: SIMD2<UInt64>.self) }
+    if count >= 8 { return Self.sameBlocks(mine, theirs, count: count, as: UInt64.self) }
     if count >= 4 {
       return mine.halfWord(at: 0) == theirs.halfWord(at: 0)
         && mine.halfWord(at: count &- 4) == theirs.halfWord(at: count &- 4)
     }
     for offset in 0..<count where self[offset] != other[offset] { return false }
     return true
+  }
+}
+
+extension Span<UInt8> {
+  /// `count` bytes compared a block at a time, the last block overlapping the one before it.
+  /// `count` is at least a block. Any bit pattern is a valid block (see `word(at:)`).
+  @inline(__always)
+  private static func sameBlocks<Block: BitwiseCopyable & Equatable>(
+    _ mine: RawSpan, _ theirs: RawSpan, count: Int, as block: Block.Type
+  ) -> Bool {
+    let size = MemoryLayout<Block>.size
+    var offset = 0
+    while offset &+ size < count {
+      guard
+        mine.unsafeLoadUnaligned(fromByteOffset: offset, as: Block.self)
+          == theirs.unsafeLoadUnaligned(fromByteOffset: offset, as: Block.self)
+      else { return false }
+      offset &+= size
+    }
+    return mine.unsafeLoadUnaligned(fromByteOffset: count &- size, as: Block.self)
+      == theirs.unsafeLoadUnaligned(fromByteOffset: count &- size, as: Block.self)
   }
 }
 
@@ -45,12 +52,6 @@ extension RawSpan {
   @inline(__always)
   func word(at offset: Int) -> UInt64 {
     unsafeLoadUnaligned(fromByteOffset: offset, as: UInt64.self)
-  }
-
-  /// Sixteen bytes from `offset`, the same way.
-  @inline(__always)
-  func doubleWord(at offset: Int) -> SIMD2<UInt64> {
-    unsafeLoadUnaligned(fromByteOffset: offset, as: SIMD2<UInt64>.self)
   }
 
   @inline(__always)
