@@ -196,8 +196,10 @@ final class UpstreamConnection: ChannelInboundHandler {
     exchange.lastReadAt = NIODeadline.now().uptimeNanoseconds
     var buffer = unwrapInboundIn(data)
     do {
+      // Every event goes to the exchange the read began with: one that finishes on an event
+      // ignores the rest, and no event follows the response's end (see below).
       while let event = try parser.next(&buffer) {
-        self.exchange?.received(event, in: buffer)
+        exchange.received(event, in: buffer)
         if case .end = event, buffer.readableBytes > 0 {
           // More than the response: the connection is out of step with its requests.
           context.close(promise: nil)
