@@ -22,8 +22,11 @@ public final class VLLMClient: Sendable {
   private let headTemplate: HTTP1HeadTemplate?
   /// A box for the pool of each loop of the group, made up front: finding a call's pool takes no
   /// lock, which every thread's every call would otherwise share. Each pool is made on its loop,
-  /// at the loop's first request.
-  private let loopPools: [ObjectIdentifier: NIOLoopBoundBox<LoopConnectionPool?>]
+  /// at the loop's first request. Found by the loop's place in `groupLoops`: a group has a loop
+  /// a core, and comparing that many identities costs less than hashing one (a dictionary's
+  /// lookup took about 150 instructions a call, callgrind).
+  private let groupLoops: [ObjectIdentifier]
+  private let loopPools: [NIOLoopBoundBox<LoopConnectionPool?>]
   /// The pools of loops outside the group (a caller's own), found under a lock.
   private let otherPools = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<LoopConnectionPool>]>([:])
   private let idleConnectionsPerLoop: Int
@@ -51,12 +54,15 @@ public final class VLLMClient: Sendable {
     self.headTemplate = self.endpoint.map {
       HTTP1HeadTemplate(authority: $0.authority, basePath: $0.basePath, authorization: authorization)
     }
-    var loopPools: [ObjectIdentifier: NIOLoopBoundBox<LoopConnectionPool?>] = [:]
+    var groupLoops: [ObjectIdentifier] = []
+    var loopPools: [NIOLoopBoundBox<LoopConnectionPool?>] = []
     if self.endpoint != nil {
       for loop in eventLoopGroup.makeIterator() {
-        loopPools[ObjectIdentifier(loop)] = .makeEmptyBox(valueType: LoopConnectionPool.self, eventLoop: loop)
+        groupLoops.append(ObjectIdentifier(loop))
+        loopPools.append(.makeEmptyBox(valueType: LoopConnectionPool.self, eventLoop: loop))
       }
     }
+    self.groupLoops = groupLoops
     self.loopPools = loopPools
     var configuration = HTTPClient.Configuration()
     configuration.connectionPool = .init(
@@ -83,7 +89,7 @@ public final class VLLMClient: Sendable {
   }
 
   public func shutdown() async throws {
-    for box in loopPools.values {
+    for box in loopPools {
       try? await box.eventLoop.submit { box.value?.closeAll() }.get()
     }
     let pools = self.otherPools.withLockedValue { $0 }
@@ -96,7 +102,8 @@ public final class VLLMClient: Sendable {
   /// The pool of `eventLoop`, which the caller is on.
   private func pool(for eventLoop: any EventLoop, endpoint: UpstreamEndpoint) -> LoopConnectionPool {
     let key = ObjectIdentifier(eventLoop)
-    if let box = loopPools[key] {
+    if let index = groupLoops.firstIndex(of: key) {
+      let box = loopPools[index]
       if let pool = box.value { return pool }
       let pool = makePool(on: eventLoop, endpoint: endpoint)
       box.value = pool
