@@ -48,6 +48,8 @@ public struct RepeatedChunk: Sendable {
   static let translationsBeforeLearning = 2
   /// Larger messages are not learnt from (a token's chat chunk is about 250 bytes of JSON).
   static let largestKept = 1024
+  /// What follows the head is copied byte by byte up to this many bytes, else a run at a time.
+  static let longestWrittenByteByByte = 32
 
   public init() {}
 
@@ -75,18 +77,49 @@ public struct RepeatedChunk: Sendable {
       newLengths |= UInt64(length) << (8 &* UInt64(index))
     }
     output.append(contentsOf: head.proto)
-    let kept = tail
     let protoStart = Int(prefixCount) &+ Int(suffixCount)
+    let keptBefore = protoStart..<(protoStart &+ Int(protoText))
+    let text = (headEnd &+ Int(prefixCount))..<textEnd
+    let keptAfter = (keptBefore.upperBound &+ Int(textCount))..<tail.count
+    let total = keptBefore.count &+ text.count &+ keptAfter.count
+    guard total <= Self.longestWrittenByteByByte else {
+      writeLong(json, text, keptBefore, keptAfter, newLengths, to: &output)
+      return true
+    }
+    // A token's chunk after its head is a few bytes: its lengths, the token, perhaps a closing
+    // field. Written one by one in a single reservation, with the lengths set in place, where
+    // three copies and a patch cost a generic call and a uniqueness check each (about 150
+    // instructions a chunk, callgrind).
+    let kept = tail.span
+    let input = json.span
+    let lengthCount = Int(self.lengthCount)
+    let positions = lengthPositions
+    output.append(addingCapacity: total) { written in
+      for index in keptBefore { written.append(kept[index]) }
+      for index in 0..<lengthCount {
+        let position = Int(truncatingIfNeeded: (positions >> (16 &* UInt64(index))) & 0xFFFF)
+        written[position] = UInt8(truncatingIfNeeded: newLengths >> (8 &* UInt64(index)))
+      }
+      for index in text { written.append(input[index]) }
+      for index in keptAfter { written.append(kept[index]) }
+    }
+    return true
+  }
+
+  /// The kept bytes around the text past `longestWrittenByteByByte`, copied a run at a time.
+  private func writeLong(
+    _ json: [UInt8], _ text: Range<Int>, _ keptBefore: Range<Int>, _ keptAfter: Range<Int>, _ newLengths: UInt64,
+    to output: inout [UInt8]
+  ) {
     let start = output.count
-    output.append(contentsOf: kept[protoStart..<(protoStart &+ Int(protoText))])
+    output.append(contentsOf: tail[keptBefore])
     // One uniqueness check for the three or so stores, not one each.
     var written = output.mutableSpan
     for index in 0..<Int(lengthCount) {
       written[start &+ position(index)] = UInt8(truncatingIfNeeded: newLengths >> (8 &* UInt64(index)))
     }
-    Self.appendShort(json, (headEnd &+ Int(prefixCount))..<textEnd, to: &output)
-    Self.appendShort(kept, (protoStart &+ Int(protoText) &+ Int(textCount))..<kept.count, to: &output)
-    return true
+    output.append(contentsOf: json[text])
+    output.append(contentsOf: tail[keptAfter])
   }
 
   /// Where the text ends in `json` when, from `headEnd`, it holds the kept bytes before and
@@ -103,20 +136,6 @@ public struct RepeatedChunk: Sendable {
         as: kept.extracting(Int(prefixCount)..<(Int(prefixCount) &+ Int(suffixCount))))
     else { return nil }
     return textEnd
-  }
-
-  /// Appends `source[range]`: a few bytes (a token, the end of a chunk) one by one in a single
-  /// reservation, where a slice's copy costs a generic call and a retain and release of `source`.
-  @inline(__always)
-  private static func appendShort(_ source: [UInt8], _ range: Range<Int>, to output: inout [UInt8]) {
-    guard range.count <= 24 else {
-      output.append(contentsOf: source[range])
-      return
-    }
-    let bytes = source.span
-    output.append(addingCapacity: range.count) { output in
-      for index in range { output.append(bytes[index]) }
-    }
   }
 
   /// The tail's protobuf position of length `index` (relative to where the head's protobuf
