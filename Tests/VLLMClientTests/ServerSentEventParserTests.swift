@@ -29,6 +29,17 @@ import Testing
     }
   }
 
+  /// An event whose data line and blank line arrive in one read is dispatched in one step: it
+  /// carries the name given before it and leaves none to the next, and it agrees with the line
+  /// by line path (one byte a read) on values without a space, empty ones and data over lines.
+  @Test func dispatchesWholeEventsAsLineByLine() throws {
+    let stream = "event: delta\ndata: one\n\ndata:two\n\ndata\n\ndata: a\ndata: b\n\ndata: \n\ndata:  last\n\n"
+    let whole = try events([stream])
+    #expect(whole.map(\.event) == ["delta", nil, nil, nil, nil, nil])
+    #expect(whole.map { String(decoding: $0.data, as: UTF8.self) } == ["one", "two", "", "a\nb", "", " last"])
+    #expect(try events(stream.map { String($0) }) == whole)
+  }
+
   @Test func joinsMultiLineDataAndIgnoresComments() throws {
     let got = try events([": keep-alive\ndata: line one\ndata:line two\nid: 7\nretry: 10\n\n"])
     #expect(got == [ServerSentEvent(data: Array("line one\nline two".utf8))])
