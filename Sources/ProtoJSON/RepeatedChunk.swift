@@ -97,8 +97,7 @@ public struct RepeatedChunk: Sendable {
     output.append(addingCapacity: total) { written in
       for index in keptBefore { written.append(kept[index]) }
       for index in 0..<lengthCount {
-        let position = Int(truncatingIfNeeded: (positions >> (16 &* UInt64(index))) & 0xFFFF)
-        written[position] = UInt8(truncatingIfNeeded: newLengths >> (8 &* UInt64(index)))
+        written[Self.position(index, in: positions)] = Self.length(index, in: newLengths)
       }
       for index in text { written.append(input[index]) }
       for index in keptAfter { written.append(kept[index]) }
@@ -116,7 +115,7 @@ public struct RepeatedChunk: Sendable {
     // One uniqueness check for the three or so stores, not one each.
     var written = output.mutableSpan
     for index in 0..<Int(lengthCount) {
-      written[start &+ position(index)] = UInt8(truncatingIfNeeded: newLengths >> (8 &* UInt64(index)))
+      written[start &+ Self.position(index, in: lengthPositions)] = Self.length(index, in: newLengths)
     }
     output.append(contentsOf: json[text])
     output.append(contentsOf: tail[keptAfter])
@@ -139,9 +138,14 @@ public struct RepeatedChunk: Sendable {
   }
 
   /// The tail's protobuf position of length `index` (relative to where the head's protobuf
-  /// ends).
-  private func position(_ index: Int) -> Int {
-    Int(truncatingIfNeeded: (lengthPositions >> (16 &* UInt64(index))) & 0xFFFF)
+  /// ends), from `lengthPositions` or a copy of it.
+  private static func position(_ index: Int, in positions: UInt64) -> Int {
+    Int(truncatingIfNeeded: (positions >> (16 &* UInt64(index))) & 0xFFFF)
+  }
+
+  /// Length `index`'s new value, from the lengths packed eight bits each.
+  private static func length(_ index: Int, in lengths: UInt64) -> UInt8 {
+    UInt8(truncatingIfNeeded: lengths >> (8 &* UInt64(index)))
   }
 
   private mutating func drop() {
