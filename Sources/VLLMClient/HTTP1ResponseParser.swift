@@ -80,12 +80,19 @@ package struct HTTP1ResponseParser {
         return .body(Self.readBody(&buffer, upTo: buffer.readableBytes))
       case .chunkSize:
         // Read in place, without a slice: this runs once per streamed event.
-        guard let (size, lineLength) = try Self.chunkSizeLine(in: buffer) else {
+        guard let line = try Self.chunkSizeLine(in: buffer) else {
           try carry(&buffer, limit: Self.maximumLineSize)
           return nil
         }
-        buffer.moveReaderIndex(forwardBy: lineLength)
-        state = size == 0 ? .trailers : .chunkData(remaining: size)
+        // vLLM's usual chunk, one event with its CRLF, all in this read: taken in one step, so
+        // the call after it finds the buffer used up, without a turn through `chunkDataEnd`.
+        if line.size > 0 && line.isWhole {
+          let start = buffer.readerIndex &+ line.length
+          buffer.moveReaderIndex(forwardBy: line.length &+ line.size &+ 2)
+          return .body(start..<(start &+ line.size))
+        }
+        buffer.moveReaderIndex(forwardBy: line.length)
+        state = line.size == 0 ? .trailers : .chunkData(remaining: line.size)
       case .chunkData(let remaining):
         let piece = Self.readBody(&buffer, upTo: remaining)
         state = remaining == piece.count ? .chunkDataEnd : .chunkData(remaining: remaining - piece.count)
@@ -280,46 +287,65 @@ package struct HTTP1ResponseParser {
     return start..<buffer.readerIndex
   }
 
-  /// A chunk-size line at the start of `buffer`: the size and the line's length with its line
-  /// end, or nil when the line is not complete yet.
-  private static func chunkSizeLine(in buffer: ByteBuffer) throws(Malformed) -> (size: Int, length: Int)? {
+  /// A chunk's size line: the size, the line's length with its line end, and whether the
+  /// chunk's data and the CRLF after it follow in the same bytes.
+  private struct ChunkSizeLine {
+    var size: Int
+    var length: Int
+    var isWhole: Bool
+
+    init(size: Int, length: Int, in bytes: Span<UInt8>) {
+      self.size = size
+      self.length = length
+      isWhole = HTTP1ResponseParser.isCRLF(bytes, at: length &+ size)
+    }
+  }
+
+  /// Whether `bytes` hold a CR and an LF at `index`, which may lie past their end.
+  private static func isCRLF(_ bytes: Span<UInt8>, at index: Int) -> Bool {
+    index < bytes.count &- 1 && bytes[index] == UInt8(ascii: "\r") && bytes[index &+ 1] == UInt8(ascii: "\n")
+  }
+
+  /// The chunk-size line at the start of `buffer`, or nil when it is not complete yet.
+  private static func chunkSizeLine(in buffer: ByteBuffer) throws(Malformed) -> ChunkSizeLine? {
     try chunkSizeLine(buffer.readableBytesUInt8Span)
   }
 
   /// The same over the buffer's readable bytes, as a span (see `parseHead`).
-  private static func chunkSizeLine(_ view: Span<UInt8>) throws(Malformed) -> (size: Int, length: Int)? {
+  private static func chunkSizeLine(_ view: Span<UInt8>) throws(Malformed) -> ChunkSizeLine? {
     var index = 0
     var size = 0
     var digits = 0
-    // Hex digits first.
+    // Hex digits first. Fifteen at most, so the arithmetic cannot overflow.
     while index < view.count {
       let byte = view[index]
-      let value: Int
-      switch byte {
-      case UInt8(ascii: "0")...UInt8(ascii: "9"): value = Int(byte - UInt8(ascii: "0"))
-      case UInt8(ascii: "a")...UInt8(ascii: "f"): value = Int(byte - UInt8(ascii: "a")) + 10
-      case UInt8(ascii: "A")...UInt8(ascii: "F"): value = Int(byte - UInt8(ascii: "A")) + 10
-      default: value = -1
+      let value: UInt8
+      if byte &- UInt8(ascii: "0") < 10 {
+        value = byte &- UInt8(ascii: "0")
+      } else if (byte | 0x20) &- UInt8(ascii: "a") < 6 {
+        // Either case of a to f: 0x20 is the only bit in which the two differ.
+        value = (byte | 0x20) &- UInt8(ascii: "a") &+ 10
+      } else {
+        break
       }
-      guard value >= 0 else { break }
-      digits += 1
+      digits &+= 1
       guard digits <= 15 else { throw Malformed(description: "chunk size too large") }
-      size = size * 16 + value
-      index += 1
+      size = size &<< 4 | Int(value)
+      index &+= 1
     }
     guard index < view.count else { return nil }
     guard digits > 0 else { throw Malformed(description: "invalid chunk size") }
     switch view[index] {
     case UInt8(ascii: "\n"):
-      return (size, index + 1)
+      return ChunkSizeLine(size: size, length: index &+ 1, in: view)
     case UInt8(ascii: "\r"):
       guard index + 1 < view.count else { return nil }
       guard view[index + 1] == UInt8(ascii: "\n") else { throw Malformed(description: "invalid chunk size") }
-      return (size, index + 2)
+      return ChunkSizeLine(size: size, length: index &+ 2, in: view)
     case UInt8(ascii: ";"), UInt8(ascii: " "), UInt8(ascii: "\t"):
       // A chunk extension (or padding before one) follows; extensions carry nothing we need.
       guard let newline = lineFeed(in: view, from: index) else { return nil }
-      return (size, newline + 1)
+      return ChunkSizeLine(size: size, length: newline &+ 1, in: view)
     default:
       throw Malformed(description: "invalid chunk size")
     }

@@ -97,6 +97,24 @@ import Testing
     #expect(parsed.ended)
   }
 
+  /// Several chunks in one read, as vLLM streams them: each taken whole with its CRLF, or the
+  /// general way (a bare LF after the data, any cut), with the same body either way; sizes in
+  /// either case of hex.
+  @Test func wholeChunksParseAsCutOnes() throws {
+    let events = ["data: {\"a\":1}\n\n", String(repeating: "x", count: 0x1F), "data: [DONE]\n\n"]
+    let chunks =
+      "\(String(events[0].utf8.count, radix: 16))\r\n\(events[0])\r\n"
+      + "1F\r\n\(events[1])\n"
+      + "\(String(events[2].utf8.count, radix: 16, uppercase: true))\r\n\(events[2])\r\n0\r\n\r\n"
+    let parsed = try parseSplitEverywhere("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + chunks)
+    #expect(String(decoding: parsed.body, as: UTF8.self) == events.joined())
+    #expect(parsed.ended)
+    // Data longer than its size, with a CR after the size's worth: not a whole chunk, and an error.
+    #expect(throws: HTTP1ResponseParser.Malformed.self) {
+      try parse([Array("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\rc\r\n0\r\n\r\n".utf8)])
+    }
+  }
+
   @Test func bodyUntilCloseEndsOnlyWhenTheConnectionCloses() throws {
     let text = "HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain\r\n\r\nboom"
     #expect(try parse([Array(text.utf8)]).ended == false)
