@@ -229,6 +229,30 @@ import Testing
     // Each learning keeps a chunk for at most the two that miss it; learnings are limited.
     #expect(everKept <= RepeatedChunk.missesBeforeDropping * 3, "\(everKept)")
   }
+
+  /// The kept lengths moved a word at a time are each length moved on its own, or nil when any
+  /// leaves a one-byte varint: for every count, lengths at and near the ends of their range,
+  /// and differences up to well past them either way.
+  @Test func lengthsMovedTogetherAreEachMovedAlone() {
+    let samples: [UInt8] = [0, 1, 2, 0x3F, 0x40, 0x41, 0x7D, 0x7E]
+    for count in 0...RepeatedChunk.maximumLengths {
+      for first in samples {
+        for second in samples {
+          let lengths = [first, second, 0x7E &- first, second / 2].prefix(count)
+          let values = lengths.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * $1.offset) }
+          for difference in -300...300 {
+            let moved = lengths.map { Int($0) + difference }
+            let expected: UInt32? =
+              moved.allSatisfy { (0..<0x80).contains($0) }
+              ? moved.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * $1.offset) } : nil
+            #expect(
+              RepeatedChunk.movedLengths(values, count: UInt8(count), by: difference) == expected,
+              "\(Array(lengths)) by \(difference)")
+          }
+        }
+      }
+    }
+  }
 }
 
 extension [UInt8] {
