@@ -98,7 +98,7 @@ public final class Fleet: Sendable {
         deadline: deadline),
       eventLoop: eventLoop, handler: handler, excluded: excluding)
     exchange.start(on: upstream)
-    return .success(VLLMCall(control: RoutedCallControl(exchange: NIOLoopBound(exchange, eventLoop: eventLoop))))
+    return .success(VLLMCall(control: exchange, eventLoop: eventLoop))
   }
 
   /// Whether an upstream other than those in `excluding` serves `model` now.

@@ -7,7 +7,7 @@ import VLLMClient
 /// byte of the request reached vLLM, sends it to another upstream at once (backing off after the
 /// first), within the call's deadline and the fleet's retry budget. Anything that may have reached
 /// vLLM is never sent again. Lives on the call's event loop.
-final class RoutedExchange: VLLMResponseHandler {
+final class RoutedExchange: VLLMResponseHandler, LoopBoundCallControl {
   struct Request {
     var method: HTTPMethod
     var path: String
@@ -133,7 +133,7 @@ final class RoutedExchange: VLLMResponseHandler {
     handler?.vllmFinished(outcome)
   }
 
-  // MARK: From the call
+  // MARK: From the call (LoopBoundCallControl: cancel and resume reach whichever upstream has it now)
 
   func cancel() {
     handler = nil
@@ -146,29 +146,6 @@ final class RoutedExchange: VLLMResponseHandler {
 
   func resume() {
     current?.resume()
-  }
-}
-
-/// The `VLLMCall` of a routed request: cancel and resume reach whichever upstream has it now.
-struct RoutedCallControl: UpstreamCallControl {
-  let exchange: NIOLoopBound<RoutedExchange>
-
-  func cancel() {
-    let exchange = self.exchange
-    if exchange.eventLoop.inEventLoop {
-      exchange.value.cancel()
-    } else {
-      exchange.eventLoop.execute { exchange.value.cancel() }
-    }
-  }
-
-  func resume() {
-    let exchange = self.exchange
-    if exchange.eventLoop.inEventLoop {
-      exchange.value.resume()
-    } else {
-      exchange.eventLoop.execute { exchange.value.resume() }
-    }
   }
 }
 

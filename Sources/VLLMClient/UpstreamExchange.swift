@@ -3,7 +3,7 @@ import NIOCore
 /// One request to vLLM on one pooled HTTP/1.1 connection, on the connection's event loop: the
 /// request is written, the response is read only as fast as the handler takes it, and the
 /// connection goes back to its loop's pool when the response ended cleanly.
-final class UpstreamExchange {
+final class UpstreamExchange: LoopBoundCallControl {
   private var handler: (any VLLMResponseHandler)?
   private let pool: LoopConnectionPool
   private var connection: UpstreamConnection? = nil

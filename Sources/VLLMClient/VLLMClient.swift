@@ -136,7 +136,7 @@ public final class VLLMClient: Sendable {
         method: method, path: path, template: headTemplate, contentType: contentType, extraHeaders: extraHeaders,
         body: body, starts: &pool.requestStarts, reusing: &spare)
       exchange.start(request: request, deadline: deadline)
-      return VLLMCall(storage: .direct(NIOLoopBound(exchange, eventLoop: eventLoop)))
+      return VLLMCall(control: exchange, eventLoop: eventLoop)
     }
     let delegate = VLLMResponseDelegate(handler: handler, eventLoop: eventLoop, maximumBodySize: maximumBodySize)
     do {
@@ -163,9 +163,12 @@ public final class VLLMClient: Sendable {
   }
 }
 
-/// What a layer above the client puts behind a `VLLMCall`: a request that may move between
-/// upstreams (a fleet's failover) is still cancelled and resumed through the one value.
-public protocol UpstreamCallControl: Sendable {
+/// What cancels and resumes a request, on its event loop: the client's own exchange, or what a
+/// layer above puts behind a `VLLMCall` (a fleet's request, which may move between upstreams).
+/// Class-bound, so a `VLLMCall` is a few references that copy with plain retains: a struct behind
+/// a protocol was copied and destroyed through its value witnesses, about 400 instructions a
+/// routed call (callgrind).
+public protocol LoopBoundCallControl: AnyObject {
   func cancel()
   func resume()
 }
@@ -173,9 +176,8 @@ public protocol UpstreamCallControl: Sendable {
 /// A request in flight.
 public struct VLLMCall: Sendable {
   enum Storage: Sendable {
-    case direct(NIOLoopBound<UpstreamExchange>)
+    case onEventLoop(NIOLoopBound<any LoopBoundCallControl>)
     case asyncHTTPClient(HTTPClient.Task<Void>?, VLLMResponseDelegate)
-    case controlled(any UpstreamCallControl)
   }
 
   let storage: Storage
@@ -184,40 +186,37 @@ public struct VLLMCall: Sendable {
     self.storage = storage
   }
 
-  public init(control: any UpstreamCallControl) {
-    self.storage = .controlled(control)
+  /// A request that `control` cancels and resumes on `eventLoop`.
+  public init(control: any LoopBoundCallControl, eventLoop: any EventLoop) {
+    self.storage = .onEventLoop(NIOLoopBound(control, eventLoop: eventLoop))
   }
 
   /// Closes the upstream request at once: vLLM stops generating when its connection closes.
   public func cancel() {
     switch storage {
-    case .direct(let exchange):
-      if exchange.eventLoop.inEventLoop {
-        exchange.value.cancel()
+    case .onEventLoop(let control):
+      if control.eventLoop.inEventLoop {
+        control.value.cancel()
       } else {
-        exchange.eventLoop.execute { exchange.value.cancel() }
+        control.eventLoop.execute { control.value.cancel() }
       }
     case .asyncHTTPClient(let task, let delegate):
       delegate.cancelled()
       task?.cancel()
-    case .controlled(let control):
-      control.cancel()
     }
   }
 
   /// The handler can take events again after saying it could not.
   public func resume() {
     switch storage {
-    case .direct(let exchange):
-      if exchange.eventLoop.inEventLoop {
-        exchange.value.resume()
+    case .onEventLoop(let control):
+      if control.eventLoop.inEventLoop {
+        control.value.resume()
       } else {
-        exchange.eventLoop.execute { exchange.value.resume() }
+        control.eventLoop.execute { control.value.resume() }
       }
     case .asyncHTTPClient(_, let delegate):
       delegate.resume()
-    case .controlled(let control):
-      control.resume()
     }
   }
 }
