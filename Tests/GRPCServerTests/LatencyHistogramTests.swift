@@ -11,14 +11,27 @@ import Testing
     #expect(zip(bounds, bounds.dropFirst()).allSatisfy { $1 <= 2 * $0 })
   }
 
+  /// The written-out bounds are the steps they claim, and there is a counter for each bucket and
+  /// the unbounded one after them.
+  @Test func boundsAreTheStepsOfEachPowerOfTenAndEachHasACounter() {
+    let powers: [UInt64] = [1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000]
+    let expected = powers.flatMap { power in [10, 15, 20, 30, 50, 70].map { power * $0 / 10 } }
+    #expect(LatencyHistogram.bounds == expected)
+    #expect(LatencyHistogram().counts.count == expected.count + 1)
+  }
+
   /// Around every bound, the bucket is the first whose bound is at or above the value, as a walk
   /// from the first bucket finds it.
   @Test func bucketIsTheFirstBoundAtOrAboveTheValue() {
     let bounds = LatencyHistogram.bounds
-    let values: [UInt64] = bounds.flatMap { [$0 - 1, $0, $0 + 1] } + [0, UInt64.max]
+    let histogram = LatencyHistogram()
+    // Each bound and each power of two (where the bucket a bit length starts at changes), with
+    // their neighbours, and both ends.
+    let powers = (0..<64).map { UInt64(1) << $0 }
+    let values: [UInt64] = (bounds + powers).flatMap { [$0 - 1, $0, $0 &+ 1] } + [0, UInt64.max]
     for value in values {
       let walked = bounds.firstIndex { value <= $0 } ?? bounds.count
-      #expect(LatencyHistogram.bucket(of: value) == walked, "\(value)")
+      #expect(histogram.bucket(of: value) == walked, "\(value)")
     }
   }
 
