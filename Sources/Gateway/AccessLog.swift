@@ -86,6 +86,7 @@ public final class AccessLog: Sendable {
       pending.timestamp.set(millisecondsSince1970: startedAtMilliseconds)
       pending.labels.set(
         recording: record.recording, model: record.model, key: record.keyID, upstream: record.upstream,
+        upstreamID: record.upstreamID,
         migrations: record.migrations, status: status)
       // A line is a few runs copied whole and its numbers: ~25 appends through a JSON writer, each
       // checking the shared array's uniqueness and room, cost about 2,300 instructions (callgrind).

@@ -17,6 +17,9 @@ final class CallRecord: CallAccount {
   var admittedKey: ClientKey? = nil
   var model = ""
   var upstream: String? = nil
+  /// The upstream's id (-1 before one is chosen): what the access log compares first, since two
+  /// upstreams' names differ by a slow string comparison each.
+  var upstreamID = -1
   /// Times its stream moved to another upstream part way (StreamingUpstreamCall).
   var migrations = 0
   var promptTokens = 0
@@ -42,6 +45,7 @@ final class CallRecord: CallAccount {
   /// The call's request went to `upstream` (after any failover).
   func routed(to upstream: Upstream) {
     self.upstream = upstream.name
+    upstreamID = upstream.id
     trace?.routed(to: upstream.name)
   }
 

@@ -24,7 +24,8 @@ import Testing
     ]
     for (recording, model, key, upstream, migrations, status) in calls {
       labels.set(
-        recording: recording, model: model, key: key, upstream: upstream, migrations: migrations, status: status)
+        recording: recording, model: model, key: key, upstream: upstream, upstreamID: upstream == nil ? -1 : 0,
+        migrations: migrations, status: status)
       runs.append(String(decoding: labels.json, as: UTF8.self))
     }
     #expect(
@@ -51,7 +52,8 @@ import Testing
         for index in 0..<count {
           let upstream = "upstream-\(index)"
           let status = round == 2 && index % 3 == 0 ? "UNAVAILABLE" : "OK"
-          labels.set(recording: chat, model: "m", key: "k", upstream: upstream, migrations: 0, status: status)
+          labels.set(
+            recording: chat, model: "m", key: "k", upstream: upstream, upstreamID: index, migrations: 0, status: status)
           #expect(
             String(decoding: labels.json, as: UTF8.self)
               == #","method":"/p.S/Chat","model":"m","key":"k","upstream":""# + upstream + #"","status":""# + status
