@@ -31,7 +31,7 @@ final class HealthChecker {
       probing.insert(upstream.id)
       let needsModels =
         upstream.configuredModels == nil
-        && (discoverAll || upstream.state.withLockedValue { $0.discovered == nil })
+        && (discoverAll || upstream.state.withLock { $0.discovered == nil })
       probe(upstream, path: "/health") { outcome in
         let healthy: Bool
         switch outcome {

@@ -27,7 +27,8 @@ public final class Upstream: Sendable {
   /// Calls that ended on it, and those of them that counted against its health.
   let requestsEnded = Atomic<Int>(0)
   let failures = Atomic<Int>(0)
-  let state: NIOLockedValueBox<UpstreamState>
+  /// A standard library Mutex: NIO's lock cost about 40 instructions more a call (callgrind).
+  let state: Mutex<UpstreamState>
   /// Requests that want to hear when it leaves the fleet while they run (streams that can move).
   private let departureWatchers = NIOLockedValueBox<[ObjectIdentifier: @Sendable (String) -> Void]>([:])
 
@@ -42,7 +43,7 @@ public final class Upstream: Sendable {
     self.client = client
     self.weight = weight > 0 ? weight : 1
     self.configuredModels = models
-    self.state = NIOLockedValueBox(UpstreamState())
+    self.state = Mutex(UpstreamState())
   }
 
   public var callsInFlight: Int { outstanding.load(ordering: .relaxed) }
@@ -76,7 +77,7 @@ public final class Upstream: Sendable {
 
   /// What metrics show of it.
   public var report: UpstreamReport {
-    let (eligible, ejections) = state.withLockedValue { ($0.health.isEligible, $0.health.ejectionsTotal) }
+    let (eligible, ejections) = state.withLock { ($0.health.isEligible, $0.health.ejectionsTotal) }
     return UpstreamReport(
       eligible: eligible, callsInFlight: callsInFlight, requests: requestsEnded.load(ordering: .relaxed),
       failures: failures.load(ordering: .relaxed), ejections: ejections, vllmWaiting: waiting.load(ordering: .relaxed))
@@ -89,7 +90,7 @@ public final class Upstream: Sendable {
 
   /// The models it serves: the configured ones, else the last good /v1/models (nil until then).
   var models: [String]? {
-    configuredModels ?? state.withLockedValue { $0.discovered?.ids }
+    configuredModels ?? state.withLock { $0.discovered?.ids }
   }
 }
 

@@ -50,13 +50,13 @@ import Testing
 
   @Test func candidatesByModelWithPanicAndRefusal() throws {
     let upstreams = TestUpstreams.make(2, models: nil)
-    upstreams[0].state.withLockedValue { $0.discovered = DiscoveredModels(json: Array(#"{"data":[{"id":"a"}]}"#.utf8)) }
-    upstreams[1].state.withLockedValue { $0.discovered = DiscoveredModels(json: Array(#"{"data":[{"id":"b"}]}"#.utf8)) }
+    upstreams[0].state.withLock { $0.discovered = DiscoveredModels(json: Array(#"{"data":[{"id":"a"}]}"#.utf8)) }
+    upstreams[1].state.withLock { $0.discovered = DiscoveredModels(json: Array(#"{"data":[{"id":"b"}]}"#.utf8)) }
     var snapshot = FleetSnapshot(upstreams: upstreams)
     #expect(try snapshot.candidates(for: "a").get().map(\.id) == [0])
     #expect(try snapshot.candidates(for: "").get().map(\.id) == [0, 1])
     #expect(throws: FleetRefusal.unknownModel("c", served: ["a", "b"])) { try snapshot.candidates(for: "c").get() }
-    upstreams[0].state.withLockedValue { $0.health.ejectedUntil = .now() + .seconds(10) }
+    upstreams[0].state.withLock { $0.health.ejectedUntil = .now() + .seconds(10) }
     snapshot = FleetSnapshot(upstreams: upstreams)
     #expect(try snapshot.candidates(for: "a").get().map(\.id) == [0], "none eligible: still routed")
   }
