@@ -4,7 +4,7 @@ extension Span<UInt8> {
   /// instructions a byte (callgrind). Loads are bounds-checked; a run's last word overlaps the
   /// one before it rather than ending in a byte loop.
   @inline(__always)
-  func hasSameBytes(as other: Span<UInt8>) -> Bool {
+  package func hasSameBytes(as other: Span<UInt8>) -> Bool {
     let count = self.count
     guard count == other.count else { return false }
     let mine = bytes
