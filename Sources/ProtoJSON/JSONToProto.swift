@@ -116,7 +116,7 @@ public struct JSONToProto: Sendable {
       try WellKnownJSON.writeBody(of: message.fullName, from: &reader, to: &writer)
       return
     }
-    if let list = message.listField {
+    if message.listField != nil {
       guard try reader.peekKind() == .array else { throw ProtoJSONError("expected an array for \(message.fullName)") }
       try writeRepeated(message.slots[0], in: message, from: &reader, to: &writer)
       return
