@@ -8,7 +8,8 @@ import ProtoJSON
 /// crashing, the translation must reject a request whose wire format is malformed, and what it
 /// produces must be well formed: UTF-8 JSON holding one object, which both the gateway's JSON
 /// reader and Foundation (which the rerank and Responses-fallback calls parse it with) read
-/// back, or a form whose every part has one well-formed header. A check that fails traps, as a
+/// back, or a form whose every part has one well-formed header; and a fleet's routing key read
+/// from the JSON the quick way is the one read member by member. A check that fails traps, as a
 /// crash would. tools/fuzz builds and runs it.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -46,6 +47,9 @@ enum FuzzedRequestTranslation {
     if !wireFormatParses(request) { fail(label, "a request with malformed wire format was translated") }
     if body.contentType == "application/json" {
       checkJSON(body.bytes, label)
+      if !RoutingKeyReader.quickReadAgrees(with: body.bytes) {
+        fail(label, "the routing key read the quick way is not the key read member by member")
+      }
     } else {
       checkForm(body.bytes, contentType: body.contentType, label)
     }

@@ -5,7 +5,7 @@ import ProtoJSON
 /// bytes (chat messages, a completion prompt, Responses or embedding input) for prefix affinity.
 /// The body is JSON the gateway wrote itself, in the proto's field order, so the same prompt is
 /// always the same bytes. Run only when there is more than one upstream to choose from.
-enum RoutingKeyReader {
+package enum RoutingKeyReader {
   static func key(path: String, body: [UInt8]?, contentType: String) -> RoutingKey {
     let workload: RoutingKey.Workload
     switch path {
@@ -78,5 +78,16 @@ enum RoutingKeyReader {
     }
     let prefix = prompt.map { PromptPrefix(body, range: $0) } ?? .none
     return RoutingKey(model: model ?? "", workload: workload, prefix: prefix)
+  }
+
+  /// Whether the key read the quick way, wherever it can be, is the key read member by member:
+  /// what the request fuzz target checks on every body the gateway writes.
+  package static func quickReadAgrees(with body: [UInt8]) -> Bool {
+    for workload in [RoutingKey.Workload.generation, .pooling] {
+      guard let quick = keyOfTheGatewaysForm(body, workload: workload) else { continue }
+      let read = key(readingAll: body, workload: workload)
+      guard quick.model == read.model, quick.prefix == read.prefix else { return false }
+    }
+    return true
   }
 }
