@@ -21,6 +21,7 @@ enum FuzzedUpstreamResponse {
   static let toProto = JSONToProto(schema: .vllmOrdered)
   static let chunk = toProto.schema.message("vllmgateway.v1.ChatCompletionChunk")!
   static let completion = toProto.schema.message("vllmgateway.v1.ChatCompletion")!
+  static let usageNumber = completion.fields[completion.fieldIndex(named: "usage")!].number
 
   static let shapes = ReplyShapes()
   /// The shape of a chat reply as vLLM 0.32 sends one (tests/fixtures/vllm-recordings).
@@ -86,6 +87,23 @@ enum FuzzedUpstreamResponse {
       let byShape =
         (try? toProto.append(from: body, message: completion, to: &shaped, shapes: shapes)) != nil ? shaped : nil
       precondition(byShape == alone, "a reply's shape changed its translation")
+      // Watching the usage field (as a unary call with keys or metrics does) writes the same,
+      // and where it says the field is, a usage field is.
+      var watched: [UInt8] = []
+      do {
+        if let at = try toProto.append(
+          from: body, message: completion, to: &watched, shapes: shapes, watching: usageNumber)
+        {
+          var reader = ProtoWireReader(Array(watched[at...]))
+          let field = try reader.next()
+          precondition(
+            field?.number == usageNumber && field?.wireType == .lengthDelimited,
+            "the usage field is not where the reply's shape said")
+        }
+        precondition(watched == byShape, "watching a field changed a reply's translation")
+      } catch {
+        precondition(byShape == nil, "watching a field made a reply fail")
+      }
     }
     return count
   }

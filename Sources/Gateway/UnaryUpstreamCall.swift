@@ -87,10 +87,18 @@ final class UnaryUpstreamCall: RoutedResponseHandler {
         var usage: TokenUsage? = nil
         try call.send(inputArrivedAt: receivedAt) { output, start in
           output.reserveCapacity(output.count + body.count)
-          try context.toProto.append(from: body, message: message, to: &output, shapes: operation.replyShapes)
           // The counts read from the message just written, where the schema says they are:
-          // cheaper than finding them in vLLM's JSON (ReplyUsageFields).
-          if record != nil, let fields = operation.replyUsage {
+          // cheaper than finding them in vLLM's JSON (ReplyUsageFields). Where the reply's
+          // template wrote the usage field, it says where, and the fields before it are not walked.
+          guard record != nil, let fields = operation.replyUsage else {
+            try context.toProto.append(from: body, message: message, to: &output, shapes: operation.replyShapes)
+            return true
+          }
+          let usageAt = try context.toProto.append(
+            from: body, message: message, to: &output, shapes: operation.replyShapes, watching: fields.usageNumber)
+          if let usageAt {
+            usage = fields.read(output, usageAt: usageAt)
+          } else {
             usage = fields.read(output, range: start..<output.count)
           }
           return true

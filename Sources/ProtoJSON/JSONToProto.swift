@@ -42,18 +42,36 @@ public struct JSONToProto: Sendable {
   public func append(from json: [UInt8], message: MessageSchema, to output: inout [UInt8], shapes: ReplyShapes)
     throws
   {
+    _ = try append(from: json, message: message, to: &output, shapes: shapes, watching: 0)
+  }
+
+  /// The same, answering where the reply's top-level message field numbered `watched` was
+  /// written (the index of its tag in `output`) when the template wrote the reply and the field
+  /// once, so a reader of that field alone (a unary call's usage) need not walk the message to
+  /// it; nil otherwise. 0 watches nothing.
+  public func append(
+    from json: [UInt8], message: MessageSchema, to output: inout [UInt8], shapes: ReplyShapes, watching watched: Int32
+  ) throws -> Int? {
     let start = output.count
     if let template = shapes.template {
-      if template.write(json, to: &output) { return }
+      if watched == 0 {
+        if template.write(json, to: &output) { return nil }
+      } else {
+        var watch = TopLevelFieldWatch(number: watched)
+        if template.write(json, to: &output, watch: &watch) { return watch.index }
+      }
       output.removeSubrange(start...)
     }
     try append(from: json, message: message, to: &output)
-    guard shapes.shouldLearn(), let learnt = ReplyTemplateLearner.learn(json, as: message, in: schema) else { return }
+    guard shapes.shouldLearn(), let learnt = ReplyTemplateLearner.learn(json, as: message, in: schema) else {
+      return nil
+    }
     // Kept only when it writes this reply as the general way just did: anything the learner
     // misjudged stays out.
     var check: [UInt8] = []
     check.reserveCapacity(output.count - start)
     if learnt.write(json, to: &check) && check.elementsEqual(output[start...]) { shapes.learnt(learnt) }
+    return nil
   }
 
   /// The same for one of a stream's messages, `head` holding the leading members the stream's

@@ -33,6 +33,45 @@ import Testing
     #expect(withUsage >= 10)
   }
 
+  /// Where the reply's template wrote the usage field (the second reply of a shape on), its
+  /// counts are read there and are what the JSON says; other replies are walked as before.
+  @Test func recordedAnswersGiveTheirUsageWhereTheTemplateWroteIt() throws {
+    let translator = JSONToProto(schema: .bundled)
+    var foundByTemplate = 0
+    for operation in VLLMService.operations where operation.kind == .unary {
+      let resolved = operation.resolved(in: .bundled)
+      guard let fields = resolved.replyUsage, let message = Schema.bundled.message(operation.responseType) else {
+        continue
+      }
+      for answer in VLLMKeyOrderTests.answers where answer.path == operation.upstreamPath && !answer.isStream {
+        for object in answer.objects {
+          let shapes = ReplyShapes()
+          for _ in 0..<2 {
+            var output: [UInt8] = [0, 0, 0, 0, 0]
+            let at = try translator.append(
+              from: object, message: message, to: &output, shapes: shapes, watching: fields.usageNumber)
+            let walked = try #require(fields.read(output, range: 5..<output.count), "\(answer.file)")
+            guard let at else { continue }
+            foundByTemplate += 1
+            #expect(fields.read(output, usageAt: at) == walked, "\(answer.file)")
+            #expect(walked == TokenUsage(in: object), "\(answer.file)")
+          }
+        }
+      }
+    }
+    #expect(foundByTemplate >= 5)
+  }
+
+  @Test func aUsageTagThatIsNotThereReadsAsNothing() throws {
+    let fields = try #require(Self.fields("ChatCompletion"))
+    var reply = ProtoWireWriter()
+    reply.lengthDelimited(1, Array("id".utf8))
+    let bytes = reply.bytes
+    #expect(fields.read(bytes, usageAt: 0) == nil)
+    #expect(fields.read(bytes, usageAt: bytes.count) == nil)
+    #expect(fields.read(bytes, usageAt: -1) == nil)
+  }
+
   @Test func repliesThatCountTokens() {
     for type in ["ChatCompletion", "Completion", "Response", "EmbeddingResponse", "Transcription"] {
       #expect(Self.fields(type) != nil, "\(type)")

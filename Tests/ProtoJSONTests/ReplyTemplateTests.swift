@@ -55,6 +55,64 @@ import Testing
     return true
   }
 
+  /// Where the template wrote a watched top-level message field: the index of its tag in the
+  /// output, after whatever the output held; none the first time (the general way writes it and
+  /// the shape is learnt), none for a field the reply does not hold, and none when a shape holds
+  /// the field twice (a reader of one occurrence would miss what the other says).
+  @Test func aWatchedFieldIsFoundWhereTheTemplateWroteIt() throws {
+    let usage = try #require(Self.completion.fieldIndex(named: "usage").map { Self.completion.fields[$0] })
+    let choices = try #require(Self.completion.fieldIndex(named: "choices").map { Self.completion.fields[$0] })
+    let shapes = ReplyShapes()
+    var output = Self.prefix
+    #expect(
+      try Self.toProto.append(
+        from: Self.reply(), message: Self.completion, to: &output, shapes: shapes, watching: usage.number) == nil)
+    for tokens in [("65", "77", "12"), ("1", "2", "1"), ("300", "600", "300")] {
+      var output = Self.prefix
+      let json = Self.reply(
+        content: "a longer answer than the first " + String(repeating: "x", count: 200), tokens: tokens)
+      let at = try #require(
+        try Self.toProto.append(
+          from: json, message: Self.completion, to: &output, shapes: shapes, watching: usage.number))
+      let written = Array(output[at...])
+      var reader = ProtoWireReader(written)
+      let field = try #require(try reader.next())
+      #expect(field.number == usage.number && field.wireType == .lengthDelimited)
+      let usageJSON = #"{"prompt_tokens":\#(tokens.0),"total_tokens":\#(tokens.1),"completion_tokens":\#(tokens.2)}"#
+      let usageMessage = try #require(Self.toProto.schema.message(of: usage))
+      #expect(
+        Array(written[field.range]) == (try Self.toProto.proto(from: Array(usageJSON.utf8), message: usageMessage)))
+      // Written the same as without watching.
+      var unwatched = Self.prefix
+      try Self.toProto.append(from: json, message: Self.completion, to: &unwatched, shapes: shapes)
+      #expect(unwatched == output)
+    }
+    // The choices field is repeated: a shape with one choice holds it once, so it is found too;
+    // a field number the reply does not hold is not.
+    var other = Self.prefix
+    #expect(
+      try Self.toProto.append(
+        from: Self.reply(), message: Self.completion, to: &other, shapes: shapes, watching: choices.number) != nil)
+    #expect(
+      try Self.toProto.append(from: Self.reply(), message: Self.completion, to: &other, shapes: shapes, watching: 999)
+        == nil)
+  }
+
+  @Test func aFieldATemplateWritesTwiceIsNotFound() throws {
+    let twice = Array(
+      (#"{"id":"a","choices":[{"index":0,"message":{"role":"assistant","content":"x"}},"#
+        + #"{"index":1,"message":{"role":"assistant","content":"y"}}]}"#).utf8)
+    let choices = try #require(Self.completion.fieldIndex(named: "choices").map { Self.completion.fields[$0] })
+    let shapes = ReplyShapes()
+    var output = Self.prefix
+    try Self.toProto.append(from: twice, message: Self.completion, to: &output, shapes: shapes)
+    #expect(shapes.hasShape)
+    output = Self.prefix
+    #expect(
+      try Self.toProto.append(
+        from: twice, message: Self.completion, to: &output, shapes: shapes, watching: choices.number) == nil)
+  }
+
   @Test func recordedRepliesTranslateTheSameByTheirShape() throws {
     var fitted: Set<String> = []
     for recording in RecordedExchangeTests.exchanges where recording.status == 200 && !recording.isEventStream {
