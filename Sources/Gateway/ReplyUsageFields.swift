@@ -50,8 +50,7 @@ struct ReplyUsageFields: Sendable {
     while at < end {
       guard let key = Self.varint(span, at: &at, end: end) else { return nil }
       if key & 7 == 2 {
-        guard let length = Self.varint(span, at: &at, end: end), length <= UInt64(end &- at) else { return nil }
-        let valueEnd = at &+ Int(truncatingIfNeeded: length)
+        guard let valueEnd = Self.lengthDelimitedEnd(span, at: &at, end: end) else { return nil }
         if key == usageKey, !readCounts(span, from: at, to: valueEnd, into: &usage) { return nil }
         at = valueEnd
       } else if !Self.skipValue(span, key: key, at: &at, end: end) {
@@ -71,10 +70,10 @@ struct ReplyUsageFields: Sendable {
     var at = tag
     let end = span.count
     guard Self.varint(span, at: &at, end: end) == usageKey,
-      let length = Self.varint(span, at: &at, end: end), length <= UInt64(end &- at)
+      let valueEnd = Self.lengthDelimitedEnd(span, at: &at, end: end)
     else { return nil }
     var usage = TokenUsage()
-    guard readCounts(span, from: at, to: at &+ Int(truncatingIfNeeded: length), into: &usage) else { return nil }
+    guard readCounts(span, from: at, to: valueEnd, into: &usage) else { return nil }
     return usage
   }
 
@@ -89,13 +88,21 @@ struct ReplyUsageFields: Sendable {
         let count = max(0, Int(Int32(truncatingIfNeeded: value)))
         if key == promptKey { usage.prompt = count } else { usage.completion = count }
       } else if key & 7 == 2 {
-        guard let length = Self.varint(span, at: &at, end: end), length <= UInt64(end &- at) else { return false }
-        at &+= Int(truncatingIfNeeded: length)
+        guard let valueEnd = Self.lengthDelimitedEnd(span, at: &at, end: end) else { return false }
+        at = valueEnd
       } else if !Self.skipValue(span, key: key, at: &at, end: end) {
         return false
       }
     }
     return true
+  }
+
+  /// Where a length-delimited value ends, its length being at `at` (which moves past the length);
+  /// nil when the length is not a varint or the value does not end by `end`.
+  @inline(__always)
+  private static func lengthDelimitedEnd(_ span: Span<UInt8>, at: inout Int, end: Int) -> Int? {
+    guard let length = varint(span, at: &at, end: end), length <= UInt64(end &- at) else { return nil }
+    return at &+ Int(truncatingIfNeeded: length)
   }
 
   /// Moves `at` past the value of a field that is not length-delimited; false when it is not one
