@@ -80,3 +80,20 @@ def test_one_line_per_call_with_what_happened(sim, start_server, tmp_path):
     assert ("ListModels", "OK") in by_order
     # Nothing of the conversation and no key reaches the log.
     assert SECRET_PROMPT not in text and "sk-access-log-test" not in text and "wrong" not in text
+
+
+def test_a_log_that_cannot_be_written_costs_lines_not_the_gateway(sim, start_server, tmp_path):
+    # /dev/full refuses every write (ENOSPC), as a full disk or a closed pipe would.
+    config = tmp_path / "gateway.json"
+    config.write_text(json.dumps({"upstreams": [{"name": "sim-1", "url": f"http://{sim.address}"}],
+                                  "access_log": "/dev/full"}))
+    gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--config", str(config))
+    with grpc.insecure_channel(gateway.address) as channel:
+        stub = service_pb2_grpc.VLLMServiceStub(channel)
+        for _ in range(3):
+            assert stub.CreateChatCompletion(chat(), timeout=5).usage.completion_tokens == 5
+            time.sleep(0.25)  # past the log's 100 ms flush, so each batch meets the failing write
+        assert stub.CreateChatCompletion(chat(), timeout=5).usage.completion_tokens == 5
+    assert gateway.process.poll() is None
+    assert gateway.wait_for_log("access log cannot be written"), gateway.log()
+    assert gateway.log().count("access log cannot be written") == 1  # said once, not every 100 ms
