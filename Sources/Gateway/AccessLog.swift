@@ -29,17 +29,15 @@ public final class AccessLog: Sendable {
     var timestamp = UTCTimestamp.Reused(prefix: Text.opening)
   }
 
-  /// Writes to `path`, appending ("-" or nil: standard error).
+  /// Writes to `path`, appending ("-" or nil: standard error). Opened for appending, not sought
+  /// to its end: a pipe or FIFO (a log shipper's) cannot seek, and FileHandle's
+  /// `seekToEndOfFile()` ended the process there; appending also keeps lines whole when the file
+  /// is truncated under the gateway (logrotate's copytruncate) or shared with another writer.
   public init(path: String?) throws {
     if let path, path != "-" {
-      if !FileManager.default.fileExists(atPath: path) {
-        _ = FileManager.default.createFile(atPath: path, contents: nil)
-      }
-      guard let handle = FileHandle(forWritingAtPath: path) else {
-        throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
-      }
-      handle.seekToEndOfFile()
-      output = handle
+      let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+      guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+      output = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
     } else {
       output = FileHandle.standardError
     }

@@ -4,12 +4,16 @@ and trace id, and never the prompt, the answer or a key."""
 
 import hashlib
 import json
+import os
+import subprocess
+import threading
 import time
 from datetime import datetime, timezone
 
 import grpc
 import pytest
 
+from conftest import BIN_DIR
 from vllmgateway.v1 import chat_pb2, models_pb2, service_pb2_grpc
 
 SECRET_PROMPT = "the launch code is 8128"
@@ -97,3 +101,37 @@ def test_a_log_that_cannot_be_written_costs_lines_not_the_gateway(sim, start_ser
     assert gateway.process.poll() is None
     assert gateway.wait_for_log("access log cannot be written"), gateway.log()
     assert gateway.log().count("access log cannot be written") == 1  # said once, not every 100 ms
+
+
+def test_a_fifo_takes_the_log(sim, start_server, tmp_path):
+    # A log shipper's named pipe cannot seek: the log appends, it does not seek to an end.
+    fifo = tmp_path / "access.fifo"
+    os.mkfifo(fifo)
+    received = []
+
+    def read():
+        with open(fifo, "rb") as pipe:  # blocks until the gateway opens the other end
+            for line in pipe:
+                received.append(json.loads(line))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--upstream",
+                           f"http://{sim.address}", "--access-log", str(fifo))
+    with grpc.insecure_channel(gateway.address) as channel:
+        stub = service_pb2_grpc.VLLMServiceStub(channel)
+        stub.CreateChatCompletion(chat(), timeout=5)
+    deadline = time.monotonic() + 5
+    while not received and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [(e["method"].rsplit("/", 1)[1], e["status"]) for e in received] == [("CreateChatCompletion", "OK")]
+    assert gateway.process.poll() is None
+
+
+def test_a_log_that_cannot_be_opened_stops_the_start_with_why(tmp_path):
+    result = subprocess.run([str(BIN_DIR / "vllm-grpc-gateway"),
+                             "--listen", "127.0.0.1:0", "--upstream", "http://127.0.0.1:9",
+                             "--access-log", str(tmp_path / "no-such-dir" / "access.log")],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert "cannot open the access log" in result.stderr and "No such file or directory" in result.stderr
