@@ -2,6 +2,8 @@
 /// models) and how full its KV cache is (the highest over its models). Read off the request path
 /// by the health checker.
 struct VLLMLoad: Sendable, Equatable {
+  static let mostWaiting = 1_000_000_000
+
   var waiting: Int
   var kvCacheUsage: Double
 
@@ -26,7 +28,9 @@ struct VLLMLoad: Sendable, Equatable {
       if isWaiting { waiting += value } else { usage = max(usage, value) }
     }
     guard found else { return nil }
-    self.waiting = Int(waiting)
-    self.kvCacheUsage = usage
+    // Held to what a vLLM can report: a queue past a billion or a cache fuller than full is a
+    // broken exporter, and converting or summing it unchecked would trap (end the process).
+    self.waiting = Int(min(max(waiting, 0), Double(Self.mostWaiting)))
+    self.kvCacheUsage = min(max(usage, 0), 1)
   }
 }

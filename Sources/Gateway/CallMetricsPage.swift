@@ -51,7 +51,7 @@ enum CallMetricsPage {
     for each in instruments {
       let labels = CallMetricsPage.labels([("model", each.model), ("key", each.key)])
       if sums[labels] == nil { order.append(labels) }
-      sums[labels, default: 0] += count(each)
+      sums[labels, default: 0] &+= count(each)  // counters wrap, as the instruments do
     }
     text += "# TYPE \(name) counter\n"
     for labels in order { text += "\(name){\(labels)} \(sums[labels] ?? 0)\n" }

@@ -58,15 +58,15 @@ final class CallRecord: CallAccount {
   /// An upstream request ended with `outcome`, having used `usage`: the tokens are added (the
   /// call's key is charged them at its end), and the trace's upstream span ends.
   func upstreamFinished(_ outcome: VLLMOutcome, usage: TokenUsage) {
-    promptTokens += usage.prompt
-    completionTokens += usage.completion
+    promptTokens = promptTokens.saturatingAdd(usage.prompt)
+    completionTokens = completionTokens.saturatingAdd(usage.completion)
     trace?.upstreamFinished(outcome, usage: usage)
   }
 
   func callEnded(_ code: Status.Code) {
     // A stream that moved counts some tokens as completion rather than prompt; the sum stays
     // what the upstreams reported.
-    admittedKey?.release(charging: promptTokens + completionTokens)
+    admittedKey?.release(charging: promptTokens.saturatingAdd(completionTokens))
     admittedKey = nil
     let now = NIODeadline.now().uptimeNanoseconds
     recording.accessLog?.write(self, status: code.name, endedAt: now)

@@ -79,7 +79,7 @@ enum ContinuationRequest {
       }
     }
     if let limit = try tokenLimit(of: request, isChat: progress.isChat) {
-      let remaining = Int(truncatingIfNeeded: limit.value) - progress.tokens
+      let remaining = Int(truncatingIfNeeded: limit.value).saturatingSubtract(progress.tokens)
       guard remaining > 0 else { return nil }
       overrides.append((limit.key, String(remaining)))
     }
@@ -126,7 +126,7 @@ enum ContinuationRequest {
     var writer = JSONWriter()
     writer.beginObject()
     if let limit = try tokenLimit(of: request, isChat: true) {
-      let remaining = Int(truncatingIfNeeded: limit.value) - progress.tokens
+      let remaining = Int(truncatingIfNeeded: limit.value).saturatingSubtract(progress.tokens)
       guard remaining > 0 else { return nil }
       writer.key("max_tokens")
       writer.raw(Array(String(remaining).utf8))

@@ -177,7 +177,7 @@ enum ResponsesChatTranslation {
       if let usage, status == nil {
         let input = usage["prompt_tokens"] as? Int ?? 0
         let output = usage["completion_tokens"] as? Int ?? 0
-        object["usage"] = ["input_tokens": input, "output_tokens": output, "total_tokens": input + output]
+        object["usage"] = ["input_tokens": input, "output_tokens": output, "total_tokens": input.saturatingAdd(output)]
       }
       return object
     }

@@ -92,7 +92,7 @@ enum ResponsesContinuation {
     guard tokens > 0 else { return chat }
     for key in ["max_completion_tokens", "max_tokens"] {
       guard let limit = chat[key] as? Int else { continue }
-      let remaining = limit - tokens
+      let remaining = limit.saturatingSubtract(tokens)
       guard remaining > 0 else { return nil }
       chat[key] = remaining
     }
@@ -109,9 +109,11 @@ enum ResponsesContinuation {
       let completion = usage["completion_tokens"] as? Int
     else { return usage }
     var adjusted = usage
-    adjusted["prompt_tokens"] = max(0, prompt - tokensBefore)
-    adjusted["completion_tokens"] = completion + tokensBefore
-    adjusted["total_tokens"] = max(0, prompt - tokensBefore) + completion + tokensBefore
+    let adjustedPrompt = max(0, prompt.saturatingSubtract(tokensBefore))
+    let adjustedCompletion = completion.saturatingAdd(tokensBefore)
+    adjusted["prompt_tokens"] = adjustedPrompt
+    adjusted["completion_tokens"] = adjustedCompletion
+    adjusted["total_tokens"] = adjustedPrompt.saturatingAdd(adjustedCompletion)
     return adjusted
   }
 }

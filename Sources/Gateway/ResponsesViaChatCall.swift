@@ -184,8 +184,9 @@ final class ResponsesViaChatCall: RoutedResponseHandler {
       record.migrations += 1
       // The tokens sent since the last move are output to the client, though prompt to the next
       // upstream (whose usage the record is given); earlier ones were moved at earlier moves.
-      record.completionTokens += migration.tokens - migration.tokensBefore
-      record.promptTokens -= migration.tokens - migration.tokensBefore
+      let sinceLastMove = migration.tokens - migration.tokensBefore
+      record.completionTokens = record.completionTokens.saturatingAdd(sinceLastMove)
+      record.promptTokens = record.promptTokens.saturatingSubtract(sinceLastMove)
       record.trace?.streamMoved(after: failure, tokens: migration.tokens)
     }
     migration.moves += 1

@@ -5,7 +5,9 @@ import ProtoJSON
 /// when to come back (gRPC's standard for rate limits).
 enum RetryInfo {
   static func resourceExhausted(_ message: String, retryAfterSeconds: Double) -> StatusError {
-    let wait = max(retryAfterSeconds, 0.001)
+    // At most about 31 years (and a NaN as that): a key charged absurd token counts by an
+    // upstream has a wait past Int64's seconds, and converting it trapped.
+    let wait = retryAfterSeconds.isNaN ? 1e9 : min(max(retryAfterSeconds, 0.001), 1e9)
     var duration = ProtoWireWriter()
     let seconds = Int64(wait.rounded(.down))
     let nanos = Int64((wait - Double(seconds)) * 1e9)

@@ -260,8 +260,8 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
       // failed reported no usage).
       let sinceLastMove = migration.progress.tokens - migration.tokensCounted
       migration.tokensCounted = migration.progress.tokens
-      record.completionTokens += sinceLastMove
-      record.promptTokens -= sinceLastMove
+      record.completionTokens = record.completionTokens.saturatingAdd(sinceLastMove)
+      record.promptTokens = record.promptTokens.saturatingSubtract(sinceLastMove)
       record.trace?.streamMoved(after: failure, tokens: migration.progress.tokens)
     }
     upstream = context.startUpstream(

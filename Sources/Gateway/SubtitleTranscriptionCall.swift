@@ -95,7 +95,8 @@ final class SubtitleTranscriptionCall: RoutedResponseHandler {
   }
 
   private static func timestamp(_ seconds: Double, _ format: Format) -> String {
-    let milliseconds = Int((max(seconds, 0) * 1000).rounded())
+    // Held to about 31 years: vLLM's times past Int's milliseconds (or not a number) trapped.
+    let milliseconds = seconds.isNaN ? 0 : Int((min(max(seconds, 0), 1e9) * 1000).rounded())
     let hours = milliseconds / 3_600_000
     let minutes = milliseconds / 60_000 % 60
     let secs = milliseconds / 1000 % 60

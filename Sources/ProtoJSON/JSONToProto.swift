@@ -524,13 +524,16 @@ public struct JSONToProto: Sendable {
     }
   }
 
-  /// An integer as a varint field of `type` holds it (int64, uint64, int32 or uint32).
+  /// An integer as a varint field of `type` holds it (int64, uint64, int32 or uint32), held to
+  /// the type's range as a number too large for Int64 is (`integer(from:)`): a count of 2^33
+  /// wrapped into an int32 read as a small or negative number, the wrong answer in silence.
   @inline(__always)
   static func varintBits(_ value: Int64, as type: MessageSchema.FieldType) -> UInt64 {
     switch type {
     // Negative int32 values take ten bytes on the wire, sign-extended like int64.
-    case .int32: UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: value)))
-    case .uint32: UInt64(UInt32(truncatingIfNeeded: value))
+    case .int32: UInt64(bitPattern: Int64(Int32(clamping: value)))
+    case .uint32: UInt64(UInt32(clamping: value))
+    case .uint64: UInt64(clamping: value)
     default: UInt64(bitPattern: value)
     }
   }

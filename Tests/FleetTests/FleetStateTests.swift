@@ -119,6 +119,25 @@ import Testing
     #expect(VLLMLoad(prometheusText: Array("# nothing here\nother_metric 1\n".utf8)) == nil)
   }
 
+  @Test func absurdFiguresAreHeldToWhatAVLLMCanReport() {
+    let text = Array(
+      """
+      vllm:num_requests_waiting{engine="0",model_name="a"} 9.3e18
+      vllm:num_requests_waiting{engine="0",model_name="b"} 1e308
+      vllm:kv_cache_usage_perc{engine="0",model_name="a"} 1e16
+      """.utf8)
+    let load = VLLMLoad(prometheusText: text)
+    #expect(load == VLLMLoad(waiting: VLLMLoad.mostWaiting, kvCacheUsage: 1))
+    #expect(
+      VLLMLoad(prometheusText: Array("vllm:num_requests_waiting -4\nvllm:kv_cache_usage_perc -1\n".utf8))
+        == VLLMLoad(waiting: 0, kvCacheUsage: 0))
+    // Routing over such figures compares loads without overflowing.
+    let upstreams = TestUpstreams.make(3)
+    for upstream in upstreams { upstream.recordLoad(load) }
+    #expect(upstreams[0].load == 2 * VLLMLoad.mostWaiting + 1)
+    _ = LeastLoadPolicy.choose(from: upstreams)
+  }
+
   @Test func queuedRequestsAndAFullCacheCountAsLoad() {
     let upstreams = TestUpstreams.make(2)
     upstreams[0].setLoad(1)

@@ -59,6 +59,39 @@ import Testing
   /// output, after whatever the output held; none the first time (the general way writes it and
   /// the shape is learnt), none for a field the reply does not hold, and none when a shape holds
   /// the field twice (a reader of one occurrence would miss what the other says).
+  /// A count past an int32 field's range is held to it, the general way and by the template:
+  /// wrapped, 2^63 - 808 read as -808 and 2^32 + 5 as 5.
+  @Test func integersPastAFieldsRangeAreHeldToIt() throws {
+    let shapes = ReplyShapes()
+    let usage = try #require(Self.toProto.schema.message("vllmgateway.v1.Usage"))
+    let usageField = try #require(Self.completion.fields.first { $0.name == "usage" })
+    for (tokens, held) in [
+      (("9223372036854775000", "4294967301", "-9223372036854775000"), (Int32.max, Int32.max, Int32.min)),
+      (("1e300", "12", "7"), (Int32.max, 12, 7)),
+    ] {
+      let json = Self.reply(tokens: tokens)
+      let alone = try Self.toProto.proto(from: json, message: Self.completion)
+      var reader = ProtoWireReader(alone)
+      var counts: [Int32: Int64] = [:]
+      while let field = try reader.next() {
+        guard field.number == usageField.number else { continue }
+        var inner = ProtoWireReader(alone, range: field.range)
+        while let count = try inner.next() {
+          counts[count.number] = Int64(bitPattern: count.scalar)
+        }
+      }
+      let numbers = ["prompt_tokens", "total_tokens", "completion_tokens"].map { name in
+        usage.fields.first { $0.name == name }!.number
+      }
+      #expect(counts[numbers[0]] == Int64(held.0))
+      #expect(counts[numbers[1]] == Int64(held.1))
+      #expect(counts[numbers[2]] == Int64(held.2))
+      // The same bytes by the reply's shape, learnt at the first and used at the second.
+      #expect(Self.shaped(shapes, json, Self.completion) == "\(alone)")
+      #expect(Self.shaped(shapes, json, Self.completion) == "\(alone)")
+    }
+  }
+
   @Test func aWatchedFieldIsFoundWhereTheTemplateWroteIt() throws {
     let usage = try #require(Self.completion.fieldIndex(named: "usage").map { Self.completion.fields[$0] })
     let choices = try #require(Self.completion.fieldIndex(named: "choices").map { Self.completion.fields[$0] })
