@@ -36,10 +36,12 @@ enum BifrostProvider {
       if let written = try network.string("base_url") {
         baseURL = try GatewayConfiguration.resolve(written, environment, path: network.path("base_url"))
       }
-      timeout = try network.number("default_request_timeout_in_seconds", minimum: 0.001)
+      timeout = try network.seconds("default_request_timeout_in_seconds", minimum: 0.001)
       block.failover.maxRetries = try network.integer("max_retries", minimum: 0)
-      block.failover.backoffInitialMilliseconds = try network.integer("retry_backoff_initial_ms", minimum: 0)
-      block.failover.backoffMaxMilliseconds = try network.integer("retry_backoff_max_ms", minimum: 0)
+      block.failover.backoffInitialMilliseconds = try network.integer(
+        "retry_backoff_initial_ms", minimum: 0, maximum: ConfigReader.mostMilliseconds)
+      block.failover.backoffMaxMilliseconds = try network.integer(
+        "retry_backoff_max_ms", minimum: 0, maximum: ConfigReader.mostMilliseconds)
       headers = Dictionary(try network.stringMap("extra_headers") ?? [], uniquingKeysWith: { $1 })
       try network.finish()
     }

@@ -37,8 +37,8 @@ enum ClientKeyReader {
     }
     return ClientKeyRule(
       id: id, sha256: digests.first, certificateCommonName: commonName, models: try reader.strings("models"),
-      requestsPerMinute: try reader.number("requests_per_minute", minimum: 0.001),
-      tokensPerMinute: try reader.number("tokens_per_minute", minimum: 1),
+      requestsPerMinute: try reader.number("requests_per_minute", minimum: 0.001, maximum: 1e12),
+      tokensPerMinute: try reader.number("tokens_per_minute", minimum: 1, maximum: 1e15),
       maxConcurrentStreams: try reader.integer("max_concurrent_streams", minimum: 1))
   }
 

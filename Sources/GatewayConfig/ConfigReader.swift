@@ -31,7 +31,7 @@ struct ConfigReader {
     return value
   }
 
-  mutating func number(_ key: String, minimum: Double? = nil) throws(ConfigError) -> Double? {
+  mutating func number(_ key: String, minimum: Double? = nil, maximum: Double? = nil) throws(ConfigError) -> Double? {
     guard let node = node(key) else { return nil }
     guard case .number(let value) = node, value.isFinite else {
       throw ConfigError(path: path(key), reason: "must be a number")
@@ -40,7 +40,23 @@ struct ConfigReader {
       throw ConfigError(
         path: path(key), reason: "must be at least \(minimum.formattedForConfig), not \(value.formattedForConfig)")
     }
+    if let maximum, value > maximum {
+      throw ConfigError(
+        path: path(key), reason: "must be at most \(maximum.formattedForConfig), not \(value.formattedForConfig)")
+    }
     return value
+  }
+
+  /// The most seconds a duration may say (about 31 years): a duration is kept in nanoseconds,
+  /// and a larger one overflowed their 64 bits, which traps (ends the process, on a reload too).
+  static let mostSeconds = 1e9
+
+  /// The same for durations given in milliseconds.
+  static let mostMilliseconds = 1_000_000_000_000
+
+  /// A duration in seconds, at least `minimum` and at most `mostSeconds`.
+  mutating func seconds(_ key: String, minimum: Double) throws(ConfigError) -> Double? {
+    try number(key, minimum: minimum, maximum: Self.mostSeconds)
   }
 
   mutating func bool(_ key: String) throws(ConfigError) -> Bool? {
@@ -49,8 +65,10 @@ struct ConfigReader {
     return value
   }
 
-  mutating func integer(_ key: String, minimum: Int? = nil) throws(ConfigError) -> Int? {
-    guard let value = try number(key, minimum: minimum.map(Double.init)) else { return nil }
+  mutating func integer(_ key: String, minimum: Int? = nil, maximum: Int? = nil) throws(ConfigError) -> Int? {
+    guard let value = try number(key, minimum: minimum.map(Double.init), maximum: maximum.map(Double.init)) else {
+      return nil
+    }
     guard value == value.rounded(), abs(value) < 1e15 else {
       throw ConfigError(path: path(key), reason: "must be a whole number")
     }

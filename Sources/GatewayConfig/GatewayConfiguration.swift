@@ -101,22 +101,22 @@ extension GatewayConfiguration {
       try routing.finish()
     }
     if var health = try root.object("health") {
-      if let seconds = try health.number("check_interval_seconds", minimum: 0.1) {
+      if let seconds = try health.seconds("check_interval_seconds", minimum: 0.1) {
         configuration.health.checkInterval = Self.seconds(seconds)
       }
-      if let seconds = try health.number("discovery_interval_seconds", minimum: 0.1) {
+      if let seconds = try health.seconds("discovery_interval_seconds", minimum: 0.1) {
         configuration.discoveryIntervalSeconds = seconds
       }
-      if let seconds = try health.number("check_timeout_seconds", minimum: 0.1) {
+      if let seconds = try health.seconds("check_timeout_seconds", minimum: 0.1) {
         configuration.health.checkTimeout = Self.seconds(seconds)
       }
       if let count = try health.integer("consecutive_failures_to_eject", minimum: 1) {
         configuration.health.consecutiveFailuresToEject = count
       }
-      if let seconds = try health.number("base_ejection_seconds", minimum: 0.1) {
+      if let seconds = try health.seconds("base_ejection_seconds", minimum: 0.1) {
         configuration.health.baseEjection = Self.seconds(seconds)
       }
-      if let seconds = try health.number("max_ejection_seconds", minimum: 0.1) {
+      if let seconds = try health.seconds("max_ejection_seconds", minimum: 0.1) {
         configuration.health.maximumEjection = Self.seconds(seconds)
       }
       try health.finish()
@@ -126,9 +126,10 @@ extension GatewayConfiguration {
       configuration.limits.maxUpstreamRequestsPerConnection = try limits.integer(
         "max_upstream_requests_per_connection", minimum: 1)
       configuration.limits.upstreamIdleConnections = try limits.integer("upstream_idle_connections", minimum: 0)
-      configuration.limits.upstreamIdleTimeoutSeconds = try limits.number(
+      configuration.limits.upstreamIdleTimeoutSeconds = try limits.seconds(
         "upstream_idle_timeout_seconds", minimum: 0.001)
-      configuration.limits.upstreamStallTimeoutSeconds = try limits.number("upstream_stall_timeout_seconds", minimum: 0)
+      configuration.limits.upstreamStallTimeoutSeconds = try limits.seconds(
+        "upstream_stall_timeout_seconds", minimum: 0)
       try limits.finish()
     }
     if var auth = try root.object("auth") {
@@ -176,7 +177,7 @@ extension GatewayConfiguration {
     upstream.weight = try reader.number("weight", minimum: 0.001) ?? 1
     upstream.models = try reader.strings("models")
     upstream.extraHeaders = Dictionary(try reader.stringMap("extra_headers") ?? [], uniquingKeysWith: { $1 })
-    upstream.requestTimeout = try reader.number("request_timeout_seconds", minimum: 0.001).map(Self.seconds)
+    upstream.requestTimeout = try reader.seconds("request_timeout_seconds", minimum: 0.001).map(Self.seconds)
     upstream.caFile = try reader.string("ca_file")
     return upstream
   }

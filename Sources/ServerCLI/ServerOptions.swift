@@ -78,16 +78,20 @@ public struct ServerOptions: ParsableArguments {
   public func validate() throws {
     guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level '\(logLevel)'") }
     guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
-    guard maxConcurrentStreams > 0 else { throw ValidationError("--max-concurrent-streams must be at least 1") }
+    // Both are sent in SETTINGS as 32-bit numbers.
+    guard maxConcurrentStreams > 0, maxConcurrentStreams <= UInt32.max else {
+      throw ValidationError("--max-concurrent-streams must be from 1 to \(UInt32.max)")
+    }
     guard maxReceiveMessageSize > 0 else { throw ValidationError("--max-receive-message-size must be positive") }
-    guard maxHeaderListSize >= 1024 else { throw ValidationError("--max-header-list-size must be at least 1024") }
-    guard shutdownGracePeriod >= 0 else { throw ValidationError("--shutdown-grace-period cannot be negative") }
+    guard maxHeaderListSize >= 1024, maxHeaderListSize <= UInt32.max else {
+      throw ValidationError("--max-header-list-size must be from 1024 to \(UInt32.max)")
+    }
     guard maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1") }
     for (name, value) in [
       ("--handshake-timeout", handshakeTimeout), ("--request-headers-timeout", requestHeadersTimeout),
       ("--connection-idle-timeout", connectionIdleTimeout), ("--stream-idle-timeout", streamIdleTimeout),
       ("--max-connection-age", maxConnectionAge), ("--max-connection-age-grace", maxConnectionAgeGrace),
-      ("--keepalive-min-ping-interval", keepaliveMinPingInterval),
+      ("--keepalive-min-ping-interval", keepaliveMinPingInterval), ("--shutdown-grace-period", shutdownGracePeriod),
     ] where !(value >= 0 && value < 1e9) {
       throw ValidationError("\(name) must be a number of seconds, 0 or more; got \(value)")
     }

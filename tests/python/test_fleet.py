@@ -138,6 +138,10 @@ def test_a_bifrost_provider_block_is_accepted_as_it_is(sims, start_server, tmp_p
      "$.upstreams[0].url: the environment variable NO_SUCH_VARIABLE_HERE is not set"),
     ({"providers": {"vllm": {"keys": [{"value": "x"}]}}},
      "$.providers.vllm.keys[0]: needs vllm_key_config.url, or the provider's network_config.base_url"),
+    ({"health": {"check_interval_seconds": 1e10}}, "$.health.check_interval_seconds: must be at most 1000000000"),
+    ({"providers": {"vllm": {"keys": [{"value": "x", "vllm_key_config": {"url": "http://h:1"}}],
+                             "network_config": {"retry_backoff_max_ms": 1e14}}}},
+     "$.providers.vllm.network_config.retry_backoff_max_ms: must be at most 1000000000000"),
 ])
 def test_a_bad_configuration_is_refused_at_start_with_its_path(tmp_path, config, error):
     import subprocess
@@ -358,6 +362,13 @@ def test_sighup_reloads_the_configuration_without_dropping_calls(sims, start_ser
         assert "$.upstreams[0].wieght: unknown key" in gateway.log()
         stub.CreateChatCompletion(chat("m"), timeout=5)
         assert new.stats()["requests"] == 7
+        # So is a duration past what 64-bit nanoseconds hold (converting it trapped, in the reload).
+        path.write_text(json.dumps({"upstreams": [{"name": "new", "url": f"http://{new.address}",
+                                                   "request_timeout_seconds": 1e10}]}))
+        gateway.signal(signal.SIGHUP)
+        assert wait_until(lambda: "request_timeout_seconds: must be at most" in gateway.log())
+        stub.CreateChatCompletion(chat("m"), timeout=5)
+        assert new.stats()["requests"] == 8
         gateway.assert_alive()
 
 

@@ -4,6 +4,7 @@ import os
 import subprocess
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
@@ -25,6 +26,22 @@ def test_bad_listen_address_is_refused():
                             text=True, timeout=10)
     assert result.returncode != 0
     assert "--listen" in result.stderr
+
+
+@pytest.mark.parametrize("flag,value,says", [
+    # Sent as 32-bit numbers in SETTINGS: a larger one trapped at the first connection.
+    ("--max-concurrent-streams", "5000000000", "--max-concurrent-streams must be from 1 to 4294967295"),
+    ("--max-header-list-size", "5000000000", "--max-header-list-size must be from 1024 to 4294967295"),
+    # Durations are 64-bit nanoseconds: past about 31 years, or infinite, converting them trapped.
+    ("--shutdown-grace-period", "1e10", "--shutdown-grace-period must be a number of seconds"),
+    ("--upstream-idle-timeout", "inf", "--upstream-idle-timeout must be positive seconds"),
+    ("--upstream-stall-timeout", "1e300", "--upstream-stall-timeout must be seconds"),
+])
+def test_a_flag_out_of_range_is_refused_at_start(flag, value, says):
+    result = subprocess.run([str(BIN_DIR / "vllm-grpc-gateway"), "--listen", "127.0.0.1:0", "--upstream",
+                             "http://127.0.0.1:9", flag, value], capture_output=True, text=True, timeout=10)
+    assert result.returncode != 0
+    assert says in result.stderr, result.stderr
 
 
 def test_gateway_serves_health_and_reflection(start_server):
