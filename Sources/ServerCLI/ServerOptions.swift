@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+  import Glibc
+#endif
 import GRPCServer
 import Logging
 import NIOCore
@@ -131,7 +134,11 @@ public struct ServerOptions: ParsableArguments {
   }
 
   /// Sends logs to standard error, one line per event, at the chosen level.
+  /// SIGPIPE is ignored first: with standard error a pipe whose reader is gone, the first log
+  /// line ended the process (NIO ignores SIGPIPE too, but only once its first socket exists).
+  /// Log lines are then lost quietly, and the server goes on.
   public func bootstrapLogging() {
+    signal(SIGPIPE, SIG_IGN)
     let level = Logger.Level(rawValue: logLevel) ?? .info
     LoggingSystem.bootstrap { label in
       var handler = StreamLogHandler.standardError(label: label)

@@ -129,3 +129,27 @@ def test_metrics_time_what_the_gateway_adds(start_server, sim):
         assert counts == sorted(counts) and counts[-1] == int(lines[f"{prefix}{name}_seconds_count"])
         # On loopback the gateway's own share is well under 100 ms.
         assert float(lines[f"{prefix}{name}_seconds_sum"]) < 0.1 * counts[-1]
+
+
+def test_a_standard_error_nobody_reads_costs_log_lines_not_the_gateway(sim):
+    # Standard output and error a pipe whose reader is gone (a log collector that died): the
+    # first log line raised SIGPIPE, which ended the process before it listened.
+    from conftest import free_port
+    from vllmgateway.v1 import chat_pb2, service_pb2_grpc
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    port = free_port()
+    process = subprocess.Popen([str(BIN_DIR / "vllm-grpc-gateway"), "--listen", f"127.0.0.1:{port}", "--upstream",
+                                f"http://{sim.address}", "--log-level", "debug"], stdout=write_end, stderr=write_end)
+    os.close(write_end)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            grpc.channel_ready_future(channel).result(timeout=15)
+            stub = service_pb2_grpc.VLLMServiceStub(channel)
+            request = chat_pb2.ChatCompletionRequest(model="sim-model", max_tokens=3,
+                                                     messages=[chat_pb2.ChatMessage(role="user", text="hi")])
+            assert stub.CreateChatCompletion(request, timeout=5).usage.completion_tokens == 3
+        assert process.poll() is None
+    finally:
+        process.kill()
+        process.wait()
