@@ -1,10 +1,11 @@
 import ArgumentParser
-#if canImport(Glibc)
-  import Glibc
-#endif
 import GRPCServer
 import Logging
 import NIOCore
+
+#if canImport(Glibc)
+  import Glibc
+#endif
 
 /// The server flags every executable here shares: threads, HTTP/2 and message limits, shutdown,
 /// logging.
