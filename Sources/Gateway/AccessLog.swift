@@ -18,12 +18,19 @@ public final class AccessLog: Sendable {
   /// work again, not every 100 ms. Only the log's queue touches it.
   private let failing = Mutex(false)
   private static let logger = Logger(label: "vllm-grpc-gateway")
+  /// The most bytes of lines kept waiting for the writer. A write can block (a FIFO whose reader
+  /// stalls, a hung network mount) while every call still ends with a line, and clients choose
+  /// how long a line is (its model name): without a bound, the backlog grew until the process
+  /// was killed for its memory. Past it, lines are dropped and counted.
+  static let mostPendingBytes = 64 << 20
 
   /// The lines not written out yet, and what the last line held that the next one mostly
   /// repeats. Each line is written straight into `lines` under the lock: a line of its own,
   /// copied in, cost an allocation and a copy.
   private struct Pending {
     var lines: [UInt8] = []
+    /// Lines not kept since the last write out, because `lines` had reached `mostPendingBytes`.
+    var droppedLines = 0
     var labels = AccessLogLabels()
     /// The line's opening and its time, `{"time":"…"`, in one run.
     var timestamp = UTCTimestamp.Reused(prefix: Text.opening)
@@ -53,10 +60,15 @@ public final class AccessLog: Sendable {
   }
 
   private func writeOutPending(keepingCapacity: Bool) {
-    let bytes = pending.withLock { pending -> [UInt8] in
-      let taken = pending.lines
-      pending.lines.removeAll(keepingCapacity: keepingCapacity)
+    let (bytes, dropped) = pending.withLock { pending -> ([UInt8], Int) in
+      let taken = (pending.lines, pending.droppedLines)
+      // The room is kept for the next 100 ms, unless a backlog grew it past a megabyte.
+      pending.lines.removeAll(keepingCapacity: keepingCapacity && pending.lines.capacity <= 1 << 20)
+      pending.droppedLines = 0
       return taken
+    }
+    if dropped > 0 {
+      Self.logger.error("access log lines dropped while its writes were behind", metadata: ["lines": "\(dropped)"])
     }
     guard !bytes.isEmpty else { return }
     // Written from the array in place: `Data(bytes)` copied every line once more, ~250
@@ -101,7 +113,11 @@ public final class AccessLog: Sendable {
       (Date().timeIntervalSince1970 * 1000 - Double(elapsed) / 1_000_000).rounded(.down))
     let duration = elapsed / 1000
     let firstToken = record.firstEventAt > 0 ? (record.firstEventAt &- record.startedAt) / 1000 : nil
-    pending.withLock { pending in
+    let startsDropping = pending.withLock { pending -> Bool in
+      guard pending.lines.count < Self.mostPendingBytes else {
+        pending.droppedLines += 1
+        return pending.droppedLines == 1
+      }
       pending.timestamp.set(millisecondsSince1970: startedAtMilliseconds)
       pending.labels.set(
         recording: record.recording, model: record.model, key: record.keyID, upstream: record.upstream,
@@ -121,6 +137,10 @@ public final class AccessLog: Sendable {
         JSONWriter.appending(to: &pending.lines) { json in json.member(Text.traceID, trace) }
         pending.lines.append(contentsOf: Text.closing)
       }
+      return false
+    }
+    if startsDropping {
+      Self.logger.error("access log writes are not keeping up; its lines are dropped until they do")
     }
   }
 

@@ -5,6 +5,7 @@ and trace id, and never the prompt, the answer or a key."""
 import hashlib
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -135,3 +136,45 @@ def test_a_log_that_cannot_be_opened_stops_the_start_with_why(tmp_path):
                             capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert "cannot open the access log" in result.stderr and "No such file or directory" in result.stderr
+
+
+def test_a_stalled_reader_bounds_the_backlog_and_the_dropped_lines_are_counted(sim, start_server, tmp_path):
+    # A FIFO whose reader reads nothing: the log's write blocks while every call still ends in
+    # a line, and clients choose how long a line is (its model name). The backlog stops at
+    # 64 MiB; later lines are dropped, said once at the first and counted once writes go on.
+    fifo = tmp_path / "access.fifo"
+    os.mkfifo(fifo)
+    held = []
+    opener = threading.Thread(target=lambda: held.append(open(fifo, "rb")), daemon=True)
+    opener.start()
+    gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--upstream",
+                           f"http://{sim.address}", "--access-log", str(fifo))
+    opener.join(timeout=5)
+    pipe = held[0]
+    long_model = "m" * (1 << 20)
+    request = chat_pb2.ChatCompletionRequest(model=long_model, max_tokens=1,
+                                             messages=[chat_pb2.ChatMessage(role="user", text="hi")])
+    with grpc.insecure_channel(gateway.address, options=[("grpc.max_send_message_length", 8 << 20)]) as channel:
+        stub = service_pb2_grpc.VLLMServiceStub(channel)
+        for _ in range(90):
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.CreateChatCompletion(request, timeout=10)
+            assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+        assert gateway.wait_for_log("access log writes are not keeping up")
+        # The reader reads again: the kept lines arrive whole, the dropped ones are counted, and
+        # a line written after them arrives too.
+        lines = []
+        reader = threading.Thread(target=lambda: lines.extend(json.loads(line) for line in pipe), daemon=True)
+        reader.start()
+        # Once the backlog is taken to be written (the count is said then), lines are kept again.
+        assert gateway.wait_for_log("lines dropped while its writes were behind", timeout=30)
+        assert stub.CreateChatCompletion(chat(), timeout=5).usage.completion_tokens == 5
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(line["model"] == "sim-model" for line in lines):
+            time.sleep(0.05)
+        dropped = re.search(r"lines=(\d+).*lines dropped while its writes were behind", gateway.log())
+        assert dropped, gateway.log()[-2000:]
+        kept = [line for line in lines if line["model"] == long_model]
+        assert len(kept) + int(dropped.group(1)) == 90 and len(kept) >= 60
+        assert [line["model"] for line in lines[len(kept):]] == ["sim-model"]
+    assert gateway.log().count("access log writes are not keeping up") == 1
