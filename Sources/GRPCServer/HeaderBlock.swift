@@ -27,7 +27,7 @@ package struct HeaderBlock {
 
   mutating func addStatus(_ status: Status) {
     add("grpc-status", String(status.code.rawValue))
-    if !status.message.isEmpty { add("grpc-message", PercentEncoding.encode(status.message)) }
+    if !status.message.isEmpty { add("grpc-message", PercentEncoding.encodeForHeader(status.message)) }
   }
 
   /// Calls `body` with an `nghttp2_nv` array over the fields; the pointers are valid only inside.

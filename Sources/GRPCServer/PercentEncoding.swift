@@ -1,6 +1,30 @@
 /// The percent-encoding gRPC uses for `grpc-message`: bytes outside printable ASCII, and `%`
 /// itself, become `%XX` over the message's UTF-8.
 enum PercentEncoding {
+  /// The longest `grpc-message` sent, encoded. An upstream's error can quote what the client
+  /// sent (vLLM's "The model `…` does not exist" holds the model name twice): a message of 32 KB
+  /// made a header block past nghttp2's 64 KiB, which it does not send, and the call hung until
+  /// its deadline; past grpcio's 8 KiB of metadata a client fails the call anyway.
+  static let mostMessageBytes = 4096
+  static let truncationMark = " [truncated]"
+
+  /// `message` encoded, cut where a code point starts so that it and the mark fit `mostMessageBytes`.
+  static func encodeForHeader(_ message: String) -> String {
+    let encoded = encode(message)
+    guard encoded.utf8.count > mostMessageBytes else { return encoded }
+    let room = mostMessageBytes - truncationMark.utf8.count
+    var kept = 0  // the longest prefix that fits, ending where a character starts
+    var length = 0  // the encoded length of the bytes before `index`
+    for (index, byte) in message.utf8.enumerated() {
+      if byte & 0xC0 != 0x80 {  // a code point starts here
+        if length > room { break }
+        kept = index
+      }
+      length += isUnreserved(byte) ? 1 : 3
+    }
+    return encode(String(decoding: message.utf8.prefix(kept), as: UTF8.self)) + truncationMark
+  }
+
   static func encode(_ message: String) -> String {
     var needsEncoding = false
     for byte in message.utf8 where !isUnreserved(byte) {

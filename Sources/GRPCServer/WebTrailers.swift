@@ -9,7 +9,7 @@ enum WebTrailers {
   /// The trailers frame's payload: an HTTP/1-style header block.
   static func grpcWebBlock(_ status: Status, trailers: Metadata) -> String {
     var block = "grpc-status:\(status.code.rawValue)\r\n"
-    if !status.message.isEmpty { block += "grpc-message:\(PercentEncoding.encode(status.message))\r\n" }
+    if !status.message.isEmpty { block += "grpc-message:\(PercentEncoding.encodeForHeader(status.message))\r\n" }
     for entry in trailers {
       switch entry.value {
       case .string(let text): block += "\(entry.key):\(text)\r\n"

@@ -49,6 +49,7 @@ enum UpstreamStatus {
     }
     var message = error.message.isEmpty ? "vLLM answered HTTP \(error.httpStatus)" : error.message
     if error.kind == .stalled { message += " (the gateway's --upstream-stall-timeout)" }
+    message = StatusText.shortened(message)
     var trailers = Metadata()
     trailers.add("grpc-status-details-bin", binary: details(code: code, message: message, error: error))
     return StatusError(code, message, trailers: trailers)
@@ -57,7 +58,9 @@ enum UpstreamStatus {
   /// A model no upstream of the fleet serves: NOT_FOUND with an ErrorInfo (reason
   /// MODEL_NOT_FOUND, domain vllm-grpc-gateway) naming the model and the ones served.
   static func unknownModel(_ model: String, served: [String]) -> StatusError {
-    let message = "no upstream serves the model `\(model)`; the models served are: \(served.joined(separator: ", "))"
+    let model = StatusText.shortened(model, to: StatusText.mostValueBytes)
+    let message = StatusText.shortened(
+      "no upstream serves the model `\(model)`; the models served are: \(served.joined(separator: ", "))")
     var trailers = Metadata()
     trailers.add(
       "grpc-status-details-bin",
@@ -86,7 +89,7 @@ enum UpstreamStatus {
     for (key, value) in metadata {
       let entry = info.begin(3)
       info.lengthDelimited(1, Array(key.utf8))
-      info.lengthDelimited(2, Array(value.utf8))
+      info.lengthDelimited(2, Array(StatusText.shortened(value).utf8))
       info.end(entry)
     }
     var status = ProtoWireWriter()

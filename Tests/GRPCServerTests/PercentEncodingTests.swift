@@ -20,4 +20,30 @@ import Testing
     #expect(PercentEncoding.decode("50%zz and %4") == "50%zz and %4")
     #expect(PercentEncoding.decode("%41%62") == "Ab")
   }
+
+  /// A message past `mostMessageBytes` encoded is cut where a code point starts, as long as it
+  /// and the mark fit, and what is kept decodes to the message's own beginning.
+  @Test(arguments: [
+    String(repeating: "m", count: 100_000), String(repeating: "é", count: 5_000),
+    String(repeating: "😈", count: 3_000), "x" + String(repeating: "☺", count: 2_000),
+    String(repeating: "a", count: 4_085) + "☺☺",
+  ])
+  func longMessagesAreCutToFitAHeader(message: String) {
+    let header = PercentEncoding.encodeForHeader(message)
+    #expect(header.utf8.count <= PercentEncoding.mostMessageBytes)
+    #expect(header.hasSuffix(PercentEncoding.truncationMark))
+    let kept = PercentEncoding.decode(String(header.dropLast(PercentEncoding.truncationMark.count)))
+    #expect(message.hasPrefix(kept) && !kept.isEmpty)
+    // Nothing more would have fitted: the next code point's encoding passes the room.
+    let next = message.unicodeScalars.dropFirst(kept.unicodeScalars.count).first.map { String($0) } ?? ""
+    #expect(
+      PercentEncoding.encode(kept + next).utf8.count + PercentEncoding.truncationMark.utf8.count
+        > PercentEncoding.mostMessageBytes)
+  }
+
+  @Test func messagesThatFitAreSentWhole() {
+    let fits = String(repeating: "a", count: PercentEncoding.mostMessageBytes)
+    #expect(PercentEncoding.encodeForHeader(fits) == fits)
+    #expect(PercentEncoding.encodeForHeader("100%") == "100%25")
+  }
 }

@@ -407,3 +407,22 @@ def test_upstream_pool_closes_idle_connections(start_server, sim):
     channel.close()
     assert burst - before >= 100, "the burst opened many upstream connections"
     assert after - before <= 5, f"{after - before} descriptors still open after the idle timeout"
+
+
+@pytest.mark.parametrize("length", [32_000, 1 << 20])
+def test_an_error_quoting_a_huge_model_name_arrives_cut_short(gateway, length):
+    # vLLM's "The model `…` does not exist" holds the name twice: the grpc-message of a 32 KB
+    # name made a header block nghttp2 does not send, and the call hung until its deadline.
+    from vllmgateway.v1 import chat_pb2
+    request = chat_pb2.ChatCompletionRequest(model="m" * length, max_tokens=1,
+                                             messages=[chat_pb2.ChatMessage(role="user", text="hi")])
+    with grpc.insecure_channel(gateway.address, options=[("grpc.max_send_message_length", 8 << 20)]) as channel:
+        stub = service_pb2_grpc.VLLMServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.CreateChatCompletion(request, timeout=10)
+        assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+        details = refused.value.details()
+        assert details.startswith("The model `mmm") and details.endswith(" [truncated]") and len(details) <= 1024
+        with pytest.raises(grpc.RpcError) as streamed:
+            list(stub.StreamChatCompletion(request, timeout=10))
+        assert streamed.value.code() == grpc.StatusCode.NOT_FOUND and streamed.value.details().endswith("[truncated]")

@@ -4,7 +4,8 @@ import Testing
 
 @testable import Gateway
 
-/// Figures from upstreams and clients that would overflow are held, not trapped on.
+/// Figures and text from upstreams and clients that would overflow (a number) or outgrow (a
+/// status) what carries them are held, not trapped on or sent too large.
 @Suite struct SaturatingArithmeticTests {
   @Test func sumsAndDifferencesAreHeldAtIntsEnds() {
     #expect(Int.max.saturatingAdd(1) == .max)
@@ -49,5 +50,33 @@ import Testing
       if field.number == 1 { return field.scalar }
     }
     return nil
+  }
+}
+
+/// A status's text is held short, cut where a code point starts.
+@Suite struct StatusTextTests {
+  @Test(arguments: [
+    String(repeating: "m", count: 100_000), String(repeating: "é", count: 3_000), String(repeating: "😈", count: 700),
+    String(repeating: "a", count: 1_010) + String(repeating: "☺", count: 5),
+  ])
+  func longTextIsCut(text: String) {
+    let short = StatusText.shortened(text)
+    #expect(short.utf8.count <= StatusText.mostMessageBytes)
+    #expect(short.hasSuffix(StatusText.truncationMark))
+    let kept = String(short.dropLast(StatusText.truncationMark.count))
+    #expect(text.hasPrefix(kept) && kept.utf8.count > StatusText.mostMessageBytes - 16)
+  }
+
+  @Test func textThatFitsIsKept() {
+    let fits = String(repeating: "a", count: StatusText.mostMessageBytes)
+    #expect(StatusText.shortened(fits) == fits)
+  }
+
+  @Test func anUpstreamErrorQuotingAHugeNameIsShortEverywhere() throws {
+    let name = String(repeating: "m", count: 50_000)
+    let error = UpstreamStatus.unknownModel(name, served: ["a", "b"])
+    #expect(error.status.message.utf8.count <= StatusText.mostMessageBytes)
+    let details = try #require(error.trailers.firstBinary("grpc-status-details-bin"))
+    #expect(details.count < 2 * StatusText.mostMessageBytes)
   }
 }
