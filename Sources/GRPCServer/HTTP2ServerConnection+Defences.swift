@@ -45,6 +45,17 @@ extension HTTP2ServerConnection {
     glitch("invalid frame on stream \(streamID): \(String(cString: nghttp2_strerror(error)))")
   }
 
+  /// nghttp2 did not send a stream's response headers or trailers (a header block past its
+  /// 64 KiB, say) and leaves the stream open: the client would wait for them until its deadline,
+  /// or for ever. The stream is reset instead (INTERNAL_ERROR), which gRPC clients report.
+  func headersNotSent(streamID: Int32, error: Int32) {
+    guard let session else { return }
+    logger.warning(
+      "response headers not sent; the stream is reset",
+      metadata: ["stream": "\(streamID)", "error": "\(String(cString: nghttp2_strerror(error)))"])
+    nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, NGHTTP2_INTERNAL_ERROR.rawValue)
+  }
+
   func settingsReceived(isAck: Bool) {
     if isAck { guards.receivedSettingsAck = true } else { guards.receivedClientSettings = true }
   }

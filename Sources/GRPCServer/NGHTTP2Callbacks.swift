@@ -103,6 +103,12 @@ enum NGHTTP2Callbacks {
       }
       return 0
     }
+    nghttp2_session_callbacks_set_on_frame_not_send_callback(callbacks) { _, frame, error, userData in
+      guard let frame, UInt32(frame.pointee.hd.type) == NGHTTP2_HEADERS.rawValue else { return 0 }
+      let streamID = frame.pointee.hd.stream_id
+      withConnection(userData) { $0.headersNotSent(streamID: streamID, error: error) }
+      return 0
+    }
     return callbacks
   }
 

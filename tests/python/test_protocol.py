@@ -295,3 +295,23 @@ def test_server_keeps_serving_after_errors(client):
 
 def base64_free(text):
     return text
+
+
+def test_trailers_nghttp2_will_not_send_reset_the_stream_instead_of_hanging_it(start_server):
+    # Trailing metadata that makes a header block past nghttp2's 64 KiB (here the interop
+    # server's echo of a 65,500-byte value from a client it lets send that much; nghttp2 counts
+    # a block's bound as its lengths plus 11 bytes a field and 12): nghttp2 does not send the
+    # block and leaves the stream open, so the client waited until its deadline. It is reset.
+    server = start_server("grpc-interop-server", "--port", "{port}", "--host", "127.0.0.1",
+                          "--max-header-list-size", "1000000")
+    client = RawClient(server.port, timeout=10)
+    try:
+        echo = base64.b64encode(b"\x01" * 49_125).decode()
+        assert len(echo) == 65_500
+        response = client.call(UNARY, simple_request(1), extra=[("x-grpc-test-echo-trailing-bin", echo)])
+        assert response.reset == 2  # INTERNAL_ERROR
+        assert server.wait_for_log("response headers not sent; the stream is reset")
+        # The connection goes on serving.
+        assert client.call(UNARY, simple_request(1)).status() == 0
+    finally:
+        client.close()
