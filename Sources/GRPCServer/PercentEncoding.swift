@@ -6,23 +6,11 @@ enum PercentEncoding {
   /// made a header block past nghttp2's 64 KiB, which it does not send, and the call hung until
   /// its deadline; past grpcio's 8 KiB of metadata a client fails the call anyway.
   static let mostMessageBytes = 4096
-  static let truncationMark = " [truncated]"
 
-  /// `message` encoded, cut where a code point starts so that it and the mark fit `mostMessageBytes`.
+  /// `message` encoded, cut (`TruncatedText`) so that it and the mark fit `mostMessageBytes`.
+  /// The mark is plain ASCII, which encoding leaves as it is.
   static func encodeForHeader(_ message: String) -> String {
-    let encoded = encode(message)
-    guard encoded.utf8.count > mostMessageBytes else { return encoded }
-    let room = mostMessageBytes - truncationMark.utf8.count
-    var kept = 0  // the longest prefix that fits, ending where a character starts
-    var length = 0  // the encoded length of the bytes before `index`
-    for (index, byte) in message.utf8.enumerated() {
-      if byte & 0xC0 != 0x80 {  // a code point starts here
-        if length > room { break }
-        kept = index
-      }
-      length += isUnreserved(byte) ? 1 : 3
-    }
-    return encode(String(decoding: message.utf8.prefix(kept), as: UTF8.self)) + truncationMark
+    encode(TruncatedText.fitting(message, in: mostMessageBytes) { isUnreserved($0) ? 1 : 3 })
   }
 
   static func encode(_ message: String) -> String {

@@ -16,7 +16,7 @@ public final class AccessLog: Sendable {
   private let queue = DispatchQueue(label: "access-log")
   /// Whether the last write failed: said once when writes start failing and once when they
   /// work again, not every 100 ms. Only the log's queue touches it.
-  private let failing = Mutex(false)
+  private let failing = Atomic<Bool>(false)
   private static let logger = Logger(label: "vllm-grpc-gateway")
   /// The most bytes of lines kept waiting for the writer. A write can block (a FIFO whose reader
   /// stalls, a hung network mount) while every call still ends with a line, and clients choose
@@ -76,11 +76,8 @@ public final class AccessLog: Sendable {
     // these lines, not the gateway: FileHandle's `write(_: Data)` ends the process on any error.
     var failure: (any Error)? = nil
     do { try output.write(contentsOf: bytes) } catch { failure = error }
-    let changed = failing.withLock { failing in
-      defer { failing = failure != nil }
-      return failing != (failure != nil)
-    }
-    guard changed else { return }
+    // Said only when this write's outcome differs from the last one's.
+    guard failing.exchange(failure != nil, ordering: .relaxed) != (failure != nil) else { return }
     if let failure {
       Self.logger.error(
         "access log cannot be written; its lines are dropped until it can", metadata: ["error": "\(failure)"])

@@ -1,3 +1,5 @@
+import GRPCServer
+
 /// Text for a status a client receives, held short: an upstream's error can quote what the
 /// client sent (vLLM's "The model `…` does not exist" holds the model name twice), and the
 /// message goes out twice, in `grpc-message` and in the google.rpc.Status of
@@ -8,17 +10,10 @@ enum StatusText {
   static let mostMessageBytes = 1024
   /// A model name's, quoted in a message of the gateway's own.
   static let mostValueBytes = 256
-  static let truncationMark = " [truncated]"
 
   /// `text` if it fits in `most` bytes; else its beginning, cut where a code point starts, and
-  /// the mark.
+  /// the mark (`TruncatedText`).
   static func shortened(_ text: String, to most: Int = mostMessageBytes) -> String {
-    guard text.utf8.count > most else { return text }
-    let room = most - truncationMark.utf8.count
-    var kept = 0
-    for (index, byte) in text.utf8.prefix(room + 1).enumerated() where byte & 0xC0 != 0x80 {
-      kept = index  // a code point starts here: the bytes before it may be kept
-    }
-    return String(decoding: text.utf8.prefix(kept), as: UTF8.self) + truncationMark
+    TruncatedText.fitting(text, in: most)
   }
 }

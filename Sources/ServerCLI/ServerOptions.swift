@@ -79,6 +79,10 @@ public struct ServerOptions: ParsableArguments {
 
   public init() {}
 
+  /// The most seconds a duration flag may say (about 31 years): durations are kept in 64-bit
+  /// nanoseconds, and a larger one (or an infinite one) overflowed them, which traps.
+  public static let mostSeconds = 1e9
+
   public func validate() throws {
     guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level '\(logLevel)'") }
     guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
@@ -96,7 +100,7 @@ public struct ServerOptions: ParsableArguments {
       ("--connection-idle-timeout", connectionIdleTimeout), ("--stream-idle-timeout", streamIdleTimeout),
       ("--max-connection-age", maxConnectionAge), ("--max-connection-age-grace", maxConnectionAgeGrace),
       ("--keepalive-min-ping-interval", keepaliveMinPingInterval), ("--shutdown-grace-period", shutdownGracePeriod),
-    ] where !(value >= 0 && value < 1e9) {
+    ] where !(value >= 0 && value < Self.mostSeconds) {
       throw ValidationError("\(name) must be a number of seconds, 0 or more; got \(value)")
     }
     guard glitchBurst > 0, glitchesPerSecond > 0 else {

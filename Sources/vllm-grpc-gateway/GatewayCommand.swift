@@ -111,14 +111,13 @@ struct GatewayCommand: AsyncParsableCommand {
     guard (maxUpstreamRequests ?? 1) > 0, (maxUpstreamRequestsPerConnection ?? 1) > 0 else {
       throw ValidationError("--max-upstream-requests and --max-upstream-requests-per-connection must be at least 1")
     }
-    // Durations are kept in 64-bit nanoseconds: past about 31 years (or infinite) they overflow.
     guard (upstreamIdleConnections ?? 0) >= 0, (upstreamIdleTimeout ?? 1) > 0,
-      (upstreamIdleTimeout ?? 1) < 1e9
+      (upstreamIdleTimeout ?? 1) < ServerOptions.mostSeconds
     else {
       throw ValidationError(
         "--upstream-idle-connections cannot be negative, and --upstream-idle-timeout must be positive seconds")
     }
-    guard (upstreamStallTimeout ?? 0) >= 0, (upstreamStallTimeout ?? 0) < 1e9 else {
+    guard (upstreamStallTimeout ?? 0) >= 0, (upstreamStallTimeout ?? 0) < ServerOptions.mostSeconds else {
       throw ValidationError("--upstream-stall-timeout must be seconds, 0 or more (0 turns it off)")
     }
     for (flag, value) in [("--routing-policy", routingPolicy), ("--pooling-policy", poolingPolicy)] {

@@ -31,13 +31,13 @@ import Testing
   func longMessagesAreCutToFitAHeader(message: String) {
     let header = PercentEncoding.encodeForHeader(message)
     #expect(header.utf8.count <= PercentEncoding.mostMessageBytes)
-    #expect(header.hasSuffix(PercentEncoding.truncationMark))
-    let kept = PercentEncoding.decode(String(header.dropLast(PercentEncoding.truncationMark.count)))
+    #expect(header.hasSuffix(TruncatedText.mark))
+    let kept = PercentEncoding.decode(String(header.dropLast(TruncatedText.mark.count)))
     #expect(message.hasPrefix(kept) && !kept.isEmpty)
     // Nothing more would have fitted: the next code point's encoding passes the room.
     let next = message.unicodeScalars.dropFirst(kept.unicodeScalars.count).first.map { String($0) } ?? ""
     #expect(
-      PercentEncoding.encode(kept + next).utf8.count + PercentEncoding.truncationMark.utf8.count
+      PercentEncoding.encode(kept + next).utf8.count + TruncatedText.mark.utf8.count
         > PercentEncoding.mostMessageBytes)
   }
 

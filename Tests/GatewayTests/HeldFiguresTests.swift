@@ -62,8 +62,8 @@ import Testing
   func longTextIsCut(text: String) {
     let short = StatusText.shortened(text)
     #expect(short.utf8.count <= StatusText.mostMessageBytes)
-    #expect(short.hasSuffix(StatusText.truncationMark))
-    let kept = String(short.dropLast(StatusText.truncationMark.count))
+    #expect(short.hasSuffix(TruncatedText.mark))
+    let kept = String(short.dropLast(TruncatedText.mark.count))
     #expect(text.hasPrefix(kept) && kept.utf8.count > StatusText.mostMessageBytes - 16)
   }
 
