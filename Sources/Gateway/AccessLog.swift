@@ -141,8 +141,39 @@ public final class AccessLog: Sendable {
     }
   }
 
-  /// Writes out what is pending (at shutdown).
-  public func flush() {
-    queue.sync { writeOutPending(keepingCapacity: false) }
+  /// Writes out what is pending (at shutdown), waiting at most `limit` seconds for it: a write can block
+  /// for good (a FIFO whose reader stalls, a hung mount), and waiting on it held the process at
+  /// shutdown until it was killed. False, and said, when the lines were left unwritten.
+  @discardableResult
+  public func flush(waitingAtMostSeconds limit: Int = 5) async -> Bool {
+    let written = await withCheckedContinuation { continuation in
+      let outcome = FirstOutcome(continuation)
+      queue.async {
+        self.writeOutPending(keepingCapacity: false)
+        outcome.resume(returning: true)
+      }
+      DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(limit)) {
+        outcome.resume(returning: false)
+      }
+    }
+    if !written {
+      Self.logger.error(
+        "access log not written out at shutdown: its write is blocked (a stalled reader?)",
+        metadata: ["waited_seconds": "\(limit)", "pending_bytes": "\(pending.withLock { $0.lines.count })"])
+    }
+    return written
+  }
+
+  /// Resumes a continuation with the first outcome given, and ignores the others.
+  private final class FirstOutcome: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Bool, Never>?>
+
+    init(_ continuation: CheckedContinuation<Bool, Never>) {
+      self.continuation = Mutex(continuation)
+    }
+
+    func resume(returning value: Bool) {
+      continuation.withLock { $0.take() }?.resume(returning: value)
+    }
   }
 }

@@ -293,7 +293,7 @@ struct GatewayCommand: AsyncParsableCommand {
     }
     let shutdownClients = {
       tlsReload?.cancel()
-      accessLogWriter?.flush()
+      await accessLogWriter?.flush()
       checks?.cancel()
       await fleet.shutdown()
     }

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -178,3 +179,35 @@ def test_a_stalled_reader_bounds_the_backlog_and_the_dropped_lines_are_counted(s
         assert len(kept) + int(dropped.group(1)) == 90 and len(kept) >= 60
         assert [line["model"] for line in lines[len(kept):]] == ["sim-model"]
     assert gateway.log().count("access log writes are not keeping up") == 1
+
+
+def test_a_stalled_reader_does_not_hold_the_gateway_at_shutdown(sim, start_server, tmp_path):
+    # The reader stops reading, so the log's write blocks in the kernel. At SIGTERM the pending
+    # lines get a bounded wait to be written; then the gateway exits and says what it left.
+    fifo = tmp_path / "access.fifo"
+    os.mkfifo(fifo)
+    held = []
+    opener = threading.Thread(target=lambda: held.append(open(fifo, "rb")), daemon=True)
+    opener.start()
+    gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--upstream",
+                           f"http://{sim.address}", "--access-log", str(fifo), "--shutdown-grace-period", "1")
+    opener.join(timeout=5)
+    request = chat_pb2.ChatCompletionRequest(model="m" * (1 << 18), max_tokens=1,
+                                             messages=[chat_pb2.ChatMessage(role="user", text="hi")])
+    with grpc.insecure_channel(gateway.address, options=[("grpc.max_send_message_length", 8 << 20)]) as channel:
+        stub = service_pb2_grpc.VLLMServiceStub(channel)
+        # A quarter of a megabyte a line, against a 64 KiB pipe: the first write blocks.
+        for _ in range(4):
+            with pytest.raises(grpc.RpcError):
+                stub.CreateChatCompletion(request, timeout=10)
+    time.sleep(0.5)
+    started = time.monotonic()
+    gateway.signal(signal.SIGTERM)
+    try:
+        gateway.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the gateway did not exit while its access log's reader stalled:\n" + gateway.log()[-2000:])
+    assert time.monotonic() - started < 10
+    assert gateway.process.returncode == 0, gateway.log()[-2000:]
+    assert "access log not written out at shutdown" in gateway.log()
+    held[0].close()
