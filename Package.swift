@@ -85,10 +85,11 @@ let package = Package(
         "GRPCServer", "GRPCStandardServices", "GatewayProtos", "CProtobufC",
         .product(name: "NIOCore", package: "swift-nio"),
       ]),
+    .target(name: "CStandardDescriptors"),
     .target(
       name: "ServerCLI",
       dependencies: [
-        "GRPCServer",
+        "GRPCServer", "CStandardDescriptors",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),

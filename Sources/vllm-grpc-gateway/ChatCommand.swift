@@ -3,6 +3,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import ProtoJSON
+import ServerCLI
 
 /// `vllm-grpc-gateway chat`: a newcomer's first call. Streams a chat answer from a gateway to the
 /// terminal over gRPC (grpc-swift-2's client), or lists the models when asked nothing.
@@ -34,6 +35,11 @@ struct ChatCommand: AsyncParsableCommand {
   var question: String? = nil
 
   func run() async throws {
+    // Descriptor 1 holds /dev/null then (no socket takes its number): the answer would be lost.
+    guard StandardDescriptors.startedWithStandardOutput else {
+      Self.say("standard output is closed: there is nowhere to write the answer\n")
+      throw ExitCode(1)
+    }
     let address = try ListenAddress(target)
     let key = self.key ?? ProcessInfo.processInfo.environment["VLLM_GRPC_GATEWAY_KEY"]
     var metadata = GRPCCore.Metadata()
@@ -45,7 +51,7 @@ struct ChatCommand: AsyncParsableCommand {
     } catch let error as RPCError {
       // The gateway's own words, with the status's standard name.
       let name = ServerStatusCode(rawValue: error.code.rawValue)?.name ?? "\(error.code)"
-      FileHandle.standardError.write(Data("\(name): \(error.message)\n".utf8))
+      Self.say("\(name): \(error.message)\n")
       throw ExitCode(1)
     }
   }
@@ -56,20 +62,36 @@ struct ChatCommand: AsyncParsableCommand {
       if model == nil || question == nil {
         let models = try await GatewayCalls.listModels(client, metadata: metadata)
         if question == nil {
-          for name in models { print(name) }
+          for name in models { try Self.show(name + "\n") }
           return
         }
         guard let first = models.first else { throw ValidationError("the gateway lists no models") }
-        FileHandle.standardError.write(Data("models: \(models.joined(separator: ", ")); asking \(first)\n".utf8))
+        Self.say("models: \(models.joined(separator: ", ")); asking \(first)\n")
         model = first
       }
       let request = GatewayCalls.chatRequest(
         model: model ?? "", system: system, question: question ?? "", maxTokens: maxTokens)
       try await GatewayCalls.streamChat(client, request: request, metadata: metadata) { text in
-        FileHandle.standardOutput.write(Data(text.utf8))
+        try Self.show(text)
       }
-      print()
+      try Self.show("\n")
     }
+  }
+
+  /// Writes part of the answer to standard output. FileHandle's `write(_: Data)` ended the
+  /// process with a backtrace when that failed; this throws, and the command says why.
+  private static func show(_ text: String) throws {
+    do {
+      try FileHandle.standardOutput.write(contentsOf: Data(text.utf8))
+    } catch {
+      say("cannot write to standard output: \(error.localizedDescription)\n")
+      throw ExitCode(1)
+    }
+  }
+
+  /// A line for the user on standard error; nothing to be done when that fails too.
+  private static func say(_ text: String) {
+    try? FileHandle.standardError.write(contentsOf: Data(text.utf8))
   }
 }
 
@@ -109,7 +131,7 @@ enum GatewayCalls {
 
   static func streamChat<Transport: ClientTransport>(
     _ client: GRPCClient<Transport>, request: [UInt8], metadata: GRPCCore.Metadata,
-    onText: @escaping @Sendable (String) -> Void
+    onText: @escaping @Sendable (String) throws -> Void
   ) async throws {
     try await client.serverStreaming(
       request: ClientRequest(message: request, metadata: metadata),
@@ -119,7 +141,7 @@ enum GatewayCalls {
       for try await chunk in response.messages {
         let object = try jsonObject(chunk, typeName: "vllmgateway.v1.ChatCompletionChunk")
         for choice in object["choices"] as? [[String: Any]] ?? [] {
-          if let text = (choice["delta"] as? [String: Any])?["content"] as? String { onText(text) }
+          if let text = (choice["delta"] as? [String: Any])?["content"] as? String { try onText(text) }
         }
       }
     }

@@ -69,3 +69,15 @@ def test_the_readme_buf_curl_line_streams_the_same_answer(gateway):
     tokens = [c["choices"][0]["delta"]["content"] for c in chunks
               if c.get("choices") and c["choices"][0]["delta"].get("content")]
     assert len(tokens) == chunks[-1]["usage"]["completionTokens"] == 64
+
+
+def test_a_closed_standard_output_is_an_error_not_a_crash(gateway):
+    # Standard output closed (`>&-`): the answer cannot be shown. The command says so and exits 1,
+    # as a tool does, instead of trapping with a backtrace.
+    import os
+    result = subprocess.run([str(BIN_DIR / "vllm-grpc-gateway"), "chat", "--target", gateway.address,
+                             "--model", "sim-model", "--max-tokens", "3", "hi"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=30,
+                            preexec_fn=lambda: os.close(1))
+    assert result.returncode == 1, result.stderr
+    assert "standard output" in result.stderr and "Fatal error" not in result.stderr, result.stderr
