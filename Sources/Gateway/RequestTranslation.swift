@@ -7,9 +7,11 @@ import ProtoJSON
 public enum RequestTranslation {
   private static let converter = ProtoToJSON(schema: .bundled)
 
+  /// Resolved in the converter's schema, as the service resolves its operations: a call is
+  /// translated with its request's schema at hand, as when serving.
   private static let operations: [String: Operation] = Dictionary(
     (VLLMService.operations + VLLMService.audioOperations + [VLLMService.rerank]).filter { !$0.isGet }.map {
-      (String($0.rpc.split(separator: "/").last!), $0)
+      (String($0.rpc.split(separator: "/").last!), $0.resolved(in: converter.schema))
     },
     uniquingKeysWith: { first, _ in first })
 
@@ -24,13 +26,31 @@ public enum RequestTranslation {
   public static func upstreamBody(
     method: String, request: [UInt8], viaChat: Bool = false
   ) throws -> (bytes: [UInt8], contentType: String)? {
+    try translator(method: method, viaChat: viaChat)?(request)
+  }
+
+  /// What `upstreamBody` does for one method, the method looked up once: translation-bench
+  /// counts a request's translation without hashing the method's name.
+  public static func translator(
+    method: String, viaChat: Bool = false
+  ) -> (@Sendable ([UInt8]) throws -> (bytes: [UInt8], contentType: String))? {
     guard let operation = operations[method] else { return nil }
+    return { request in try upstreamBody(operation: operation, request: request, viaChat: viaChat) }
+  }
+
+  private static func upstreamBody(
+    operation: Operation, request: [UInt8], viaChat: Bool
+  ) throws -> (bytes: [UInt8], contentType: String) {
     let stream = operation.kind == .serverStreaming
     guard viaChat && operation.upstreamPath == "/v1/responses" else {
-      return try UpstreamRequestBody.make(from: request, operation: operation, converter: converter, stream: stream)
+      return try UpstreamRequestBody.make(
+        from: request, operation: operation, converter: converter, stream: stream,
+        requestMessage: operation.requestMessage)
     }
     // As ResponsesViaChatCall.start does it.
-    let json = try UpstreamRequestBody.json(from: request, operation: operation, converter: converter, stream: false)
+    let json = try UpstreamRequestBody.json(
+      from: request, operation: operation, converter: converter, stream: false,
+      requestMessage: operation.requestMessage)
     let chat = ResponsesChatTranslation.chatRequest(
       fromResponses: ResponsesChatTranslation.object(json) ?? [:], stream: stream)
     return (ResponsesChatTranslation.data(chat), "application/json")

@@ -88,6 +88,8 @@ public final class MessageSchema: Sendable {
     public let messageIndex: Int
     public let acceptedKinds: UInt8
     public let elementKinds: UInt8
+    /// The real oneof the field belongs to, or -1.
+    public let oneofIndex: Int
 
     init(_ field: Field, at index: Int) {
       self.index = index
@@ -97,6 +99,12 @@ public final class MessageSchema: Sendable {
       messageIndex = field.messageIndex
       acceptedKinds = field.acceptedKinds
       elementKinds = field.elementKinds
+      oneofIndex = field.oneofIndex ?? -1
+    }
+
+    /// A map: a repeated message field whose value is a JSON object (only a map's entries are).
+    var isMap: Bool {
+      isRepeated && type == .message && acceptedKinds == JSONReader.Kind.object.bit
     }
 
     /// Repeated scalars of these types travel packed in proto3.
@@ -127,6 +135,10 @@ public final class MessageSchema: Sendable {
   public let fields: [Field]
   /// `fields` as slots, in the same order.
   public let slots: [Slot]
+  /// By field index, the key vLLM's JSON holds the field's value under: its oneof's name for a
+  /// oneof's member, its own otherwise. Read without copying a `Field` or a `Oneof` (a retain
+  /// and release for each of their references).
+  let memberKeys: [JSONWriter.Key]
   public let oneofs: [Oneof]
   public let isMapEntry: Bool
   private let indexByName: [String: Int]
@@ -158,6 +170,7 @@ public final class MessageSchema: Sendable {
     self.isWellKnown = WellKnownJSON.isWellKnown(fullName)
     self.fields = fields
     self.slots = fields.enumerated().map { Slot($1, at: $0) }
+    self.memberKeys = fields.map { field in field.oneofIndex.map { oneofs[$0].quotedName } ?? field.quotedName }
     self.oneofs = oneofs
     self.isMapEntry = isMapEntry
     var byName: [String: Int] = [:]

@@ -46,9 +46,9 @@ public struct ProtoToJSON: Sendable {
       try WellKnownJSON.writeJSON(of: message.fullName, bytes: bytes, range: range, to: &writer)
       return
     }
-    if let list = message.listField {
+    if message.listField != nil {
       let occurrences = try collect(bytes: bytes, range: range, of: message)
-      try writeRepeated(list, occurrences[0], bytes: bytes, to: &writer)
+      try writeRepeated(message.slots[0], of: message, occurrences[0], bytes: bytes, to: &writer)
       return
     }
     writer.beginObject()
@@ -110,10 +110,9 @@ public struct ProtoToJSON: Sendable {
         guard let winner = members.max(by: { lastPosition(occurrences[$0]) < lastPosition(occurrences[$1]) }) else {
           continue
         }
-        let winnerField = message.fields[winner]
         if skipping.contains(message.oneofs[oneof].name) { continue }
         writer.key(message.oneofs[oneof].quotedName)
-        try writeSingle(winnerField, occurrences[winner].last!, bytes: bytes, to: &writer)
+        try writeSingle(message.slots[winner], of: message, occurrences[winner].last!, bytes: bytes, to: &writer)
         continue
       }
       if message.fieldsMergedIntoObject[index] {
@@ -124,9 +123,9 @@ public struct ProtoToJSON: Sendable {
       }
       writer.key(field.quotedName)
       if field.isRepeated {
-        try writeRepeated(field, found, bytes: bytes, to: &writer)
+        try writeRepeated(message.slots[index], of: message, found, bytes: bytes, to: &writer)
       } else {
-        try writeSingle(field, found.last!, bytes: bytes, to: &writer)
+        try writeSingle(message.slots[index], of: message, found.last!, bytes: bytes, to: &writer)
       }
     }
   }
@@ -164,40 +163,36 @@ public struct ProtoToJSON: Sendable {
         return false
       }
       guard let index = message.fieldIndex(number: field.number) else { continue }
-      let schemaField = message.fields[index]
+      // The field as plain values: a `Field` is a class, retained and released for each field.
+      let slot = message.slots[index]
       if index == lastIndex {
         // Another occurrence of the repeated field being written.
-        guard schemaField.isRepeated else { return false }
-        if !isSkipped { try writeElement(of: schemaField, field, bytes: bytes, to: &writer) }
+        guard slot.isRepeated else { return false }
+        if !isSkipped { try writeElement(of: slot, of: message, field, bytes: bytes, to: &writer) }
         continue
       }
-      guard index > lastIndex, !message.fieldsMergedIntoObject[index] else { return false }
-      if let oneof = schemaField.oneofIndex {
-        guard oneof < 64, seenOneofs & (1 << UInt64(oneof)) == 0 else { return false }
-        seenOneofs |= 1 << UInt64(oneof)
-      } else if schemaField.isRepeated && schemaField.type == .message {
-        guard !(schema.message(of: schemaField)?.isMapEntry ?? false) else { return false }
+      guard index > lastIndex, !message.fieldsMergedIntoObject[index], !slot.isMap else { return false }
+      if slot.oneofIndex >= 0 {
+        guard slot.oneofIndex < 64, seenOneofs & (1 << UInt64(slot.oneofIndex)) == 0 else { return false }
+        seenOneofs |= 1 << UInt64(slot.oneofIndex)
       }
       if isArrayOpen {
         writer.endArray()
         isArrayOpen = false
       }
       lastIndex = index
-      isSkipped = !skipping.isEmpty && skipping.contains(schemaField.name)
+      isSkipped = !skipping.isEmpty && skipping.contains(message.fields[index].name)
       if isSkipped { continue }
-      if let oneof = schemaField.oneofIndex {
-        if !skipping.isEmpty && skipping.contains(message.oneofs[oneof].name) { continue }
-        writer.key(message.oneofs[oneof].quotedName)
-        try writeSingle(schemaField, field, bytes: bytes, to: &writer)
+      if slot.oneofIndex >= 0 && !skipping.isEmpty && skipping.contains(message.oneofs[slot.oneofIndex].name) {
         continue
       }
-      writer.key(schemaField.quotedName)
-      if schemaField.isRepeated {
+      writer.key(message.memberKeys[index])
+      if slot.isRepeated {
         writer.beginArray()
         isArrayOpen = true
-        try writeElement(of: schemaField, field, bytes: bytes, to: &writer)
+        try writeElement(of: slot, of: message, field, bytes: bytes, to: &writer)
       } else {
-        try writeSingle(schemaField, field, bytes: bytes, to: &writer)
+        try writeSingle(slot, of: message, field, bytes: bytes, to: &writer)
       }
     }
     if isArrayOpen { writer.endArray() }
@@ -217,10 +212,12 @@ public struct ProtoToJSON: Sendable {
     }
   }
 
+  /// A repeated field (`slot` of `message`).
   private func writeRepeated(
-    _ field: MessageSchema.Field, _ occurrences: ArraySlice<WireField>, bytes: [UInt8], to writer: inout JSONWriter
+    _ slot: MessageSchema.Slot, of message: MessageSchema, _ occurrences: ArraySlice<WireField>, bytes: [UInt8],
+    to writer: inout JSONWriter
   ) throws {
-    if field.type == .message, let entry = schema.message(of: field), entry.isMapEntry {
+    if slot.type == .message, let entry = schema.message(of: slot), entry.isMapEntry {
       writer.beginObject()
       for occurrence in occurrences {
         let parts = try collect(bytes: bytes, range: occurrence.range, of: entry)
@@ -231,7 +228,7 @@ public struct ProtoToJSON: Sendable {
           writer.key("")
         }
         if let value = parts[valueIndex].last {
-          try writeSingle(entry.fields[valueIndex], value, bytes: bytes, to: &writer)
+          try writeSingle(entry.slots[valueIndex], of: entry, value, bytes: bytes, to: &writer)
         } else {
           writer.null()
         }
@@ -241,50 +238,54 @@ public struct ProtoToJSON: Sendable {
     }
     writer.beginArray()
     for occurrence in occurrences {
-      try writeElement(of: field, occurrence, bytes: bytes, to: &writer)
+      try writeElement(of: slot, of: message, occurrence, bytes: bytes, to: &writer)
     }
     writer.endArray()
   }
 
   /// The array elements one occurrence of a repeated field holds: one, or a packed run of scalars.
   private func writeElement(
-    of field: MessageSchema.Field, _ occurrence: WireField, bytes: [UInt8], to writer: inout JSONWriter
+    of slot: MessageSchema.Slot, of message: MessageSchema, _ occurrence: WireField, bytes: [UInt8],
+    to writer: inout JSONWriter
   ) throws {
-    guard field.isPackable && occurrence.wireType == .lengthDelimited else {
-      try writeSingle(field, occurrence, bytes: bytes, to: &writer)
+    guard slot.isPackable && occurrence.wireType == .lengthDelimited else {
+      try writeSingle(slot, of: message, occurrence, bytes: bytes, to: &writer)
       return
     }
     var packed = ProtoWireReader(bytes, range: occurrence.range)
     do {
       while !packed.isAtEnd {
         let scalar: UInt64
-        switch field.type {
+        switch slot.type {
         case .double, .fixed64, .sfixed64: scalar = try packed.readFixed64()
         case .float, .fixed32, .sfixed32: scalar = UInt64(try packed.readFixed32())
         default: scalar = try packed.readVarint()
         }
-        writeScalar(field.type, scalar, to: &writer)
+        writeScalar(slot.type, scalar, to: &writer)
       }
     } catch {
-      throw ProtoJSONError("malformed packed \(field.name): \(error.reason)")
+      throw ProtoJSONError("malformed packed \(message.fields[slot.index].name): \(error.reason)")
     }
   }
 
   private func writeSingle(
-    _ field: MessageSchema.Field, _ occurrence: WireField, bytes: [UInt8], to writer: inout JSONWriter
+    _ slot: MessageSchema.Slot, of message: MessageSchema, _ occurrence: WireField, bytes: [UInt8],
+    to writer: inout JSONWriter
   ) throws {
-    switch field.type {
+    switch slot.type {
     case .string:
       writer.string(utf8: bytes, occurrence.range)
     case .bytes:
       writer.string(Base64Standard.encode(bytes[occurrence.range]))
     case .message:
-      guard let message = schema.message(of: field) else { throw ProtoJSONError("unknown type \(field.typeName)") }
-      try writeValue(of: message, bytes: bytes, range: occurrence.range, to: &writer)
+      guard let type = schema.message(of: slot) else {
+        throw ProtoJSONError("unknown type \(message.fields[slot.index].typeName)")
+      }
+      try writeValue(of: type, bytes: bytes, range: occurrence.range, to: &writer)
     case .group:
       throw ProtoJSONError("groups are not supported")
     default:
-      writeScalar(field.type, occurrence.scalar, to: &writer)
+      writeScalar(slot.type, occurrence.scalar, to: &writer)
     }
   }
 

@@ -19,6 +19,10 @@ struct TranslationBench {
       try chatChunksStreamed(iterations, keepingChunk: arguments[2] == "chunks-kept")
       return
     }
+    if arguments.count > 2 && arguments[2] == "requests" {
+      try chatRequests(iterations)
+      return
+    }
     if arguments.count > 2 && (arguments[2] == "replies" || arguments[2] == "replies-shaped") {
       try chatReplies(iterations, shaped: arguments[2] == "replies-shaped")
       return
@@ -61,7 +65,7 @@ struct TranslationBench {
     let message = bundledMessage("ChatCompletionChunk", of: toProto)
     var progress = GenerationProgress(isChat: true)
     let count = iterations * 1000
-    try timeEach(count, "chat chunk") { index in
+    try timeEach(count, "chat chunk, JSON -> protobuf") { index in
       let proto = try toProto.proto(from: chunk, message: message)
       if tracked {
         if index % 1000 == 0 { progress = GenerationProgress(isChat: true) }
@@ -83,8 +87,11 @@ struct TranslationBench {
     var head = RepeatedHead()
     var kept = RepeatedChunk()
     var output: [UInt8] = []
-    try timeEach(iterations * 1000, keepingChunk ? "chat chunk in a stream, last chunk kept" : "chat chunk in a stream")
-    { _ in
+    try timeEach(
+      iterations * 1000,
+      keepingChunk
+        ? "chat chunk in a stream, last chunk kept, JSON -> protobuf" : "chat chunk in a stream, JSON -> protobuf"
+    ) { _ in
       output.removeAll(keepingCapacity: true)
       if keepingChunk {
         try toProto.append(from: chatChunk, message: message, to: &output, head: &head, chunk: &kept)
@@ -115,14 +122,32 @@ struct TranslationBench {
     if shaped {
       let shapes = ReplyShapes()
       var output: [UInt8] = []
-      try timeEach(iterations * 1000, "chat reply, its shape learnt") { _ in
+      try timeEach(iterations * 1000, "chat reply, its shape learnt, JSON -> protobuf") { _ in
         output.removeAll(keepingCapacity: true)
         try toProto.append(from: reply, message: message, to: &output, shapes: shapes)
         return output.count
       }
     } else {
-      try timeEach(iterations * 1000, "chat reply") { _ in try toProto.proto(from: reply, message: message).count }
+      try timeEach(iterations * 1000, "chat reply, JSON -> protobuf") { _ in
+        try toProto.proto(from: reply, message: message).count
+      }
     }
+  }
+
+  /// The unary chat request tools/bench sends (model, one user message, max_tokens 16), as
+  /// protobuf, made into vLLM's JSON body `iterations` thousand times: the request's share of a
+  /// unary call.
+  static func chatRequests(_ iterations: Int) throws {
+    let request: [UInt8] =
+      [10, 9] + Array("sim-model".utf8) + [18, 36, 10, 4] + Array("user".utf8) + [18, 28]
+      + Array("Tell me a story about a fox.".utf8) + [56, 16]
+    let expected =
+      #"{"model":"sim-model","messages":[{"role":"user","content":"Tell me a story about a fox."}],"#
+      + #""max_tokens":16}"#
+    guard let translate = RequestTranslation.translator(method: "CreateChatCompletion"),
+      String(decoding: try translate(request).bytes, as: UTF8.self) == expected
+    else { preconditionFailure("the chat request did not become the JSON vLLM expects") }
+    try timeEach(iterations * 1000, "chat request, protobuf -> JSON") { _ in try translate(request).bytes.count }
   }
 
   static func bundledMessage(_ name: String, of toProto: JSONToProto) -> MessageSchema {
@@ -138,7 +163,7 @@ struct TranslationBench {
     var bytes = 0
     for index in 0..<count { bytes &+= try body(index) }
     let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start)
-    print("\(what), JSON -> protobuf: \(format(elapsed / Double(count))) ns each (\(bytes / count) bytes)")
+    print("\(what): \(format(elapsed / Double(count))) ns each (\(bytes / count) bytes)")
   }
 
   static func median(_ iterations: Int, _ body: () throws -> Void) throws -> Double {
