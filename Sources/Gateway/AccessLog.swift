@@ -9,7 +9,10 @@ import Synchronization
 /// are gathered under a lock and written by a background queue every 100 ms, so an event loop
 /// never waits on the disk. No prompt or answer text is ever written.
 public final class AccessLog: Sendable {
-  private let output: FileHandle
+  /// Where lines go. Replaced by `reopen()`; read by the log's queue for each write out.
+  private let output: Mutex<FileHandle>
+  /// The file's path; nil for standard error.
+  private let path: String?
   /// A standard library Mutex (a futex): NIO's lock, a pthread mutex, cost about 40 instructions
   /// more a line (callgrind).
   private let pending = Mutex(Pending())
@@ -42,13 +45,39 @@ public final class AccessLog: Sendable {
   /// is truncated under the gateway (logrotate's copytruncate) or shared with another writer.
   public init(path: String?) throws {
     if let path, path != "-" {
-      let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-      guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-      output = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+      self.path = path
+      output = Mutex(try Self.open(path))
     } else {
-      output = FileHandle.standardError
+      self.path = nil
+      output = Mutex(FileHandle.standardError)
     }
     flushPeriodically()
+  }
+
+  private static func open(_ path: String) throws -> FileHandle {
+    let descriptor = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+    guard descriptor >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+    return FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+  }
+
+  /// Opens the file again by its path (SIGHUP), for logrotate's default `create` mode: it renames
+  /// the file and makes a new one, and without this every later line went into the renamed
+  /// file, which is then compressed or deleted. Lines pending go to the new file. When the path
+  /// cannot be opened, the current file stays and the error is said.
+  public func reopen() {
+    guard let path else { return }
+    queue.async {
+      do {
+        let fresh = try Self.open(path)
+        // The old handle is closed when the swap releases it.
+        self.output.withLock { $0 = fresh }
+        Self.logger.notice("access log reopened", metadata: ["path": "\(path)"])
+      } catch {
+        Self.logger.error(
+          "access log cannot be reopened; lines go on to the file it had",
+          metadata: ["path": "\(path)", "error": "\(error)"])
+      }
+    }
   }
 
   /// Every 100 ms on the log's own queue, for as long as the process lives (the log with it).
@@ -75,7 +104,8 @@ public final class AccessLog: Sendable {
     // instructions a call (callgrind). And a failed write (a full disk, a closed pipe) loses
     // these lines, not the gateway: FileHandle's `write(_: Data)` ends the process on any error.
     var failure: (any Error)? = nil
-    do { try output.write(contentsOf: bytes) } catch { failure = error }
+    let handle = output.withLock { $0 }
+    do { try handle.write(contentsOf: bytes) } catch { failure = error }
     // Said only when this write's outcome differs from the last one's.
     guard failing.exchange(failure != nil, ordering: .relaxed) != (failure != nil) else { return }
     if let failure {

@@ -151,6 +151,8 @@ struct GatewayCommand: AsyncParsableCommand {
 
   func run() async throws {
     server.bootstrapLogging()
+    // Until the reload service traps SIGHUP, its default action would end the process.
+    signal(SIGHUP, SIG_IGN)
     let logger = Logger(label: "vllm-grpc-gateway")
     let environment = ProcessInfo.processInfo.environment
     let overrides = self.overrides
@@ -270,25 +272,31 @@ struct GatewayCommand: AsyncParsableCommand {
         })
       logger.info("metrics", metadata: ["address": "\(metricsAddress.host):\(metricsAddress.port)"])
     }
-    // SIGHUP reads the configuration file again: upstreams, routing, health, keys, certificates.
-    let reload = overrides.configurationPath(environment: environment).map { path in
-      ReloadOnHangup {
-        do {
-          let fresh = try overrides.effectiveConfiguration(environment: environment)
-          fleet.apply(fresh.fleetPlan)
-          if let keys {
-            keys.replace(with: fresh.keys)
-            logger.notice("client keys reloaded", metadata: ["keys": "\(fresh.keys.map(\.id))"])
-          } else if !fresh.keys.isEmpty {
-            logger.notice("client keys in \(path) take effect at the next start: the gateway started open")
-          }
-          if let tls = serverTLS, try tls.reloadIfChanged() { logger.notice("TLS certificate reloaded") }
-          if fresh.listen != settings.listen || fresh.limits != settings.limits {
-            logger.notice("listen and limits changes in \(path) take effect at the next start")
-          }
-        } catch {
-          logger.error("configuration reload refused; the current one stays", metadata: ["reason": "\(error)"])
+    // SIGHUP reads the configuration file again: upstreams, routing, health, keys, certificates;
+    // and opens the access log again (logrotate). It is always caught: SIGHUP's default action
+    // ended a gateway started without a configuration file.
+    let configurationPath = overrides.configurationPath(environment: environment)
+    let reload = ReloadOnHangup {
+      accessLogWriter?.reopen()
+      guard let path = configurationPath else {
+        logger.notice("SIGHUP: no configuration file to read again (the gateway was started with flags only)")
+        return
+      }
+      do {
+        let fresh = try overrides.effectiveConfiguration(environment: environment)
+        fleet.apply(fresh.fleetPlan)
+        if let keys {
+          keys.replace(with: fresh.keys)
+          logger.notice("client keys reloaded", metadata: ["keys": "\(fresh.keys.map(\.id))"])
+        } else if !fresh.keys.isEmpty {
+          logger.notice("client keys in \(path) take effect at the next start: the gateway started open")
         }
+        if let tls = serverTLS, try tls.reloadIfChanged() { logger.notice("TLS certificate reloaded") }
+        if fresh.listen != settings.listen || fresh.limits != settings.limits {
+          logger.notice("listen and limits changes in \(path) take effect at the next start")
+        }
+      } catch {
+        logger.error("configuration reload refused; the current one stays", metadata: ["reason": "\(error)"])
       }
     }
     let shutdownClients = {
@@ -320,9 +328,7 @@ struct GatewayCommand: AsyncParsableCommand {
       .init(
         service: gateway, successTerminationBehavior: .gracefullyShutdownGroup,
         failureTerminationBehavior: .gracefullyShutdownGroup))
-    if let reload {
-      services.append(.init(service: reload, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
-    }
+    services.append(.init(service: reload, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
     var lifecycle = ServiceGroupConfiguration(
       services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
     // An unreachable trace collector must not hold the process past a drain.

@@ -211,3 +211,27 @@ def test_a_stalled_reader_does_not_hold_the_gateway_at_shutdown(sim, start_serve
     assert gateway.process.returncode == 0, gateway.log()[-2000:]
     assert "access log not written out at shutdown" in gateway.log()
     held[0].close()
+
+
+def test_sighup_reopens_the_log_for_logrotate(sim, start_server, tmp_path):
+    # logrotate's default `create` mode renames the file and makes a new one, then signals the
+    # gateway (postrotate): later lines go to the new file, earlier ones stay in the renamed one.
+    # The gateway here has no configuration file: SIGHUP ended such a gateway before.
+    log = tmp_path / "access.log"
+    gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--upstream",
+                           f"http://{sim.address}", "--access-log", str(log))
+    with grpc.insecure_channel(gateway.address) as channel:
+        stub = service_pb2_grpc.VLLMServiceStub(channel)
+        stub.CreateChatCompletion(chat(max_tokens=2), timeout=5)
+        before, _ = lines(log, 1)
+        assert len(before) == 1
+        rotated = tmp_path / "access.log.1"
+        log.rename(rotated)
+        gateway.signal(signal.SIGHUP)
+        assert gateway.wait_for_log("access log reopened")
+        stub.CreateChatCompletion(chat(max_tokens=3), timeout=5)
+        after, _ = lines(log, 1)
+        assert [line["completion_tokens"] for line in after] == [3]
+        assert [json.loads(line)["completion_tokens"] for line in rotated.read_text().splitlines()] == [2]
+    gateway.assert_alive()
+    assert "no configuration file to read again" in gateway.log()
