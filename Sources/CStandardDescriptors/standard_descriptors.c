@@ -6,22 +6,15 @@
 
 static unsigned closed_at_start;
 
-void standard_descriptors_open_closed(void) {
-  for (int descriptor = 0; descriptor <= 2; descriptor++) {
-    if (fcntl(descriptor, F_GETFD) < 0 && errno == EBADF) {
-      // The lowest free descriptor is this one: those below it are open by now.
-      int opened = open("/dev/null", O_RDWR);
-      if (opened >= 0 && opened != descriptor) close(opened);
-    }
-  }
-}
-
 unsigned standard_descriptors_closed_at_start(void) { return closed_at_start; }
 
 // Before main, and before anything in the process opens a file of its own.
 __attribute__((constructor(101))) static void open_closed_at_start(void) {
   for (int descriptor = 0; descriptor <= 2; descriptor++) {
-    if (fcntl(descriptor, F_GETFD) < 0 && errno == EBADF) closed_at_start |= 1u << descriptor;
+    if (fcntl(descriptor, F_GETFD) >= 0 || errno != EBADF) continue;
+    closed_at_start |= 1u << descriptor;
+    // The lowest free descriptor is this one: those below it are open by now.
+    int opened = open("/dev/null", O_RDWR);
+    if (opened >= 0 && opened != descriptor) close(opened);
   }
-  standard_descriptors_open_closed();
 }

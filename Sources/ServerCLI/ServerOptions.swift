@@ -141,11 +141,9 @@ public struct ServerOptions: ParsableArguments {
   /// Sends logs to standard error, one line per event, at the chosen level.
   /// SIGPIPE is ignored first: with standard error a pipe whose reader is gone, the first log
   /// line ended the process (NIO ignores SIGPIPE too, but only once its first socket exists).
-  /// Log lines are then lost quietly, and the server goes on. Closed standard descriptors were
-  /// opened on /dev/null at the process's start (StandardDescriptors); again here, for a server
-  /// whose executable closed one since.
+  /// Log lines are then lost quietly, and the server goes on. (Closed standard descriptors were
+  /// opened on /dev/null at the process's start: StandardDescriptors.)
   public func bootstrapLogging() {
-    StandardDescriptors.openClosedOnes()
     signal(SIGPIPE, SIG_IGN)
     let level = Logger.Level(rawValue: logLevel) ?? .info
     LoggingSystem.bootstrap { label in

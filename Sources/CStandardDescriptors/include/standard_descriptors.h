@@ -5,11 +5,7 @@
 // new file the lowest free descriptor: started with 0, 1 or 2 closed (`>&-`, a supervisor that
 // closes them), a process's first epoll, eventfd and sockets took those numbers, and what was
 // meant for standard error went into them. libdispatch makes its first descriptors before any
-// Swift code runs, so this is done in a constructor.
-
-// Opens /dev/null on each of descriptors 0, 1 and 2 that is closed (done at start; again is
-// harmless).
-void standard_descriptors_open_closed(void);
+// Swift code runs, so a constructor here opens /dev/null on each closed one first.
 
 // Which of descriptors 0, 1 and 2 were closed when the process started: bit 1 << n for n.
 unsigned standard_descriptors_closed_at_start(void);
