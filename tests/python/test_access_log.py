@@ -139,23 +139,36 @@ def test_a_log_that_cannot_be_opened_stops_the_start_with_why(tmp_path):
     assert "cannot open the access log" in result.stderr and "No such file or directory" in result.stderr
 
 
-def test_a_stalled_reader_bounds_the_backlog_and_the_dropped_lines_are_counted(sim, start_server, tmp_path):
-    # A FIFO whose reader reads nothing: the log's write blocks while every call still ends in
-    # a line, and clients choose how long a line is (its model name). The backlog stops at
-    # 64 MiB; later lines are dropped, said once at the first and counted once writes go on.
+def gateway_logging_to_a_stalled_fifo(sim, start_server, tmp_path, *args):
+    """A gateway whose access log is a FIFO, and the FIFO's read end, which nobody reads yet.
+    Each end's open waits for the other, so the reader opens on a thread of its own."""
     fifo = tmp_path / "access.fifo"
     os.mkfifo(fifo)
     held = []
     opener = threading.Thread(target=lambda: held.append(open(fifo, "rb")), daemon=True)
     opener.start()
     gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--upstream",
-                           f"http://{sim.address}", "--access-log", str(fifo))
+                           f"http://{sim.address}", "--access-log", str(fifo), *args)
     opener.join(timeout=5)
-    pipe = held[0]
-    long_model = "m" * (1 << 20)
-    request = chat_pb2.ChatCompletionRequest(model=long_model, max_tokens=1,
+    return gateway, held[0]
+
+
+def unknown_long_model(length):
+    """A request for a model nobody serves, whose name makes its access log line `length` long,
+    and the channel options that let it be sent."""
+    request = chat_pb2.ChatCompletionRequest(model="m" * length, max_tokens=1,
                                              messages=[chat_pb2.ChatMessage(role="user", text="hi")])
-    with grpc.insecure_channel(gateway.address, options=[("grpc.max_send_message_length", 8 << 20)]) as channel:
+    return request, [("grpc.max_send_message_length", 8 << 20)]
+
+
+def test_a_stalled_reader_bounds_the_backlog_and_the_dropped_lines_are_counted(sim, start_server, tmp_path):
+    # A FIFO whose reader reads nothing: the log's write blocks while every call still ends in
+    # a line, and clients choose how long a line is (its model name). The backlog stops at
+    # 64 MiB; later lines are dropped, said once at the first and counted once writes go on.
+    gateway, pipe = gateway_logging_to_a_stalled_fifo(sim, start_server, tmp_path)
+    request, options = unknown_long_model(1 << 20)
+    long_model = request.model
+    with grpc.insecure_channel(gateway.address, options=options) as channel:
         stub = service_pb2_grpc.VLLMServiceStub(channel)
         for _ in range(90):
             with pytest.raises(grpc.RpcError) as refused:
@@ -184,17 +197,9 @@ def test_a_stalled_reader_bounds_the_backlog_and_the_dropped_lines_are_counted(s
 def test_a_stalled_reader_does_not_hold_the_gateway_at_shutdown(sim, start_server, tmp_path):
     # The reader stops reading, so the log's write blocks in the kernel. At SIGTERM the pending
     # lines get a bounded wait to be written; then the gateway exits and says what it left.
-    fifo = tmp_path / "access.fifo"
-    os.mkfifo(fifo)
-    held = []
-    opener = threading.Thread(target=lambda: held.append(open(fifo, "rb")), daemon=True)
-    opener.start()
-    gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--upstream",
-                           f"http://{sim.address}", "--access-log", str(fifo), "--shutdown-grace-period", "1")
-    opener.join(timeout=5)
-    request = chat_pb2.ChatCompletionRequest(model="m" * (1 << 18), max_tokens=1,
-                                             messages=[chat_pb2.ChatMessage(role="user", text="hi")])
-    with grpc.insecure_channel(gateway.address, options=[("grpc.max_send_message_length", 8 << 20)]) as channel:
+    gateway, pipe = gateway_logging_to_a_stalled_fifo(sim, start_server, tmp_path, "--shutdown-grace-period", "1")
+    request, options = unknown_long_model(1 << 18)
+    with grpc.insecure_channel(gateway.address, options=options) as channel:
         stub = service_pb2_grpc.VLLMServiceStub(channel)
         # A quarter of a megabyte a line, against a 64 KiB pipe: the first write blocks.
         for _ in range(4):
@@ -210,7 +215,7 @@ def test_a_stalled_reader_does_not_hold_the_gateway_at_shutdown(sim, start_serve
     assert time.monotonic() - started < 10
     assert gateway.process.returncode == 0, gateway.log()[-2000:]
     assert "access log not written out at shutdown" in gateway.log()
-    held[0].close()
+    pipe.close()
 
 
 def test_sighup_reopens_the_log_for_logrotate(sim, start_server, tmp_path):

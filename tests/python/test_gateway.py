@@ -131,21 +131,14 @@ def test_metrics_time_what_the_gateway_adds(start_server, sim):
         assert float(lines[f"{prefix}{name}_seconds_sum"]) < 0.1 * counts[-1]
 
 
-def test_closed_standard_descriptors_are_held_by_dev_null_not_by_sockets(sim):
-    # Started with descriptors 0, 1 and 2 closed (`<&- >&- 2>&-`, or a supervisor that closes
-    # them): the kernel gives new files the lowest free number, so the event loop's descriptors
-    # and sockets took them and log lines went into them. They hold /dev/null now.
+def serve_a_call_started_with(sim, check=lambda process: None, **popen):
+    """Starts the gateway with `popen`'s arguments (its standard streams), has it serve a unary
+    chat call, asserts it still runs, and runs `check` on the process before killing it."""
     from conftest import free_port
     from vllmgateway.v1 import chat_pb2, service_pb2_grpc
     port = free_port()
-
-    def close_standard_descriptors():
-        for descriptor in (0, 1, 2):
-            os.close(descriptor)
-
     process = subprocess.Popen([str(BIN_DIR / "vllm-grpc-gateway"), "--listen", f"127.0.0.1:{port}", "--upstream",
-                                f"http://{sim.address}", "--log-level", "debug"],
-                               preexec_fn=close_standard_descriptors)
+                                f"http://{sim.address}", "--log-level", "debug"], **popen)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             grpc.channel_ready_future(channel).result(timeout=15)
@@ -154,32 +147,33 @@ def test_closed_standard_descriptors_are_held_by_dev_null_not_by_sockets(sim):
                                                      messages=[chat_pb2.ChatMessage(role="user", text="hi")])
             assert stub.CreateChatCompletion(request, timeout=5).usage.completion_tokens == 3
         assert process.poll() is None
-        held = [os.readlink(f"/proc/{process.pid}/fd/{descriptor}") for descriptor in (0, 1, 2)]
-        assert held == ["/dev/null"] * 3
+        check(process)
     finally:
         process.kill()
         process.wait()
+
+
+def test_closed_standard_descriptors_are_held_by_dev_null_not_by_sockets(sim):
+    # Started with descriptors 0, 1 and 2 closed (`<&- >&- 2>&-`, or a supervisor that closes
+    # them): the kernel gives new files the lowest free number, so the event loop's descriptors
+    # and sockets took them and log lines went into them. They hold /dev/null now.
+    def close_standard_descriptors():
+        for descriptor in (0, 1, 2):
+            os.close(descriptor)
+
+    def held_by_dev_null(process):
+        held = [os.readlink(f"/proc/{process.pid}/fd/{descriptor}") for descriptor in (0, 1, 2)]
+        assert held == ["/dev/null"] * 3
+
+    serve_a_call_started_with(sim, held_by_dev_null, preexec_fn=close_standard_descriptors)
 
 
 def test_a_standard_error_nobody_reads_costs_log_lines_not_the_gateway(sim):
     # Standard output and error a pipe whose reader is gone (a log collector that died): the
     # first log line raised SIGPIPE, which ended the process before it listened.
-    from conftest import free_port
-    from vllmgateway.v1 import chat_pb2, service_pb2_grpc
     read_end, write_end = os.pipe()
     os.close(read_end)
-    port = free_port()
-    process = subprocess.Popen([str(BIN_DIR / "vllm-grpc-gateway"), "--listen", f"127.0.0.1:{port}", "--upstream",
-                                f"http://{sim.address}", "--log-level", "debug"], stdout=write_end, stderr=write_end)
-    os.close(write_end)
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            grpc.channel_ready_future(channel).result(timeout=15)
-            stub = service_pb2_grpc.VLLMServiceStub(channel)
-            request = chat_pb2.ChatCompletionRequest(model="sim-model", max_tokens=3,
-                                                     messages=[chat_pb2.ChatMessage(role="user", text="hi")])
-            assert stub.CreateChatCompletion(request, timeout=5).usage.completion_tokens == 3
-        assert process.poll() is None
+        serve_a_call_started_with(sim, stdout=write_end, stderr=write_end)
     finally:
-        process.kill()
-        process.wait()
+        os.close(write_end)
