@@ -240,3 +240,37 @@ def test_sighup_reopens_the_log_for_logrotate(sim, start_server, tmp_path):
         assert [json.loads(line)["completion_tokens"] for line in rotated.read_text().splitlines()] == [2]
     gateway.assert_alive()
     assert "no configuration file to read again" in gateway.log()
+
+
+def context_switches(pid):
+    """Every thread's context switches so far (each wake-up of a sleeping thread is one)."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/status") as status:
+                total += sum(int(line.split()[1]) for line in status if "ctxt_switches:" in line)
+        except FileNotFoundError:
+            continue  # a thread that ended while it was read
+    return total
+
+
+def test_an_idle_log_wakes_no_thread_and_still_writes_the_next_line(sim, start_server, tmp_path):
+    # The log's write out was a timer every 100 ms for the life of the process: an idle gateway
+    # woke two threads about forty times a second. Now the first line after a write out asks
+    # for the next one.
+    log = tmp_path / "access.log"
+    gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--upstream",
+                           f"http://{sim.address}", "--access-log", str(log))
+    with grpc.insecure_channel(gateway.address) as channel:
+        stub = service_pb2_grpc.VLLMServiceStub(channel)
+        stub.CreateChatCompletion(chat(max_tokens=2), timeout=5)
+        assert len(lines(log, 1)[0]) == 1
+        time.sleep(0.5)  # the write out and what follows it settle
+        before = context_switches(gateway.process.pid)
+        time.sleep(2)
+        woken = context_switches(gateway.process.pid) - before
+        assert woken < 20, f"{woken} context switches in 2 s of idling (a 100 ms timer makes about 80)"
+        stub.CreateChatCompletion(chat(max_tokens=3), timeout=5)
+        entries, text = lines(log, 2)
+        assert [entry["completion_tokens"] for entry in entries] == [2, 3], text
+    gateway.assert_alive()
