@@ -4,7 +4,7 @@ extension Span<UInt8> {
   /// byte by byte: a byte loop took about 4 instructions a byte on a response head's lines
   /// (callgrind). The test's lowest set bit is always the first zero byte, so the answer is exact.
   @inline(__always)
-  func firstIndex(of target: UInt8, in range: Range<Int>) -> Int? {
+  package func firstIndex(of target: UInt8, in range: Range<Int>) -> Int? {
     let raw = bytes
     let pattern = UInt64(target) &* 0x0101_0101_0101_0101
     var index = range.lowerBound

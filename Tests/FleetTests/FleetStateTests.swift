@@ -119,6 +119,43 @@ import Testing
     #expect(VLLMLoad(prometheusText: Array("# nothing here\nother_metric 1\n".utf8)) == nil)
   }
 
+  /// vLLM 0.11 and later also export the queue by reason (capacity, deferred), whose name starts
+  /// with the queue's: those samples were added to it, so a queue of 3 read as 6.
+  @Test func theQueueByReasonIsNotCountedAgain() {
+    let text = Array(
+      """
+      # HELP vllm:num_requests_waiting Number of requests waiting to be processed.
+      # TYPE vllm:num_requests_waiting gauge
+      vllm:num_requests_waiting{engine="0",model_name="tiny-llama"} 3.0
+      # HELP vllm:num_requests_waiting_by_reason Number of waiting requests by reason.
+      # TYPE vllm:num_requests_waiting_by_reason gauge
+      vllm:num_requests_waiting_by_reason{engine="0",model_name="tiny-llama",reason="capacity"} 2.0
+      vllm:num_requests_waiting_by_reason{engine="0",model_name="tiny-llama",reason="deferred"} 1.0
+      vllm:kv_cache_usage_perc_other{engine="0"} 0.9
+      vllm:kv_cache_usage_perc{engine="0",model_name="tiny-llama"} 0.25
+
+      """.utf8)
+    #expect(VLLMLoad(prometheusText: text) == VLLMLoad(waiting: 3, kvCacheUsage: 0.25))
+  }
+
+  /// The exposition format allows a timestamp after the value, spaces and braces inside quoted
+  /// label values, escaped quotes, no labels at all, and CRLF line ends.
+  @Test func aSampleIsReadWhateverItsLabelsAndTimestamp() {
+    let lines = [
+      #"vllm:num_requests_waiting{model_name="a b {c}",engine="0"} 4 1700000000000"#,
+      #"vllm:num_requests_waiting{model_name="say \"}\" 9",engine="1"} 2.5"#,
+      "vllm:num_requests_waiting 1",
+      #"vllm:kv_cache_usage_perc{engine="0"} 0.75 1700000000000"#,
+      #"vllm:kv_cache_usage_perc{engine="1"} not-a-number"#,
+      #"vllm:num_requests_waiting{engine="2"}"#,
+    ]
+    let text = Array(lines.joined(separator: "\r\n").utf8)
+    #expect(VLLMLoad(prometheusText: text) == VLLMLoad(waiting: 7, kvCacheUsage: 0.75))
+    #expect(VLLMLoad(prometheusText: []) == nil)
+    #expect(VLLMLoad(prometheusText: Array("vllm:num_requests_waiting{".utf8)) == nil)
+    #expect(VLLMLoad(prometheusText: Array(#"vllm:num_requests_waiting{a="\"#.utf8)) == nil)
+  }
+
   @Test func absurdFiguresAreHeldToWhatAVLLMCanReport() {
     let text = Array(
       """
