@@ -69,7 +69,8 @@ extension GatewayContext {
     let record = call.account as? CallRecord
     let key =
       fleet.isSingle && record == nil
-      ? RoutingKey(model: "", workload: .other) : RoutingKeyReader.key(path: path, body: body, contentType: contentType)
+      ? RoutingKey(model: "", workload: .other)
+      : RoutingKeyReader.key(path: path, body: body, contentType: contentType, readingPrompt: !fleet.isSingle)
     var handler = handler
     if let record {
       record.model = key.model

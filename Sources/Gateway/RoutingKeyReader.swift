@@ -4,9 +4,12 @@ import ProtoJSON
 /// Reads what a fleet routes by from a request body vLLM will get: the model, and the prompt's
 /// bytes (chat messages, a completion prompt, Responses or embedding input) for prefix affinity.
 /// The body is JSON the gateway wrote itself, in the proto's field order, so the same prompt is
-/// always the same bytes. Run only when there is more than one upstream to choose from.
+/// always the same bytes. Run when there is more than one upstream to choose from, or when the
+/// call's record (metrics, keys, the access log) needs the model.
 package enum RoutingKeyReader {
-  static func key(path: String, body: [UInt8]?, contentType: String) -> RoutingKey {
+  /// `readingPrompt`: whether the prompt's prefix is wanted; one upstream routes by nothing, and
+  /// hashing the prompt's first blocks cost about 200 instructions a call (callgrind).
+  static func key(path: String, body: [UInt8]?, contentType: String, readingPrompt: Bool = true) -> RoutingKey {
     let workload: RoutingKey.Workload
     switch path {
     case "/v1/chat/completions", "/v1/completions", "/v1/responses": workload = .generation
@@ -16,8 +19,8 @@ package enum RoutingKeyReader {
     guard let body, contentType == "application/json" || contentType.hasPrefix("application/json") else {
       return RoutingKey(model: "", workload: workload)
     }
-    if let key = keyOfTheGatewaysForm(body, workload: workload) { return key }
-    return key(readingAll: body, workload: workload)
+    if let key = keyOfTheGatewaysForm(body, workload: workload, readingPrompt: readingPrompt) { return key }
+    return key(readingAll: body, workload: workload, readingPrompt: readingPrompt)
   }
 
   /// `{"model":"`: how a body the gateway wrote opens when the request names a model.
@@ -29,7 +32,9 @@ package enum RoutingKeyReader {
   /// first: `{"model":"<text without escapes>",` then, for a generation, the prompt's member.
   /// Nil for any other form, which `key(readingAll:workload:)` reads. The reader took about
   /// 1,000 instructions a call for the same two members (callgrind), most of them for the keys.
-  static func keyOfTheGatewaysForm(_ body: [UInt8], workload: RoutingKey.Workload) -> RoutingKey? {
+  static func keyOfTheGatewaysForm(
+    _ body: [UInt8], workload: RoutingKey.Workload, readingPrompt: Bool = true
+  ) -> RoutingKey? {
     let bytes = body.span
     let opening = modelOpening.span
     // Runs compared a word at a time: byte by byte, the opening and the prompt's key cost about
@@ -39,7 +44,7 @@ package enum RoutingKeyReader {
       bytes[close + 1] == UInt8(ascii: ","), bytes[close + 2] == UInt8(ascii: "\"")
     else { return nil }
     let model = String(decoding: body[opening.count..<close], as: UTF8.self)
-    guard workload == .generation else { return RoutingKey(model: model, workload: workload) }
+    guard workload == .generation, readingPrompt else { return RoutingKey(model: model, workload: workload) }
     let keyStart = close + 3
     for promptKey in promptKeys where keyStart + promptKey.count < bytes.count {
       let start = keyStart + promptKey.count
@@ -51,7 +56,8 @@ package enum RoutingKeyReader {
   }
 
   /// The key read member by member, whatever the body's form.
-  static func key(readingAll body: [UInt8], workload: RoutingKey.Workload) -> RoutingKey {
+  static func key(readingAll body: [UInt8], workload: RoutingKey.Workload, readingPrompt: Bool = true) -> RoutingKey {
+    let wantsPrompt = workload == .generation && readingPrompt
     var model: String? = nil
     var prompt: Range<Int>? = nil
     var reader = JSONReader(body)
@@ -59,10 +65,10 @@ package enum RoutingKeyReader {
       try reader.beginObject()
       // The gateway writes fields in the proto's order, model first: reading stops as soon as the
       // model and the prompt's start are known, so a long prompt is never walked, only hashed.
-      while model == nil || (workload == .generation && prompt == nil), let key = try reader.nextKeySlice() {
+      while model == nil || (wantsPrompt && prompt == nil), let key = try reader.nextKeySlice() {
         if key.equals("model"), (try? reader.peekKind()) == .string {
           model = try reader.readString()
-        } else if workload == .generation, prompt == nil,
+        } else if wantsPrompt, prompt == nil,
           key.equals("messages") || key.equals("prompt") || key.equals("input")
         {
           // The prefix is the prompt's first bytes, whatever follows them in the body.

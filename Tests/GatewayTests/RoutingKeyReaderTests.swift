@@ -47,6 +47,20 @@ import Testing
     #expect(RoutingKeyReader.keyOfTheGatewaysForm(embedding, workload: .pooling)?.model == "an-embedder")
   }
 
+  /// One upstream routes by nothing: the record's model is read, the prompt is not hashed.
+  @Test func withoutThePromptOnlyTheModelIsRead() throws {
+    let prompt = String(repeating: "You answer in verse. ", count: 30)
+    let chat = try upstreamBody(
+      "CreateChatCompletion", #"{"model":"llama-3.1-8b","messages":[{"role":"user","text":"\#(prompt)"}]}"#)
+    let quick = try #require(RoutingKeyReader.keyOfTheGatewaysForm(chat, workload: .generation, readingPrompt: false))
+    let read = RoutingKeyReader.key(readingAll: chat, workload: .generation, readingPrompt: false)
+    let whole = RoutingKeyReader.key(path: "/v1/chat/completions", body: chat, contentType: "application/json")
+    for key in [quick, read] {
+      #expect(key.model == "llama-3.1-8b" && key.workload == .generation && key.prefix == .none)
+    }
+    #expect(whole.model == "llama-3.1-8b" && whole.prefix.hashes.count > 0)
+  }
+
   @Test func otherFormsAreLeftToTheReader() {
     let others = [
       #"{"messages":[{"role":"user","content":"Hi"}],"model":"m"}"#,  // the model not first
