@@ -133,7 +133,7 @@ let package = Package(
     .executableTarget(
       name: "fuzz-upstream-response",
       dependencies: [
-        "VLLMClient", "ProtoJSON", "Gateway", "FuzzSupport",
+        "VLLMClient", "ProtoJSON", "Gateway", "Fleet", "FuzzSupport",
         .product(name: "NIOCore", package: "swift-nio"),
       ],
       path: "Sources/FuzzUpstreamResponse"),

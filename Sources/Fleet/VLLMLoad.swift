@@ -3,11 +3,11 @@ import VLLMClient
 /// What vLLM's own Prometheus /metrics says of its load: requests queued (summed over its
 /// models) and how full its KV cache is (the highest over its models). Read off the request path
 /// by the health checker.
-struct VLLMLoad: Sendable, Equatable {
-  static let mostWaiting = 1_000_000_000
+package struct VLLMLoad: Sendable, Equatable {
+  package static let mostWaiting = 1_000_000_000
 
-  var waiting: Int
-  var kvCacheUsage: Double
+  package var waiting: Int
+  package var kvCacheUsage: Double
 
   init(waiting: Int, kvCacheUsage: Double) {
     self.waiting = waiting
@@ -23,7 +23,7 @@ struct VLLMLoad: Sendable, Equatable {
   /// time: a vLLM's page is about 65 KB of some 900 lines, each checks at most its first bytes,
   /// and only the gauges' values become numbers (splitting the page into lines first made an
   /// array of them, every few seconds for each upstream).
-  init?(prometheusText text: [UInt8]) {
+  package init?(prometheusText text: [UInt8]) {
     var waiting = 0.0
     var usage = 0.0
     var found = false

@@ -1,3 +1,4 @@
+import Fleet
 import Gateway
 import NIOCore
 import ProtoJSON
@@ -7,7 +8,7 @@ import VLLMClient
 /// way the gateway reads it: the response parser, then the event-stream parser, then JSON to
 /// protobuf for each event (as a chat chunk, alone, with the stream's repeated head kept, and
 /// with what followed the head in its last chunk kept too, which must all agree) or for the
-/// whole body (as a chat completion). The
+/// whole body (as a chat completion, and as a /metrics page the health checker reads). The
 /// first byte picks where the input is cut into two reads, so split lines and frames get
 /// exercised too. tools/fuzz builds and runs it.
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -78,6 +79,12 @@ enum FuzzedUpstreamResponse {
       }
     }
     _ = parser.connectionClosed()
+    // The body as vLLM's /metrics page: whatever it holds, a load within what a vLLM can report.
+    if let load = VLLMLoad(prometheusText: body) {
+      precondition(
+        (0...VLLMLoad.mostWaiting).contains(load.waiting) && (0...1).contains(load.kvCacheUsage),
+        "a /metrics page read as a load no vLLM reports")
+    }
     // The body as a unary reply, the general way and by a shape: one learnt from a recorded
     // reply (which mutations of it fit), and the shapes learnt over the run. Always the same.
     let alone = try? toProto.proto(from: body, message: completion)
