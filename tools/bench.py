@@ -589,6 +589,26 @@ def machine_jiffies():
     return sum(fields) - idle, sum(fields)
 
 
+def settle(seconds_quiet=3, busiest_share=0.1, limit_seconds=90):
+    """Waits, before the first row, until the machine has been quiet for `seconds_quiet` seconds
+    running (under `busiest_share` of its cores busy), at most `limit_seconds`; what is still being
+    written to disk is written first. `tools/bench` builds the release products just before it
+    measures, and one run's first rows were far off (nghttpx's unary call 49.9 us against about
+    35 in other runs): the run now says how quiet the machine was when it began. Returns how long
+    it waited and the last second's busy share."""
+    os.sync()
+    started = time.monotonic()
+    quiet, share = 0, 1.0
+    busy, total = machine_jiffies()
+    while quiet < seconds_quiet and time.monotonic() - started < limit_seconds:
+        time.sleep(1)
+        now_busy, now_total = machine_jiffies()
+        share = (now_busy - busy) / max(now_total - total, 1)
+        busy, total = now_busy, now_total
+        quiet = quiet + 1 if share < busiest_share else 0
+    return time.monotonic() - started, share
+
+
 def children_cpu_seconds():
     """CPU time of this script's waited-for children (h2load, once it has ended)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -895,6 +915,9 @@ def main():
     json_headers = ["content-type: application/json"]
     results, latency, threads_rows = [], None, []
     try:
+        waited, share = settle()
+        print(f"machine {'settled' if share < 0.1 else 'still busy'} after {waited:.0f} s "
+              f"({share:.0%} of its cores busy in the last second)", flush=True)
         if args.only != "threads":
             start([str(RELEASE / "vllm-sim"), "--port", str(sim_port), "--embedding-dimensions", "1024",
                    "--threads", "1"], sim_port, "vllm-sim")
