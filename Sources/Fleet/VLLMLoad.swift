@@ -37,7 +37,7 @@ package struct VLLMLoad: Sendable, Equatable {
       guard line.count > Self.usageName.count, bytes[line.lowerBound] == UInt8(ascii: "v") else { continue }
       let isWaiting = Self.sample(bytes, line, named: Self.waitingName)
       guard isWaiting || Self.sample(bytes, line, named: Self.usageName),
-        let value = Self.value(bytes, line, afterName: isWaiting ? Self.waitingName.count : Self.usageName.count)
+        let value = Self.value(text, line, afterName: isWaiting ? Self.waitingName.count : Self.usageName.count)
       else { continue }
       found = true
       if isWaiting { waiting += value } else { usage = max(usage, value) }
@@ -59,7 +59,8 @@ package struct VLLMLoad: Sendable, Equatable {
 
   /// A sample's finite value: the text after its labels (`{...}`, whose quoted values may hold
   /// spaces and braces) up to a space (a timestamp may follow) or the line's end.
-  private static func value(_ bytes: Span<UInt8>, _ line: Range<Int>, afterName nameLength: Int) -> Double? {
+  private static func value(_ text: [UInt8], _ line: Range<Int>, afterName nameLength: Int) -> Double? {
+    let bytes = text.span
     var index = line.lowerBound + nameLength
     if bytes[index] == UInt8(ascii: "{") {
       var quoted = false
@@ -78,11 +79,9 @@ package struct VLLMLoad: Sendable, Equatable {
     while index < line.upperBound && bytes[index] == UInt8(ascii: " ") { index += 1 }
     var end = index
     while end < line.upperBound && bytes[end] != UInt8(ascii: " ") && bytes[end] != UInt8(ascii: "\r") { end += 1 }
-    guard index < end, end - index <= 64 else { return nil }
-    var digits: [UInt8] = []
-    digits.reserveCapacity(end - index)
-    for position in index..<end { digits.append(bytes[position]) }
-    guard let value = Double(String(decoding: digits, as: UTF8.self)), value.isFinite else { return nil }
+    guard index < end, end - index <= 64,
+      let value = Double(String(decoding: text[index..<end], as: UTF8.self)), value.isFinite
+    else { return nil }
     return value
   }
 }

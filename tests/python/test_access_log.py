@@ -218,26 +218,33 @@ def test_a_stalled_reader_does_not_hold_the_gateway_at_shutdown(sim, start_serve
     pipe.close()
 
 
+def gateway_with_one_call_logged(sim, start_server, log):
+    """A gateway with flags only (no configuration file) logging to `log`, after one call of 2
+    completion tokens whose line has been written."""
+    gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--upstream",
+                           f"http://{sim.address}", "--access-log", str(log))
+    with grpc.insecure_channel(gateway.address) as channel:
+        service_pb2_grpc.VLLMServiceStub(channel).CreateChatCompletion(chat(max_tokens=2), timeout=5)
+    entries, text = lines(log, 1)
+    assert [entry["completion_tokens"] for entry in entries] == [2], text
+    return gateway
+
+
 def test_sighup_reopens_the_log_for_logrotate(sim, start_server, tmp_path):
     # logrotate's default `create` mode renames the file and makes a new one, then signals the
     # gateway (postrotate): later lines go to the new file, earlier ones stay in the renamed one.
     # The gateway here has no configuration file: SIGHUP ended such a gateway before.
     log = tmp_path / "access.log"
-    gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--upstream",
-                           f"http://{sim.address}", "--access-log", str(log))
+    gateway = gateway_with_one_call_logged(sim, start_server, log)
+    rotated = tmp_path / "access.log.1"
+    log.rename(rotated)
+    gateway.signal(signal.SIGHUP)
+    assert gateway.wait_for_log("access log reopened")
     with grpc.insecure_channel(gateway.address) as channel:
-        stub = service_pb2_grpc.VLLMServiceStub(channel)
-        stub.CreateChatCompletion(chat(max_tokens=2), timeout=5)
-        before, _ = lines(log, 1)
-        assert len(before) == 1
-        rotated = tmp_path / "access.log.1"
-        log.rename(rotated)
-        gateway.signal(signal.SIGHUP)
-        assert gateway.wait_for_log("access log reopened")
-        stub.CreateChatCompletion(chat(max_tokens=3), timeout=5)
-        after, _ = lines(log, 1)
-        assert [line["completion_tokens"] for line in after] == [3]
-        assert [json.loads(line)["completion_tokens"] for line in rotated.read_text().splitlines()] == [2]
+        service_pb2_grpc.VLLMServiceStub(channel).CreateChatCompletion(chat(max_tokens=3), timeout=5)
+    after, _ = lines(log, 1)
+    assert [line["completion_tokens"] for line in after] == [3]
+    assert [json.loads(line)["completion_tokens"] for line in rotated.read_text().splitlines()] == [2]
     gateway.assert_alive()
     assert "no configuration file to read again" in gateway.log()
 
@@ -259,18 +266,14 @@ def test_an_idle_log_wakes_no_thread_and_still_writes_the_next_line(sim, start_s
     # woke two threads about forty times a second. Now the first line after a write out asks
     # for the next one.
     log = tmp_path / "access.log"
-    gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--upstream",
-                           f"http://{sim.address}", "--access-log", str(log))
+    gateway = gateway_with_one_call_logged(sim, start_server, log)
+    time.sleep(0.5)  # the write out, and the closed connection, settle
+    before = context_switches(gateway.process.pid)
+    time.sleep(2)
+    woken = context_switches(gateway.process.pid) - before
+    assert woken < 20, f"{woken} context switches in 2 s of idling (a 100 ms timer makes about 80)"
     with grpc.insecure_channel(gateway.address) as channel:
-        stub = service_pb2_grpc.VLLMServiceStub(channel)
-        stub.CreateChatCompletion(chat(max_tokens=2), timeout=5)
-        assert len(lines(log, 1)[0]) == 1
-        time.sleep(0.5)  # the write out and what follows it settle
-        before = context_switches(gateway.process.pid)
-        time.sleep(2)
-        woken = context_switches(gateway.process.pid) - before
-        assert woken < 20, f"{woken} context switches in 2 s of idling (a 100 ms timer makes about 80)"
-        stub.CreateChatCompletion(chat(max_tokens=3), timeout=5)
-        entries, text = lines(log, 2)
-        assert [entry["completion_tokens"] for entry in entries] == [2, 3], text
+        service_pb2_grpc.VLLMServiceStub(channel).CreateChatCompletion(chat(max_tokens=3), timeout=5)
+    entries, text = lines(log, 2)
+    assert [entry["completion_tokens"] for entry in entries] == [2, 3], text
     gateway.assert_alive()
