@@ -10,7 +10,7 @@ to ~1,000-2,000; `--concurrent 1` serves each call alone, and two runs agree wit
 features' cost is best read that way). Valgrind needs a shim for sigsuspend (it reads the signal mask
 NIO's threads pass from memory it considers unaddressable); it is compiled here.
 
-  tools/bench-callgrind [--mode stream|unary|both] [--features] [--nghttpx] [--concurrent N] [BINARY ...]
+  tools/bench-callgrind [--mode stream|unary|both] [--metrics] [--features] [--nghttpx] [--concurrent N] [BINARY ...]
 
 With no binary, the release build of this checkout. `--features` counts issue 14's features all on, as `tools/bench`'s all-on row
 serves them (8 upstreams routed by prefix, a client key with limits, the access log and metrics),
@@ -124,13 +124,13 @@ def nghttpx_instructions(work, sim_port, body, requests, keep=None):
     return program_total(out)
 
 
-def total_instructions(binary, shim, work, sim_port, body, rpc, requests, config, keep=None):
+def total_instructions(binary, shim, work, sim_port, body, rpc, requests, config, keep=None, metrics=False):
     port = free_port()
     out = keep or work / f"callgrind.{port}"
     command = ["valgrind", "--tool=callgrind", "--dump-instr=yes", f"--callgrind-out-file={out}", str(binary),
                "--listen", f"127.0.0.1:{port}", "--threads", "1", "--log-level", "error"]
     command += ["--config", str(config["path"])] if config else ["--upstream", f"http://127.0.0.1:{sim_port}"]
-    if config and config["metrics"]:
+    if metrics or (config and config["metrics"]):
         command += ["--metrics-listen", f"127.0.0.1:{free_port()}"]
     gateway = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                # Fixed hash seeds: with random ones, start-up's dictionary lookups
@@ -153,6 +153,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("binaries", nargs="*", help="gateway binaries (default: this checkout's release build)")
     parser.add_argument("--mode", choices=["stream", "unary", "both"], default="both")
+    parser.add_argument("--metrics", action="store_true",
+                        help="serve with --metrics-listen, as tools/bench's unary and streaming rows run the gateway "
+                        "(their failed-call counts come from its metrics)")
     parser.add_argument("--features", action="store_true", help="unary with routing over 8 upstreams, a key with limits, metrics and the access log, and without")
     parser.add_argument("--concurrent", type=int, default=4,
                         help="h2load's streams in flight (default 4); 1 serves each call alone, so how the event loop "
@@ -213,7 +216,7 @@ def main():
                         label = f".{name.replace(' ', '-')}" if name else ""
                         keep = kept(f"{binaries.index(binary)}.{mode}{label}")
                         cost = per_unit(stream, lambda requests: total_instructions(
-                            stripped, shim, work, sim_port, body, rpc, requests, config, keep(requests)))
+                            stripped, shim, work, sim_port, body, rpc, requests, config, keep(requests), args.metrics))
                         print(f"{binary}: {cost:,.0f} instructions per "
                               f"{'streamed chunk' if stream else 'unary call'}{' (' + name + ')' if name else ''}",
                               flush=True)
