@@ -114,9 +114,10 @@ struct RequestHead {
 
   /// The name as a String literal when it is one most calls carry: making a String from the
   /// bytes validates them, about 100 instructions more a name (callgrind), and every grpcio
-  /// call sends a user-agent.
+  /// call sends a user-agent (curl, browsers and h2load an `accept`).
   private static func commonMetadataName(_ name: UnsafeRawBufferPointer) -> String? {
     switch name.count {
+    case 6: name.matches("accept") ? "accept" : nil
     case 9: name.matches("x-api-key") ? "x-api-key" : nil
     case 10: name.matches("user-agent") ? "user-agent" : nil
     case 11: name.matches("traceparent") ? "traceparent" : nil

@@ -41,13 +41,26 @@ import Testing
     #expect(again == texts[0] && storage(again) != storage(strings[0]))
   }
 
-  @Test func shortAndLongValuesAreMadeEachTimeAndNotKept() {
+  @Test func shortValuesAreKeptAndComeBackRight() {
     var values = RepeatedHeaderValues()
-    #expect(string(&values, Array("h2load/1.52".utf8)) == "h2load/1.52")
+    #expect(string(&values, Array("*/*".utf8)) == "*/*")
+    #expect(string(&values, Array("gzip, deflate".utf8)) == "gzip, deflate")
+    #expect(values.keptCount == 2)
+    // Kept ones are found again, and a same-length value that differs is not mistaken for one.
+    #expect(string(&values, Array("*/*".utf8)) == "*/*")
+    #expect(string(&values, Array("*/+".utf8)) == "*/+")
+    #expect(string(&values, Array("gzip, deflate".utf8)) == "gzip, deflate")
+    #expect(values.keptCount == 3)
+    #expect(string(&values, []) == "")
+  }
+
+  @Test func longValuesAreMadeEachTimeAndNotKept() {
+    var values = RepeatedHeaderValues()
     let long = String(repeating: "x", count: RepeatedHeaderValues.longest + 1)
     let first = string(&values, Array(long.utf8))
     let second = string(&values, Array(long.utf8))
     #expect(first == long && second == long && storage(first) != storage(second))
+    #expect(values.keptCount == 0)
   }
 
   @Test func invalidUTF8IsRepairedAndNeverMistakenForAKeptValue() {
