@@ -153,6 +153,21 @@ public struct JSONWriter {
       if JSONReader.specialBytes(in: word) | (word & highBits) != 0 { return false }
       scan &+= 8
     }
+    let left = range.upperBound &- scan
+    if left == 0 { return true }
+    // The last bytes, up to seven, as one more word rather than byte by byte (about 10
+    // instructions a byte): the range's last eight bytes, or a short string's with the bytes
+    // after it, whose flags are masked off. (A flag never spills into a byte before the one that
+    // raised it, so a masked word answers for the bytes kept.)
+    if range.count >= 8 {
+      let word = UInt64(littleEndian: words.word(at: range.upperBound &- 8))
+      return JSONReader.specialBytes(in: word) | (word & highBits) == 0
+    }
+    if scan &+ 8 <= words.byteCount {
+      let word = UInt64(littleEndian: words.word(at: scan))
+      let kept: UInt64 = (1 &<< (UInt64(left) &* 8)) &- 1
+      return (JSONReader.specialBytes(in: word) | (word & highBits)) & kept == 0
+    }
     while scan < range.upperBound {
       let byte = source[scan]
       if byte >= 0x80 || byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return false }

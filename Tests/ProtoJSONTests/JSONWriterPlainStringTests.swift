@@ -47,4 +47,21 @@ import Testing
       }
     }
   }
+
+  /// The last few bytes are read as a word with bytes around the string: those must not count.
+  @Test func bytesAroundTheStringDoNotCount() {
+    for length in 0...19 {
+      for probe in Self.probes {
+        let around = [UInt8](repeating: probe, count: 9)
+        let content = (0..<length).map { UInt8(ascii: "a") &+ UInt8($0 % 26) }
+        let source = around + content + around
+        #expect(JSONWriter.isPlainASCII(source, 9..<(9 + length)), "length \(length), byte \(probe) around")
+        var last = content
+        if length > 0 {
+          last[length - 1] = UInt8(ascii: "\"")
+          #expect(!JSONWriter.isPlainASCII(around + last + around, 9..<(9 + length)), "length \(length), quote last")
+        }
+      }
+    }
+  }
 }
