@@ -41,6 +41,9 @@ final class Operation: Sendable {
   let responseMessage: MessageSchema?
   /// Where its reply's translation holds vLLM's token counts, once resolved (unary replies).
   let replyUsage: ReplyUsageFields?
+  /// Whether the resolved request message's field 1 is its `model`: then a translation that
+  /// opens with `{"model":"` wrote it first (see `UpstreamRequestBody.json`).
+  let modelIsFieldOne: Bool
   /// The shape its JSON replies share, learnt from one (unary operations; see `ReplyTemplate`).
   let replyShapes = ReplyShapes()
 
@@ -63,6 +66,7 @@ final class Operation: Sendable {
     self.requestMessage = nil
     self.responseMessage = nil
     self.replyUsage = nil
+    self.modelIsFieldOne = false
   }
 
   /// A copy of `operation` with the given message schemas.
@@ -84,6 +88,9 @@ final class Operation: Sendable {
     self.requestMessage = requestMessage
     self.responseMessage = responseMessage
     self.replyUsage = replyUsage
+    self.modelIsFieldOne =
+      requestMessage.flatMap { message in message.fieldIndex(number: 1).map { message.fields[$0].name == "model" } }
+      ?? false
   }
 
   /// The operation with its message schemas looked up in `schema`, which must be the schema of

@@ -46,19 +46,52 @@ enum UpstreamRequestBody {
     // Most calls add nothing: `+` would make a new array for them all the same (~100 instructions).
     var overrides = operation.upstreamOverrides
     if !extraOverrides.isEmpty { overrides += extraOverrides }
-    if let model = try prefixedModel(in: request) {
-      var writer = JSONWriter()
-      writer.string(model)
-      overrides.append(("model", String(decoding: writer.bytes, as: UTF8.self)))
-    }
+    let ownOverrides = overrides.count
     if stream {
       overrides.append(("stream", "true"))
       if let field = operation.streamOptionsField, try !hasField(field, in: request) {
         overrides.append(("stream_options", "{\"include_usage\":true}"))
       }
     }
-    if let requestMessage { return try converter.json(from: request, message: requestMessage, overrides: overrides) }
-    return try converter.json(from: request, typeName: operation.requestType, overrides: overrides)
+    func translated(_ overrides: [(key: String, json: String)]) throws -> [UInt8] {
+      if let requestMessage { return try converter.json(from: request, message: requestMessage, overrides: overrides) }
+      return try converter.json(from: request, typeName: operation.requestType, overrides: overrides)
+    }
+    // The model is field 1, and the translation writes fields in schema order (in one pass only
+    // when the wire has them so): a model opens the body, and a `vllm/` there is cut out of the
+    // bytes written, with no walk of the request to find the field first (about 400
+    // instructions a call, callgrind). Otherwise, as below.
+    if let requestMessage, requestMessage === operation.requestMessage, operation.modelIsFieldOne,
+      !overrides.contains(where: { $0.key == "model" })
+    {
+      var json = try translated(overrides)
+      let opening = modelOpening.count
+      let prefixed = opening + modelPrefixBytes.count
+      // Compared a word at a time: `starts(with:)` over the arrays cost about 15 instructions a byte.
+      if json.count > opening, json.span.extracting(0..<opening).hasSameBytes(as: modelOpening.span) {
+        if json.count > prefixed, json.span.extracting(opening..<prefixed).hasSameBytes(as: modelPrefixBytes.span) {
+          json.removeSubrange(opening..<prefixed)
+        }
+        return json
+      }
+      // No model written first (none in the request, or a form of the body not foreseen here):
+      // the body is right unless the request names one under vLLM, as below.
+      guard let model = try prefixedModel(in: request) else { return json }
+      overrides.insert(("model", quoted(model)), at: ownOverrides)
+      return try translated(overrides)
+    }
+    if let model = try prefixedModel(in: request) { overrides.insert(("model", quoted(model)), at: ownOverrides) }
+    return try translated(overrides)
+  }
+
+  /// How a body opens when its first member is the model.
+  private static let modelOpening = Array(#"{"model":""#.utf8)
+  private static let modelPrefixBytes = Array("vllm/".utf8)
+
+  private static func quoted(_ text: String) -> String {
+    var writer = JSONWriter()
+    writer.string(text)
+    return String(decoding: writer.bytes, as: UTF8.self)
   }
 
   /// The model (field 1) without its `vllm/` when the request names it so; nil otherwise. Most

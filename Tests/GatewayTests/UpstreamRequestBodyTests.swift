@@ -1,3 +1,4 @@
+import Foundation
 import ProtoJSON
 import Testing
 
@@ -32,5 +33,45 @@ import Testing
       stream: false)
     // The bare name replaces the field as an override, after the message's own members.
     #expect(String(decoding: body, as: UTF8.self) == #"{"max_tokens":16,"model":"llama"}"#)
+  }
+
+  /// A ChatCompletionRequest with max_tokens (field 7) first on the wire, then these models.
+  private func requestWithModelsLast(_ models: [String]) -> [UInt8] {
+    var writer = ProtoWireWriter()
+    for model in models { writer.lengthDelimited(1, Array(model.utf8)) }
+    return [7 << 3, 16] + writer.bytes
+  }
+
+  private func object(_ body: [UInt8]) throws -> NSDictionary {
+    try #require(try JSONSerialization.jsonObject(with: Data(body)) as? NSDictionary)
+  }
+
+  /// With the operation resolved, the model is cut out of the body as written, not found by a walk
+  /// of the request first: the same JSON object either way, for every form of the field.
+  @Test func theBodyWrittenFirstIsTheBodyTheWalkMakes() throws {
+    let converter = ProtoToJSON(schema: .vllmOrdered)
+    let unresolved = try #require(VLLMService.operations.first { $0.rpc.hasSuffix("/CreateChatCompletion") })
+    let operation = unresolved.resolved(in: converter.schema)
+    #expect(operation.modelIsFieldOne)
+    let requests =
+      [["vllm/llama"], ["llama"], [], ["vllm/"], [""], ["vllm/a", "b"], ["a", "vllm/b"], ["vllm"], ["vllm/vllm/x"]]
+      .flatMap { [request(models: $0), requestWithModelsLast($0)] }
+    for body in requests {
+      for stream in [false, true] {
+        let fast = try UpstreamRequestBody.json(
+          from: body, operation: operation, converter: converter, stream: stream,
+          requestMessage: operation.requestMessage)
+        let walked = try UpstreamRequestBody.json(
+          from: body, operation: unresolved, converter: converter, stream: stream)
+        #expect(try object(fast) == object(walked), "\(String(decoding: fast, as: UTF8.self))")
+      }
+    }
+    // A body out of schema order is written in schema order, model first: cut out as well.
+    for body in [request(models: ["vllm/llama"]), requestWithModelsLast(["vllm/llama"])] {
+      let written = try UpstreamRequestBody.json(
+        from: body, operation: operation, converter: converter, stream: false,
+        requestMessage: operation.requestMessage)
+      #expect(String(decoding: written, as: UTF8.self) == #"{"model":"llama","max_tokens":16}"#)
+    }
   }
 }
