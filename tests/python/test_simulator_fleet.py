@@ -329,7 +329,9 @@ def test_per_request_ttft_still_overrides_and_default_timing_is_unchanged(tmp_pa
     sim = start_sim(tmp_path)
     sims.append(sim)
     prompt = "a long prompt that costs nothing to prefill by default " * 40
-    _, _, plain = completion(sim, prompt)
+    # The best of three, as in the cache tests above: a prefill delay by default would slow all
+    # three, a stall of this shared machine only one (one request took 0.24 s under a busy build).
+    plain = min(completion(sim, prompt)[2] for _ in range(3))
     assert plain < 0.2
     began = time.monotonic()
     status, _ = post(sim, "/v1/completions", {"prompt": prompt, "max_tokens": 1, "vllm_sim": {"ttft_ms": 300}})
