@@ -23,8 +23,9 @@ package enum RoutingKeyReader {
     return key(readingAll: body, workload: workload, readingPrompt: readingPrompt)
   }
 
-  /// `{"model":"`: how a body the gateway wrote opens when the request names a model.
-  private static let modelOpening = Array(#"{"model":""#.utf8)
+  /// `{"model":"`: how a body the gateway wrote opens when the request names a model
+  /// (UpstreamRequestBody cuts a `vllm/` out right after it).
+  static let modelOpening = Array(#"{"model":""#.utf8)
   /// The members that hold a prompt, each with its quote, colon and the value's first byte's offset.
   private static let promptKeys = [#"messages":"#, #"prompt":"#, #"input":"#].map { Array($0.utf8) }
 

@@ -60,33 +60,36 @@ enum UpstreamRequestBody {
     // The model is field 1, and the translation writes fields in schema order (in one pass only
     // when the wire has them so): a model opens the body, and a `vllm/` there is cut out of the
     // bytes written, with no walk of the request to find the field first (about 400
-    // instructions a call, callgrind). Otherwise, as below.
+    // instructions a call, callgrind). Otherwise the walk below says whether the body written
+    // (no model in it first: none in the request, or a form not foreseen here) needs the bare
+    // name as an override.
+    var written: [UInt8]? = nil
     if let requestMessage, requestMessage === operation.requestMessage, operation.modelIsFieldOne,
       !overrides.contains(where: { $0.key == "model" })
     {
       var json = try translated(overrides)
-      let opening = modelOpening.count
-      let prefixed = opening + modelPrefixBytes.count
+      let opening = RoutingKeyReader.modelOpening
+      let prefixed = opening.count + modelPrefixBytes.count
       // Compared a word at a time: `starts(with:)` over the arrays cost about 15 instructions a byte.
-      if json.count > opening, json.span.extracting(0..<opening).hasSameBytes(as: modelOpening.span) {
-        if json.count > prefixed, json.span.extracting(opening..<prefixed).hasSameBytes(as: modelPrefixBytes.span) {
-          json.removeSubrange(opening..<prefixed)
+      if json.count > opening.count, json.span.extracting(0..<opening.count).hasSameBytes(as: opening.span) {
+        if json.count > prefixed,
+          json.span.extracting(opening.count..<prefixed).hasSameBytes(as: modelPrefixBytes.span)
+        {
+          json.removeSubrange(opening.count..<prefixed)
         }
         return json
       }
-      // No model written first (none in the request, or a form of the body not foreseen here):
-      // the body is right unless the request names one under vLLM, as below.
-      guard let model = try prefixedModel(in: request) else { return json }
+      written = json
+    }
+    if let model = try prefixedModel(in: request) {
       overrides.insert(("model", quoted(model)), at: ownOverrides)
       return try translated(overrides)
     }
-    if let model = try prefixedModel(in: request) { overrides.insert(("model", quoted(model)), at: ownOverrides) }
-    return try translated(overrides)
+    return try written ?? translated(overrides)
   }
 
-  /// How a body opens when its first member is the model.
-  private static let modelOpening = Array(#"{"model":""#.utf8)
-  private static let modelPrefixBytes = Array("vllm/".utf8)
+  /// `modelPrefix`'s bytes, for comparing in place.
+  private static let modelPrefixBytes = modelPrefix.withUTF8Buffer { Array($0) }
 
   private static func quoted(_ text: String) -> String {
     var writer = JSONWriter()
