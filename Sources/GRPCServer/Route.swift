@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 /// One method the server answers: its path, `/package.Service/Method`, and how to make the
 /// handler for each call. The factory runs on the call's event loop.
 public struct Route: Sendable {
@@ -107,9 +101,8 @@ public protocol ServiceProvider: Sendable {
 /// Finds the route for a request path.
 public struct Router: Sendable {
   private var routes: [String: Route] = [:]
-  /// The same routes by a hash of the path's bytes, so a request's `:path` is matched without
-  /// first becoming a String.
-  private var routesByPathHash: [UInt64: [Route]] = [:]
+  /// The same routes by their paths' bytes (see RoutePathTable).
+  private var routesByPath = RoutePathTable()
   public private(set) var serviceNames: [String] = []
 
   public init(_ providers: [any ServiceProvider] = []) {
@@ -120,9 +113,7 @@ public struct Router: Sendable {
     if !serviceNames.contains(provider.serviceName) { serviceNames.append(provider.serviceName) }
     for route in provider.routes {
       routes[route.path] = route
-      let hash = Array(route.path.utf8).withUnsafeBytes { Self.hash($0) }
-      routesByPathHash[hash, default: []].removeAll { $0.path == route.path }
-      routesByPathHash[hash, default: []].append(route)
+      routesByPath.insert(route)
     }
   }
 
@@ -131,25 +122,7 @@ public struct Router: Sendable {
   }
 
   func route(forPath bytes: UnsafeRawBufferPointer) -> Route? {
-    guard let candidates = routesByPathHash[Self.hash(bytes)] else { return nil }
-    for route in candidates {
-      var path = route.path
-      let matches = path.withUTF8 { stored in
-        stored.count == bytes.count
-          && (bytes.isEmpty || memcmp(stored.baseAddress!, bytes.baseAddress!, bytes.count) == 0)
-      }
-      if matches { return route }
-    }
-    return nil
-  }
-
-  /// FNV-1a: paths are short, and this runs once per call.
-  private static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in bytes {
-      hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
-    }
-    return hash
+    routesByPath.route(forPath: bytes)
   }
 
   func knowsService(_ service: Substring) -> Bool {
