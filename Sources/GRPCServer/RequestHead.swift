@@ -114,7 +114,7 @@ struct RequestHead {
 
   /// The name as a String literal when it is one most calls carry: making a String from the
   /// bytes validates them, about 100 instructions more a name (callgrind), and every grpcio
-  /// call sends a user-agent (curl, browsers and h2load an `accept`).
+  /// call sends a user-agent (curl, browsers and h2load an `accept` or a `content-length`).
   private static func commonMetadataName(_ name: UnsafeRawBufferPointer) -> String? {
     switch name.count {
     case 6: name.matches("accept") ? "accept" : nil
@@ -123,6 +123,7 @@ struct RequestHead {
     case 11: name.matches("traceparent") ? "traceparent" : nil
     case 12: name.matches("x-request-id") ? "x-request-id" : nil
     case 13: name.matches("authorization") ? "authorization" : nil
+    case 14: name.matches("content-length") ? "content-length" : nil
     case 15: name.matches("accept-encoding") ? "accept-encoding" : nil
     default: nil
     }
@@ -142,7 +143,9 @@ struct RequestHead {
     }
   }
 
-  func verdict(router: Router, web: WebSupport? = nil) -> Verdict {
+  /// Consuming: what the call keeps of the head (its path, route and metadata) moves into the
+  /// verdict instead of being copied from a head destroyed right after.
+  consuming func verdict(router: Router, web: WebSupport? = nil) -> Verdict {
     if !isPost, web != nil, method == "OPTIONS" {
       return .preflight(
         origin: metadata.first("origin"), requestedHeaders: metadata.first("access-control-request-headers"))
@@ -207,7 +210,7 @@ struct RequestHead {
 
   /// The checks for gRPC-Web and Connect: no `te: trailers` (browsers cannot send it), their own
   /// timeout and compression headers for Connect, and the protocol's own form for every refusal.
-  private func webVerdict(_ wire: WireProtocol, router: Router, web: WebSupport) -> Verdict {
+  private consuming func webVerdict(_ wire: WireProtocol, router: Router, web: WebSupport) -> Verdict {
     var metadata = self.metadata
     let request = WebRequest(wire: wire, origin: metadata.first("origin"))
     // Headers that only steer the web protocols are not the call's metadata.

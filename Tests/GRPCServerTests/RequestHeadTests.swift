@@ -48,7 +48,8 @@ private struct EchoService: ServiceProvider {
   @Test func commonAndLookalikeMetadataNamesKeepTheirNames() throws {
     let names = [
       "x-api-key", "user-agent", "traceparent", "x-request-id", "authorization", "accept-encoding", "accept",
-      "x-api-kez", "user-agenu", "tracestate", "x-request-ie", "authorizatioo", "accept-encodinh", "accepu", "x",
+      "content-length", "x-api-kez", "user-agenu", "tracestate", "x-request-ie", "authorizatioo", "accept-encodinh",
+      "accepu", "content-lengti", "x",
     ]
     let verdict = head(valid(names.map { ($0, "value of \($0)") })).verdict(router: router)
     guard case .accept(let accepted) = verdict else {
