@@ -39,7 +39,11 @@ final class UnaryUpstreamCall: RoutedResponseHandler {
     record = call.account as? CallRecord
     upstream = context.startUpstream(
       for: call, method: operation.isGet ? .GET : .POST, path: operation.upstreamPath, body: body,
-      contentType: contentType, handler: self, handlerKeepsRecord: true)
+      contentType: contentType, handler: self, handlerKeepsRecord: true, handlerCancels: true)
+    if upstream != nil {
+      // Holding only this object, the closure needs no allocation of its own.
+      call.onCancel = { [self] _ in upstream?.cancel() }
+    }
   }
 
   func routed(to upstream: Upstream) {
