@@ -146,7 +146,7 @@ final class UpstreamExchange: LoopBoundCallControl {
     if let connection {
       if keepAlive { pool.release(connection) } else { connection.close() }
     }
-    finish(reader.outcome())
+    finish(reader.takeOutcome())
   }
 
   /// Whether the connection should read more now.

@@ -66,9 +66,13 @@ struct UpstreamResponseReader {
     if isEventStream { parser.returnStorage(to: &spare) }
   }
 
-  /// What the complete response amounts to.
-  func outcome() -> VLLMOutcome {
+  /// What the complete response amounts to; the body moves into it. Mutating, so that the
+  /// reader, a stored property of the exchange, is not copied for the call (a retain and release
+  /// of each of its five references) and the body is not shared with it.
+  mutating func takeOutcome() -> VLLMOutcome {
     if isEventStream { return .streamEnded(cleanly: !parser.hasPartialEvent) }
+    let body = self.body
+    self.body = []
     if (200..<300).contains(status) {
       // vLLM sometimes answers HTTP 200 with an error object.
       if let error = VLLMError.fromErrorEvent(body) { return .failed(error) }

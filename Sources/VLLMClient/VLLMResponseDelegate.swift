@@ -51,7 +51,7 @@ final class VLLMResponseDelegate: HTTPClientResponseDelegate {
   }
 
   func didFinishRequest(task: HTTPClient.Task<Void>) throws {
-    finish(state.value.reader.outcome())
+    finish(state.value.reader.takeOutcome())
   }
 
   func didReceiveError(task: HTTPClient.Task<Void>, _ error: any Error) {
