@@ -27,6 +27,8 @@ final class LoopConnectionPool {
   var requestStarts = HTTP1RequestStarts()
   /// Buffers of requests that went out, for the loop's next requests.
   var spareRequestBuffers = SpareRequestBuffers()
+  /// The receive buffer the loop's connections take turns reading into (UpstreamReadAllocator).
+  let spareReadBuffer: SpareReadBuffer
   /// Made once for all the pool's connections: one per connection, with its options, lived as
   /// long as the connection took to open, and a burst of new streams opens thousands at once.
   private let bootstrap: ClientBootstrap
@@ -45,11 +47,13 @@ final class LoopConnectionPool {
     self.endpoint = endpoint
     self.maximumIdle = maximumIdle
     self.idleTimeout = idleTimeout
+    let spareReadBuffer = SpareReadBuffer(eventLoop: eventLoop)
+    self.spareReadBuffer = spareReadBuffer
     self.bootstrap = ClientBootstrap(group: eventLoop)
       .channelOption(.tcpOption(.tcp_nodelay), value: 1)
       .channelOption(.autoRead, value: false)
       // Receive buffers that go with each read: see UpstreamReadAllocator.
-      .channelOption(.recvAllocator, value: UpstreamReadAllocator())
+      .channelOption(.recvAllocator, value: UpstreamReadAllocator(spare: spareReadBuffer))
       .channelOption(.maxMessagesPerRead, value: 1)
       .connectTimeout(.seconds(10))
     self.address = try? SocketAddress(ipAddress: endpoint.host, port: endpoint.port)
@@ -213,6 +217,8 @@ final class UpstreamConnection: ChannelInboundHandler {
         context.close(promise: nil)
       }
     }
+    // Parsed: the loop's next read may go into it (see SpareReadBuffer).
+    pool.spareReadBuffer.giveBack(buffer)
   }
 
   func channelReadComplete(context: ChannelHandlerContext) {
