@@ -75,23 +75,53 @@ enum Generation {
   ]
 
   static func tokens(for prompt: String, count: Int, choice: Int = 0) -> [String] {
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in prompt.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-    hash = hash &+ UInt64(choice) &* 0x9E37_79B9_7F4A_7C15
-    return (0..<count).map { index in
-      vocabulary[Int((hash >> 8 &+ UInt64(index) &* 7) % UInt64(vocabulary.count))]
-    }
+    let seed = seed(hashing: prompt.utf8, choice: choice)
+    return (0..<count).map { vocabulary[tokenIndex(seed, $0)] }
   }
+
+  /// What picks a prompt's answer: FNV-1a over its UTF-8, mixed with the choice.
+  private static func seed<Bytes: Sequence<UInt8>>(hashing bytes: Bytes, choice: Int = 0) -> UInt64 {
+    var hash = fnvOffset
+    for byte in bytes { hash = fnvStep(hash, byte) }
+    return mix(hash, choice: choice)
+  }
+
+  private static let fnvOffset: UInt64 = 0xcbf2_9ce4_8422_2325
+
+  @inline(__always)
+  private static func fnvStep(_ hash: UInt64, _ byte: UInt8) -> UInt64 {
+    (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+  }
+
+  @inline(__always)
+  private static func mix(_ hash: UInt64, choice: Int) -> UInt64 {
+    hash &+ UInt64(choice) &* 0x9E37_79B9_7F4A_7C15
+  }
+
+  /// The vocabulary index of the answer's token number `index`.
+  @inline(__always)
+  private static func tokenIndex(_ seed: UInt64, _ index: Int) -> Int {
+    Int((seed >> 8 &+ UInt64(index) &* 7) % UInt64(vocabulary.count))
+  }
+
+  private static let vocabularyBytes = vocabulary.map { Array($0.utf8) }
 
   /// How many tokens `text` holds when it is exactly the first tokens of the answer to `prompt`
   /// (choice 0); nil when it is not.
   static func leadingTokens(of text: String, answering prompt: String) -> Int? {
-    var rest = Substring(text)
+    leadingTokens(of: Array(text.utf8)[...], seed: seed(hashing: prompt.utf8))
+  }
+
+  /// The same over bytes, with the prompt's seed: every vocabulary token is ASCII, so comparing
+  /// bytes is comparing characters.
+  private static func leadingTokens(of text: ArraySlice<UInt8>, seed: UInt64) -> Int? {
+    var position = text.startIndex
     var count = 0
-    while !rest.isEmpty {
-      let next = tokens(for: prompt, count: count + 1)[count]
-      guard rest.hasPrefix(next) else { return nil }
-      rest = rest.dropFirst(next.count)
+    while position < text.endIndex {
+      let token = vocabularyBytes[tokenIndex(seed, count)]
+      guard text.endIndex - position >= token.count, text[position..<position + token.count].elementsEqual(token)
+      else { return nil }
+      position += token.count
       count += 1
     }
     return count
@@ -99,17 +129,25 @@ enum Generation {
 
   /// A completions prompt that ends with the start of its own answer: the prompt before it and
   /// how many tokens of the answer follow. The longest such ending wins; nil when there is none.
-  /// Only the last 2 KiB are searched, which covers the tests' continuations.
+  /// Only the last 2 KiB are searched, which covers the tests' continuations. In one pass over the
+  /// UTF-8, the prompt's hash carried from one split to the next: a new String and hash for each
+  /// split cost about 170 ms of CPU for a 2,500-byte prompt, enough to make the sim's own timing
+  /// depend on how busy the machine was.
   static func continuation(in prompt: String) -> (base: String, tokens: Int)? {
-    let characters = Array(prompt)
-    let first = max(0, characters.count - 2048)
-    for split in first..<characters.count {
-      // Every vocabulary token starts with a space or a punctuation mark.
-      guard characters[split] == " " || characters[split] == "." || characters[split] == "," else { continue }
-      let base = String(characters[..<split])
-      if let count = leadingTokens(of: String(characters[split...]), answering: base), count > 0 {
-        return (base, count)
+    let bytes = Array(prompt.utf8)
+    let first = max(0, bytes.count - 2048)
+    var hash = fnvOffset
+    for byte in bytes[..<first] { hash = fnvStep(hash, byte) }
+    for split in first..<bytes.count {
+      // Every vocabulary token starts with a space or a punctuation mark (ASCII, so a split
+      // there is a character boundary).
+      let byte = bytes[split]
+      if byte == UInt8(ascii: " ") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: ",") {
+        if let count = leadingTokens(of: bytes[split...], seed: mix(hash, choice: 0)), count > 0 {
+          return (String(decoding: bytes[..<split], as: UTF8.self), count)
+        }
       }
+      hash = fnvStep(hash, byte)
     }
     return nil
   }
