@@ -47,6 +47,23 @@ def post(sim, path, body):
         return error.code, json.loads(error.read())
 
 
+# How many times a timing is taken, and how far apart: the best of them is the sim's own time. A
+# stall of this shared machine once slowed three back-to-back requests alike (0.22 and 0.25 s
+# against under 0.05 s quiet); spread over a second and a half, one stall cannot cover them all.
+TIMING_TRIES = 5
+TIMING_PAUSE_SECONDS = 0.3
+
+
+def best_time(sim, prompt):
+    """The shortest of `TIMING_TRIES` completions of `prompt`, `TIMING_PAUSE_SECONDS` apart."""
+    times = []
+    for attempt in range(TIMING_TRIES):
+        if attempt:
+            time.sleep(TIMING_PAUSE_SECONDS)
+        times.append(completion(sim, prompt)[2])
+    return min(times)
+
+
 def completion(sim, prompt, model=None, max_tokens=1):
     """A non-streamed completion and the seconds it took: with no token pacing, its time to first
     token."""
@@ -264,19 +281,20 @@ def test_a_cached_prefix_cuts_time_to_first_token(tmp_path, sims):
 
     _, answer, cold = completion(sim, prompt)
     assert answer["usage"]["prompt_tokens"] == tokens
-    # The best of three, as other builds share this machine and a stall would pass for a miss.
-    warm = min(completion(sim, prompt)[2] for _ in range(3))
+    # The best of several, as other builds share this machine and a stall would pass for a miss.
+    warm = best_time(sim, prompt)
     # Cold: 5 ms + 1 ms for each of the prompt tokens; warm: only the tail after the last full block.
     assert cold >= 0.005 + tokens * 0.001
     assert warm < cold / 4
     families = metrics(sim)
     hits = (tokens - 1) // BLOCK * BLOCK
-    assert value(families, "vllm:prefix_cache_queries_total") == 4 * tokens
-    assert value(families, "vllm:prefix_cache_hits_total") == 3 * hits
+    # The cold request and the timed warm ones each queried the whole prompt; the warm ones hit.
+    assert value(families, "vllm:prefix_cache_queries_total") == (1 + TIMING_TRIES) * tokens
+    assert value(families, "vllm:prefix_cache_hits_total") == TIMING_TRIES * hits
 
     # The same prefix with another ending hits on the blocks before the ending.
     _, _, shared = completion(sim, prompt + "But this question is new.")
-    assert value(metrics(sim), "vllm:prefix_cache_hits_total") == 4 * hits
+    assert value(metrics(sim), "vllm:prefix_cache_hits_total") == (TIMING_TRIES + 1) * hits
     # Timed as the best of three (two more endings), for the same reason as `warm`: a single
     # sample failed once on a loaded machine.
     shared = min([shared] + [completion(sim, prompt + f"And this one is new too, {n}.")[2] for n in range(2)])
@@ -329,9 +347,9 @@ def test_per_request_ttft_still_overrides_and_default_timing_is_unchanged(tmp_pa
     sim = start_sim(tmp_path)
     sims.append(sim)
     prompt = "a long prompt that costs nothing to prefill by default " * 40
-    # The best of three, as in the cache tests above: a prefill delay by default would slow all
-    # three, a stall of this shared machine only one (one request took 0.24 s under a busy build).
-    plain = min(completion(sim, prompt)[2] for _ in range(3))
+    # The best of several, as in the cache tests above: a prefill delay by default would slow them
+    # all, a stall of this shared machine not all (one request took 0.24 s under a busy build).
+    plain = best_time(sim, prompt)
     assert plain < 0.2
     began = time.monotonic()
     status, _ = post(sim, "/v1/completions", {"prompt": prompt, "max_tokens": 1, "vllm_sim": {"ttft_ms": 300}})
