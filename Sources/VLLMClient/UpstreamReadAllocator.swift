@@ -18,18 +18,19 @@ struct UpstreamReadAllocator: RecvByteBufferAllocator {
   static let firstReadSize = 512
 
   private var sizes = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: firstReadSize, maximum: 64 * 1024)
-  /// The loop's spare buffer; nil for a connection of its own (tests).
-  private let spare: SpareReadBuffer?
+  /// The loop's spare buffer.
+  private let spare: SpareReadBuffer
   /// Whether the connection has read: its first buffer is NIO's to keep, not the spare.
   private var hasRead = false
 
-  init(spare: SpareReadBuffer? = nil) {
+  init(spare: SpareReadBuffer) {
     self.spare = spare
   }
 
   func buffer(allocator: ByteBufferAllocator) -> ByteBuffer {
-    let size = sizes.nextBufferSize() ?? Self.firstReadSize
-    if hasRead, let buffer = spare?.take(minimumCapacity: size) { return buffer }
+    if hasRead, let buffer = spare.take(minimumCapacity: sizes.nextBufferSize() ?? Self.firstReadSize) {
+      return buffer
+    }
     return sizes.buffer(allocator: allocator)
   }
 
