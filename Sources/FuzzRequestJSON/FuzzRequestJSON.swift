@@ -9,7 +9,8 @@ import ProtoJSON
 /// produces must be well formed: UTF-8 JSON holding one object, which both the gateway's JSON
 /// reader and Foundation (which the rerank and Responses-fallback calls parse it with) read
 /// back, or a form whose every part has one well-formed header; and a fleet's routing key read
-/// from the JSON the quick way is the one read member by member. A check that fails traps, as a
+/// from the JSON the quick way is the one read member by member; and the JSON the request's learnt
+/// shape writes (the shape learnt from the inputs before) is the general way's. A check that fails traps, as a
 /// crash would. tools/fuzz builds and runs it.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
@@ -45,6 +46,17 @@ enum FuzzedRequestTranslation {
       return "\(label): rejected: \(error)"
     }
     if !wireFormatParses(request) { fail(label, "a request with malformed wire format was translated") }
+    // The operation's learnt request shape (RequestTemplate) writes what the general way does.
+    // (Via chat, the JSON is rewritten through a dictionary, whose key order varies.)
+    if body.contentType == "application/json" && !method.viaChat {
+      let general = try? RequestTranslation.upstreamBody(
+        method: method.name, request: request, viaChat: false, usesShapes: false)
+      if general?.bytes != body.bytes {
+        let written = String(decoding: body.bytes, as: UTF8.self)
+        let expected = general.map { String(decoding: $0.bytes, as: UTF8.self) } ?? "an error"
+        fail(label, "the request's shape wrote \(written), the general way \(expected)")
+      }
+    }
     if body.contentType == "application/json" {
       checkJSON(body.bytes, label)
       if !RoutingKeyReader.quickReadAgrees(with: body.bytes) {

@@ -46,6 +46,8 @@ final class Operation: Sendable {
   let modelIsFieldOne: Bool
   /// The shape its JSON replies share, learnt from one (unary operations; see `ReplyTemplate`).
   let replyShapes = ReplyShapes()
+  /// The shape its requests share, learnt from one (see `RequestTemplate`).
+  let requestShapes = RequestShapes()
 
   init(
     rpc: String, kind: Kind, upstreamPath: String, requestType: String, responseType: String,

@@ -23,10 +23,13 @@ public enum RequestTranslation {
   /// RPC `method` sends vLLM for the serialized request message `request`. With `viaChat`, a
   /// Responses method's request as the chat completion an upstream without /v1/responses gets.
   /// Throws when the request does not parse; nil for a method not in `methods`.
+  /// `usesShapes`: whether the operation's learnt request shape may write it, as when serving
+  /// (see `RequestTemplate`); without, the general way alone.
   public static func upstreamBody(
-    method: String, request: [UInt8], viaChat: Bool = false
+    method: String, request: [UInt8], viaChat: Bool = false, usesShapes: Bool = true
   ) throws -> (bytes: [UInt8], contentType: String)? {
-    try translator(method: method, viaChat: viaChat)?(request)
+    guard let operation = operations[method] else { return nil }
+    return try upstreamBody(operation: operation, request: request, viaChat: viaChat, usesShapes: usesShapes)
   }
 
   /// What `upstreamBody` does for one method, the method looked up once: translation-bench
@@ -39,18 +42,18 @@ public enum RequestTranslation {
   }
 
   private static func upstreamBody(
-    operation: Operation, request: [UInt8], viaChat: Bool
+    operation: Operation, request: [UInt8], viaChat: Bool, usesShapes: Bool = true
   ) throws -> (bytes: [UInt8], contentType: String) {
     let stream = operation.kind == .serverStreaming
     guard viaChat && operation.upstreamPath == "/v1/responses" else {
       return try UpstreamRequestBody.make(
         from: request, operation: operation, converter: converter, stream: stream,
-        requestMessage: operation.requestMessage)
+        requestMessage: operation.requestMessage, usesShapes: usesShapes)
     }
     // As ResponsesViaChatCall.start does it.
     let json = try UpstreamRequestBody.json(
       from: request, operation: operation, converter: converter, stream: false,
-      requestMessage: operation.requestMessage)
+      requestMessage: operation.requestMessage, usesShapes: usesShapes)
     let chat = ResponsesChatTranslation.chatRequest(
       fromResponses: ResponsesChatTranslation.object(json) ?? [:], stream: stream)
     return (ResponsesChatTranslation.data(chat), "application/json")

@@ -15,15 +15,18 @@ enum UpstreamRequestBody {
   }
 
   /// The same with the converter alone (RequestTranslation has no upstream, so no context), and
-  /// the request's schema when the caller has it from the converter's schema.
+  /// the request's schema when the caller has it from the converter's schema. `usesShapes`:
+  /// whether the operation's request shape may write it (see `RequestTemplate`); the fuzz
+  /// target compares the two ways.
   static func make(
     from request: [UInt8], operation: Operation, converter: ProtoToJSON, stream: Bool,
-    requestMessage: MessageSchema? = nil
+    requestMessage: MessageSchema? = nil, usesShapes: Bool = true
   ) throws -> (bytes: [UInt8], contentType: String) {
     switch operation.body {
     case .json:
       let json = try json(
-        from: request, operation: operation, converter: converter, stream: stream, requestMessage: requestMessage)
+        from: request, operation: operation, converter: converter, stream: stream, requestMessage: requestMessage,
+        usesShapes: usesShapes)
       return (json, "application/json")
     case .transcriptionForm:
       var overrides: [String: String] = [:]
@@ -41,7 +44,7 @@ enum UpstreamRequestBody {
 
   static func json(
     from request: [UInt8], operation: Operation, converter: ProtoToJSON, stream: Bool,
-    extraOverrides: [(key: String, json: String)] = [], requestMessage: MessageSchema? = nil
+    extraOverrides: [(key: String, json: String)] = [], requestMessage: MessageSchema? = nil, usesShapes: Bool = true
   ) throws -> [UInt8] {
     // Most calls add nothing: `+` would make a new array for them all the same (~100 instructions).
     var overrides = operation.upstreamOverrides
@@ -54,7 +57,14 @@ enum UpstreamRequestBody {
       }
     }
     func translated(_ overrides: [(key: String, json: String)]) throws -> [UInt8] {
-      if let requestMessage { return try converter.json(from: request, message: requestMessage, overrides: overrides) }
+      if let requestMessage {
+        // The operation's shapes are its own request message's, learnt with its own overrides:
+        // a continuation's extra ones would have it learn a shape for them in turn.
+        let shapes =
+          usesShapes && extraOverrides.isEmpty && requestMessage === operation.requestMessage
+          ? operation.requestShapes : nil
+        return try converter.json(from: request, message: requestMessage, overrides: overrides, shapes: shapes)
+      }
       return try converter.json(from: request, typeName: operation.requestType, overrides: overrides)
     }
     // The model is field 1, and the translation writes fields in schema order (in one pass only

@@ -183,6 +183,15 @@ public struct JSONWriter {
     needsComma = true
   }
 
+  /// An integer by its sign and magnitude (a protobuf integer of any type, see
+  /// `ProtoToJSON.integer`).
+  mutating func integer(negative: Bool, magnitude: UInt64) {
+    separate()
+    if negative { bytes.append(UInt8(ascii: "-")) }
+    appendDigits(magnitude)
+    needsComma = true
+  }
+
   public mutating func int(_ value: Int64) {
     separate()
     if value < 0 { bytes.append(UInt8(ascii: "-")) }
@@ -247,6 +256,29 @@ public struct JSONWriter {
   public mutating func raw<Bytes: Collection<UInt8>>(_ json: Bytes) {
     separate()
     bytes.append(contentsOf: json)
+    needsComma = true
+  }
+
+  /// `room` bytes reserved at the end and handed to `body` to store into, from its offset 0;
+  /// `body` answers how many it wrote, and the rest is cut off. For a `RequestTemplate`, which
+  /// stores its runs (keys, commas, brackets) and plain values a word at a time: appended one
+  /// by one, each cost a uniqueness and room check and a slice (callgrind). The next value
+  /// follows with no comma (a run ends where a value starts).
+  mutating func write(room: Int, _ body: (inout MutableRawSpan) -> Int) {
+    bytes.append(addingCapacity: room) { output in
+      output.append(repeating: 0, count: room)
+      var content = output.mutableSpan
+      // `mutableBytes` is marked unsafe for element types with invalid bit patterns; UInt8 has
+      // none. The stores are bounds-checked.
+      var target = content.mutableBytes
+      let written = body(&target)
+      output.removeLast(room &- written)
+    }
+    needsComma = false
+  }
+
+  /// After a `RequestTemplate` wrote an object's members: more members follow with a comma.
+  mutating func membersWritten() {
     needsComma = true
   }
 

@@ -24,19 +24,49 @@ public struct ProtoToJSON: Sendable {
     return try json(from: bytes, message: message, overrides: overrides)
   }
 
-  /// The same for a message type already looked up in this converter's schema.
+  /// The same for a message type already looked up in this converter's schema. With `shapes`,
+  /// the shape its kind's requests share writes it when it fits (see `RequestTemplate`), and a
+  /// request that does not fit may be learnt from.
   public func json(
-    from bytes: [UInt8], message: MessageSchema, overrides: [(key: String, json: String)] = []
+    from bytes: [UInt8], message: MessageSchema, overrides: [(key: String, json: String)] = [],
+    shapes: RequestShapes? = nil
   ) throws -> [UInt8] {
     var writer = JSONWriter(capacity: bytes.count * 2 + 64)
     writer.beginObject()
-    try writeMembers(of: message, bytes: bytes, range: 0..<bytes.count, to: &writer, skipping: overrides.map(\.key))
+    let skipping = overrides.isEmpty ? [] : overrides.map(\.key)
+    if let shapes {
+      try writeMembers(of: message, bytes: bytes, to: &writer, skipping: skipping, shapes: shapes)
+    } else {
+      try writeMembers(of: message, bytes: bytes, range: 0..<bytes.count, to: &writer, skipping: skipping)
+    }
     for (key, value) in overrides {
       writer.key(key)
       writer.raw(value.utf8)
     }
     writer.endObject()
     return writer.bytes
+  }
+
+  /// A top-level message's fields, by `shapes`' template when the message fits it.
+  private func writeMembers(
+    of message: MessageSchema, bytes: [UInt8], to writer: inout JSONWriter, skipping: [String], shapes: RequestShapes
+  ) throws {
+    let checkpoint = writer.checkpoint
+    let start = writer.bytes.count
+    if let template = shapes.template, template.skipping == skipping {
+      if template.write(bytes, 0..<bytes.count, to: &writer) { return }
+      writer.rollBack(to: checkpoint)
+    }
+    try writeMembers(of: message, bytes: bytes, range: 0..<bytes.count, to: &writer, skipping: skipping)
+    guard shapes.shouldLearn(),
+      let learnt = RequestTemplateLearner.learn(bytes, as: message, in: schema, skipping: skipping)
+    else { return }
+    // Kept only when it writes this request as the general way just did: anything the learner
+    // misjudged stays out.
+    var check = JSONWriter(capacity: writer.bytes.count)
+    if learnt.write(bytes, 0..<bytes.count, to: &check), check.bytes.elementsEqual(writer.bytes[start...]) {
+      shapes.learnt(learnt)
+    }
   }
 
   /// Writes a message as a JSON value: an object, or an array for a list.
@@ -261,7 +291,7 @@ public struct ProtoToJSON: Sendable {
         case .float, .fixed32, .sfixed32: scalar = UInt64(try packed.readFixed32())
         default: scalar = try packed.readVarint()
         }
-        writeScalar(slot.type, scalar, to: &writer)
+        Self.writeScalar(slot.type, scalar, to: &writer)
       }
     } catch {
       throw ProtoJSONError("malformed packed \(message.fields[slot.index].name): \(error.reason)")
@@ -285,21 +315,36 @@ public struct ProtoToJSON: Sendable {
     case .group:
       throw ProtoJSONError("groups are not supported")
     default:
-      writeScalar(slot.type, occurrence.scalar, to: &writer)
+      Self.writeScalar(slot.type, occurrence.scalar, to: &writer)
     }
   }
 
-  private func writeScalar(_ type: MessageSchema.FieldType, _ scalar: UInt64, to writer: inout JSONWriter) {
+  static func writeScalar(_ type: MessageSchema.FieldType, _ scalar: UInt64, to writer: inout JSONWriter) {
+    if let number = integer(type, scalar) {
+      writer.integer(negative: number.negative, magnitude: number.magnitude)
+      return
+    }
     switch type {
     case .double: writer.double(Double(bitPattern: scalar))
     case .float: writer.double(Double(Float(bitPattern: UInt32(truncatingIfNeeded: scalar))))
-    case .int64, .sfixed64: writer.int(Int64(bitPattern: scalar))
-    case .int32, .sfixed32, .enumeration: writer.int(Int64(Int32(truncatingIfNeeded: scalar)))
-    case .uint64, .fixed64: writer.uint(scalar)
-    case .uint32, .fixed32: writer.uint(UInt64(UInt32(truncatingIfNeeded: scalar)))
-    case .sint32, .sint64: writer.int(Int64(bitPattern: scalar >> 1) ^ -Int64(bitPattern: scalar & 1))
     case .bool: writer.bool(scalar != 0)
     default: writer.null()
     }
+  }
+
+  /// The integer a scalar of an integer `type` (an enum's number among them) holds, by sign and
+  /// magnitude; nil for the other types.
+  @inline(__always)
+  static func integer(_ type: MessageSchema.FieldType, _ scalar: UInt64) -> (negative: Bool, magnitude: UInt64)? {
+    let signed: Int64
+    switch type {
+    case .int64, .sfixed64: signed = Int64(bitPattern: scalar)
+    case .int32, .sfixed32, .enumeration: signed = Int64(Int32(truncatingIfNeeded: scalar))
+    case .uint64, .fixed64: return (false, scalar)
+    case .uint32, .fixed32: return (false, UInt64(UInt32(truncatingIfNeeded: scalar)))
+    case .sint32, .sint64: signed = Int64(bitPattern: scalar >> 1) ^ -Int64(bitPattern: scalar & 1)
+    default: return nil
+    }
+    return (signed < 0, signed.magnitude)
   }
 }

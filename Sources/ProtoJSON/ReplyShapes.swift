@@ -1,18 +1,13 @@
 import Synchronization
 
 /// The shape of the replies of one kind (an operation's), learnt from one of them and shared by
-/// the threads that translate them: see `ReplyTemplate`. When a reply does not fit, the next
-/// one that does not is learnt from instead, at most one in every so many (doubling up to 64 as
-/// misfits go on): replies that take turns between two shapes, or a kind whose replies never
-/// have one (embeddings' float arrays), cost a walk of their keys only now and then.
+/// the threads that translate them: see `ReplyTemplate`. When a reply does not fit, a later one
+/// that does not is learnt from instead (`LearningBackoff`): a kind whose replies never have a
+/// shape (embeddings' float arrays) costs a walk of their keys only now and then.
 public final class ReplyShapes: Sendable {
   private struct State {
     var template: ReplyTemplate? = nil
-    /// Misfits to translate the general way before learning from one.
-    var misfitsToSkip = 0
-    var nextSkip = 0
-    /// False for a shape fixed at the start.
-    var learns = true
+    var backoff = LearningBackoff()
   }
 
   private let state: Mutex<State>
@@ -24,7 +19,9 @@ public final class ReplyShapes: Sendable {
   /// The shape of `reply` (when it has one the template can hold), never learnt anew: what a
   /// fuzz target checks the replies of that shape and its mutations against.
   public init(fixedFrom reply: [UInt8], as message: MessageSchema, in schema: Schema) {
-    state = Mutex(State(template: ReplyTemplateLearner.learn(reply, as: message, in: schema), learns: false))
+    var state = State(template: ReplyTemplateLearner.learn(reply, as: message, in: schema))
+    state.backoff.learns = false
+    self.state = Mutex(state)
   }
 
   /// Whether it holds a shape.
@@ -38,16 +35,7 @@ public final class ReplyShapes: Sendable {
 
   /// After a reply the template did not fit (or with none yet): whether to learn from it.
   func shouldLearn() -> Bool {
-    state.withLock { state in
-      guard state.learns else { return false }
-      if state.misfitsToSkip > 0 {
-        state.misfitsToSkip -= 1
-        return false
-      }
-      state.misfitsToSkip = state.nextSkip
-      state.nextSkip = min(state.nextSkip * 2 + 1, 63)
-      return true
-    }
+    state.withLock { $0.backoff.shouldLearn() }
   }
 
   func learnt(_ template: ReplyTemplate) {
