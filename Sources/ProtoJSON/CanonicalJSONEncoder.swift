@@ -98,7 +98,7 @@ struct CanonicalJSONEncoder {
   {
     guard field.isPackable else { return found.filter { $0.wireType == .lengthDelimited } }
     var elements: [WireField] = []
-    let wireType = Self.wireType(of: field.type)
+    let wireType = field.type.wireType
     for occurrence in found {
       if occurrence.wireType == wireType {
         elements.append(occurrence)
@@ -210,18 +210,8 @@ struct CanonicalJSONEncoder {
   /// Whether an occurrence has the wire type its field's type is written with (or, for repeated
   /// scalars, the packed form). Others are unknown fields to protobuf's parsers, and skipped.
   func accepts(_ field: MessageSchema.Field, _ occurrence: WireField) -> Bool {
-    occurrence.wireType == Self.wireType(of: field.type)
+    occurrence.wireType == field.type.wireType
       || (field.isRepeated && field.isPackable && occurrence.wireType == .lengthDelimited)
-  }
-
-  static func wireType(of type: MessageSchema.FieldType) -> WireType {
-    switch type {
-    case .double, .fixed64, .sfixed64: .fixed64
-    case .float, .fixed32, .sfixed32: .fixed32
-    case .string, .bytes, .message: .lengthDelimited
-    case .group: .startGroup
-    default: .varint
-    }
   }
 
   func occurrences(of message: MessageSchema, bytes: [UInt8], range: Range<Int>) throws(ProtoJSONError)

@@ -4,6 +4,18 @@ public final class MessageSchema: Sendable {
   public enum FieldType: Int32, Sendable {
     case double = 1, float, int64, uint64, int32, fixed64, fixed32, bool, string, group, message, bytes
     case uint32, enumeration, sfixed32, sfixed64, sint32, sint64
+
+    /// The wire type one value of the type travels as (a repeated scalar's may also be packed,
+    /// length-delimited).
+    var wireType: WireType {
+      switch self {
+      case .double, .fixed64, .sfixed64: .fixed64
+      case .float, .fixed32, .sfixed32: .fixed32
+      case .string, .bytes, .message: .lengthDelimited
+      case .group: .startGroup
+      default: .varint
+      }
+    }
   }
 
   /// A class, not a struct: fields are handed around on every JSON key, and one reference is

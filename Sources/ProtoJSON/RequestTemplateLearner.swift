@@ -77,7 +77,7 @@ struct RequestTemplateLearner {
         isArrayOpen = true
       }
       let tag = ProtoWireWriter.key(field.number, field.wireType)
-      guard field.wireType == Self.wireType(of: slot.type) else { return false }
+      guard field.wireType == slot.type.wireType else { return false }
       switch slot.type {
       case .string:
         cut(.string, tag: tag, repeats: slot.isRepeated)
@@ -103,16 +103,5 @@ struct RequestTemplateLearner {
     }
     if isArrayOpen { runs.append(UInt8(ascii: "]")) }
     return true
-  }
-
-  /// The wire type a single value of `type` travels as.
-  private static func wireType(of type: MessageSchema.FieldType) -> WireType {
-    switch type {
-    case .string, .bytes, .message: .lengthDelimited
-    case .double, .fixed64, .sfixed64: .fixed64
-    case .float, .fixed32, .sfixed32: .fixed32
-    case .group: .startGroup
-    default: .varint
-    }
   }
 }
