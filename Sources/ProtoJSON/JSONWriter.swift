@@ -146,11 +146,9 @@ public struct JSONWriter {
   /// Whether `source[range]` is ASCII that JSON takes as it is.
   static func isPlainASCII(_ source: [UInt8], _ range: Range<Int>) -> Bool {
     let words = source.span.bytes
-    let highBits: UInt64 = 0x8080_8080_8080_8080
     var scan = range.lowerBound
     while scan &+ 8 <= range.upperBound {
-      let word = UInt64(littleEndian: words.word(at: scan))
-      if JSONReader.specialBytes(in: word) | (word & highBits) != 0 { return false }
+      if notPlainBytes(in: UInt64(littleEndian: words.word(at: scan))) != 0 { return false }
       scan &+= 8
     }
     let left = range.upperBound &- scan
@@ -160,20 +158,31 @@ public struct JSONWriter {
     // after it, whose flags are masked off. (A flag never spills into a byte before the one that
     // raised it, so a masked word answers for the bytes kept.)
     if range.count >= 8 {
-      let word = UInt64(littleEndian: words.word(at: range.upperBound &- 8))
-      return JSONReader.specialBytes(in: word) | (word & highBits) == 0
+      return notPlainBytes(in: UInt64(littleEndian: words.word(at: range.upperBound &- 8))) == 0
     }
     if scan &+ 8 <= words.byteCount {
-      let word = UInt64(littleEndian: words.word(at: scan))
       let kept: UInt64 = (1 &<< (UInt64(left) &* 8)) &- 1
-      return (JSONReader.specialBytes(in: word) | (word & highBits)) & kept == 0
+      return notPlainBytes(in: UInt64(littleEndian: words.word(at: scan))) & kept == 0
     }
     while scan < range.upperBound {
-      let byte = source[scan]
-      if byte >= 0x80 || byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return false }
+      if !isPlain(source[scan]) { return false }
       scan &+= 1
     }
     return true
+  }
+
+  /// The high bit of each byte of `word` (read little-endian) that a JSON string does not take as
+  /// it is (a quote, a backslash, a control byte) or that is beyond ASCII, and maybe of bytes
+  /// above such a one: the lowest bit set is exact (see `JSONReader.specialBytes`).
+  @inline(__always)
+  static func notPlainBytes(in word: UInt64) -> UInt64 {
+    JSONReader.specialBytes(in: word) | (word & 0x8080_8080_8080_8080)
+  }
+
+  /// The same for one byte.
+  @inline(__always)
+  static func isPlain(_ byte: UInt8) -> Bool {
+    byte < 0x80 && byte >= 0x20 && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\")
   }
 
   /// A string from UTF-8 bytes; invalid UTF-8 is repaired to U+FFFD so the output stays valid.

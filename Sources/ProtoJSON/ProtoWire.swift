@@ -109,6 +109,14 @@ public struct ProtoWireReader {
 
   @inlinable
   mutating func readMultiByteVarint() throws(Failure) -> UInt64 {
+    let source = bytes
+    return try Self.multiByteVarint(source.span, at: &index, end: end)
+  }
+
+  /// A varint from `bytes[index]` on, before `end`, and `index` past it: the one decoding of
+  /// varints (RequestTemplate reads its keys with it too, so both accept and refuse the same).
+  @inlinable
+  static func multiByteVarint(_ bytes: Span<UInt8>, at index: inout Int, end: Int) throws(Failure) -> UInt64 {
     var result: UInt64 = 0
     var shift: UInt64 = 0
     while index < end {

@@ -265,7 +265,6 @@ final class RequestTemplate: Sendable {
     _ source: Span<UInt8>, _ text: Range<Int>, into target: inout MutableRawSpan, at offset: Int
   ) -> Int? {
     let quote = UInt8(ascii: "\"")
-    let highBits: UInt64 = 0x8080_8080_8080_8080
     let words = source.bytes
     let count = text.count
     target.storeBytes(of: quote, toByteOffset: offset, as: UInt8.self)
@@ -274,8 +273,7 @@ final class RequestTemplate: Sendable {
       var from = 0
       while true {
         let raw = words.word(at: text.lowerBound &+ from)
-        let word = UInt64(littleEndian: raw)
-        flags |= JSONReader.specialBytes(in: word) | (word & highBits)
+        flags |= JSONWriter.notPlainBytes(in: UInt64(littleEndian: raw))
         target.storeBytes(of: raw, toByteOffset: offset &+ 1 &+ from, as: UInt64.self)
         if from &+ 8 == count { break }
         from = min(from &+ 8, count &- 8)
@@ -283,14 +281,13 @@ final class RequestTemplate: Sendable {
       guard flags == 0 else { return nil }
     } else if text.lowerBound &+ 8 <= source.count {
       let raw = words.word(at: text.lowerBound)
-      let word = UInt64(littleEndian: raw)
       let kept: UInt64 = (1 &<< (UInt64(count) &* 8)) &- 1
-      guard (JSONReader.specialBytes(in: word) | (word & highBits)) & kept == 0 else { return nil }
+      guard JSONWriter.notPlainBytes(in: UInt64(littleEndian: raw)) & kept == 0 else { return nil }
       target.storeBytes(of: raw, toByteOffset: offset &+ 1, as: UInt64.self)
     } else {
       for index in text {
         let byte = source[index]
-        guard byte < 0x80 && byte >= 0x20 && byte != quote && byte != UInt8(ascii: "\\") else { return nil }
+        guard JSONWriter.isPlain(byte) else { return nil }
         target.storeBytes(of: byte, toByteOffset: offset &+ 1 &+ (index &- text.lowerBound), as: UInt8.self)
       }
     }
@@ -337,8 +334,7 @@ final class RequestTemplate: Sendable {
     }
   }
 
-  /// A varint before `bound`, read as `ProtoWireReader` reads one (the same values accepted and
-  /// refused); nil where it fails.
+  /// A varint before `bound`, decoded as `ProtoWireReader` decodes one; nil where that throws.
   @inline(__always)
   private static func varint(_ source: Span<UInt8>, at position: inout Int, before bound: Int) -> UInt64? {
     guard position < bound else { return nil }
@@ -347,25 +343,9 @@ final class RequestTemplate: Sendable {
       position &+= 1
       return UInt64(first)
     }
-    return multiByteVarint(source, at: &position, before: bound)
-  }
-
-  private static func multiByteVarint(_ source: Span<UInt8>, at position: inout Int, before bound: Int) -> UInt64? {
-    var result: UInt64 = 0
-    var shift: UInt64 = 0
-    var index = position
-    while index < bound {
-      let byte = source[index]
-      index &+= 1
-      if shift == 63 && byte > 1 { return nil }
-      result |= UInt64(byte & 0x7F) << shift
-      if byte & 0x80 == 0 {
-        position = index
-        return result
-      }
-      shift += 7
-      if shift > 63 { return nil }
-    }
-    return nil
+    var after = position
+    guard let value = try? ProtoWireReader.multiByteVarint(source, at: &after, end: bound) else { return nil }
+    position = after
+    return value
   }
 }
