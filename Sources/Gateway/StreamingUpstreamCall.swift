@@ -32,7 +32,11 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
   /// without a vLLM error type), so the caller can take another way.
   var onRouteMissing: (() -> Void)? = nil
   private var sawEnd = false
-  private let chunkSchema: MessageSchema?
+  /// The chunks' message type. Not optional: bound from an optional on every chunk, it cost a
+  /// retain and a release each time. When the schema lacks the operation's response type (a
+  /// broken build), it is an empty message and `knowsChunkSchema` is false.
+  private let chunkSchema: MessageSchema
+  private let knowsChunkSchema: Bool
   /// What moving the stream needs, for calls that may move; nil for the others, which pay nothing.
   private var migration: Migration? = nil
   /// For a Responses stream that may move: what it has sent, which a continuation through chat
@@ -69,7 +73,9 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
     self.operation = operation
     self.context = context
     self.toProto = context.toProto
-    self.chunkSchema = context.responseSchema(of: operation)
+    let chunkSchema = context.responseSchema(of: operation)
+    self.chunkSchema = chunkSchema ?? MessageSchema(fullName: "", fields: [], oneofs: [], isMapEntry: false)
+    self.knowsChunkSchema = chunkSchema != nil
     // Time to first token is what a streaming client feels most.
     call.sendsFirstMessageAtOnce = true
   }
@@ -121,10 +127,10 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
     }
     if let name = event.event, operation.terminalEvents.contains(name) { sawEnd = true }
     do {
-      guard let chunkSchema else { throw ProtoJSONError("unknown message type \(operation.responseType)") }
+      guard knowsChunkSchema else { throw ProtoJSONError("unknown message type \(operation.responseType)") }
       // Translated straight into the call's output: no buffer of the stream's own, no copy.
       try call.send(inputArrivedAt: event.receivedAt) { output, start in
-        try translate(event, as: chunkSchema, into: &output, from: start)
+        try translate(event, into: &output, from: start)
       }
     } catch {
       upstream?.cancel()
@@ -136,8 +142,9 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
   /// Appends the event as a message to `output`, where its message starts at `start`, noting
   /// what a move would need; false when it is not for the client (a continuation's opening role).
   private func translate(
-    _ event: ServerSentEvent, as schema: MessageSchema, into output: inout [UInt8], from start: Int
+    _ event: ServerSentEvent, into output: inout [UInt8], from start: Int
   ) throws -> Bool {
+    let schema = chunkSchema
     guard let migration else {
       try toProto.append(from: event.data, message: schema, to: &output, head: &head, chunk: &repeatedChunk)
       responsesMigration?.progress.note(event: output, range: start..<output.count, json: event.data)

@@ -41,6 +41,12 @@ public struct RepeatedHead: Sendable {
   /// The head's protobuf.
   var proto: ArraySlice<UInt8> { storage[jsonCount...] }
 
+  /// The head's protobuf, borrowed for `body`: a slice (`proto`) retains the array.
+  @inline(__always)
+  func withProto<Result>(_ body: (Span<UInt8>) -> Result) -> Result {
+    body(storage.span.extracting(jsonCount..<storage.count))
+  }
+
   /// Keeps `json`'s head, which ends at `mark`, and the protobuf `output` holds for it.
   mutating func remember(
     _ json: [UInt8], _ output: [UInt8], from start: Int, at mark: HeadMark, as message: MessageSchema
