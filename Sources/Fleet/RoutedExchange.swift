@@ -99,6 +99,13 @@ final class RoutedExchange: VLLMResponseHandler, LoopBoundCallControl {
     handler?.vllmEvent(event)
   }
 
+  func vllmEvent(borrowing data: Span<UInt8>, receivedAt: UInt64) -> Bool {
+    // Declined, the event comes again as `vllmEvent(_:)`, which notes it.
+    guard let handler, handler.vllmEvent(borrowing: data, receivedAt: receivedAt) else { return false }
+    sawEvent = true
+    return true
+  }
+
   var vllmWantsMore: Bool { handler?.vllmWantsMore ?? false }
 
   func vllmRequestSent(at time: UInt64) {

@@ -51,6 +51,15 @@ enum FuzzedUpstreamResponse {
     var head = RepeatedHead()
     var streamHead = RepeatedHead()
     var lastChunk = RepeatedChunk()
+    // And as a stream takes events offered where they lie in the read (the gateway's own
+    // connections): translated there when they fit the kept chunk, else declined and translated
+    // from their copy. The events, however they came, are those a parser that offers none gives.
+    var borrowedHead = RepeatedHead()
+    var borrowedChunk = RepeatedChunk()
+    var keptMissed = false
+    var offering = ServerSentEventParser(maximumEventSize: 1 << 16)
+    var everyEvent: [[UInt8]] = []
+    var everyCopiedEvent: [[UInt8]] = []
     reading: for piece in [bytes[..<cut], bytes[cut...]] {
       var buffer = ByteBuffer(bytes: piece)
       do {
@@ -60,7 +69,38 @@ enum FuzzedUpstreamResponse {
           // Behind the reader index, where NIO's getters answer nil.
           let part = buffer.withVeryUnsafeBytes { Array($0[range]) }
           body.append(contentsOf: part)
+          // Its own failure (the same as the parser's below, which ends the reading) leaves the
+          // events before it in this part.
+          try? part.withUnsafeBytes { raw in
+            try offering.feed(
+              raw: raw,
+              onBorrowedEvent: { data, _ in
+                var written: [UInt8] = []
+                let taken = toProto.appendKept(
+                  from: data, message: chunk, to: &written, head: &borrowedHead, chunk: &borrowedChunk)
+                guard taken else {
+                  keptMissed = true
+                  return false
+                }
+                let copy = (0..<data.count).map { data[$0] }
+                precondition(written == (try? toProto.proto(from: copy, message: chunk)), "a borrowed event changed")
+                everyEvent.append(copy)
+                return true
+              }
+            ) { event in
+              everyEvent.append(event.data)
+              let alone = try? toProto.proto(from: event.data, message: chunk)
+              var written: [UInt8] = []
+              let fromCopy =
+                (try? toProto.append(
+                  from: event.data, message: chunk, to: &written, head: &borrowedHead, chunk: &borrowedChunk,
+                  keptTried: keptMissed)) != nil ? written : nil
+              keptMissed = false
+              precondition(fromCopy == alone, "a declined event's copy changed its translation")
+            }
+          }
           try events.feed(part) { event in
+            everyCopiedEvent.append(event.data)
             let alone = try? toProto.proto(from: event.data, message: chunk)
             var kept: [UInt8] = []
             let withHead =
@@ -78,6 +118,7 @@ enum FuzzedUpstreamResponse {
         break reading
       }
     }
+    precondition(everyEvent == everyCopiedEvent, "events offered borrowed differ from the copied ones")
     _ = parser.connectionClosed()
     // The body as vLLM's /metrics page: whatever it holds, a load within what a vLLM can report.
     if let load = VLLMLoad(prometheusText: body) {

@@ -34,11 +34,23 @@ final class CallMeter: RoutedResponseHandler {
       record.firstEventAt = event.receivedAt > 0 ? event.receivedAt : NIODeadline.now().uptimeNanoseconds
     }
     if !event.isDone {
-      if TokenUsage.mayBeIn(event: event.data), let usage = TokenUsage.last(in: event.data) { streamUsage = usage }
+      if TokenUsage.mayBeIn(event: event.data.span), let usage = TokenUsage.last(in: event.data) { streamUsage = usage }
       record.trace?.noteFinishReasons(in: event.data)
     }
     record.lastEventAt = event.receivedAt > 0 ? event.receivedAt : NIODeadline.now().uptimeNanoseconds
     inner.vllmEvent(event)
+  }
+
+  /// An event that may carry usage, or whose finish reasons a trace notes, is declined here, to
+  /// be read whole as `vllmEvent(_:)`; a token's chunk goes on to the inner handler borrowed,
+  /// and is noted only once that took it.
+  func vllmEvent(borrowing data: Span<UInt8>, receivedAt: UInt64) -> Bool {
+    guard receivedAt > 0, record.trace == nil, !TokenUsage.mayBeIn(event: data),
+      inner.vllmEvent(borrowing: data, receivedAt: receivedAt)
+    else { return false }
+    if record.firstEventAt == 0 { record.firstEventAt = receivedAt }
+    record.lastEventAt = receivedAt
+    return true
   }
 
   var vllmWantsMore: Bool { inner.vllmWantsMore }

@@ -27,6 +27,9 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
   /// What followed the head in the last chunk, the token's text marked as what changes
   /// (RepeatedChunk).
   private var repeatedChunk = RepeatedChunk()
+  /// The event being delivered was offered borrowed and did not fit `repeatedChunk`: its copy,
+  /// which comes next, is not tried against it again.
+  private var keptChunkMissed = false
   private var upstream: VLLMCall? = nil
   /// Called instead of failing when the upstream lacks the operation's route (404, 405 or 501
   /// without a vLLM error type), so the caller can take another way.
@@ -111,7 +114,23 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
     responsesMigration?.upstreams.append(upstream.id)
   }
 
+  /// A token's chunk that fits the kept head and chunk, translated where it lies in the read;
+  /// anything else (and any stream that may move, whose continuation needs each chunk's text)
+  /// is declined, to come again copied.
+  func vllmEvent(borrowing data: Span<UInt8>, receivedAt: UInt64) -> Bool {
+    guard migration == nil, responsesMigration == nil, repeatedChunk.isKept, knowsChunkSchema, !call.isFinished,
+      !sawEnd
+    else { return false }
+    let written = call.send(inputArrivedAt: receivedAt) { output, _ in
+      toProto.appendKept(from: data, message: chunkSchema, to: &output, head: &head, chunk: &repeatedChunk)
+    }
+    keptChunkMissed = !written
+    return written
+  }
+
   func vllmEvent(_ event: ServerSentEvent) {
+    let keptTried = keptChunkMissed
+    keptChunkMissed = false
     guard !call.isFinished, !sawEnd else { return }
     if event.isDone {
       sawEnd = true
@@ -130,7 +149,7 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
       guard knowsChunkSchema else { throw ProtoJSONError("unknown message type \(operation.responseType)") }
       // Translated straight into the call's output: no buffer of the stream's own, no copy.
       try call.send(inputArrivedAt: event.receivedAt) { output, start in
-        try translate(event, into: &output, from: start)
+        try translate(event, into: &output, from: start, keptTried: keptTried)
       }
     } catch {
       upstream?.cancel()
@@ -142,11 +161,12 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
   /// Appends the event as a message to `output`, where its message starts at `start`, noting
   /// what a move would need; false when it is not for the client (a continuation's opening role).
   private func translate(
-    _ event: ServerSentEvent, into output: inout [UInt8], from start: Int
+    _ event: ServerSentEvent, into output: inout [UInt8], from start: Int, keptTried: Bool
   ) throws -> Bool {
     let schema = chunkSchema
     guard let migration else {
-      try toProto.append(from: event.data, message: schema, to: &output, head: &head, chunk: &repeatedChunk)
+      try toProto.append(
+        from: event.data, message: schema, to: &output, head: &head, chunk: &repeatedChunk, keptTried: keptTried)
       responsesMigration?.progress.note(event: output, range: start..<output.count, json: event.data)
       return true
     }

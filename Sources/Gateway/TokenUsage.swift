@@ -36,7 +36,7 @@ struct TokenUsage: Equatable {
   /// Whether a streamed event may carry usage: not when it ends with its `choices` array (`]}`),
   /// as vLLM's chunks of generated text do, the usage following the choices where there is one.
   /// Lets a stream's usage be read as its events pass for a handful of instructions a token.
-  static func mayBeIn(event json: [UInt8]) -> Bool {
+  static func mayBeIn(event json: Span<UInt8>) -> Bool {
     var end = json.count
     while end > 0, isWhitespace(json[end - 1]) { end -= 1 }
     guard end >= 2, json[end - 1] == UInt8(ascii: "}") else { return end > 0 }

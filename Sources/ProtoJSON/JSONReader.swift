@@ -343,6 +343,12 @@ public struct JSONReader {
   /// holds no escape or control byte; nil when it does, and `bytes.count` when nothing ends it.
   @inline(__always)
   public static func plainStringEnd(of bytes: [UInt8], from start: Int) -> Int? {
+    plainStringEnd(of: bytes.span, from: start)
+  }
+
+  /// The same over borrowed bytes (a streamed event read where it lies).
+  @inline(__always)
+  public static func plainStringEnd(of bytes: Span<UInt8>, from start: Int) -> Int? {
     var scan = plainPrefixEnd(of: bytes, from: start)
     while scan < bytes.count {
       let byte = bytes[scan]
@@ -363,8 +369,8 @@ public struct JSONReader {
   /// eight bytes a step while eight remain, without a branch per byte. Ids, model names and
   /// tokens are mostly plain; the caller reads the rest byte by byte.
   @inline(__always)
-  static func plainPrefixEnd(of bytes: [UInt8], from start: Int) -> Int {
-    let span = bytes.span.bytes
+  static func plainPrefixEnd(of bytes: Span<UInt8>, from start: Int) -> Int {
+    let span = bytes.bytes
     var scan = start
     while scan &+ 8 <= span.byteCount {
       let special = specialBytes(in: UInt64(littleEndian: span.word(at: scan)))

@@ -114,11 +114,13 @@ public struct JSONToProto: Sendable {
   /// the string that changes in it (see `RepeatedChunk`): written from the two when this
   /// message differs only in that string's text, else as above, and learnt from now and then
   /// while nothing is kept.
+  /// `keptTried`: `appendKept` already found that the message does not fit what `chunk` keeps
+  /// (a miss counted once, not twice).
   public func append(
     from json: [UInt8], message: MessageSchema, to output: inout [UInt8], head: inout RepeatedHead,
-    chunk: inout RepeatedChunk
+    chunk: inout RepeatedChunk, keptTried: Bool = false
   ) throws {
-    if chunk.write(json, as: message, head: head, to: &output) {
+    if !keptTried && chunk.write(json, as: message, head: head, to: &output) {
       head.noteTaken()
       return
     }
@@ -126,6 +128,19 @@ public struct JSONToProto: Sendable {
     try append(from: json, message: message, to: &output, head: &head)
     guard chunk.shouldLearn() else { return }
     chunk.learn(json, proto: output[start...], as: message, head: head, translator: self)
+  }
+
+  /// Only the first way of `append(from:message:to:head:chunk:)`, from borrowed bytes (an
+  /// event read where it lies): the message written from the kept head and chunk when it fits
+  /// them; false, with nothing written, when it does not (translate a copy of it then, with
+  /// `keptTried`).
+  public func appendKept(
+    from json: Span<UInt8>, message: MessageSchema, to output: inout [UInt8], head: inout RepeatedHead,
+    chunk: inout RepeatedChunk
+  ) -> Bool {
+    guard chunk.write(json, as: message, head: head, to: &output) else { return false }
+    head.noteTaken()
+    return true
   }
 
   /// Writes the next JSON value as the body of `message`.

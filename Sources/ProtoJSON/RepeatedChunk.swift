@@ -57,11 +57,18 @@ public struct RepeatedChunk: Sendable {
   public init() {}
 
   /// Whether a message's tail is kept.
-  var isKept: Bool { message != nil }
+  public var isKept: Bool { message != nil }
 
   /// Appends `json`'s translation to `output` when its head is `head`'s and the rest fits the
   /// kept tail, and answers whether it did; when it did not, `output` is as it was.
   mutating func write(_ json: [UInt8], as message: MessageSchema, head: RepeatedHead, to output: inout [UInt8]) -> Bool
+  {
+    write(json.span, as: message, head: head, to: &output)
+  }
+
+  /// The same from borrowed bytes (a streamed event read where it lies).
+  mutating func write(_ json: Span<UInt8>, as message: MessageSchema, head: RepeatedHead, to output: inout [UInt8])
+    -> Bool
   {
     guard let keptMessage = self.message else { return false }
     guard keptMessage == ObjectIdentifier(message), let headEnd = head.end(in: json, as: message),
@@ -91,7 +98,7 @@ public struct RepeatedChunk: Sendable {
     // word at a time: appended as a slice of the head's array, it cost a generic call, a memcpy
     // call and a retain and release of the array (about 190 instructions a chunk, callgrind).
     let kept = tail.span
-    let input = json.span
+    let input = json
     let lengthCount = Int(self.lengthCount)
     let positions = lengthPositions
     // Up to eight kept bytes before the text (a chat chunk's six to eight: the tags and lengths
@@ -127,7 +134,7 @@ public struct RepeatedChunk: Sendable {
 
   /// The kept bytes around the text past `longestWrittenByteByByte`, copied a run at a time.
   private func writeLong(
-    _ json: [UInt8], _ text: Range<Int>, _ keptBefore: Range<Int>, _ keptAfter: Range<Int>, _ newLengths: UInt32,
+    _ json: Span<UInt8>, _ text: Range<Int>, _ keptBefore: Range<Int>, _ keptAfter: Range<Int>, _ newLengths: UInt32,
     to output: inout [UInt8]
   ) {
     let start = output.count
@@ -137,17 +144,17 @@ public struct RepeatedChunk: Sendable {
     for index in 0..<Int(lengthCount) {
       written[start &+ Self.position(index, in: lengthPositions)] = Self.length(index, in: newLengths)
     }
-    output.append(contentsOf: json[text])
+    output.append(addingCapacity: text.count) { written in written.append(copying: json.extracting(text)) }
     output.append(contentsOf: tail[keptAfter])
   }
 
   /// Where the text ends in `json` when, from `headEnd`, it holds the kept bytes before and
   /// after a plain text.
-  private func fits(_ json: [UInt8], from headEnd: Int) -> Int? {
+  private func fits(_ json: Span<UInt8>, from headEnd: Int) -> Int? {
     let textStart = headEnd &+ Int(prefixCount)
     let textEnd = json.count &- Int(suffixCount)
     guard textEnd >= textStart else { return nil }
-    let input = json.span
+    let input = json
     let kept = tail.span
     guard input.extracting(headEnd..<textStart).hasSameBytes(as: kept.extracting(0..<Int(prefixCount))),
       JSONReader.plainStringEnd(of: json, from: textStart) == textEnd,

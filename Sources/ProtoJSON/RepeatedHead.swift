@@ -26,10 +26,15 @@ public struct RepeatedHead: Sendable {
 
   /// Where the head's JSON ends in `json`, when `json` starts with it as `message`; else nil.
   func end(in json: [UInt8], as message: MessageSchema) -> Int? {
+    end(in: json.span, as: message)
+  }
+
+  /// The same over borrowed bytes.
+  func end(in json: Span<UInt8>, as message: MessageSchema) -> Int? {
     guard self.message == ObjectIdentifier(message), json.count > jsonCount,
       json[jsonCount] == UInt8(ascii: ",")
     else { return nil }
-    let matches = json.span.extracting(0..<jsonCount).hasSameBytes(as: storage.span.extracting(0..<jsonCount))
+    let matches = json.extracting(0..<jsonCount).hasSameBytes(as: storage.span.extracting(0..<jsonCount))
     return matches ? jsonCount : nil
   }
 

@@ -55,11 +55,16 @@ public struct ServerSentEventParser: Sendable {
   }
 
   /// The same over raw bytes. A line that arrived whole is read where it lies; only a line cut
-  /// by the end of a read is gathered, so an event's data is copied once, into the event.
+  /// by the end of a read is gathered, so an event's data is copied once, into the event. An
+  /// unnamed event whose one data line and blank line arrived whole in this read is offered to
+  /// `onBorrowedEvent` first, its data where it lies (with the read's arrival time); when that
+  /// answers false, it goes to `onEvent` as usual.
   // Unsafe buffer: the parser reads NIO's receive buffer where it lies, borrowed for this call
   // only; no pointer outlives it.
   public mutating func feed(
-    raw bytes: UnsafeRawBufferPointer, receivedAt: UInt64 = 0, onEvent: (ServerSentEvent) throws -> Void
+    raw bytes: UnsafeRawBufferPointer, receivedAt: UInt64 = 0,
+    onBorrowedEvent: (_ data: Span<UInt8>, _ receivedAt: UInt64) throws -> Bool = { _, _ in false },
+    onEvent: (ServerSentEvent) throws -> Void
   ) throws {
     self.receivedAt = receivedAt
     var index = 0
@@ -88,9 +93,11 @@ public struct ServerSentEventParser: Sendable {
         if !hasData && bytes[end] == 0x0A && end &+ 1 < bytes.count && bytes[end &+ 1] == 0x0A,
           let value = Self.dataLineValue(run)
         {
+          index = end &+ 2
+          // Unsafe: a Span over the read's bytes, which outlive the call it is lent to.
+          if event == nil, try onBorrowedEvent(Span(_unsafeBytes: value), receivedAt) { continue }
           replaceData(with: value)
           try endEvent(onEvent)
-          index = end &+ 2
           continue
         }
         try endLine(run, onEvent)

@@ -121,7 +121,13 @@ final class UpstreamExchange: LoopBoundCallControl {
       // Unsafe buffer: the body's bytes are read where they lie in the socket's buffer, within
       // this call (the parser has moved the reader index past them).
       let failure = buffer.withVeryUnsafeBytes { storage in
-        reader.bodyPart(raw: UnsafeRawBufferPointer(rebasing: storage[range]), receivedAt: lastReadAt) { event in
+        reader.bodyPart(
+          raw: UnsafeRawBufferPointer(rebasing: storage[range]), receivedAt: lastReadAt,
+          // An event after the exchange finished is taken, and dropped.
+          onBorrowedEvent: { data, receivedAt in
+            isFinished || handler.vllmEvent(borrowing: data, receivedAt: receivedAt)
+          }
+        ) { event in
           if !isFinished { handler.vllmEvent(event) }
         }
       }

@@ -37,14 +37,17 @@ struct UpstreamResponseReader {
     buffer.withUnsafeReadableBytes { bytes in bodyPart(raw: bytes, receivedAt: receivedAt, onEvent: onEvent) }
   }
 
-  /// The same over bytes read in place (the gateway's own connections), borrowed for this call.
+  /// The same over bytes read in place (the gateway's own connections), borrowed for this call;
+  /// see `ServerSentEventParser.feed` for `onBorrowedEvent`.
   mutating func bodyPart(
-    raw bytes: UnsafeRawBufferPointer, receivedAt: UInt64 = 0, onEvent: (ServerSentEvent) -> Void
+    raw bytes: UnsafeRawBufferPointer, receivedAt: UInt64 = 0,
+    onBorrowedEvent: (_ data: Span<UInt8>, _ receivedAt: UInt64) -> Bool = { _, _ in false },
+    onEvent: (ServerSentEvent) -> Void
   ) -> VLLMError? {
     lastReceivedAt = receivedAt
     if isEventStream {
       do {
-        try parser.feed(raw: bytes, receivedAt: receivedAt, onEvent: onEvent)
+        try parser.feed(raw: bytes, receivedAt: receivedAt, onBorrowedEvent: onBorrowedEvent, onEvent: onEvent)
       } catch {
         return VLLMError(kind: .malformed, httpStatus: 502, message: "vLLM sent a broken event stream: \(error)")
       }

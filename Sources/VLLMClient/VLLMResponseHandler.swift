@@ -2,6 +2,13 @@
 public protocol VLLMResponseHandler: AnyObject {
   /// An event of an event-stream response (2xx with `text/event-stream`).
   func vllmEvent(_ event: ServerSentEvent)
+  /// An unnamed event that arrived whole in one read, its data borrowed where it lies in that
+  /// read, for this call only: true when the handler took it, false to have it again as
+  /// `vllmEvent(_:)`, copied. A streamed chat chunk's data was copied into the event (about 200
+  /// instructions a chunk, callgrind) only to be translated from there; a handler that can
+  /// translate it in place skips the copy. Optional; a handler that declines gets the event again,
+  /// next, and must not have acted on it (sent, counted or noted it) in a way the copy repeats.
+  func vllmEvent(borrowing data: Span<UInt8>, receivedAt: UInt64) -> Bool
   /// False while the handler cannot take more events; the client stops reading from vLLM (so
   /// TCP and vLLM slow down) until `VLLMCall.resume()`.
   var vllmWantsMore: Bool { get }
@@ -14,6 +21,7 @@ public protocol VLLMResponseHandler: AnyObject {
 
 extension VLLMResponseHandler {
   public func vllmRequestSent(at time: UInt64) {}
+  public func vllmEvent(borrowing data: Span<UInt8>, receivedAt: UInt64) -> Bool { false }
 }
 
 /// How an upstream call ended.

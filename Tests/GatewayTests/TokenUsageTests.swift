@@ -94,7 +94,7 @@ import Testing
       for event in events {
         let found = TokenUsage.last(in: event)
         if let found { everyEvent = found }
-        if TokenUsage.mayBeIn(event: event) {
+        if TokenUsage.mayBeIn(event: event.span) {
           if let found { asTheyPass = found }
         } else {
           eventsSkipped += 1
@@ -113,8 +113,14 @@ import Testing
       #"{"choices":[],"usage":{"prompt_tokens":1},"system_fingerprint":"f"}"#, #"{"usage":{"prompt_tokens":1}}"#,
       #"{"type":"response.completed"}"#, "not json", "]",
     ]
-    for event in skipped { #expect(!TokenUsage.mayBeIn(event: Array(event.utf8)), "\(event)") }
-    for event in read { #expect(TokenUsage.mayBeIn(event: Array(event.utf8)), "\(event)") }
+    for event in skipped {
+      let mayBeIn = TokenUsage.mayBeIn(event: Array(event.utf8).span)
+      #expect(!mayBeIn, "\(event)")
+    }
+    for event in read {
+      let mayBeIn = TokenUsage.mayBeIn(event: Array(event.utf8).span)
+      #expect(mayBeIn, "\(event)")
+    }
   }
 
   /// vLLM's own form is read by comparing its keys in place; any other falls to the general

@@ -157,6 +157,56 @@ import Testing
     #expect(written > 0 && written < inputs.count / 4, "\(written) of \(inputs.count)")
   }
 
+  /// A chunk offered borrowed (`appendKept`) is written as its copy would be when it fits; when
+  /// it does not, nothing is written, and its copy translated with `keptTried` is what it would
+  /// have been alone.
+  @Test func borrowedChunksWriteWhatTheirCopiesWould() {
+    let (primedHead, primedKept) = Self.primed()
+    var generator = CanonicalJSONFuzzTests.Generator()
+    let next = Self.chatChunk(" jumps")
+    var taken = 0
+    let inputs =
+      [next, Self.chatChunk(String(repeating: "a", count: 90))]
+      + CanonicalJSONFuzzTests.mutations(of: next, count: 1000, generator: &generator)
+    for input in inputs {
+      var head = primedHead
+      var kept = primedKept
+      var output = Self.prefix
+      var result = ""
+      if Self.toProto.appendKept(from: input.span, message: Self.chunk, to: &output, head: &head, chunk: &kept) {
+        taken += 1
+        result = "\(Array(output.dropFirst(Self.prefix.count)))"
+      } else {
+        #expect(output == Self.prefix)
+        do {
+          try Self.toProto.append(
+            from: input, message: Self.chunk, to: &output, head: &head, chunk: &kept, keptTried: true)
+          result = "\(Array(output.dropFirst(Self.prefix.count)))"
+        } catch {
+          result = "error: \(error)"
+        }
+      }
+      #expect(result == RepeatedHeadTests.alone(input, Self.chunk), "\(String(decoding: input, as: UTF8.self))")
+    }
+    #expect(taken >= 2 && taken < inputs.count / 4, "\(taken) of \(inputs.count)")
+  }
+
+  /// A chunk that does not fit, offered borrowed and then translated as a copy with
+  /// `keptTried`, is one miss: the kept chunk goes only after two in a row, as without the offer.
+  @Test func aBorrowedMissCountsOnce() {
+    var (head, kept) = Self.primed()
+    let misfit = Self.chatChunk(" fox", index: 1)
+    var output: [UInt8] = []
+    for miss in 1...2 {
+      #expect(!Self.toProto.appendKept(from: misfit.span, message: Self.chunk, to: &output, head: &head, chunk: &kept))
+      #expect(throws: Never.self) {
+        try Self.toProto.append(
+          from: misfit, message: Self.chunk, to: &output, head: &head, chunk: &kept, keptTried: true)
+      }
+      #expect(kept.isKept == (miss < RepeatedChunk.missesBeforeDropping), "after \(miss) misses")
+    }
+  }
+
   @Test func aChunkKeptForOneMessageIsNotUsedForAnother() throws {
     let completion = try #require(Self.toProto.schema.message("vllmgateway.v1.Completion"))
     var (head, kept) = Self.primed()

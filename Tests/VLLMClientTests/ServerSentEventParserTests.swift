@@ -40,6 +40,49 @@ import Testing
     #expect(try events(stream.map { String($0) }) == whole)
   }
 
+  /// Events offered borrowed (`onBorrowedEvent`): only an unnamed event whose one data line and
+  /// blank line came in one read, with its data as it lay there; taken, it does not come again;
+  /// declined, it comes as a copy, and every other event comes only so. Either way the events are
+  /// those of the line by line path, in order.
+  @Test func offersWholeUnnamedEventsBorrowed() throws {
+    let stream = "data: one\n\nevent: named\ndata: two\n\ndata: a\ndata: b\n\ndata: three\n\ndata: four\r\n\r\n"
+    for takes in [true, false] {
+      var parser = ServerSentEventParser()
+      var got: [(data: String, borrowed: Bool)] = []
+      try Array(stream.utf8).withUnsafeBytes { bytes in
+        try parser.feed(
+          raw: bytes, receivedAt: 7,
+          onBorrowedEvent: { data, receivedAt in
+            #expect(receivedAt == 7)
+            if takes { got.append((String(decoding: (0..<data.count).map { data[$0] }, as: UTF8.self), true)) }
+            return takes
+          }
+        ) { event in got.append((String(decoding: event.data, as: UTF8.self), false)) }
+      }
+      #expect(got.map(\.data) == ["one", "two", "a\nb", "three", "four"])
+      let borrowed = takes ? [true, false, false, true, false] : [false, false, false, false, false]
+      #expect(got.map(\.borrowed) == borrowed)
+    }
+    // Cut anywhere, an event split between two reads comes as a copy, the others as before.
+    for cut in 1..<stream.utf8.count {
+      var parser = ServerSentEventParser()
+      var got: [String] = []
+      let bytes = Array(stream.utf8)
+      for part in [Array(bytes[..<cut]), Array(bytes[cut...])] {
+        try part.withUnsafeBytes { raw in
+          try parser.feed(
+            raw: raw,
+            onBorrowedEvent: { data, _ in
+              got.append(String(decoding: (0..<data.count).map { data[$0] }, as: UTF8.self))
+              return true
+            }
+          ) { event in got.append(String(decoding: event.data, as: UTF8.self)) }
+        }
+      }
+      #expect(got == ["one", "two", "a\nb", "three", "four"], "cut at \(cut)")
+    }
+  }
+
   @Test func joinsMultiLineDataAndIgnoresComments() throws {
     let got = try events([": keep-alive\ndata: line one\ndata:line two\nid: 7\nretry: 10\n\n"])
     #expect(got == [ServerSentEvent(data: Array("line one\nline two".utf8))])
