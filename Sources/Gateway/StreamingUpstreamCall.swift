@@ -115,14 +115,21 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
   }
 
   /// A token's chunk that fits the kept head and chunk, translated where it lies in the read;
-  /// anything else (and any stream that may move, whose continuation needs each chunk's text)
-  /// is declined, to come again copied.
+  /// anything else is declined, to come again copied. A stream that may move takes them while
+  /// it is on its first upstream and its continuation has the stream's identity (from its first
+  /// chunk): the progress a move needs is read from the protobuf written. A stream that moved
+  /// (its chunks rewritten) and a Responses stream that may move take none.
   func vllmEvent(borrowing data: Span<UInt8>, receivedAt: UInt64) -> Bool {
-    guard migration == nil, responsesMigration == nil, repeatedChunk.isKept, knowsChunkSchema, !call.isFinished,
-      !sawEnd
-    else { return false }
-    let written = call.send(inputArrivedAt: receivedAt) { output, _ in
-      toProto.appendKept(from: data, message: chunkSchema, to: &output, head: &head, chunk: &repeatedChunk)
+    guard responsesMigration == nil, repeatedChunk.isKept, knowsChunkSchema, !call.isFinished, !sawEnd else {
+      return false
+    }
+    if let migration, migration.moves > 0 || migration.rewriter.id == nil { return false }
+    let written = call.send(inputArrivedAt: receivedAt) { output, start in
+      guard toProto.appendKept(from: data, message: chunkSchema, to: &output, head: &head, chunk: &repeatedChunk)
+      else { return false }
+      // As `translate` notes a copied chunk (a first upstream's chunks are never skipped).
+      _ = migration?.progress.note(chunk: output, range: start..<output.count)
+      return true
     }
     keptChunkMissed = !written
     return written
@@ -172,7 +179,8 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
     }
     if migration.moves == 0 {
       migration.rewriter.learn(from: event.data)
-      try toProto.append(from: event.data, message: schema, to: &output, head: &head, chunk: &repeatedChunk)
+      try toProto.append(
+        from: event.data, message: schema, to: &output, head: &head, chunk: &repeatedChunk, keptTried: keptTried)
     } else {
       try toProto.append(
         from: migration.rewriter.rewrite(event.data), message: schema, to: &output, head: &head, chunk: &repeatedChunk)
