@@ -25,6 +25,7 @@ enum FuzzedUpstreamResponse {
   static let usageNumber = completion.fields[completion.fieldIndex(named: "usage")!].number
 
   static let shapes = ReplyShapes()
+  static let sharedChunks = RepeatedChunks()
   /// The shape of a chat reply as vLLM 0.32 sends one (tests/fixtures/vllm-recordings).
   static let recordedShape = ReplyShapes(
     fixedFrom: Array(
@@ -54,8 +55,11 @@ enum FuzzedUpstreamResponse {
     // And as a stream takes events offered where they lie in the read (the gateway's own
     // connections): translated there when they fit the kept chunk, else declined and translated
     // from their copy. The events, however they came, are those a parser that offers none gives.
+    // That stream starts with the chunk the inputs before it learnt, as a gateway's streams
+    // start with their operation's (RepeatedChunks), and leaves what it learns to the next.
     var borrowedHead = RepeatedHead()
-    var borrowedChunk = RepeatedChunk()
+    var borrowedChunk = sharedChunks.forNewStream()
+    defer { sharedChunks.learnt(borrowedChunk) }
     var keptMissed = false
     var offering = ServerSentEventParser(maximumEventSize: 1 << 16)
     var everyEvent: [[UInt8]] = []

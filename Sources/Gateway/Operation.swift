@@ -48,6 +48,9 @@ final class Operation: Sendable {
   let replyShapes = ReplyShapes()
   /// The shape its requests share, learnt from one (see `RequestTemplate`).
   let requestShapes = RequestShapes()
+  /// What follows the head of its streams' token chunks, learnt by one (streaming operations;
+  /// see `RepeatedChunks`).
+  let repeatedChunks = RepeatedChunks()
 
   init(
     rpc: String, kind: Kind, upstreamPath: String, requestType: String, responseType: String,

@@ -25,8 +25,8 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
   /// The leading members every chunk of the stream repeats, translated once (RepeatedHead).
   private var head = RepeatedHead()
   /// What followed the head in the last chunk, the token's text marked as what changes
-  /// (RepeatedChunk).
-  private var repeatedChunk = RepeatedChunk()
+  /// (RepeatedChunk); from the start, the one the operation's streams learnt last.
+  private var repeatedChunk: RepeatedChunk
   /// The event being delivered was offered borrowed and did not fit `repeatedChunk`: its copy,
   /// which comes next, is not tried against it again.
   private var keptChunkMissed = false
@@ -76,6 +76,7 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
     self.operation = operation
     self.context = context
     self.toProto = context.toProto
+    self.repeatedChunk = operation.repeatedChunks.forNewStream()
     let chunkSchema = context.responseSchema(of: operation)
     self.chunkSchema = chunkSchema ?? MessageSchema(fullName: "", fields: [], oneofs: [], isMapEntry: false)
     self.knowsChunkSchema = chunkSchema != nil
@@ -155,9 +156,12 @@ final class StreamingUpstreamCall: RoutedResponseHandler {
     do {
       guard knowsChunkSchema else { throw ProtoJSONError("unknown message type \(operation.responseType)") }
       // Translated straight into the call's output: no buffer of the stream's own, no copy.
+      let wasKept = repeatedChunk.isKept
       try call.send(inputArrivedAt: event.receivedAt) { output, start in
         try translate(event, into: &output, from: start, keptTried: keptTried)
       }
+      // Learnt by this stream: the streams after it start with it.
+      if !wasKept && repeatedChunk.isKept { operation.repeatedChunks.learnt(repeatedChunk) }
     } catch {
       upstream?.cancel()
       upstream = nil

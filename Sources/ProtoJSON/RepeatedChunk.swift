@@ -197,6 +197,16 @@ public struct RepeatedChunk: Sendable {
     return moved & highBits == highBits ? moved ^ highBits : nil
   }
 
+  /// The kept chunk as a new stream starts with it (see `RepeatedChunks`): its misses and
+  /// learnings counted afresh.
+  func forNewStream() -> RepeatedChunk {
+    var fresh = self
+    fresh.misses = 0
+    fresh.translatedSince = 0
+    fresh.learningsLeft = RepeatedChunk().learningsLeft
+    return fresh
+  }
+
   private mutating func drop() {
     tail = []
     message = nil

@@ -322,3 +322,50 @@ extension String {
     return result + rest
   }
 }
+
+/// A stream starts with the chunk another stream of its kind learnt (RepeatedChunks): its first
+/// token, after its own role chunk, is written from it, byte for byte what it is alone, whatever
+/// its own id; a stream whose chunks differ drops it and translates the same.
+@Suite struct RepeatedChunksTests {
+  static let chunk = RepeatedChunkTests.chunk
+
+  /// `json` with the stream's id replaced.
+  static func renamed(_ json: [UInt8], id: String) -> [UInt8] {
+    Array(String(decoding: json, as: UTF8.self).replacingOccurrences("chatcmpl-bc0a37ca0aa4398d", id).utf8)
+  }
+
+  @Test func aNewStreamWritesItsFirstTokenFromTheChunkAnotherLearnt() {
+    let shared = RepeatedChunks()
+    #expect(!shared.forNewStream().isKept)
+    let (_, learnt) = RepeatedChunkTests.primed()
+    shared.learnt(learnt)
+    for id in ["chatcmpl-0000000000000001", "chatcmpl-ffffffffffffffff", "chatcmpl-x"] {
+      var head = RepeatedHead()
+      var kept = shared.forNewStream()
+      #expect(kept.isKept)
+      let role = Self.renamed(RepeatedChunkTests.roleChunk, id: id)
+      #expect(RepeatedChunkTests.keeping(&head, &kept, role, Self.chunk) == RepeatedHeadTests.alone(role, Self.chunk))
+      for text in [" Once", " upon", String(repeating: "a", count: 60)] {
+        let token = Self.renamed(RepeatedChunkTests.chatChunk(text), id: id)
+        var output: [UInt8] = []
+        var probe = kept
+        #expect(probe.write(token, as: Self.chunk, head: head, to: &output), "\(id) \(text)")
+        #expect(
+          RepeatedChunkTests.keeping(&head, &kept, token, Self.chunk) == RepeatedHeadTests.alone(token, Self.chunk))
+      }
+      #expect(kept.isKept)
+    }
+  }
+
+  @Test func aStreamWhoseChunksDifferTranslatesTheSame() {
+    let shared = RepeatedChunks()
+    let (_, learnt) = RepeatedChunkTests.primed()
+    shared.learnt(learnt)
+    var head = RepeatedHead()
+    var kept = shared.forNewStream()
+    // Another kind of chunk: the choice's index differs from the learnt one's.
+    for json in [RepeatedChunkTests.roleChunk] + (0..<6).map({ RepeatedChunkTests.chatChunk(" w\($0)", index: 1) }) {
+      #expect(RepeatedChunkTests.keeping(&head, &kept, json, Self.chunk) == RepeatedHeadTests.alone(json, Self.chunk))
+    }
+  }
+}
