@@ -42,8 +42,9 @@ final class CallMeter: RoutedResponseHandler {
   }
 
   /// An event that may carry usage, or whose finish reasons a trace notes, is declined here, to
-  /// be read whole as `vllmEvent(_:)`; a token's chunk goes on to the inner handler borrowed,
-  /// and is noted only once that took it.
+  /// be read whole as `vllmEvent(_:)`; so is one without an arrival time, which that stamps with
+  /// the clock. A token's chunk goes on to the inner handler borrowed, and is noted only once
+  /// that took it.
   func vllmEvent(borrowing data: Span<UInt8>, receivedAt: UInt64) -> Bool {
     guard receivedAt > 0, record.trace == nil, !TokenUsage.mayBeIn(event: data),
       inner.vllmEvent(borrowing: data, receivedAt: receivedAt)
