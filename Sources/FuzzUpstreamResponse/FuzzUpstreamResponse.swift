@@ -64,43 +64,61 @@ enum FuzzedUpstreamResponse {
     var offering = ServerSentEventParser(maximumEventSize: 1 << 16)
     var everyEvent: [[UInt8]] = []
     var everyCopiedEvent: [[UInt8]] = []
+    // An event offered where it lies: taken when it fits the kept chunk, and then written as
+    // its copy translates alone.
+    func offer(_ data: Span<UInt8>) -> Bool {
+      var written: [UInt8] = []
+      let taken = toProto.appendKept(
+        from: data, message: chunk, to: &written, head: &borrowedHead, chunk: &borrowedChunk)
+      guard taken else {
+        keptMissed = true
+        return false
+      }
+      let copy = (0..<data.count).map { data[$0] }
+      precondition(written == (try? toProto.proto(from: copy, message: chunk)), "a borrowed event changed")
+      everyEvent.append(copy)
+      return true
+    }
     reading: for piece in [bytes[..<cut], bytes[cut...]] {
       var buffer = ByteBuffer(bytes: piece)
       do {
         while let event = try parser.next(&buffer) {
           count += 1
-          guard case .body(let range) = event else { continue }
+          let range: Range<Int>
+          let isWholeChunk: Bool
+          switch event {
+          case .body(let body): (range, isWholeChunk) = (body, false)
+          case .wholeChunk(let body): (range, isWholeChunk) = (body, true)
+          case .head, .end: continue
+          }
           // Behind the reader index, where NIO's getters answer nil.
           let part = buffer.withVeryUnsafeBytes { Array($0[range]) }
           body.append(contentsOf: part)
+          // A whole chunk that looks like one event is offered as it lies, unparsed, as the
+          // gateway's connections offer it (UpstreamExchange); declined, it is parsed without
+          // being offered again. Taken, its data must be the one event a parser finds there.
+          let offered =
+            isWholeChunk
+            ? part.withUnsafeBytes { raw in
+              offering.wholeEventValue(raw).map { offer(Span(_unsafeBytes: $0)) }
+            } : nil
           // Its own failure (the same as the parser's below, which ends the reading) leaves the
           // events before it in this part.
-          try? part.withUnsafeBytes { raw in
-            try offering.feed(
-              raw: raw,
-              onBorrowedEvent: { data, _ in
+          if offered != true {
+            try? part.withUnsafeBytes { raw in
+              try offering.feed(
+                raw: raw, onBorrowedEvent: { data, _ in offered == nil && offer(data) }
+              ) { event in
+                everyEvent.append(event.data)
+                let alone = try? toProto.proto(from: event.data, message: chunk)
                 var written: [UInt8] = []
-                let taken = toProto.appendKept(
-                  from: data, message: chunk, to: &written, head: &borrowedHead, chunk: &borrowedChunk)
-                guard taken else {
-                  keptMissed = true
-                  return false
-                }
-                let copy = (0..<data.count).map { data[$0] }
-                precondition(written == (try? toProto.proto(from: copy, message: chunk)), "a borrowed event changed")
-                everyEvent.append(copy)
-                return true
+                let fromCopy =
+                  (try? toProto.append(
+                    from: event.data, message: chunk, to: &written, head: &borrowedHead, chunk: &borrowedChunk,
+                    keptTried: keptMissed)) != nil ? written : nil
+                keptMissed = false
+                precondition(fromCopy == alone, "a declined event's copy changed its translation")
               }
-            ) { event in
-              everyEvent.append(event.data)
-              let alone = try? toProto.proto(from: event.data, message: chunk)
-              var written: [UInt8] = []
-              let fromCopy =
-                (try? toProto.append(
-                  from: event.data, message: chunk, to: &written, head: &borrowedHead, chunk: &borrowedChunk,
-                  keptTried: keptMissed)) != nil ? written : nil
-              keptMissed = false
-              precondition(fromCopy == alone, "a declined event's copy changed its translation")
             }
           }
           try events.feed(part) { event in

@@ -395,6 +395,25 @@ public struct JSONReader {
     return (zeroQuote | zeroBackslash | belowSpace) & highBits
   }
 
+  /// Whether `bytes` hold a control byte (below 0x20), such as a CR or LF: whitespace between
+  /// JSON's tokens, or nothing valid. Eight bytes a step while eight remain.
+  static func holdsControlByte(_ bytes: Span<UInt8>) -> Bool {
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    let raw = bytes.bytes
+    var scan = 0
+    while scan &+ 8 <= raw.byteCount {
+      let word = UInt64(littleEndian: raw.word(at: scan))
+      // A byte below 0x20 borrows into its high bit, one from 0x80 up has it set already.
+      if (word &- ones &* 0x20) & ~word & (ones &* 0x80) != 0 { return true }
+      scan &+= 8
+    }
+    while scan < bytes.count {
+      if bytes[scan] < 0x20 { return true }
+      scan &+= 1
+    }
+    return false
+  }
+
   /// A string's content, unescaped, as UTF-8.
   public mutating func readStringBytes() throws(Failure) -> [UInt8] {
     skipWhitespace()

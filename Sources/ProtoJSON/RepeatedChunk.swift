@@ -233,7 +233,10 @@ public struct RepeatedChunk: Sendable {
   ) {
     // The head's protobuf only once the head is known to be this message's (a head given up
     // on holds none).
-    guard json.count <= Self.largestKept, let headEnd = head.end(in: json, as: message),
+    // No control byte in what is kept, as in the head (see `RepeatedHead.remember`): a chunk
+    // that fits what is kept is then one event-stream line, its text being plain.
+    guard json.count <= Self.largestKept, !JSONReader.holdsControlByte(json.span),
+      let headEnd = head.end(in: json, as: message),
       case let headProto = head.proto, proto.starts(with: headProto),
       let template = ReplyTemplateLearner.learn(json, as: message, in: translator.schema),
       let step = template.steps.lastIndex(where: { $0.action == .string })

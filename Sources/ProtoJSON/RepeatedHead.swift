@@ -52,10 +52,15 @@ public struct RepeatedHead: Sendable {
     body(storage.span.extracting(jsonCount..<storage.count))
   }
 
-  /// Keeps `json`'s head, which ends at `mark`, and the protobuf `output` holds for it.
+  /// Keeps `json`'s head, which ends at `mark`, and the protobuf `output` holds for it. A head
+  /// whose JSON holds a control byte (a line break between its members) is not kept: a streamed
+  /// chunk offered as it lies in a read has not been checked for line breaks (which end an
+  /// event-stream line, see `ServerSentEventParser.wholeEventValue`), and one that starts with
+  /// a kept head must be one line for that to be safe (`RepeatedChunk` checks the rest).
   mutating func remember(
     _ json: [UInt8], _ output: [UInt8], from start: Int, at mark: HeadMark, as message: MessageSchema
   ) {
+    guard !JSONReader.holdsControlByte(json.span.extracting(0..<mark.jsonEnd)) else { return }
     if self.message != nil {
       replacedUnused += 1
       guard isWanted else {

@@ -13,6 +13,9 @@ package struct HTTP1ResponseParser {
     /// rather than a slice: a slice of the buffer retains and releases its storage, atomically,
     /// for every streamed event.
     case body(Range<Int>)
+    /// A whole chunk's data, its size line and CRLF in the same read: body bytes as `.body`'s,
+    /// which a reader may take as one piece (vLLM writes each event as a chunk of its own).
+    case wholeChunk(Range<Int>)
     case end
   }
 
@@ -89,7 +92,7 @@ package struct HTTP1ResponseParser {
         if line.size > 0 && line.isWhole {
           let start = buffer.readerIndex &+ line.length
           buffer.moveReaderIndex(forwardBy: line.length &+ line.size &+ 2)
-          return .body(start..<(start &+ line.size))
+          return .wholeChunk(start..<(start &+ line.size))
         }
         buffer.moveReaderIndex(forwardBy: line.length)
         state = line.size == 0 ? .trailers : .chunkData(remaining: line.size)

@@ -129,6 +129,25 @@ public struct ServerSentEventParser: Sendable {
   /// Whether bytes of an unfinished event are buffered (a stream cut mid-event).
   public var hasPartialEvent: Bool { !line.isEmpty || hasData }
 
+  /// The value of the `data:` line in `bytes`, when they start a new event with that line and
+  /// end it with a blank line, both ended by a bare LF, as vLLM writes each event (in a chunk of
+  /// its own): what the event's data is, provided the value holds no CR or LF, which is not
+  /// checked here. That check is the taker's (see `VLLMResponseHandler.vllmEvent(borrowing:)`):
+  /// finding the line's end cost two memchr calls a chunk (about 120 instructions), and a taker
+  /// that compares the bytes with ones it kept, and checks the rest is plain JSON text, has
+  /// made it already. Nil when anything of an event is under way, or for any other bytes:
+  /// those go through `feed`.
+  public func wholeEventValue(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+    let count = bytes.count
+    guard count >= 7, count <= maximumEventSize, line.isEmpty, !hasData, event == nil, !lastWasCarriageReturn,
+      bytes[count &- 1] == 0x0A, bytes[count &- 2] == 0x0A, bytes[4] == UInt8(ascii: ":"), Self.startsWithData(bytes)
+    else { return nil }
+    // One space after the colon is not part of the value. "data:" and the line feeds alone
+    // (seven bytes, the sixth a line feed) leave an empty value, as `feed` reads it.
+    let valueStart = bytes[5] == UInt8(ascii: " ") ? 6 : 5
+    return UnsafeRawBufferPointer(rebasing: bytes[valueStart..<(count &- 2)])
+  }
+
   /// Largest storage handed back for other parsers to reuse; a larger one (a huge event) goes.
   static let largestLentStorage = 64 * 1024
 

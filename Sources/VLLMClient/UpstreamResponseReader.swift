@@ -60,6 +60,11 @@ struct UpstreamResponseReader {
     return nil
   }
 
+  /// See `ServerSentEventParser.wholeEventValue`: nil unless the body is an event stream.
+  func wholeEventValue(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+    isEventStream ? parser.wholeEventValue(bytes) : nil
+  }
+
   /// See ServerSentEventParser.borrowStorage(from:) and returnStorage(to:).
   mutating func borrowEventStorage(from spare: inout [UInt8]) {
     if isEventStream { parser.borrowStorage(from: &spare) }

@@ -8,6 +8,12 @@ public protocol VLLMResponseHandler: AnyObject {
   /// instructions a chunk, callgrind) only to be translated from there; a handler that can
   /// translate it in place skips the copy. Optional; a handler that declines gets the event again,
   /// next, and must not have acted on it (sent, counted or noted it) in a way the copy repeats.
+  ///
+  /// The data is the value of the event's `data:` line only if it holds no CR or LF: an HTTP
+  /// chunk that looks like one whole event is offered without being searched for line breaks
+  /// (`ServerSentEventParser.wholeEventValue`). Take only data known to hold none, as data that
+  /// matches bytes kept from earlier events, with plain JSON text between, is; declined, it
+  /// comes as the events it really holds.
   func vllmEvent(borrowing data: Span<UInt8>, receivedAt: UInt64) -> Bool
   /// False while the handler cannot take more events; the client stops reading from vLLM (so
   /// TCP and vLLM slow down) until `VLLMCall.resume()`.

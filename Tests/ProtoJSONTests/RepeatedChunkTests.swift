@@ -265,6 +265,38 @@ import Testing
     #expect(kept.isKept)
   }
 
+  /// Chunks whose JSON has a line break (whitespace between members) in their head or after
+  /// their text translate the same and keep nothing, so a chunk that fits what is kept holds no
+  /// line break: one offered as it lies in a read, unchecked for them, is then one event line.
+  @Test func chunksWithLineBreaksKeepNothing() {
+    let plain = String(decoding: Self.chatChunk(" a"), as: UTF8.self)
+    // Each with whether its head (up to "choices") is free of them.
+    let broken = [
+      (plain.replacingOccurrences(of: #""object""#, with: "\n" + #""object""#), false),
+      (plain.replacingOccurrences(of: #""model""#, with: "\t" + #""model""#), false),
+      (plain.replacingOccurrences(of: #""logprobs""#, with: "\r\n" + #""logprobs""#), true),
+    ]
+    for (text, headIsPlain) in broken {
+      var head = RepeatedHead()
+      var kept = RepeatedChunk()
+      for token in [" a", " b", " c", " d"] {
+        let json = Array(text.replacingOccurrences(of: #"" a""#, with: "\"\(token)\"").utf8)
+        #expect(Self.keeping(&head, &kept, json, Self.chunk) == RepeatedHeadTests.alone(json, Self.chunk))
+        #expect(!kept.isKept, "\(text)")
+        #expect((head.end(in: json, as: Self.chunk) != nil) == headIsPlain, "\(text)")
+      }
+    }
+    func holdsControlByte(_ bytes: [UInt8]) -> Bool { JSONReader.holdsControlByte(bytes.span) }
+    #expect(holdsControlByte(Array("0123456789abcde\u{1F}".utf8)))
+    #expect(!holdsControlByte(Array("0123456789abcdef ~\u{7F}\u{80}ü".utf8)))
+    for at in 0..<20 {
+      var bytes = Array(repeating: UInt8(ascii: " "), count: 20)
+      #expect(!holdsControlByte(bytes))
+      bytes[at] = 0x0A
+      #expect(holdsControlByte(bytes), "at \(at)")
+    }
+  }
+
   @Test func aStreamWhoseChunksChangeInTwoPlacesStopsLearning() {
     var head = RepeatedHead()
     var kept = RepeatedChunk()

@@ -83,6 +83,43 @@ import Testing
     }
   }
 
+  /// A piece that is one `data:` line and a blank line, ended by bare LFs, gives its value as it
+  /// lies, the event `feed` finds there when the value holds no line break; nothing for any
+  /// other piece, or while an event is under way.
+  @Test func wholeEventValuesAreTheEventsFeedFinds() throws {
+    let wholes = [
+      "data: one\n\n", "data:two\n\n", "data: \n\n", "data:\n\n", "data:  spaced\n\n", "data: {\"a\":1}\n\n",
+    ]
+    for whole in wholes {
+      let parser = ServerSentEventParser()
+      let value = Array(whole.utf8).withUnsafeBytes { parser.wholeEventValue($0).map { Array($0) } }
+      #expect(value != nil, "\(whole)")
+      let found = try events([whole]).map { String(decoding: $0.data, as: UTF8.self) }
+      #expect(value.map { [String(decoding: $0, as: UTF8.self)] } == found, "\(whole)")
+    }
+    let others = [
+      "data: one\r\n\r\n", "data: one\n", "data: one\n\n\n ", "event: x\ndata: one\n\n", ": comment\n\n",
+      "dat: one\n\n", "data\n\n", "datum one\n\n", "\n\n", "",
+    ]
+    for other in others {
+      let parser = ServerSentEventParser()
+      #expect(Array(other.utf8).withUnsafeBytes { parser.wholeEventValue($0) } == nil, "\(other)")
+    }
+    // Line breaks inside are not looked for: the value runs to the last blank line.
+    let unchecked = ServerSentEventParser()
+    let value = Array("data: a\ndata: b\n\n".utf8).withUnsafeBytes { unchecked.wholeEventValue($0).map { Array($0) } }
+    #expect(value == Array("a\ndata: b".utf8))
+    // An event under way (a line, data, a name, a CR whose LF may follow) takes the next bytes.
+    for underWay in ["data: x", "data: x\n", "event: x\n", "data: x\r"] {
+      var parser = ServerSentEventParser()
+      try Array(underWay.utf8).withUnsafeBytes { try parser.feed(raw: $0) { _ in } }
+      #expect(Array("data: one\n\n".utf8).withUnsafeBytes { parser.wholeEventValue($0) } == nil, "\(underWay)")
+    }
+    // And one past the parser's limit goes through `feed`, which refuses it.
+    let small = ServerSentEventParser(maximumEventSize: 8)
+    #expect(Array("data: 0123456\n\n".utf8).withUnsafeBytes { small.wholeEventValue($0) } == nil)
+  }
+
   @Test func joinsMultiLineDataAndIgnoresComments() throws {
     let got = try events([": keep-alive\ndata: line one\ndata:line two\nid: 7\nretry: 10\n\n"])
     #expect(got == [ServerSentEvent(data: Array("line one\nline two".utf8))])

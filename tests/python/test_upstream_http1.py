@@ -44,8 +44,9 @@ class RawUpstream:
     arrives) meet a server closing what it saw as an idle connection: it closes with the request
     unread, and its kernel resets the connection."""
 
-    def __init__(self, script, close_unread=()):
+    def __init__(self, script, close_unread=(), piece=7):
         self.script = script
+        self.piece = piece
         self.close_unread = set(close_unread)
         self.arrivals = 0
         self.unread = 0
@@ -92,8 +93,8 @@ class RawUpstream:
                 answer = self.script(self.requests)
                 if answer is None:
                     return
-                for start in range(0, len(answer), 7):
-                    connection.sendall(answer[start:start + 7])
+                for start in range(0, len(answer), self.piece):
+                    connection.sendall(answer[start:start + self.piece])
                 if b"connection: close" in answer.lower():
                     return
 
@@ -103,8 +104,8 @@ class RawUpstream:
 
 @pytest.fixture
 def upstream_gateway(start_server):
-    def make(script, close_unread=()):
-        upstream = RawUpstream(script, close_unread)
+    def make(script, close_unread=(), piece=7):
+        upstream = RawUpstream(script, close_unread, piece)
         gateway = start_server("vllm-grpc-gateway", "--listen", "127.0.0.1:{port}", "--upstream",
                                f"http://127.0.0.1:{upstream.port}")
         channel = grpc.insecure_channel(gateway.address)
@@ -196,3 +197,38 @@ def test_a_stream_cut_mid_chunk_is_not_ok(upstream_gateway):
     with pytest.raises(grpc.RpcError) as failure:
         list(vllm.StreamChatCompletion(REQUEST, timeout=10))
     assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_whole_chunk_is_one_event_only_when_it_is_one_line(upstream_gateway):
+    # Each event in a chunk of its own, all in one write, as vLLM streams: the gateway offers such
+    # a chunk to the stream as it lies, without looking for line breaks in it. The first stream
+    # teaches the gateway the bytes its chunks repeat, which the next stream starts with. That one
+    # has a line break after its first member: its first event comes as two data lines, which the
+    # event stream joins with that line break (valid JSON, and the head the stream then repeats).
+    # Then a chunk holds the same bytes with its second line not a data line: an event of the
+    # first line alone, not JSON, which must fail the call, not pass as a token.
+    def event(text, line_break=None):
+        body = json.dumps({
+            "id": "chatcmpl-raw", "object": "chat.completion.chunk", "created": 1, "model": "raw-model",
+            "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]})
+        if line_break is not None:
+            body = body.replace('"chatcmpl-raw", ', '"chatcmpl-raw",' + line_break)
+        return ("data: " + body + "\n\n").encode()
+
+    def stream(events):
+        return SSE_HEAD + b"transfer-encoding: chunked\r\n\r\n" + b"".join(
+            b"%x\r\n%s\r\n" % (len(one), one) for one in events + [b"data: [DONE]\n\n"]) + b"0\r\n\r\n"
+
+    tokens = ["t%d" % number for number in range(8)]
+    first = stream([event(text) for text in tokens])
+    second = stream([event("u0", line_break="\ndata: "), event("EVIL", line_break="\n"), event("u1")])
+    _, vllm = upstream_gateway(lambda n: first if n == 1 else second, piece=1 << 20)
+    assert [choice.delta.content for chunk in vllm.StreamChatCompletion(REQUEST, timeout=10)
+            for choice in chunk.choices] == tokens
+    received = []
+    with pytest.raises(grpc.RpcError) as failure:
+        for chunk in vllm.StreamChatCompletion(REQUEST, timeout=10):
+            received.extend(choice.delta.content for choice in chunk.choices)
+    assert received == ["u0"]
+    assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "not valid JSON" in failure.value.details()
