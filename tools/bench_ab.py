@@ -11,8 +11,11 @@ that removed 10% of a streamed chunk's instructions removed 4% of its CPU time, 
   cp .build/release/vllm-grpc-gateway /tmp/old   # before the change
   tools/bench-ab --mode stream /tmp/old .build/release/vllm-grpc-gateway
 
-Each gateway runs as tools/bench's stream and unary rows run it (--threads 1, --metrics-listen).
+Each gateway runs as tools/bench's stream and unary rows run it (--threads 1, --metrics-listen);
+`--mode features` serves unary calls with issue 14's features all on, as the bench's all-on row
+does (8 upstreams, a client key with limits, the access log, metrics).
 """
+import json
 import argparse
 import statistics
 import subprocess
@@ -26,7 +29,7 @@ import bench  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mode", choices=["stream", "unary"], default="stream")
+    parser.add_argument("--mode", choices=["stream", "unary", "features"], default="stream")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--requests", type=int, help="calls a round (default: 2,000 streams or 20,000 unary calls)")
     parser.add_argument("binaries", nargs="+", help="gateway binaries")
@@ -36,7 +39,9 @@ def main():
     chunks = 128 if args.mode == "stream" else 1
     headers = ["content-type: application/grpc", "te: trailers"]
     work = Path(tempfile.mkdtemp(prefix="bench-ab-"))
-    body = bench.make_bodies(work)[args.mode][1]
+    body = bench.make_bodies(work)["stream" if args.mode == "stream" else "unary"][1]
+    if args.mode == "features":
+        headers.append("x-api-key: sk-bench")
     processes = []
 
     def start(command, port, name):
@@ -52,11 +57,16 @@ def main():
         start([str(bench.RELEASE / "vllm-sim"), "--port", str(sim_port), "--embedding-dimensions", "1024",
                "--threads", "1"], sim_port, "vllm-sim")
         gateways = []
-        for binary in args.binaries:
+        for number, binary in enumerate(args.binaries):
             port, metrics = bench.free_port(), bench.free_port()
-            process = start([binary, "--listen", f"127.0.0.1:{port}", "--upstream", f"http://127.0.0.1:{sim_port}",
-                             "--threads", "1", "--log-level", "error", "--metrics-listen", f"127.0.0.1:{metrics}"],
-                            port, binary)
+            if args.mode == "features":
+                config = work / f"features-{number}.json"
+                config.write_text(json.dumps(bench.features_config(sim_port, work / f"access-{number}.log")))
+                serving = ["--config", str(config)]
+            else:
+                serving = ["--upstream", f"http://127.0.0.1:{sim_port}"]
+            process = start([binary, "--listen", f"127.0.0.1:{port}", *serving, "--threads", "1", "--log-level",
+                             "error", "--metrics-listen", f"127.0.0.1:{metrics}"], port, binary)
             gateways.append((binary, process, f"http://127.0.0.1:{port}/vllmgateway.v1.VLLMService/{rpc}"))
         for _, _, url in gateways:  # warm-up: first calls, pools
             bench.h2load(url, body, requests // 10, 16, 16, headers, work / "h2load.log")
