@@ -391,20 +391,24 @@ public struct JSONReader {
     let backslashes = word ^ (ones &* UInt64(UInt8(ascii: "\\")))
     let zeroQuote = (quotes &- ones) & ~quotes
     let zeroBackslash = (backslashes &- ones) & ~backslashes
-    let belowSpace = (word &- ones &* 0x20) & ~word
-    return (zeroQuote | zeroBackslash | belowSpace) & highBits
+    return (zeroQuote | zeroBackslash | belowSpace(word)) & highBits
+  }
+
+  /// The borrow test for bytes of `word` below 0x20: a byte below it borrows into its high bit,
+  /// one from 0x80 up has that bit cleared by `~word`. Read only the high bits; the lowest set
+  /// is always exact.
+  @inline(__always)
+  private static func belowSpace(_ word: UInt64) -> UInt64 {
+    (word &- 0x2020_2020_2020_2020) & ~word
   }
 
   /// Whether `bytes` hold a control byte (below 0x20), such as a CR or LF: whitespace between
   /// JSON's tokens, or nothing valid. Eight bytes a step while eight remain.
   static func holdsControlByte(_ bytes: Span<UInt8>) -> Bool {
-    let ones: UInt64 = 0x0101_0101_0101_0101
     let raw = bytes.bytes
     var scan = 0
     while scan &+ 8 <= raw.byteCount {
-      let word = UInt64(littleEndian: raw.word(at: scan))
-      // A byte below 0x20 borrows into its high bit, one from 0x80 up has it set already.
-      if (word &- ones &* 0x20) & ~word & (ones &* 0x80) != 0 { return true }
+      if belowSpace(UInt64(littleEndian: raw.word(at: scan))) & 0x8080_8080_8080_8080 != 0 { return true }
       scan &+= 8
     }
     while scan < bytes.count {

@@ -139,13 +139,10 @@ public struct ServerSentEventParser: Sendable {
   /// those go through `feed`.
   public func wholeEventValue(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
     let count = bytes.count
-    guard count >= 7, count <= maximumEventSize, line.isEmpty, !hasData, event == nil, !lastWasCarriageReturn,
-      bytes[count &- 1] == 0x0A, bytes[count &- 2] == 0x0A, bytes[4] == UInt8(ascii: ":"), Self.startsWithData(bytes)
+    guard count >= 2, count <= maximumEventSize, line.isEmpty, !hasData, event == nil, !lastWasCarriageReturn,
+      bytes[count &- 1] == 0x0A, bytes[count &- 2] == 0x0A
     else { return nil }
-    // One space after the colon is not part of the value. "data:" and the line feeds alone
-    // (seven bytes, the sixth a line feed) leave an empty value, as `feed` reads it.
-    let valueStart = bytes[5] == UInt8(ascii: " ") ? 6 : 5
-    return UnsafeRawBufferPointer(rebasing: bytes[valueStart..<(count &- 2)])
+    return Self.dataLineValue(UnsafeRawBufferPointer(rebasing: bytes[..<(count &- 2)]))
   }
 
   /// Largest storage handed back for other parsers to reuse; a larger one (a huge event) goes.
@@ -170,6 +167,9 @@ public struct ServerSentEventParser: Sendable {
   }
 
   /// The value of a `data:` line (after the colon and one space), or nil for any other line.
+  /// Inlined: every streamed event's line goes through it (a call cost about 15 instructions a
+  /// chunk, callgrind).
+  @inline(__always)
   private static func dataLineValue(_ line: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
     guard line.count >= 5 && line[4] == UInt8(ascii: ":") && startsWithData(line) else { return nil }
     let valueStart = line.count > 5 && line[5] == UInt8(ascii: " ") ? 6 : 5
