@@ -15,8 +15,8 @@ Each gateway runs as tools/bench's stream and unary rows run it (--threads 1, --
 `--mode features` serves unary calls with issue 14's features all on, as the bench's all-on row
 does (8 upstreams, a client key with limits, the access log, metrics).
 """
-import json
 import argparse
+import json
 import statistics
 import subprocess
 import sys

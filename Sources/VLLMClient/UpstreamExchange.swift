@@ -134,6 +134,8 @@ final class UpstreamExchange: LoopBoundCallControl {
         readBody(range, in: buffer, handler: handler, offering: false)
         return
       }
+      // As `readBody` ends: that tail shared through one function cost about 30 instructions a
+      // chunk more (callgrind), for this one line.
       if !isFinished && !handler.vllmWantsMore { isPaused = true }
     case .end:
       responseEnded()
