@@ -1,6 +1,7 @@
 """CPU time a call of two or more gateway binaries, side by side in one run: the same release
 vllm-sim behind each, h2load's load against each in alternating rounds, each binary's CPU from
-the scheduler (schedstat), the median round reported beside the first binary's.
+the scheduler (schedstat), the median round reported beside the first binary's, and the median
+of each round's ratio to the first binary's in that round.
 
 tools/bench's rows compare the gateway with nghttpx and move between runs by more than most
 changes (a streamed call's row moved by 5% from one run to the next, nghttpx's own as much);
@@ -82,8 +83,12 @@ def main():
         for binary in args.binaries:
             median = statistics.median(rounds[binary])
             per_chunk = f", {median / chunks:.3f} us a chunk" if chunks > 1 else ""
-            print(f"{binary}: {median:.1f} us a call{per_chunk}, {median / first:.3f}x the first "
-                  f"(rounds {', '.join(f'{r:.1f}' for r in rounds[binary])})")
+            # The host's speed drifts between rounds by more than most changes (a round's figures
+            # moved from 18 to 32 us in one run); each round's ratio to the first binary's, taken
+            # within seconds of it, drifts far less.
+            paired = statistics.median(r / f for r, f in zip(rounds[binary], rounds[args.binaries[0]]))
+            print(f"{binary}: {median:.1f} us a call{per_chunk}, {median / first:.3f}x the first, "
+                  f"{paired:.3f}x round by round (rounds {', '.join(f'{r:.1f}' for r in rounds[binary])})")
     finally:
         for process in processes:
             process.terminate()
