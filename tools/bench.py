@@ -589,6 +589,23 @@ def machine_jiffies():
     return sum(fields) - idle, sum(fields)
 
 
+def profile_freshness():
+    """Whether the sources are still those the release build's profile (tools/pgo, see
+    tools/release-flags) was recorded from: what changed since is optimized without it, so a
+    figure measured then is not all the change's own."""
+    recorded = ROOT / "tools" / "pgo" / "profiled-sources"
+    if not recorded.exists():
+        return "profile: none recorded (tools/profile-gateway)"
+    git = ["git", "-C", str(ROOT)]
+    now = subprocess.run(git + ["rev-parse", "HEAD:Sources"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(git + ["diff", "--quiet", "HEAD", "--", "Sources"]).returncode != 0
+    then = recorded.read_text().split()
+    if then and then[0] == now and not dirty and len(then) == 1:
+        return "profile: recorded from these sources"
+    return ("profile: the sources changed since it was recorded; functions that changed are optimized without it "
+            "(tools/profile-gateway records it again)")
+
+
 def settle(seconds_quiet=3, busiest_share=0.1, limit_seconds=90):
     """Waits, before the first row, until the machine has been quiet for `seconds_quiet` seconds
     running (under `busiest_share` of its cores busy), at most `limit_seconds`; what is still being
@@ -918,6 +935,7 @@ def main():
         waited, share = settle()
         print(f"machine {'settled' if share < 0.1 else 'still busy'} after {waited:.0f} s "
               f"({share:.0%} of its cores busy in the last second)", flush=True)
+        print(profile_freshness(), flush=True)
         if args.only != "threads":
             start([str(RELEASE / "vllm-sim"), "--port", str(sim_port), "--embedding-dimensions", "1024",
                    "--threads", "1"], sim_port, "vllm-sim")
