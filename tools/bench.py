@@ -48,6 +48,20 @@ def wait_for_port(port, process, name):
     sys.exit(f"{name} did not start")
 
 
+def start_process(processes, command, port, name, env=None):
+    """Starts `command` (its output discarded), adds it to `processes` for the caller to stop,
+    and waits until it listens on `port`."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    processes.append(process)
+    wait_for_port(port, process, name)
+    return process
+
+
+def sim_command(port):
+    """vllm-sim as the bench's rows run it: one thread, embeddings of 1024 dimensions."""
+    return [str(RELEASE / "vllm-sim"), "--port", str(port), "--embedding-dimensions", "1024", "--threads", "1"]
+
+
 def generate_stubs(work: Path):
     """Python messages and gRPC stubs from proto/, as tests/python/conftest.py makes them, in `work`
     (conftest regenerates its own directory on import, which a concurrent test run would see)."""
@@ -923,10 +937,7 @@ def main():
     processes = []
 
     def start(command, port, name):
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        processes.append(process)
-        wait_for_port(port, process, name)
-        return process
+        return start_process(processes, command, port, name)
 
     grpc_headers = ["content-type: application/grpc", "te: trailers"]
     json_headers = ["content-type: application/json"]
@@ -937,8 +948,7 @@ def main():
               f"({share:.0%} of its cores busy in the last second)", flush=True)
         print(profile_freshness(), flush=True)
         if args.only != "threads":
-            start([str(RELEASE / "vllm-sim"), "--port", str(sim_port), "--embedding-dimensions", "1024",
-                   "--threads", "1"], sim_port, "vllm-sim")
+            start(sim_command(sim_port), sim_port, "vllm-sim")
 
             # The gateway and nghttpx as the rows run them: one thread or worker each, the gateway
             # with its metrics (the failed-call counts come from them).

@@ -19,7 +19,6 @@ does (8 upstreams, a client key with limits, the access log, metrics).
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -46,17 +45,13 @@ def main():
     processes = []
 
     def start(command, port, name):
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        processes.append(process)
-        bench.wait_for_port(port, process, name)
-        return process
+        return bench.start_process(processes, command, port, name)
 
     try:
         waited, share = bench.settle()
         print(f"machine {'settled' if share < 0.1 else 'still busy'} after {waited:.0f} s", flush=True)
         sim_port = bench.free_port()
-        start([str(bench.RELEASE / "vllm-sim"), "--port", str(sim_port), "--embedding-dimensions", "1024",
-               "--threads", "1"], sim_port, "vllm-sim")
+        start(bench.sim_command(sim_port), sim_port, "vllm-sim")
         gateways = []
         for number, binary in enumerate(args.binaries):
             port, metrics = bench.free_port(), bench.free_port()

@@ -28,17 +28,9 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="profile-gateway-"))
     bodies = bench.make_bodies(work)
     processes = []
-
-    def start(command, port, name, env=None):
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        processes.append(process)
-        bench.wait_for_port(port, process, name)
-        return process
-
     try:
         sim_port = bench.free_port()
-        start([str(bench.RELEASE / "vllm-sim"), "--port", str(sim_port), "--embedding-dimensions", "1024",
-               "--threads", "1"], sim_port, "vllm-sim")
+        bench.start_process(processes, bench.sim_command(sim_port), sim_port, "vllm-sim")
         key, certificate = bench.self_signed_certificate(work)
         features = work / "features.json"
         features.write_text(json.dumps(bench.features_config(sim_port, work / "access.log")))
@@ -52,8 +44,9 @@ def main():
         environment = dict(os.environ, LLVM_PROFILE_FILE=str(raw / "gateway-%p.profraw"))
         for name, serving, scheme, headers in setups:
             port, metrics = bench.free_port(), bench.free_port()
-            process = start([gateway, "--listen", f"127.0.0.1:{port}", *serving, "--threads", "1", "--log-level",
-                             "error", "--metrics-listen", f"127.0.0.1:{metrics}"], port, name, environment)
+            process = bench.start_process(
+                processes, [gateway, "--listen", f"127.0.0.1:{port}", *serving, "--threads", "1", "--log-level",
+                            "error", "--metrics-listen", f"127.0.0.1:{metrics}"], port, name, environment)
             for rpc, body, calls in LOADS:
                 url = f"{scheme}://127.0.0.1:{port}/vllmgateway.v1.VLLMService/{rpc}"
                 result = bench.h2load(url, bodies[body][1], calls, 16, 16, headers, work / "h2load.log")
