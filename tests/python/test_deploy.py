@@ -531,8 +531,8 @@ def test_the_dockerfile_builds_in_one_stage_and_runs_slim_as_a_non_root_user():
     assert builds and all("--static-swift-stdlib" in b and "-c release" in b for b in builds)
     # Built with the flags and profile every release build here gets, from the files copied in.
     assert all("$(tools/release-flags)" in b for b in builds)
-    copied = [rest.split()[0] for keyword, rest in build["steps"] if keyword == "COPY"]
-    assert "tools/release-flags" in copied and "tools/pgo" in copied
+    copied = [source for keyword, rest in build["steps"] if keyword == "COPY" for source in rest.split()[:-1]]
+    assert {"tools/release-flags", "tools/llvm-profdata", "tools/pgo"} <= set(copied)
     copies = [rest for keyword, rest in runtime["steps"] if keyword == "COPY"]
     assert any(c.startswith(f"--from={build['name']} ") and "vllm-grpc-gateway" in c for c in copies)
     # Kubernetes' probes do the health checking; a HEALTHCHECK would be a second prober.

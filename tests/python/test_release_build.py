@@ -3,7 +3,6 @@ deploy/Dockerfile) and the profile they optimize with (tools/pgo, recorded by
 tools/profile-gateway)."""
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,15 +15,10 @@ def release_flags(env=None):
                           env=env).stdout.splitlines()
 
 
-def llvm_profdata():
-    beside_swiftc = Path(shutil.which("swiftc")).resolve().parent / "llvm-profdata"
-    return str(beside_swiftc) if beside_swiftc.exists() else shutil.which("llvm-profdata")
-
-
 def function_counts():
     """Each function of the profile with its largest counter (a block or edge's count), from
     `llvm-profdata show --counts`."""
-    shown = subprocess.run([llvm_profdata(), "show", "--all-functions", "--counts", str(PROFILE)],
+    shown = subprocess.run([str(ROOT / "tools" / "llvm-profdata"), "show", "--all-functions", "--counts", str(PROFILE)],
                            capture_output=True, text=True, check=True).stdout
     counts, name = {}, None
     for line in shown.splitlines():
@@ -46,7 +40,7 @@ def test_a_profile_this_toolchain_cannot_read_is_left_out(tmp_path):
     """Another LLVM's profile format must not stop a build: the flags go without it."""
     toolchain = tmp_path / "toolchain"
     toolchain.mkdir()
-    # Only located, never run: release-flags looks for llvm-profdata beside swiftc.
+    # swiftc is only located, never run: tools/llvm-profdata runs the one beside it.
     for name, script in [("swiftc", "exit 1"),
                          ("llvm-profdata", "echo 'unsupported instrumentation profile format version' >&2; exit 1")]:
         (toolchain / name).write_text(f"#!/bin/sh\n{script}\n")
