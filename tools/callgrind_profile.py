@@ -61,18 +61,24 @@ def exclusive(path):
     return costs
 
 
+def compressed_name(line, names):
+    """The name a `fn=`, `cfn=`, `ob=` or `cob=` line stands for: names are compressed, a number
+    standing for a name after the line that first gives both."""
+    match = re.match(r"\w+=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
+    if match.group(2):
+        names[match.group(1)] = match.group(2)
+    return names.get(match.group(1), match.group(1))
+
+
 def call_counts(path, symbol):
     """How many times each function calls the functions whose names hold `symbol`, from the
-    output's `calls=` lines (names are compressed: a number stands for a name after its first use)."""
+    output's `calls=` lines."""
     names = {}
     counts = collections.Counter()
     caller = callee = None
     for line in open(path):
         if line.startswith(("fn=", "cfn=")):
-            match = re.match(r"c?fn=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
-            if match.group(2):
-                names[match.group(1)] = match.group(2)
-            name = names.get(match.group(1), match.group(1))
+            name = compressed_name(line, names)
             if line.startswith("fn="):
                 caller = name
             else:
@@ -94,14 +100,11 @@ def instruction_costs(path):
     for line in open(path):
         kind = line.split("=", 1)[0] if "=" in line.split(" ", 1)[0] else None
         if kind in ("ob", "cob", "fn", "cfn"):
-            match = re.match(r"\w+=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
-            table = names["ob" if kind.endswith("ob") else "fn"]
-            if match.group(2):
-                table[match.group(1)] = match.group(2)
+            name = compressed_name(line, names["ob" if kind.endswith("ob") else "fn"])
             if kind == "ob":
-                obj = table[match.group(1)]
+                obj = name
             elif kind == "fn":
-                function = table[match.group(1)]
+                function = name
             continue
         if kind == "calls":
             after_call = True
@@ -141,9 +144,10 @@ def footprint(few_path, many_path, units, top):
     for obj, address in ran:
         if obj == gateway:
             per_function[functions[(obj, address)]].add(address)
+    lines_of = {name: len({a // 64 for a in addresses}) for name, addresses in per_function.items()}
     print(f"\nfunctions of {gateway} on the most lines:")
-    for name, addresses in sorted(per_function.items(), key=lambda item: -len({a // 64 for a in item[1]}))[:top]:
-        print(f"{len({a // 64 for a in addresses}):6} lines {len(addresses):6} instructions  {name}")
+    for name in sorted(per_function, key=lambda name: -lines_of[name])[:top]:
+        print(f"{lines_of[name]:6} lines {len(per_function[name]):6} instructions  {name}")
 
 
 def units_between(few, many):
