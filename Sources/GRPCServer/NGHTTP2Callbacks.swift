@@ -16,11 +16,16 @@ enum NGHTTP2Callbacks {
     }
     nghttp2_session_callbacks_set_on_header_callback(callbacks) {
       _, frame, name, nameLength, value, valueLength, _, userData in
-      guard let frame, let name, let value, isRequestHeaders(frame) else { return 0 }
-      withConnection(userData) {
-        $0.header(
-          streamID: frame.pointee.hd.stream_id, name: UnsafeRawBufferPointer(start: name, count: nameLength),
-          value: UnsafeRawBufferPointer(start: value, count: valueLength))
+      guard let frame, let nameStart = name, let valueStart = value,
+        UInt32(frame.pointee.hd.type) == NGHTTP2_HEADERS.rawValue
+      else { return 0 }
+      let streamID = frame.pointee.hd.stream_id
+      let name = UnsafeRawBufferPointer(start: nameStart, count: nameLength)
+      let value = UnsafeRawBufferPointer(start: valueStart, count: valueLength)
+      if frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST {
+        withConnection(userData) { $0.header(streamID: streamID, name: name, value: value) }
+      } else {
+        withConnection(userData) { $0.trailer(streamID: streamID, name: name, value: value) }
       }
       return 0
     }
@@ -32,7 +37,11 @@ enum NGHTTP2Callbacks {
       case NGHTTP2_HEADERS.rawValue:
         let isRequest = frame.pointee.headers.cat == NGHTTP2_HCAT_REQUEST
         withConnection(userData) { connection in
-          if isRequest { connection.requestHeadersComplete(streamID: streamID) }
+          if isRequest {
+            connection.requestHeadersComplete(streamID: streamID, endsStream: endsStream)
+          } else {
+            connection.trailersComplete(streamID: streamID, endsStream: endsStream)
+          }
           if endsStream { connection.endOfRequest(streamID: streamID) }
         }
       case NGHTTP2_DATA.rawValue:

@@ -53,13 +53,16 @@ struct RequestHead {
   private var metadata = Metadata()
   private var headerListSize = 0
   private var firstProblem: Status? = nil
+  /// HTTP/2's own rules for the request's fields (nghttp2 no longer checks them).
+  private(set) var rules = HTTPRequestRules()
 
-  /// Takes one decoded header. nghttp2 has already checked pseudo-header order, that names are
-  /// lowercase, and that no connection-specific header is present.
+  /// Takes one decoded header. A field that breaks HTTP/2's rules makes the request malformed
+  /// (`rules`), and the fields after it are not read: its stream is reset.
   mutating func add(
     name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, limit: Int, router: Router,
     repeatedValues: inout RepeatedHeaderValues
   ) {
+    guard rules.take(name: name, value: value) else { return }
     headerListSize += name.count + value.count + 32
     guard headerListSize <= limit else {
       if firstProblem == nil {

@@ -96,6 +96,11 @@ public final class ServerCall {
   var hasQueuedMessage = false
   var wasOverHighWatermark = false
   var remoteClosed = false
+  /// The request's `content-length` (-1 when it gave none), and the DATA received against it.
+  var declaredContentLength = -1
+  var receivedContentLength = 0
+  /// The server reset the stream because the request broke HTTP/2's rules.
+  var wasResetAsMalformed = false
   /// The connection's housekeeping tick when bytes last moved for this call either way.
   var activityTick = 0
   /// Where the connection's open calls keep this one (see `OpenCalls`); -1 when not there.
