@@ -342,16 +342,18 @@ final class HTTP2ServerConnection {
   func requestHeadersComplete(streamID: Int32, endsStream: Bool) {
     guard !isTerminating, let call = call(streamID), !call.isFinished else { return }
     guards.streamsOpened += 1
-    let head = takeRequestHead(of: streamID)
-    guard head.rules.isComplete, !endsStream || head.rules.contentLength <= 0 else {
+    // Read where the head is kept: a copy of the head to read them and consume it after
+    // retained and released each of its strings.
+    let rules = streamID == requestHeadStreamID ? requestHead.rules : HTTPRequestRules()
+    guard rules.isComplete, !endsStream || rules.contentLength <= 0 else {
       resetMalformed(
         call,
-        head.rules.isMalformed ? "a header field breaks HTTP/2's rules" : "a required pseudo-header is missing or wrong"
-      )
+        rules.isMalformed ? "a header field breaks HTTP/2's rules" : "a required pseudo-header is missing or wrong")
+      _ = takeRequestHead(of: streamID)
       return
     }
-    call.declaredContentLength = head.rules.contentLength
-    switch head.verdict(router: router, web: web) {
+    call.declaredContentLength = rules.contentLength
+    switch takeRequestHead(of: streamID).verdict(router: router, web: web) {
     case .reject(let httpStatus, let status, let headers):
       logger.debug("rejected request", metadata: ["stream": "\(streamID)", "status": "\(status)"])
       call.markRejected(status)

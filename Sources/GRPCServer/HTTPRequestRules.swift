@@ -106,10 +106,10 @@ struct HTTPRequestRules {
 
   private mutating func takeRegularField(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool {
     seen.insert(.regularField)
-    guard HTTPFieldSyntax.isValidName(name) else { return false }
     switch FieldKind(name) {
     case .other:
-      return HTTPFieldSyntax.isValidValue(value)
+      // The kinds below are their names' own bytes, valid as they stand.
+      return HTTPFieldSyntax.isValidName(name) && HTTPFieldSyntax.isValidValue(value)
     case .te:
       return value.matchesIgnoringCase("trailers")
     case .host:

@@ -290,6 +290,7 @@ struct RequestHead {
 
 extension UnsafeRawBufferPointer {
   /// Byte-for-byte equality with an ASCII literal, without making a String.
+  @inline(__always)
   func matches(_ literal: StaticString) -> Bool {
     guard count == literal.utf8CodeUnitCount else { return false }
     guard let base = baseAddress else { return count == 0 }

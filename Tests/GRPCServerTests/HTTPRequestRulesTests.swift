@@ -19,9 +19,17 @@ import Testing
   @Test func everyByteOfANameIsJudgedAsALowerCaseToken() {
     for byte in UInt8.min...UInt8.max {
       let expected = Self.isLower(byte) || Self.isDigit(byte) || Self.tokenSymbols.contains(byte)
-      // In the middle of a name, so the byte is judged on its own.
+      // In a short name (judged a byte at a time), and at every position of longer ones
+      // (judged eight at a time, the last word overlapping).
       let name: [UInt8] = Array("x-".utf8) + [byte] + Array("-y".utf8)
       #expect(Self.withBytes(name, HTTPFieldSyntax.isValidName) == expected, "byte \(byte)")
+      for length in [8, 12, 17] {
+        for position in 0..<length {
+          var name = Array("x-request-9abcdef".utf8.prefix(length))
+          name[position] = byte
+          #expect(Self.withBytes(name, HTTPFieldSyntax.isValidName) == expected, "byte \(byte) at \(position)")
+        }
+      }
     }
   }
 
@@ -56,10 +64,14 @@ import Testing
       let letterOrDigit = Self.isLower(byte) || Self.isUpper(byte) || Self.isDigit(byte)
       let method = Self.isLower(byte) || Self.isUpper(byte) || Self.isDigit(byte) || Self.tokenSymbols.contains(byte)
       #expect(Self.withBytes([0x50, byte], HTTPFieldSyntax.isValidMethod) == method, "method byte \(byte)")
-      #expect(
-        Self.withBytes([0x61, byte], HTTPFieldSyntax.isValidAuthority)
-          == (letterOrDigit || authoritySymbols.contains(byte)),
-        "authority byte \(byte)")
+      let authority = letterOrDigit || authoritySymbols.contains(byte)
+      #expect(Self.withBytes([0x61, byte], HTTPFieldSyntax.isValidAuthority) == authority, "authority byte \(byte)")
+      for position in 0..<15 {
+        var host = Array("127.0.0.1:50051".utf8)
+        host[position] = byte
+        #expect(
+          Self.withBytes(host, HTTPFieldSyntax.isValidAuthority) == authority, "authority byte \(byte) at \(position)")
+      }
       let scheme = letterOrDigit || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
       #expect(Self.withBytes([0x68, byte], HTTPFieldSyntax.isValidScheme) == scheme, "scheme byte \(byte)")
     }
