@@ -83,25 +83,26 @@ enum HTTPFieldSyntax {
     return atLeastLow & ~aboveHigh
   }
 
-  /// Eight of `a-z`, `0-9` and `-`.
+  /// Eight of `a-z`, `0-9` and `-`: a name.
   @inline(__always)
   private static func isLowerCaseWord(_ word: UInt64) -> Bool {
-    guard word & highBits == 0 else { return false }
-    let found =
-      bytes(of: word, from: UInt8(ascii: "a"), through: UInt8(ascii: "z"))
-      | bytes(of: word, from: UInt8(ascii: "0"), through: UInt8(ascii: "9"))
-      | bytes(of: word, from: UInt8(ascii: "-"), through: UInt8(ascii: "-"))
-    return found == highBits
+    isWord(word, digitsThrough: UInt8(ascii: "9"), or: UInt8(ascii: "-"))
   }
 
   /// Eight of `a-z`, `0-9`, `:` and `.`: a host name or address and its port.
   @inline(__always)
   private static func isHostWord(_ word: UInt64) -> Bool {
+    isWord(word, digitsThrough: UInt8(ascii: ":"), or: UInt8(ascii: "."))
+  }
+
+  /// Eight bytes each of `a-z`, `0` through `lastDigit`, or `extra`.
+  @inline(__always)
+  private static func isWord(_ word: UInt64, digitsThrough lastDigit: UInt8, or extra: UInt8) -> Bool {
     guard word & highBits == 0 else { return false }
     let found =
       bytes(of: word, from: UInt8(ascii: "a"), through: UInt8(ascii: "z"))
-      | bytes(of: word, from: UInt8(ascii: "0"), through: UInt8(ascii: ":"))
-      | bytes(of: word, from: UInt8(ascii: "."), through: UInt8(ascii: "."))
+      | bytes(of: word, from: UInt8(ascii: "0"), through: lastDigit)
+      | bytes(of: word, from: extra, through: extra)
     return found == highBits
   }
 

@@ -30,10 +30,11 @@ struct HTTPRequestRules {
     static let asteriskPath = Seen(rawValue: 1 << 10)
   }
 
-  /// Takes one field of the request's HEADERS; false once the request is malformed.
-  mutating func take(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Bool {
+  /// Takes one field of the request's HEADERS, its name recognised by the caller; false once the
+  /// request is malformed.
+  mutating func take(_ field: RequestFieldName, name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Bool {
     guard !isMalformed else { return false }
-    let isValid = name.first == UInt8(ascii: ":") ? takePseudoHeader(name, value) : takeRegularField(name, value)
+    let isValid = field.isPseudoHeader ? takePseudoHeader(field, value) : takeRegularField(field, name, value)
     if !isValid { isMalformed = true }
     return isValid
   }
@@ -57,60 +58,61 @@ struct HTTPRequestRules {
   /// pseudo-header, a valid name and value, and none of the fields a request may not carry.
   /// A `content-length` there is refused too: the body it would describe has been read.
   static func isValidTrailer(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Bool {
-    guard name.first != UInt8(ascii: ":"), HTTPFieldSyntax.isValidName(name), HTTPFieldSyntax.isValidValue(value)
-    else { return false }
-    switch FieldKind(name) {
-    case .other: return true
+    let field = RequestFieldName(name)
+    switch field {
+    case .method, .scheme, .path, .authority, .unknownPseudoHeader, .contentLength, .connectionSpecific: return false
     case .te: return value.matchesIgnoringCase("trailers")
     case .host: return HTTPFieldSyntax.isValidAuthority(value)
-    case .contentLength, .connectionSpecific: return false
+    case .other: return HTTPFieldSyntax.isValidName(name) && HTTPFieldSyntax.isValidValue(value)
+    default: return HTTPFieldSyntax.isValidValue(value)
     }
   }
 
-  private mutating func takePseudoHeader(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool {
+  private mutating func takePseudoHeader(_ field: RequestFieldName, _ value: UnsafeRawBufferPointer) -> Bool {
     guard !seen.contains(.regularField) else { return false }
-    let field: Seen
-    switch name.count {
-    case 5 where name.matches(":path"):
+    let pseudoHeader: Seen
+    switch field {
+    case .path:
       guard HTTPFieldSyntax.isValidPath(value) else { return false }
-      field = .path
+      pseudoHeader = .path
       if value.first == UInt8(ascii: "/") {
         seen.insert(.slashPath)
       } else if value.matches("*") {
         seen.insert(.asteriskPath)
       }
-    case 7 where name.matches(":method"):
+    case .method:
       guard HTTPFieldSyntax.isValidMethod(value) else { return false }
-      field = .method
+      pseudoHeader = .method
       if value.matches("CONNECT") {
         seen.insert(.connectMethod)
       } else if value.matches("OPTIONS") {
         seen.insert(.optionsMethod)
       }
-    case 7 where name.matches(":scheme"):
+    case .scheme:
       guard HTTPFieldSyntax.isValidScheme(value) else { return false }
-      field = .scheme
+      pseudoHeader = .scheme
       if value.matchesIgnoringCase("http") || value.matchesIgnoringCase("https") { seen.insert(.httpScheme) }
-    case 10 where name.matches(":authority"):
+    case .authority:
       guard HTTPFieldSyntax.isValidAuthority(value) else { return false }
-      field = .authority
+      pseudoHeader = .authority
     default:
       // `:status` is a response's, `:protocol` needs SETTINGS_ENABLE_CONNECT_PROTOCOL (never
       // sent), and no other exists.
       return false
     }
     // Once each, and not only white space (nghttp2's rule: an empty :authority is refused).
-    guard !seen.contains(field), value.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") })
+    guard !seen.contains(pseudoHeader), value.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") })
     else { return false }
-    seen.insert(field)
+    seen.insert(pseudoHeader)
     return true
   }
 
-  private mutating func takeRegularField(_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool {
+  private mutating func takeRegularField(
+    _ field: RequestFieldName, _ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer
+  ) -> Bool {
     seen.insert(.regularField)
-    switch FieldKind(name) {
+    switch field {
     case .other:
-      // The kinds below are their names' own bytes, valid as they stand.
       return HTTPFieldSyntax.isValidName(name) && HTTPFieldSyntax.isValidValue(value)
     case .te:
       return value.matchesIgnoringCase("trailers")
@@ -124,6 +126,9 @@ struct HTTPRequestRules {
       return true
     case .connectionSpecific:
       return false
+    default:
+      // A recognised name is its literal's bytes, valid as it stands.
+      return HTTPFieldSyntax.isValidValue(value)
     }
   }
 
@@ -136,24 +141,6 @@ struct HTTPRequestRules {
       number = number &* 10 &+ Int(byte &- UInt8(ascii: "0"))
     }
     return number
-  }
-
-  /// The regular fields these rules treat apart from the rest, known by their lengths first.
-  private enum FieldKind {
-    case te, host, contentLength, connectionSpecific, other
-
-    init(_ name: UnsafeRawBufferPointer) {
-      switch name.count {
-      case 2: self = name.matches("te") ? .te : .other
-      case 4: self = name.matches("host") ? .host : .other
-      case 7: self = name.matches("upgrade") ? .connectionSpecific : .other
-      case 10: self = name.matches("connection") || name.matches("keep-alive") ? .connectionSpecific : .other
-      case 14: self = name.matches("content-length") ? .contentLength : .other
-      case 16: self = name.matches("proxy-connection") ? .connectionSpecific : .other
-      case 17: self = name.matches("transfer-encoding") ? .connectionSpecific : .other
-      default: self = .other
-      }
-    }
   }
 }
 

@@ -84,7 +84,9 @@ import Testing
   private static func rules(_ fields: [(String, String)]) -> HTTPRequestRules {
     var rules = HTTPRequestRules()
     for (name, value) in fields {
-      _ = withBytes(Array(name.utf8)) { name in withBytes(Array(value.utf8)) { rules.take(name: name, value: $0) } }
+      _ = withBytes(Array(name.utf8)) { name in
+        withBytes(Array(value.utf8)) { rules.take(RequestFieldName(name), name: name, value: $0) }
+      }
     }
     return rules
   }
